@@ -1,0 +1,219 @@
+"""Configuration: one TOML file (``dutybot.toml``) plus ``DUTYBOT_…`` environment variables.
+
+Where the file is: ``--config PATH``, else ``$DUTYBOT_CONFIG``, else ``./dutybot.toml``
+when it exists, else built-in defaults (the embedded SQLite database in the current
+folder). Relative paths in the file are relative to the file's folder.
+
+Environment variables override the file, by section and key:
+``DUTYBOT_DATABASE_URL`` → ``[database] url``, ``DUTYBOT_TELEGRAM_TOKEN`` →
+``[telegram] token``, ``DUTYBOT_RULES_PROFILE`` → ``[rules] profile`` and so on.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import time
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from core.errors import ConfigError, ProfileError
+from core.profiles import Profile, load_profile
+
+CONFIG_NAME = "dutybot.toml"
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///dutybot.db"
+
+
+class RulesSettings(_Section):
+    profile: str = "default"
+    overrides: dict[str, str] = Field(default_factory=dict)
+
+
+class CalendarSettings(_Section):
+    holidays_dir: str = "holidays"
+    cutoff: str = "24:00"
+
+    @field_validator("cutoff")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        if not _HHMM.match(v):
+            raise ValueError(f"应为 HH:MM 格式的时间（如 24:00 或 17:30），收到 {v!r}")
+        return v
+
+    def cutoff_time(self) -> time | None:
+        """None for 24:00 (end of day), else the office cut-off."""
+        if self.cutoff == "24:00":
+            return None
+        hh, mm = map(int, self.cutoff.split(":"))
+        return time(hh, mm)
+
+
+class BotSettings(_Section):
+    adapter: Literal["console", "telegram", "wecom", "dingtalk"] = "console"
+    unit: str = Field(default="本单位", min_length=1, max_length=50)
+    max_input_chars: int = Field(default=2000, ge=100, le=20000)
+    tick_seconds: float = Field(default=5.0, gt=0, le=300)
+    invite_ttl_hours: int = Field(default=72, ge=1, le=24 * 30)
+
+
+class OutboxSettings(_Section):
+    max_attempts: int = Field(default=8, ge=1, le=50)
+    backoff_base_seconds: float = Field(default=2.0, gt=0, le=600)
+    backoff_max_seconds: float = Field(default=600.0, gt=0, le=86400)
+    batch_size: int = Field(default=50, ge=1, le=1000)
+
+
+class TelegramSettings(_Section):
+    token: SecretStr | None = None
+    base_url: str | None = None
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+
+
+class Settings(_Section):
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    rules: RulesSettings = Field(default_factory=RulesSettings)
+    calendar: CalendarSettings = Field(default_factory=CalendarSettings)
+    bot: BotSettings = Field(default_factory=BotSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+
+    # Where the file was (None: defaults only); relative paths resolve against base_dir.
+    source: str | None = Field(default=None, exclude=True)
+    base_dir: str = Field(default=".", exclude=True)
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, made absolute against the config file's folder."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+    def database_url(self) -> str:
+        """The SQLAlchemy URL, with a relative SQLite path made absolute."""
+        url = self.database.url
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            rest = url.removeprefix("sqlite:///")
+            if rest and rest != ":memory:":
+                return "sqlite:///" + str(self.resolve(rest).resolve())
+        return url
+
+    def profile(self) -> Profile:
+        """The active rule profile with the configured overrides.
+
+        Raises:
+            ConfigError: the profile is unknown or an override is invalid.
+        """
+        try:
+            return load_profile(self.rules.profile, overrides=self.rules.overrides)
+        except ProfileError as exc:
+            raise ConfigError([exc.message], self.source) from None
+
+
+_MESSAGES = {
+    "missing": "缺少必填项",
+    "extra_forbidden": "不是可识别的配置项（请检查拼写）",
+    "int_parsing": "应为整数",
+    "int_type": "应为整数",
+    "float_parsing": "应为数字",
+    "float_type": "应为数字",
+    "string_type": "应为字符串",
+    "bool_parsing": "应为 true 或 false",
+    "bool_type": "应为 true 或 false",
+    "dict_type": "应为一个表（[节]）",
+    "model_type": "应为一个表（[节]）",
+    "string_too_short": "不能为空",
+    "string_too_long": "过长",
+}
+
+
+def _zh(err: Mapping[str, Any]) -> str:
+    key = ".".join(str(p) for p in err["loc"])
+    kind = err["type"]
+    if kind == "literal_error":
+        allowed = err.get("ctx", {}).get("expected", "")
+        msg = f"取值无效，可选：{allowed}"
+    elif kind in ("greater_than_equal", "greater_than"):
+        msg = f"应不小于 {err['ctx'].get('ge', err['ctx'].get('gt'))}"
+    elif kind in ("less_than_equal", "less_than"):
+        msg = f"应不大于 {err['ctx'].get('le', err['ctx'].get('lt'))}"
+    elif kind == "value_error":
+        msg = str(err["ctx"]["error"])
+    else:
+        msg = _MESSAGES.get(kind, err["msg"])
+    got = err.get("input")
+    suffix = "" if kind in ("missing", "value_error") or isinstance(got, dict) else f"（收到 {got!r}）"
+    return f"{key}：{msg}{suffix}"
+
+
+def _env_overlay(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    sections = [name for name in Settings.model_fields if name not in ("source", "base_dir")]
+    for name, value in env.items():
+        if not name.startswith("DUTYBOT_") or name in ("DUTYBOT_CONFIG",):
+            continue
+        rest = name.removeprefix("DUTYBOT_").lower()
+        for section in sections:
+            if rest.startswith(section + "_"):
+                table = raw.setdefault(section, {})
+                if isinstance(table, dict):
+                    table[rest.removeprefix(section + "_")] = value
+                break
+
+
+def find_config(explicit: str | None, env: Mapping[str, str]) -> Path | None:
+    """The config file to read, or None to run on defaults."""
+    if explicit:
+        return Path(explicit)
+    if env.get("DUTYBOT_CONFIG"):
+        return Path(env["DUTYBOT_CONFIG"])
+    here = Path.cwd() / CONFIG_NAME
+    return here if here.exists() else None
+
+
+def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read the file (if any), overlay the environment, validate.
+
+    Raises:
+        ConfigError: one Chinese line per problem, each naming its key.
+    """
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    base_dir = Path.cwd()
+    source = None
+    if path is not None:
+        source = str(path)
+        if not path.exists():
+            raise ConfigError([f"找不到配置文件 {path}（可运行 dutybot init 生成）"], source)
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"不是有效的 TOML：{exc}"], source) from None
+        except UnicodeDecodeError:
+            raise ConfigError(["文件不是 UTF-8 编码"], source) from None
+        base_dir = path.resolve().parent
+    _env_overlay(raw, env)
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError([_zh(e) for e in exc.errors()], source) from None
+    settings.source = source
+    settings.base_dir = str(base_dir)
+    settings.profile()  # a bad profile or override is a config error, found at start-up
+    return settings
+
+
+def example_config() -> str:
+    """The commented example written by ``dutybot init``."""
+    return resources.files("bot").joinpath("example_config.toml").read_text(encoding="utf-8")

@@ -1,0 +1,108 @@
+"""The injected clock, and the one place that knows the display time zone.
+
+Stored instants are aware UTC datetimes; what a person sees is Asia/Shanghai.
+Domain code never calls ``datetime.now()``: it receives a :class:`Clock`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+WEEKDAYS_ZH = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
+
+
+class Clock(Protocol):
+    """Gives the current instant."""
+
+    def now(self) -> datetime:
+        """The current instant, aware, in UTC."""
+        ...
+
+
+class SystemClock:
+    """The real clock (freezegun moves it in tests)."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FakeClock:
+    """A clock that only moves when told to; used by tests and the console drill mode."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = ensure_utc(start)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, instant: datetime) -> None:
+        """Jump to ``instant`` (may not go backwards)."""
+        instant = ensure_utc(instant)
+        if instant < self._now:
+            raise ValueError("the clock cannot go backwards")
+        self._now = instant
+
+    def advance(self, delta: timedelta) -> None:
+        """Move forward by ``delta``."""
+        self.set(self._now + delta)
+
+
+def ensure_utc(instant: datetime) -> datetime:
+    """An aware datetime in UTC; naive values are refused (they hide bugs)."""
+    if instant.tzinfo is None:
+        raise ValueError("naive datetime: pass an aware datetime")
+    return instant.astimezone(UTC)
+
+
+def from_db(instant: datetime | None) -> datetime | None:
+    """Instants read back from SQLite come naive (it has no time zone); they are UTC."""
+    if instant is None:
+        return None
+    if instant.tzinfo is None:
+        return instant.replace(tzinfo=UTC)
+    return instant.astimezone(UTC)
+
+
+def local(instant: datetime) -> datetime:
+    """The instant in Asia/Shanghai."""
+    return ensure_utc(instant).astimezone(SHANGHAI)
+
+
+def local_midnight(day: date) -> datetime:
+    """00:00 Asia/Shanghai of ``day``, as an aware datetime."""
+    return datetime(day.year, day.month, day.day, tzinfo=SHANGHAI)
+
+
+def fmt_date_zh(day: date) -> str:
+    """``2026年10月8日（星期四）``."""
+    return f"{day.year}年{day.month}月{day.day}日（{WEEKDAYS_ZH[day.weekday()]}）"
+
+
+def fmt_instant_zh(instant: datetime, *, with_weekday: bool = True) -> str:
+    """``2026年10月8日（星期四）17:30`` in Asia/Shanghai."""
+    loc = local(instant)
+    day = fmt_date_zh(loc.date()) if with_weekday else f"{loc.year}年{loc.month}月{loc.day}日"
+    return f"{day}{loc:%H:%M}"
+
+
+def fmt_short_zh(instant: datetime) -> str:
+    """``10月8日 17:30`` in Asia/Shanghai, for chat lines."""
+    loc = local(instant)
+    return f"{loc.month}月{loc.day}日 {loc:%H:%M}"
+
+
+def parse_local(text: str) -> datetime:
+    """Parse an ISO date or date-time; without an offset it is Asia/Shanghai.
+
+    Raises:
+        ValueError: not a valid ISO date/time.
+    """
+    text = text.strip()
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=SHANGHAI)
+    return value
+
