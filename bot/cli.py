@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import time
 from pathlib import Path
-from typing import NoReturn
+from typing import Literal, NoReturn
 
 from bot.config import CONFIG_NAME, Settings, example_config, find_config, load_settings
 from core.clock import SystemClock, local, parse_local
@@ -62,9 +62,9 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(find_config(args.config, os.environ))
 
 
-def _calendar(settings: Settings, cutoff: time | None | str = "default") -> WorkdayCalendar:
+def _calendar(settings: Settings, cutoff: time | Literal["default"] | None = "default") -> WorkdayCalendar:
     cut = settings.calendar.cutoff_time() if cutoff == "default" else cutoff
-    return WorkdayCalendar.from_dir(settings.resolve(settings.calendar.holidays_dir), cutoff=cut)  # type: ignore[arg-type]
+    return WorkdayCalendar.from_dir(settings.resolve(settings.calendar.holidays_dir), cutoff=cut)
 
 
 def _parse_cutoff(text: str) -> time | None:
@@ -297,10 +297,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_REFUSED
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away; that is not an error of ours.
+        sys.stderr.close()
+        return EXIT_OK
     except Exception:
         error_id = uuid.uuid4().hex[:8]
-        log.exception("unexpected error %s in %s", error_id, args.command)
-        if not args.debug:
+        if args.debug:
+            log.exception("unexpected error %s in %s", error_id, args.command)
+        else:
             print(f"dutybot: 内部错误（错误编号 {error_id}）。加 --debug 重新运行可查看详细信息。",
                   file=sys.stderr)
         return EXIT_REFUSED

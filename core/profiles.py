@@ -243,7 +243,7 @@ def _profile_text(name: str, directory: Path | None) -> str:
         if path.exists():
             return path.read_text(encoding="utf-8")
     try:
-        return resources.files("core").joinpath("profiles", f"{name}.toml").read_text(encoding="utf-8")
+        return (resources.files("core") / "profiles" / f"{name}.toml").read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ProfileError(
             f"未知的规则配置档 {name!r}（可选：{'、'.join(PROFILE_NAMES)}）"

@@ -31,6 +31,7 @@ import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Literal
 
 import chinese_calendar
 
@@ -289,7 +290,7 @@ class WorkdayCalendar:
         if n > MAX_PERIOD[kind]:
             raise InputError(f"期限过长：{kind} 最多 {MAX_PERIOD[kind]}，收到 {n}")
 
-    def add_workdays(self, start: datetime, n: int, *, cutoff: time | None | str = "default") -> Deadline:
+    def add_workdays(self, start: datetime, n: int, *, cutoff: time | Literal["default"] | None = "default") -> Deadline:
         """End of "within ``n`` working days" from ``start``: the ``n``-th working day after
         the start day (the start day is never counted, whether or not it is a working day)."""
         self._check("workdays", n)
@@ -303,16 +304,16 @@ class WorkdayCalendar:
             provisional = provisional or info.provisional
             if info.is_workday:
                 count += 1
-        return self._deadline(start, d, provisional, "workdays", n, cut)  # type: ignore[arg-type]
+        return self._deadline(start, d, provisional, "workdays", n, cut)
 
-    def add_days(self, start: datetime, n: int, *, cutoff: time | None | str = "default") -> Deadline:
+    def add_days(self, start: datetime, n: int, *, cutoff: time | Literal["default"] | None = "default") -> Deadline:
         """End of an ``n`` calendar-day period; a rest last day moves to the next working day."""
         self._check("days", n)
         cut = self.cutoff if cutoff == "default" else cutoff
         last, provisional = self.next_workday(self._start_date(start) + timedelta(days=n))
-        return self._deadline(start, last, provisional, "days", n, cut)  # type: ignore[arg-type]
+        return self._deadline(start, last, provisional, "days", n, cut)
 
-    def add_months(self, start: datetime, n: int, *, cutoff: time | None | str = "default") -> Deadline:
+    def add_months(self, start: datetime, n: int, *, cutoff: time | Literal["default"] | None = "default") -> Deadline:
         """End of an ``n``-month period: same day of month (or the month's last day), then
         moved to the next working day if that is a rest day."""
         self._check("months", n)
@@ -322,9 +323,9 @@ class WorkdayCalendar:
         year, month = s.year + month_index // 12, month_index % 12 + 1
         day = min(s.day, _cal.monthrange(year, month)[1])
         last, provisional = self.next_workday(date(year, month, day))
-        return self._deadline(start, last, provisional, "months", n, cut)  # type: ignore[arg-type]
+        return self._deadline(start, last, provisional, "months", n, cut)
 
-    def add(self, start: datetime, amount: int, unit: str, *, cutoff: time | None | str = "default") -> Deadline:
+    def add(self, start: datetime, amount: int, unit: str, *, cutoff: time | Literal["default"] | None = "default") -> Deadline:
         """Dispatch on a profile unit: ``workdays``, ``days``, ``weeks`` or ``months``."""
         if unit == "workdays":
             return self.add_workdays(start, amount, cutoff=cutoff)

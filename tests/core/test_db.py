@@ -1,0 +1,69 @@
+"""Storage: migrations match the models, the schema check, UTC round trips, audit log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel
+
+import core.models_index  # noqa: F401
+from core import audit
+from core.clock import SHANGHAI
+from core.db import check_schema, head_revision, make_engine, upgrade
+from core.errors import SchemaOutOfDate
+
+
+def test_migrations_match_the_models(engine: Engine) -> None:
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
+                                SQLModel.metadata)
+    assert diff == []
+
+
+def test_schema_check_refuses_an_empty_or_old_database(tmp_path: Path) -> None:
+    eng = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with pytest.raises(SchemaOutOfDate, match="dutybot db upgrade"):
+        check_schema(eng)
+    upgrade(eng, "0001")
+    if head_revision() != "0001":
+        with pytest.raises(SchemaOutOfDate, match="已过期"):
+            check_schema(eng)
+    upgrade(eng)
+    check_schema(eng)
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path: Path) -> None:
+    eng = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with eng.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_instants_round_trip_as_aware_utc_and_audit_is_ordered(engine: Engine) -> None:
+    local_time = datetime(2026, 11, 23, 9, 30, tzinfo=SHANGHAI)
+    with Session(engine) as session:
+        audit.record(session=session, at=local_time, entity_type="incident", entity_id="INC-1",
+                     action="created", actor="王芳", to_state="reported", url="https://x")
+        audit.record(session=session, at=local_time, entity_type="incident", entity_id="INC-1",
+                     action="acknowledged", from_state="reported", to_state="acknowledged")
+        session.commit()
+    with Session(engine) as session:
+        events = audit.history(session=session, entity_type="incident", entity_id="INC-1")
+    assert [e.action for e in events] == ["created", "acknowledged"]
+    assert events[0].at == datetime(2026, 11, 23, 1, 30, tzinfo=UTC)
+    assert events[0].details() == {"url": "https://x"}
+    assert events[0].actor == "王芳"
+
+
+def test_naive_datetimes_are_refused(engine: Engine) -> None:
+    with Session(engine) as session:
+        audit.record(session=session, at=datetime(2026, 1, 1), entity_type="x",  # noqa: DTZ001
+                     entity_id="1", action="y")
+        with pytest.raises(Exception, match="naive"):
+            session.commit()
