@@ -3,4 +3,8 @@
 Used by the Alembic environment and by tests that compare migrations with models.
 """
 
-import core.audit  # noqa: F401
+import bot.models  # noqa: F401
+import core.audit
+import core.outbox
+import core.schedule  # noqa: F401
+import people.models  # noqa: F401

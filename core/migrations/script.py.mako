@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+import sqlmodel
+
+import core.db
 ${imports if imports else ""}
 
 revision = ${repr(up_revision)}

@@ -1,0 +1,111 @@
+"""The outbox table: every message the bot sends is first a row here.
+
+A state change and the messages it causes are written in the same transaction
+(:func:`enqueue` takes the caller's session and never commits). The sender loop in
+``bot/outbox.py`` delivers rows through the adapter. The unique ``dedupe_key`` — the
+event that caused the message plus its recipient — makes a second enqueue of the same
+event for the same person a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, Index, Text
+from sqlmodel import Field, Session, SQLModel, select
+
+from core.db import UTCDateTime
+from core.messages import Button, Outbound
+
+
+class OutboxStatus(StrEnum):
+    pending = "pending"     # waiting for delivery (or a retry)
+    sent = "sent"           # the platform accepted it
+    dead = "dead"           # gave up; admins were told
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One message to one recipient."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_card", "card_key", "chat_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=300, unique=True)
+    event_key: str = Field(max_length=200)
+    person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    platform: str | None = Field(default=None, max_length=20)  # None: the active platform
+    chat_id: str | None = Field(default=None, max_length=100)  # resolved at delivery for persons
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    buttons: str = Field(default="[]", sa_column=Column(Text, nullable=False, server_default="[]"))
+    card_key: str | None = Field(default=None, max_length=120)
+    status: str = Field(default=OutboxStatus.pending, max_length=10)
+    attempts: int = Field(default=0)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    next_attempt_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    claimed_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    platform_message_id: str | None = Field(default=None, max_length=100)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+    def button_list(self) -> tuple[Button, ...]:
+        """The stored buttons."""
+        return tuple(Button(label=b["label"], command=b["command"]) for b in json.loads(self.buttons))
+
+    def to_outbound(self) -> Outbound:
+        """Back to the neutral message (for adapters)."""
+        return Outbound(text=self.text, person_id=self.person_id, chat_id=self.chat_id,
+                        buttons=self.button_list(), card_key=self.card_key,
+                        event_key=self.event_key)
+
+
+def recipient_key(message: Outbound, platform: str | None) -> str:
+    """``p:12`` for a person, ``c:telegram:-100123`` for a chat."""
+    if message.person_id is not None:
+        return f"p:{message.person_id}"
+    if message.chat_id is not None:
+        return f"c:{platform or '*'}:{message.chat_id}"
+    raise ValueError("an outbound message needs a person or a chat")
+
+
+def enqueue(
+    *,
+    session: Session,
+    message: Outbound,
+    now: datetime,
+    event_key: str | None = None,
+    platform: str | None = None,
+) -> OutboxMessage | None:
+    """Add ``message`` to the outbox in the caller's transaction.
+
+    Args:
+        session: the caller's session; not committed here.
+        message: with ``person_id`` or ``chat_id`` set.
+        now: when it becomes deliverable.
+        event_key: the cause; defaults to ``message.event_key``. Required one way or the other.
+        platform: for ``chat_id`` recipients, the platform the chat id belongs to.
+
+    Returns:
+        The new row, or None when the same event was already queued for this recipient.
+    """
+    key = event_key or message.event_key
+    if not key:
+        raise ValueError("an outbox message needs an event key")
+    dedupe = f"{key}|{recipient_key(message, platform)}"[:300]
+    # Pending rows of this transaction are visible to the query (autoflush).
+    if session.exec(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe)).first():
+        return None
+    row = OutboxMessage(
+        dedupe_key=dedupe, event_key=key[:200], person_id=message.person_id, platform=platform,
+        chat_id=message.chat_id, text=message.text,
+        buttons=json.dumps([{"label": b.label, "command": b.command} for b in message.buttons],
+                           ensure_ascii=False),
+        card_key=message.card_key, created_at=now, next_attempt_at=now,
+    )
+    session.add(row)
+    return row
