@@ -1,0 +1,114 @@
+"""The adapter interface every chat platform implements.
+
+An adapter only translates: platform updates become :class:`~core.messages.Inbound`
+values handed to the bot, and :class:`~core.messages.Outbound` values become platform
+calls. It declares what the platform can do (:class:`Capabilities`) and how fast it may
+be called (:class:`RateWindow` list); the outbox sender enforces the limits, so an
+adapter never sleeps to respect them. A failed call raises
+:class:`~core.errors.AdapterError` (``retryable``, ``retry_after``,
+``permanent_reason``) — it never only logs.
+
+Push platforms without message editing (e.g. webhook robots) set ``edit=False``; the
+sender then sends a new message where it would have edited a card.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from core.messages import Inbound, Outbound
+
+InboundHandler = Callable[[Inbound], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a platform can show.
+
+    Attributes:
+        buttons: inline buttons under a message.
+        edit: a sent message can be changed later (cards stay current).
+        mentions: a person can be @-mentioned in a group.
+        markdown: formatted text.
+        max_text: the longest message text the platform accepts.
+    """
+
+    buttons: bool = False
+    edit: bool = False
+    mentions: bool = False
+    markdown: bool = False
+    max_text: int = 4000
+
+
+@dataclass(frozen=True)
+class RateWindow:
+    """At most ``count`` messages per ``seconds``, counted over ``scope``.
+
+    ``scope`` is ``global`` (the whole bot), ``chat`` (each chat, private or group) or
+    ``group`` (each group chat only).
+    """
+
+    scope: Literal["global", "chat", "group"]
+    count: int
+    seconds: float
+
+
+class Adapter(ABC):
+    """One chat platform.
+
+    Subclasses set ``platform``, ``capabilities`` and ``limits``.
+    """
+
+    platform: ClassVar[str]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    limits: ClassVar[tuple[RateWindow, ...]] = ()
+
+    @abstractmethod
+    async def start(self, handler: InboundHandler) -> None:
+        """Begin receiving; call ``handler`` once per inbound update.
+
+        Args:
+            handler: the bot's entry point; it records the update id, so the adapter
+                may hand the same update twice without harm.
+        """
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Stop receiving and release connections."""
+
+    @abstractmethod
+    async def send(self, chat_id: str, message: Outbound, *, is_group: bool) -> str:
+        """Deliver ``message`` to ``chat_id``.
+
+        Returns:
+            The platform's id of the sent message (used to edit the card later).
+
+        Raises:
+            AdapterError: the platform refused or could not be reached.
+        """
+
+    async def edit(self, chat_id: str, message_ref: str, message: Outbound) -> None:
+        """Replace a sent message's text and buttons (only when ``capabilities.edit``).
+
+        Raises:
+            AdapterError: the platform refused; the sender then sends a new message.
+        """
+        raise NotImplementedError(f"{self.platform} cannot edit sent messages")
+
+    async def answer_button(self, inbound: Inbound, notice: str | None = None) -> None:
+        """Acknowledge a button press (platforms that show a spinner until answered)."""
+        return None
+
+
+def text_with_commands(message: Outbound, capabilities: Capabilities) -> str:
+    """The message text, plus the typed commands when the platform shows no buttons."""
+    text = message.text
+    if message.buttons and not capabilities.buttons:
+        lines = [f"· {b.label}：发送 {b.command}" for b in message.buttons]
+        text = text + "\n\n可回复：\n" + "\n".join(lines)
+    if len(text) > capabilities.max_text:
+        text = text[: capabilities.max_text - 20] + "\n……（内容过长，已截断）"
+    return text
