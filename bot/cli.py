@@ -270,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     calsub = cal.add_subparsers(dest="calendar_command", metavar="操作", parser_class=_Parser, required=True)
     calsub.add_parser("check", help="检查节假日数据覆盖的年份").set_defaults(func=cmd_calendar_check)
 
+    from bot.cli_chat import register as register_chat
+
+    register_chat(sub)
     for register in EXTRA_COMMANDS:
         register(sub)
     return parser

@@ -1,0 +1,13 @@
+"""Chat command handlers. Each parses arguments, calls services, renders Chinese replies."""
+
+from __future__ import annotations
+
+from bot.dispatcher import Handler
+from bot.handlers.admin import PeopleHandler
+from bot.handlers.due import DueHandler
+from bot.handlers.help import BindHandler, HelpHandler, WhoamiHandler
+
+
+def default_handlers() -> list[Handler]:
+    """Every command, in the order /help lists them."""
+    return [HelpHandler(), WhoamiHandler(), BindHandler(), DueHandler(), PeopleHandler()]

@@ -1,0 +1,259 @@
+"""The console: the embedded default platform, and the drill mode for training.
+
+``ConsoleAdapter`` prints what the bot sends. ``ConsoleSession`` reads lines — typed at
+a prompt, piped on stdin, or from a script file — and acts as one bound person at a
+time. Lines starting with ``:`` steer the drill::
+
+    :as 李强          speak as another person (unknown names speak as unbound users)
+    :advance 2h       move the simulated clock (m, h, d; combined: 1d2h30m) and run all
+                      work that falls due on the way, in order
+    :at 2026-10-08T09:00   move the clock to a time
+    :now              show the simulated time
+    :quit             leave
+
+Lines starting with ``#`` are comments (shown as headings in scripted mode).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import IO, TYPE_CHECKING
+
+from sqlmodel import Session
+
+from bot.adapters.base import Adapter, Capabilities, InboundHandler, text_with_commands
+from core.clock import FakeClock, SystemClock, fmt_short_zh, local, parse_local
+from core.messages import Inbound, Outbound
+from people.models import ROLE_ZH, Person, Role
+from people.service import add_person, ensure_identity, find_person, list_people, validate
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+PREFIX = "console:"
+GROUP = "console:group:值班群"
+_DELTA = re.compile(r"(\d+)\s*([dhm])")
+
+
+def parse_delta(text: str) -> timedelta:
+    """``2h``, ``30m``, ``1d``, ``1d2h30m`` → timedelta.
+
+    Raises:
+        ValueError: anything else.
+    """
+    text = text.strip().lower()
+    if not text or _DELTA.sub("", text).strip():
+        raise ValueError(text)
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    delta = timedelta()
+    for amount, unit in _DELTA.findall(text):
+        delta += timedelta(**{units[unit]: int(amount)})
+    if delta <= timedelta():
+        raise ValueError(text)
+    return delta
+
+
+class ConsoleAdapter(Adapter):
+    """Prints deliveries through ``show(chat_id, text)``; no buttons, no edits."""
+
+    platform = "console"
+    capabilities = Capabilities(buttons=False, edit=False, max_text=20000)
+
+    def __init__(self, show: Callable[[str, str], None]) -> None:
+        self._show = show
+        self._count = 0
+
+    async def start(self, handler: InboundHandler) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def send(self, chat_id: str, message: Outbound, *, is_group: bool) -> str:
+        self._count += 1
+        self._show(chat_id, text_with_commands(message, self.capabilities))
+        return str(self._count)
+
+
+class ConsoleSession:
+    """A console conversation; see the module docstring.
+
+    Args:
+        app: the app, built with a :class:`ConsoleAdapter` and a :class:`FakeClock`.
+        clock: the simulated clock.
+        out: where to print.
+        transcript: a text file receiving one JSON object per message.
+        follow_real_time: interactive use — the simulated clock also moves with real
+            time between lines, so reminders fall due as they would for real.
+    """
+
+    def __init__(self, app: App, clock: FakeClock, *, out: IO[str] = sys.stdout,
+                 transcript: IO[str] | None = None, follow_real_time: bool = False) -> None:
+        self.app, self.clock, self.out, self.transcript = app, clock, out, transcript
+        self.follow_real_time = follow_real_time
+        self._offset = clock.now() - SystemClock().now()
+        self.speaker: str = ""
+        self._updates = 0
+        # Interactive mode has a background ticker; one line or tick at a time.
+        self.lock = asyncio.Lock()
+
+    # ---- output -------------------------------------------------------------------
+    def show(self, chat_id: str, text: str) -> None:
+        """Called by the adapter for every delivered message."""
+        name = chat_id.removeprefix(PREFIX)
+        if chat_id == GROUP:
+            label = "→ 值班群"
+            person = "值班群"
+        elif name == self.speaker:
+            label, person = "机器人", name
+        else:
+            label, person = f"→ {name}{self._role_label(name)}", name
+        body = text.replace("\n", "\n    ")
+        print(f"{label}：{body}", file=self.out)
+        self._record("out", person, text)
+
+    def _role_label(self, name: str) -> str:
+        with Session(self.app.engine) as session:
+            try:
+                person = find_person(session=session, name=name)
+            except Exception:
+                return ""
+        roles = [r for r in (Role.leader, Role.principal, Role.officer, Role.admin) if r in person.role_set()]
+        return f"（{ROLE_ZH[roles[0]]}）" if roles else ""
+
+    def _record(self, direction: str, person: str, text: str) -> None:
+        if self.transcript is not None:
+            self.transcript.write(json.dumps({"at": local(self.clock.now()).isoformat(),
+                                              "direction": direction, "person": person,
+                                              "text": text}, ensure_ascii=False) + "\n")
+            self.transcript.flush()
+
+    def say(self, text: str) -> None:
+        """A line from the console itself (not the bot)."""
+        print(f"（{text}）", file=self.out)
+
+    # ---- people ---------------------------------------------------------------------
+    def ensure_first_admin(self, name: str | None) -> str:
+        """On an empty database, create the first admin so a newcomer can start at once."""
+        with Session(self.app.engine) as session:
+            if list_people(session=session, include_inactive=True):
+                return name or ""
+            admin_name = name or "管理员"
+            add_person(session=session, new=validate(admin_name, roles="管理员、值班员"),
+                       now=self.clock.now(), actor="console")
+            session.commit()
+        self.say(f"数据库中还没有人员，已创建首位管理员“{admin_name}”（管理员、值班员）。"
+                 "可用 /people add 添加人员")
+        return admin_name
+
+    def act_as(self, name: str) -> None:
+        """Speak as ``name`` from now on (bound on the console automatically)."""
+        name = name.strip()
+        with Session(self.app.engine, expire_on_commit=False) as session:
+            try:
+                person: Person | None = find_person(session=session, name=name)
+            except Exception:
+                person = None
+            if person is not None:
+                ensure_identity(session=session, person=person, platform="console",
+                                external_id=PREFIX + name, now=self.clock.now())
+                session.commit()
+        self.speaker = name
+        if person is None:
+            self.say(f"“{name}”不在人员名单中，将以未绑定用户的身份发言")
+        else:
+            self.say(f"现在以 {name}（{person.roles_zh()}）的身份发言")
+
+    # ---- input ----------------------------------------------------------------------
+    async def line(self, raw: str, *, echo: bool = False) -> bool:
+        """Handle one input line; False means quit."""
+        async with self.lock:
+            return await self._line(raw, echo=echo)
+
+    async def tick_real_time(self) -> None:
+        """Interactive mode's background step: run what real time made due."""
+        async with self.lock:
+            await self._sync_real_time()
+
+    async def _line(self, raw: str, *, echo: bool) -> bool:
+        text = raw.strip()
+        if not text:
+            return True
+        if text.startswith("#"):
+            if echo:
+                print(f"\n== {text.lstrip('#').strip()}", file=self.out)
+            return True
+        if self.follow_real_time:
+            await self._sync_real_time()
+        if text.startswith(":"):
+            return await self._steer(text[1:].strip())
+        if not self.speaker:
+            self.say("请先用 :as 姓名 选择发言人")
+            return True
+        in_group = text.startswith("@群 ")
+        if in_group:
+            text = text.removeprefix("@群 ").strip()
+        if echo:
+            where = "（值班群）" if in_group else ""
+            print(f"[{fmt_short_zh(self.clock.now())}] {self.speaker}{where}：{text}", file=self.out)
+        self._record("in", self.speaker, text)
+        self._updates += 1
+        await self.app.handle(Inbound(
+            platform="console", chat_id=GROUP if in_group else PREFIX + self.speaker,
+            sender_id=PREFIX + self.speaker, sender_name=self.speaker, text=text,
+            update_id=f"c{self.clock.now().timestamp():.0f}-{self._updates}", is_group=in_group))
+        await self.app.drain()
+        return True
+
+    async def _steer(self, command: str) -> bool:
+        word, _, arg = command.partition(" ")
+        if word in ("quit", "q", "exit", "退出"):
+            return False
+        if word == "as" and arg.strip():
+            self.act_as(arg)
+        elif word in ("advance", "adv"):
+            try:
+                delta = parse_delta(arg)
+            except ValueError:
+                self.say("用法：:advance 2h（单位 m/h/d，可组合如 1d2h）")
+                return True
+            await self._move(self.clock.now() + delta)
+        elif word == "at":
+            try:
+                target = parse_local(arg)
+            except ValueError:
+                self.say("用法：:at 2026-10-08T09:00")
+                return True
+            if target < self.clock.now():
+                self.say("模拟时钟不能倒退")
+                return True
+            await self._move(target)
+        elif word == "now":
+            self.say(f"模拟时间：{fmt_short_zh(self.clock.now())}")
+        else:
+            self.say("可用：:as 姓名、:advance 2h、:at 时间、:now、:quit；"
+                     "以“@群 ”开头表示在值班群里发言")
+        return True
+
+    async def _move(self, target: datetime) -> None:
+        self._offset += target - self.clock.now()
+        for entry in await self.app.advance_to(target):
+            if self.follow_real_time:
+                self.say(entry)
+        self.say(f"时间到 {fmt_short_zh(self.clock.now())}")
+
+    async def _sync_real_time(self) -> None:
+        target = SystemClock().now() + self._offset
+        if target > self.clock.now():
+            await self.app.advance_to(target)
+
+    async def run_lines(self, lines: Iterable[str], *, echo: bool = True) -> None:
+        """Scripted mode: every line in order."""
+        for raw in lines:
+            if not await self.line(raw, echo=echo):
+                break

@@ -1,0 +1,125 @@
+"""The composition root: the one place that wires config, storage, domains and the adapter.
+
+Nothing else constructs services. ``App`` owns the engine, the working-day calendar,
+the rule profile, the dispatcher, the outbox sender and the scheduler; ``run()`` starts
+them for real, ``drain()`` and ``advance_to()`` drive them step by step for the console
+drill mode and tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+
+from bot.adapters.base import Adapter
+from bot.config import Settings
+from bot.dispatcher import Dispatcher, DispatchResult, Handler
+from bot.handlers import default_handlers
+from bot.outbox import OutboxSender
+from bot.scheduler import Scheduler
+from core.clock import Clock
+from core.db import check_schema, current_revision, make_engine, upgrade
+from core.messages import Inbound
+from core.workdays import WorkdayCalendar
+
+log = logging.getLogger(__name__)
+
+
+def open_database(settings: Settings, *, auto_create: bool = True) -> Engine:
+    """The engine, with the schema checked.
+
+    A brand-new embedded SQLite database is created on the spot (nothing to lose); any
+    other database must already be at the newest migration.
+
+    Raises:
+        SchemaOutOfDate: with the command that fixes it.
+    """
+    url = settings.database_url()
+    engine = make_engine(url)
+    if auto_create and url.startswith("sqlite") and current_revision(engine) is None:
+        log.info("creating the embedded database at %s", url)
+        upgrade(engine)
+    check_schema(engine)
+    return engine
+
+
+class App:
+    """The running bot.
+
+    Args:
+        settings: validated configuration.
+        clock: the clock every part reads.
+        adapter: the chat platform.
+        engine: an engine to use (default: from the settings, schema checked).
+        handlers: the commands (default: all of them).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock,
+        adapter: Adapter,
+        engine: Engine | None = None,
+        handlers: Sequence[Handler] | None = None,
+    ) -> None:
+        self.settings, self.clock, self.adapter = settings, clock, adapter
+        self.engine = engine if engine is not None else open_database(settings)
+        self.calendar = WorkdayCalendar.from_dir(
+            settings.resolve(settings.calendar.holidays_dir), cutoff=settings.calendar.cutoff_time())
+        self.profile = settings.profile()
+        self.sender = OutboxSender(engine=self.engine, adapter=adapter, clock=clock,
+                                   settings=settings.outbox)
+        self.scheduler = Scheduler(engine=self.engine, clock=clock, on_work=self.sender.wake)
+        self.dispatcher = Dispatcher(
+            engine=self.engine, clock=clock, settings=settings, calendar=self.calendar,
+            profile=self.profile, handlers=handlers if handlers is not None else default_handlers(),
+            on_commit=self.sender.wake)
+
+    async def handle(self, inbound: Inbound) -> DispatchResult:
+        """The adapter's entry point for every inbound update."""
+        return await self.dispatcher.dispatch(inbound)
+
+    async def drain(self) -> int:
+        """Deliver everything that is due now; returns how many messages went out."""
+        total = 0
+        for _ in range(1000):
+            report = await self.sender.deliver_due()
+            sent = getattr(report, "sent", 0)
+            total += sent
+            if not sent:
+                break
+        return total
+
+    async def advance_to(self, target: datetime) -> list[str]:
+        """Drill mode: move the fake clock to ``target``, running all due work in order,
+        delivering what each step says before the next."""
+        log_lines: list[str] = []
+        while True:
+            nxt = self.scheduler.next_event_at()
+            if nxt is None or nxt > target:
+                break
+            log_lines += self.scheduler.advance_to(nxt)
+            await self.drain()
+        log_lines += self.scheduler.advance_to(target)
+        await self.drain()
+        return log_lines
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set: adapter, scheduler (after catch-up) and sender."""
+        self.scheduler.catch_up()
+        await self.adapter.start(self.handle)
+        self.scheduler.start(tick_seconds=self.settings.bot.tick_seconds)
+        sender = asyncio.create_task(self.sender.run(stop), name="outbox-sender")
+        log.info("dutybot running on %s", self.adapter.platform)
+        try:
+            await stop.wait()
+        finally:
+            await self.adapter.stop()
+            await self.scheduler.shutdown()
+            await sender
+            self.engine.dispose()

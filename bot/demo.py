@@ -1,0 +1,86 @@
+"""``dutybot demo``: a short scripted drill on a throw-away database.
+
+It shows a newcomer what the bot does with the features that exist, through the real
+console adapter, dispatcher, outbox and scheduler. It grows as features land.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import IO
+
+from sqlmodel import Session, col, select
+
+from bot.adapters.console import ConsoleAdapter, ConsoleSession
+from bot.app import App
+from bot.config import load_settings
+from core.clock import FakeClock, parse_local
+from people.models import InviteCode, Person
+from people.service import add_person, validate
+
+START = "2026-09-30T16:00"
+PEOPLE = [
+    ("张伟", "13800000001", "管理员、值班员", "区政府办"),
+    ("李强", "13800000002", "带班领导", "区政府办"),
+    ("王芳", "13800000003", "值班员", "区政府办"),
+    ("赵敏", "13800000004", "主要负责人", "区政府办"),
+]
+SCRIPT = """\
+# 新同事第一次找机器人：尚未绑定，机器人礼貌拒绝并告知怎么办
+:as 陈晨
+/help
+# 管理员添加人员，并生成一次性绑定码
+:as 张伟
+/people add 陈晨 13800000005 值班员 网信科
+/people invite 陈晨
+# 陈晨用绑定码在私聊中绑定身份（绑定码只能用一次）
+:as 陈晨
+/bind {invite:陈晨}
+/whoami
+# 期限计算：国庆前最后一个工作日收到“找错”留言，3个工作日内答复（REPLY-1）
+/due 2026-09-30 3个工作日
+# 跨入尚未发布节假日安排的 2027 年：结果标注“暂定”
+期限 2026-12-30 3个工作日
+# 输错了也没关系：机器人给出正确用法
+/due 明天
+# 只有管理员能管理人员
+/people list
+# 模拟时钟：向前拨 1 天，到期的工作会按时间顺序执行
+:advance 1d
+:as 张伟
+/people list
+"""
+
+
+async def run_demo(*, transcript: IO[str] | None = None, out: IO[str] = sys.stdout) -> int:
+    """Run the demo drill; returns the exit code."""
+    with tempfile.TemporaryDirectory(prefix="dutybot-demo-") as tmp:
+        settings = load_settings(None, env={"DUTYBOT_DATABASE_URL": f"sqlite:///{Path(tmp) / 'demo.db'}"})
+        clock = FakeClock(parse_local(START))
+        holder: list[ConsoleSession] = []
+        app = App(settings, clock=clock, adapter=ConsoleAdapter(lambda c, t: holder[0].show(c, t)))
+        console = ConsoleSession(app, clock, out=out, transcript=transcript)
+        holder.append(console)
+        with Session(app.engine) as session:
+            for name, phone, roles, unit in PEOPLE:
+                add_person(session=session, new=validate(name, phone, unit, roles),
+                           now=clock.now(), actor="demo")
+            session.commit()
+        print("dutybot 演示：临时数据库，模拟时钟从 2026年9月30日 16:00 开始。"
+              "人员：张伟（管理员）、李强（带班领导）、王芳（值班员）、赵敏（主要负责人）。", file=out)
+        for raw in SCRIPT.splitlines():
+            line = re.sub(r"\{invite:(\S+?)\}", lambda m: _latest_code(app, m.group(1)), raw)
+            await console.line(line, echo=True)
+        app.engine.dispose()
+        print("\n演示结束，临时数据库已删除。自己试试：dutybot console（输入 /help 开始）。", file=out)
+    return 0
+
+
+def _latest_code(app: App, name: str) -> str:
+    with Session(app.engine) as session:
+        row = session.exec(select(InviteCode).join(Person, col(Person.id) == InviteCode.person_id)
+                           .where(Person.name == name).order_by(col(InviteCode.id).desc())).first()
+        return row.code if row else "（无）"

@@ -1,0 +1,250 @@
+"""The dispatcher: one inbound update in, one transaction, replies into the outbox.
+
+For each update it (1) records the platform update id — a redelivery is acknowledged
+and ignored; (2) refuses over-long input; (3) finds the command (``/help``, a Chinese
+alias such as ``帮助``, or a button's command); (4) looks up who is speaking — unknown
+people get a polite refusal and a log line, nothing else; (5) checks the roles the
+handler declares; (6) runs the handler; (7) writes the replies and any notifications
+into the outbox in the same transaction as the handler's changes, then commits.
+
+A handler's :class:`~core.errors.InputError` becomes its Chinese usage line; any other
+:class:`~core.errors.DutybotError` is shown as it is; an unexpected exception is logged
+with context and the person gets an apology with an error id.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import ClassVar
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from bot.config import Settings
+from bot.models import ProcessedUpdate
+from core.clock import Clock
+from core.errors import DutybotError, InputError, PermissionDenied
+from core.messages import Inbound, Outbound
+from core.outbox import enqueue
+from core.profiles import Profile
+from core.workdays import WorkdayCalendar
+from people.models import ROLE_ZH, Person, Role
+from people.service import identity_for
+
+log = logging.getLogger(__name__)
+
+_COMMAND = re.compile(r"^[/／]([A-Za-z0-9_]+)(?:@\S+)?(?:\s+(.*))?$", re.S)
+
+
+@dataclass
+class Context:
+    """What a handler may use. Handlers return replies; they never send."""
+
+    session: Session
+    now: datetime
+    inbound: Inbound
+    person: Person | None
+    args: str
+    settings: Settings
+    calendar: WorkdayCalendar
+    profile: Profile
+    handlers: Sequence[Handler] = field(default_factory=tuple)
+
+    @property
+    def actor(self) -> str:
+        """The name recorded in audit events."""
+        return self.person.name if self.person else f"{self.inbound.platform}:{self.inbound.sender_id}"
+
+
+class Handler(ABC):
+    """A chat command.
+
+    Attributes:
+        command: the ASCII slash command without ``/``.
+        aliases: Chinese keywords that mean the same (free-text platforms).
+        roles: roles any one of which allows the command; empty = any bound person.
+        allow_unbound: usable before binding (``/bind``, ``/help``).
+        usage: the Chinese usage line shown on malformed input.
+        summary: one Chinese line for ``/help``.
+    """
+
+    command: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()
+    roles: ClassVar[frozenset[Role]] = frozenset()
+    allow_unbound: ClassVar[bool] = False
+    usage: ClassVar[str]
+    summary: ClassVar[str]
+
+    def allowed(self, person: Person | None) -> bool:
+        """Whether ``person`` may use this command."""
+        if person is None:
+            return self.allow_unbound
+        return not self.roles or bool(self.roles & person.role_set())
+
+    @abstractmethod
+    async def handle(self, inbound: Inbound, ctx: Context) -> list[Outbound]:
+        """Do the command; return the replies (and notifications to others).
+
+        Raises:
+            InputError: malformed arguments; the dispatcher shows the usage line.
+            DutybotError: a refusal whose message is shown to the person.
+        """
+
+
+@dataclass(frozen=True)
+class DispatchResult:
+    """What happened to one update (for logs, tests and the console)."""
+
+    duplicate: bool = False
+    command: str | None = None
+    replies: int = 0
+    error_id: str | None = None
+
+
+UNBOUND_REPLY = ("您好，您还没有绑定身份，暂时不能使用本机器人。\n"
+                 "请向管理员索取绑定码，然后发送：/bind 绑定码")
+EXTERNAL_REPLY = "您好，您登记为外部联系人，不使用本机器人。如有疑问请联系本单位管理员。"
+
+
+class Dispatcher:
+    """Routes inbound updates to handlers; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        clock: Clock,
+        settings: Settings,
+        calendar: WorkdayCalendar,
+        profile: Profile,
+        handlers: Sequence[Handler],
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self.engine, self.clock, self.settings = engine, clock, settings
+        self.calendar, self.profile = calendar, profile
+        self.handlers = tuple(handlers)
+        self.on_commit = on_commit
+        self._by_name: dict[str, Handler] = {}
+        for handler in self.handlers:
+            for name in (handler.command, *handler.aliases):
+                if name in self._by_name:
+                    raise ValueError(f"command or alias {name!r} registered twice")
+                self._by_name[name] = handler
+
+    def route(self, text: str) -> tuple[Handler | None, str, str | None]:
+        """(handler, arguments, command word) for a message text."""
+        text = text.strip()
+        m = _COMMAND.match(text)
+        if m:
+            word = m.group(1).lower()
+            return self._by_name.get(word), (m.group(2) or "").strip(), word
+        first, _, rest = text.partition(" ")
+        if first in self._by_name:
+            return self._by_name[first], rest.strip(), first
+        return None, text, None
+
+    async def dispatch(self, inbound: Inbound) -> DispatchResult:
+        """Handle one update exactly once; see the module docstring."""
+        now = self.clock.now()
+        with Session(self.engine, expire_on_commit=False) as session:
+            session.add(ProcessedUpdate(platform=inbound.platform, update_id=inbound.update_id,
+                                        received_at=now))
+            try:
+                session.flush()
+            except IntegrityError:
+                session.rollback()
+                log.info("ignoring redelivered update %s/%s", inbound.platform, inbound.update_id)
+                return DispatchResult(duplicate=True)
+            try:
+                result, replies = await self._run(session, inbound, now)
+            except Exception:
+                session.rollback()
+                error_id = uuid.uuid4().hex[:8]
+                log.exception("error %s handling update %s/%s from %s: %r", error_id,
+                              inbound.platform, inbound.update_id, inbound.sender_id,
+                              inbound.text[:200])
+                return self._apologize(inbound, now, error_id)
+            self._write(session, inbound, now, replies)
+            session.commit()
+        if replies and self.on_commit:
+            self.on_commit()
+        return result
+
+    async def _run(self, session: Session, inbound: Inbound,
+                   now: datetime) -> tuple[DispatchResult, list[Outbound]]:
+        limit = self.settings.bot.max_input_chars
+        if len(inbound.text) > limit:
+            return DispatchResult(), [Outbound(f"消息过长（{len(inbound.text)} 字，上限 {limit} 字），请精简后重新发送。")]
+        handler, args, word = self.route(inbound.text)
+        found = identity_for(session=session, platform=inbound.platform, external_id=inbound.sender_id)
+        person = found[1] if found else None
+        if person is not None and not person.active:
+            person = None
+        if handler is None:
+            if inbound.is_group and word is None:
+                return DispatchResult(), []   # ordinary group chatter is not for the bot
+            if person is None:
+                log.info("unbound user %s/%s (%s) said %r", inbound.platform, inbound.sender_id,
+                         inbound.sender_name, inbound.text[:80])
+                return DispatchResult(), [Outbound(UNBOUND_REPLY)]
+            hint = f"未知命令 /{word}。" if word else "没有看懂这条消息。"
+            return DispatchResult(), [Outbound(hint + "发送 /help 查看您可以使用的命令。")]
+        if person is not None and Role.external in person.role_set():
+            log.info("external contact %s tried /%s", person.name, handler.command)
+            return DispatchResult(command=handler.command), [Outbound(EXTERNAL_REPLY)]
+        if person is None and not handler.allow_unbound:
+            log.info("unbound user %s/%s (%s) tried /%s", inbound.platform, inbound.sender_id,
+                     inbound.sender_name, handler.command)
+            return DispatchResult(command=handler.command), [Outbound(UNBOUND_REPLY)]
+        if not handler.allowed(person):
+            needed = "、".join(ROLE_ZH[r] for r in Role if r in handler.roles)
+            return DispatchResult(command=handler.command), [
+                Outbound(f"抱歉，/{handler.command} 需要以下角色之一：{needed}。如需开通请联系管理员。")]
+        ctx = Context(session=session, now=now, inbound=inbound, person=person, args=args,
+                      settings=self.settings, calendar=self.calendar, profile=self.profile,
+                      handlers=self.handlers)
+        try:
+            with session.begin_nested():
+                replies = await handler.handle(inbound, ctx)
+        except InputError as exc:
+            return DispatchResult(command=handler.command), [
+                Outbound(f"{exc.message}\n用法：{handler.usage}")]
+        except PermissionDenied as exc:
+            return DispatchResult(command=handler.command), [Outbound(exc.message)]
+        except DutybotError as exc:
+            return DispatchResult(command=handler.command), [Outbound(exc.message)]
+        return DispatchResult(command=handler.command, replies=len(replies)), replies
+
+    def _write(self, session: Session, inbound: Inbound, now: datetime,
+               replies: list[Outbound]) -> None:
+        found = identity_for(session=session, platform=inbound.platform, external_id=inbound.sender_id)
+        for index, reply in enumerate(replies):
+            key = reply.event_key or f"update:{inbound.platform}:{inbound.update_id}:{index}"
+            if reply.person_id is None and reply.chat_id is None:
+                if found is not None and not inbound.is_group:
+                    # A private reply to a bound person goes to the person (private limits).
+                    reply = Outbound(reply.text, person_id=found[1].id, buttons=reply.buttons,
+                                     card_key=reply.card_key)
+                else:
+                    reply = Outbound(reply.text, chat_id=inbound.chat_id, buttons=reply.buttons,
+                                     card_key=reply.card_key)
+            platform = inbound.platform if reply.chat_id is not None else None
+            enqueue(session=session, message=reply, now=now, event_key=key, platform=platform)
+
+    def _apologize(self, inbound: Inbound, now: datetime, error_id: str) -> DispatchResult:
+        text = f"抱歉，处理您的消息时出错了（错误编号 {error_id}）。请稍后重试；如一直出错，请把错误编号告诉管理员。"
+        with Session(self.engine, expire_on_commit=False) as session:
+            session.add(ProcessedUpdate(platform=inbound.platform, update_id=inbound.update_id,
+                                        received_at=now))
+            self._write(session, inbound, now, [Outbound(text)])
+            session.commit()
+        if self.on_commit:
+            self.on_commit()
+        return DispatchResult(error_id=error_id)

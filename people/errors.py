@@ -1,0 +1,29 @@
+"""Errors of the people domain (see core.errors for the whole tree)."""
+
+from __future__ import annotations
+
+from core.errors import InputError, NotFound
+
+
+class PersonNotFound(NotFound):
+    """No active person has this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"找不到人员“{name}”。可用 /people list 查看人员名单。")
+        self.name = name
+
+
+class InviteInvalid(InputError):
+    """A binding code that cannot be used (unknown, used, expired)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ImportFailed(InputError):
+    """A people file had bad rows; nothing was imported."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("导入失败，未导入任何人员：\n" + "\n".join(problems))
+        self.problems = problems

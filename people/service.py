@@ -1,0 +1,238 @@
+"""People: adding, importing, listing, inviting and binding chat identities.
+
+Functions take their dependencies as keyword arguments and never commit: the caller's
+transaction holds the change together with its audit events and messages.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from core import audit
+from core.errors import InputError
+from people.errors import ImportFailed, InviteInvalid, PersonNotFound
+from people.models import ROLE_FROM_ZH, ROLE_ZH, ChatIdentity, InviteCode, Person, Role
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"   # no 0/O, 1/I: read aloud on the phone
+CODE_LENGTH = 8
+_NAME = re.compile(r"^[^\s,，、/:：]{1,50}$")
+_PHONE = re.compile(r"^[0-9+\-() ]{0,30}$")
+_SPLIT = re.compile(r"[、,，;；\s]+")
+
+
+@dataclass(frozen=True)
+class NewPerson:
+    """A validated person row, before it is stored."""
+
+    name: str
+    phone: str = ""
+    unit: str = ""
+    roles: frozenset[Role] = frozenset({Role.officer})
+    organization: str = ""
+
+
+def parse_roles(text: str) -> frozenset[Role]:
+    """``值班员、带班领导`` or ``officer,leader`` → roles.
+
+    Raises:
+        InputError: an unknown role name.
+    """
+    roles = set()
+    for token in _SPLIT.split(text.strip()):
+        if not token:
+            continue
+        role = ROLE_FROM_ZH.get(token) or ROLE_FROM_ZH.get(token.lower())
+        if role is None:
+            raise InputError(f"无法识别的角色“{token}”（可用：{'、'.join(ROLE_ZH.values())}）")
+        roles.add(role)
+    if not roles:
+        raise InputError(f"至少需要一个角色（可用：{'、'.join(ROLE_ZH.values())}）")
+    if Role.external in roles and len(roles) > 1:
+        raise InputError("外部联系人不能同时担任其他角色")
+    return frozenset(roles)
+
+
+def validate(name: str, phone: str = "", unit: str = "", roles: str = "值班员",
+             organization: str = "") -> NewPerson:
+    """Check one person's fields.
+
+    Raises:
+        InputError: with a Chinese message naming the bad field.
+    """
+    name, phone, unit, organization = name.strip(), phone.strip(), unit.strip(), organization.strip()
+    if not _NAME.match(name):
+        raise InputError(f"姓名“{name}”无效：1–50 个字，不能含空格或标点")
+    if not _PHONE.match(phone):
+        raise InputError(f"电话“{phone}”无效：只能包含数字和 + - ( )")
+    if len(unit) > 100 or len(organization) > 100:
+        raise InputError("单位或机构名称过长（最多 100 字）")
+    return NewPerson(name, phone, unit, parse_roles(roles), organization)
+
+
+def _store(session: Session, new: NewPerson, now: datetime, actor: str) -> Person:
+    person = Person(name=new.name, phone=new.phone, unit=new.unit, organization=new.organization,
+                    roles=",".join(r.value for r in Role if r in new.roles), created_at=now)
+    session.add(person)
+    session.flush()
+    audit.record(session=session, at=now, entity_type="person", entity_id=person.id or 0,
+                 action="created", actor=actor, roles=person.roles, unit=person.unit)
+    return person
+
+
+def add_person(*, session: Session, new: NewPerson, now: datetime, actor: str) -> Person:
+    """Store a new person.
+
+    Raises:
+        InputError: a person with this name exists.
+    """
+    if session.exec(select(Person).where(Person.name == new.name)).first():
+        raise InputError(f"已有同名人员“{new.name}”")
+    return _store(session, new, now, actor)
+
+
+def import_people(*, session: Session, rows: Iterable[Mapping[str, str]], now: datetime,
+                  actor: str) -> list[Person]:
+    """Import people from table rows (columns 姓名, 电话, 单位, 角色, 机构); all or nothing.
+
+    Raises:
+        ImportFailed: one line per bad row; nothing is stored.
+    """
+    problems: list[str] = []
+    valid: list[NewPerson] = []
+    seen: set[str] = set()
+    existing = set(session.exec(select(Person.name)).all())
+    for number, row in enumerate(rows, start=2):   # row 1 is the header
+        if not any((v or "").strip() for v in row.values()):
+            continue
+        try:
+            new = validate(row.get("姓名") or "", row.get("电话") or "", row.get("单位") or "",
+                           row.get("角色") or "值班员", row.get("机构") or "")
+        except InputError as exc:
+            problems.append(f"第{number}行：{exc.message}")
+            continue
+        if new.name in existing or new.name in seen:
+            problems.append(f"第{number}行：人员“{new.name}”已存在")
+            continue
+        seen.add(new.name)
+        valid.append(new)
+    if problems:
+        raise ImportFailed(problems)
+    if not valid:
+        raise ImportFailed(["文件中没有人员数据（需要表头：姓名、电话、单位、角色）"])
+    return [_store(session, new, now, actor) for new in valid]
+
+
+def list_people(*, session: Session, include_inactive: bool = False) -> list[Person]:
+    """People ordered by unit and name."""
+    stmt = select(Person).order_by(col(Person.unit), col(Person.name))
+    if not include_inactive:
+        stmt = stmt.where(Person.active == True)  # noqa: E712
+    return list(session.exec(stmt))
+
+
+def find_person(*, session: Session, name: str) -> Person:
+    """The active person called ``name``.
+
+    Raises:
+        PersonNotFound: nobody active has that name.
+    """
+    person = session.exec(select(Person).where(Person.name == name.strip(),
+                                               Person.active == True)).first()  # noqa: E712
+    if person is None:
+        raise PersonNotFound(name.strip())
+    return person
+
+
+def people_with_role(*, session: Session, role: Role) -> list[Person]:
+    """Active people holding ``role``."""
+    return [p for p in list_people(session=session) if role in p.role_set()]
+
+
+def create_invite(*, session: Session, person: Person, now: datetime, ttl: timedelta,
+                  actor: str) -> InviteCode:
+    """A new one-time binding code for ``person``; earlier unused codes stop working.
+
+    Raises:
+        InputError: the person is an external contact (they do not use the bot).
+    """
+    if Role.external in person.role_set():
+        raise InputError(f"“{person.name}”是外部联系人，不使用机器人，无需绑定")
+    for old in session.exec(select(InviteCode).where(InviteCode.person_id == person.id,
+                                                     col(InviteCode.used_at).is_(None))):
+        old.expires_at = min(old.expires_at, now)
+        session.add(old)
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    assert person.id is not None
+    invite = InviteCode(code=code, person_id=person.id, created_at=now, expires_at=now + ttl,
+                        created_by=actor)
+    session.add(invite)
+    audit.record(session=session, at=now, entity_type="person", entity_id=person.id,
+                 action="invited", actor=actor, expires_at=invite.expires_at.isoformat())
+    return invite
+
+
+def identity_for(*, session: Session, platform: str, external_id: str) -> tuple[ChatIdentity, Person] | None:
+    """The bound identity and its person, or None for an unknown user."""
+    row = session.exec(select(ChatIdentity, Person)
+                       .join(Person, col(Person.id) == ChatIdentity.person_id)
+                       .where(ChatIdentity.platform == platform,
+                              ChatIdentity.external_id == external_id)).first()
+    return None if row is None else (row[0], row[1])
+
+
+def bind(*, session: Session, code: str, platform: str, external_id: str, chat_id: str,
+         display_name: str, now: datetime) -> Person:
+    """Bind a chat account to the person the code was issued for.
+
+    Raises:
+        InviteInvalid: unknown, used or expired code, or an account bound to someone else.
+    """
+    code = code.strip().upper()
+    invite = session.exec(select(InviteCode).where(InviteCode.code == code)).first()
+    if invite is None:
+        raise InviteInvalid("绑定码无效，请核对后重新发送（绑定码为 8 位字母和数字）。", code)
+    if invite.used_at is not None:
+        raise InviteInvalid("该绑定码已经使用过。如需重新绑定，请向管理员索取新的绑定码。", code)
+    if invite.expires_at <= now:
+        raise InviteInvalid("该绑定码已过期，请向管理员索取新的绑定码。", code)
+    person = session.get(Person, invite.person_id)
+    if person is None or not person.active:
+        raise InviteInvalid("该绑定码对应的人员已停用，请联系管理员。", code)
+    existing = identity_for(session=session, platform=platform, external_id=external_id)
+    if existing is not None and existing[1].id != person.id:
+        raise InviteInvalid(f"此账号已绑定为“{existing[1].name}”，如需更换请联系管理员。", code)
+    # A person has one account per platform: a new phone or account replaces the old one.
+    for old in session.exec(select(ChatIdentity).where(ChatIdentity.person_id == person.id,
+                                                       ChatIdentity.platform == platform)):
+        session.delete(old)
+    session.flush()
+    assert person.id is not None
+    session.add(ChatIdentity(person_id=person.id, platform=platform, external_id=external_id,
+                             chat_id=chat_id, display_name=display_name[:100], bound_at=now))
+    invite.used_at = now
+    session.add(invite)
+    audit.record(session=session, at=now, entity_type="person", entity_id=person.id,
+                 action="bound", actor=person.name, actor_id=person.id, platform=platform,
+                 external_id=external_id)
+    return person
+
+
+def ensure_identity(*, session: Session, person: Person, platform: str, external_id: str,
+                    now: datetime) -> ChatIdentity:
+    """Bind ``person`` on a local platform (console) without a code: the operator of the
+    machine is trusted there."""
+    found = identity_for(session=session, platform=platform, external_id=external_id)
+    if found is not None:
+        return found[0]
+    assert person.id is not None
+    ident = ChatIdentity(person_id=person.id, platform=platform, external_id=external_id,
+                         chat_id=external_id, display_name=person.name, bound_at=now)
+    session.add(ident)
+    session.flush()
+    return ident
