@@ -65,8 +65,9 @@ def cmd_people_import(args: argparse.Namespace) -> int:
     rows = read_table(Path(args.file))
     with Session(engine) as session:
         people = import_people(session=session, rows=rows, now=SystemClock().now(), actor="cli")
+        names = "、".join(p.name for p in people)
         session.commit()
-    print(f"已导入 {len(people)} 人：{'、'.join(p.name for p in people)}")
+    print(f"已导入 {len(people)} 人：{names}")
     return 0
 
 
@@ -88,8 +89,9 @@ def cmd_people_invite(args: argparse.Namespace) -> int:
 
 async def run_console(settings: Settings, *, as_name: str | None, now_text: str | None,
                       script: IO[str] | None, transcript: IO[str] | None,
-                      out: IO[str] = sys.stdout, interactive: bool | None = None) -> int:
+                      out: IO[str] | None = None, interactive: bool | None = None) -> int:
     """The console adapter: a prompt (terminal) or a script (file or piped stdin)."""
+    out = out or sys.stdout
     start = parse_local(now_text) if now_text else SystemClock().now()
     clock = FakeClock(start)
     session_holder: list[ConsoleSession] = []

@@ -55,8 +55,9 @@ SCRIPT = """\
 """
 
 
-async def run_demo(*, transcript: IO[str] | None = None, out: IO[str] = sys.stdout) -> int:
+async def run_demo(*, transcript: IO[str] | None = None, out: IO[str] | None = None) -> int:
     """Run the demo drill; returns the exit code."""
+    out = out or sys.stdout
     with tempfile.TemporaryDirectory(prefix="dutybot-demo-") as tmp:
         settings = load_settings(None, env={"DUTYBOT_DATABASE_URL": f"sqlite:///{Path(tmp) / 'demo.db'}"})
         clock = FakeClock(parse_local(START))

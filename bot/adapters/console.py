@@ -20,6 +20,7 @@ import asyncio
 import json
 import re
 import sys
+import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import IO, TYPE_CHECKING
@@ -92,9 +93,10 @@ class ConsoleSession:
             time between lines, so reminders fall due as they would for real.
     """
 
-    def __init__(self, app: App, clock: FakeClock, *, out: IO[str] = sys.stdout,
+    def __init__(self, app: App, clock: FakeClock, *, out: IO[str] | None = None,
                  transcript: IO[str] | None = None, follow_real_time: bool = False) -> None:
-        self.app, self.clock, self.out, self.transcript = app, clock, out, transcript
+        self.app, self.clock, self.transcript = app, clock, transcript
+        self.out = out or sys.stdout
         self.follow_real_time = follow_real_time
         self._offset = clock.now() - SystemClock().now()
         self.speaker: str = ""
@@ -139,10 +141,17 @@ class ConsoleSession:
 
     # ---- people ---------------------------------------------------------------------
     def ensure_first_admin(self, name: str | None) -> str:
-        """On an empty database, create the first admin so a newcomer can start at once."""
+        """On an empty database, create the first admin so a newcomer can start at once.
+
+        Returns the person to speak as: ``name``, else the first admin, else anyone.
+        """
         with Session(self.app.engine) as session:
-            if list_people(session=session, include_inactive=True):
-                return name or ""
+            people = list_people(session=session)
+            if people or list_people(session=session, include_inactive=True):
+                if name:
+                    return name
+                chosen = [p for p in people if Role.admin in p.role_set()] or people
+                return chosen[0].name if chosen else ""
             admin_name = name or "管理员"
             add_person(session=session, new=validate(admin_name, roles="管理员、值班员"),
                        now=self.clock.now(), actor="console")
@@ -150,6 +159,16 @@ class ConsoleSession:
         self.say(f"数据库中还没有人员，已创建首位管理员“{admin_name}”（管理员、值班员）。"
                  "可用 /people add 添加人员")
         return admin_name
+
+    def bind_everyone(self) -> None:
+        """On the console every known person is reachable: the drill shows what each
+        would receive. (The console is local; its operator is trusted.)"""
+        with Session(self.app.engine, expire_on_commit=False) as session:
+            for person in list_people(session=session):
+                if Role.external not in person.role_set():
+                    ensure_identity(session=session, person=person, platform="console",
+                                    external_id=PREFIX + person.name, now=self.clock.now())
+            session.commit()
 
     def act_as(self, name: str) -> None:
         """Speak as ``name`` from now on (bound on the console automatically)."""
@@ -203,10 +222,12 @@ class ConsoleSession:
             print(f"[{fmt_short_zh(self.clock.now())}] {self.speaker}{where}：{text}", file=self.out)
         self._record("in", self.speaker, text)
         self._updates += 1
+        self.bind_everyone()
         await self.app.handle(Inbound(
             platform="console", chat_id=GROUP if in_group else PREFIX + self.speaker,
             sender_id=PREFIX + self.speaker, sender_name=self.speaker, text=text,
-            update_id=f"c{self.clock.now().timestamp():.0f}-{self._updates}", is_group=in_group))
+            update_id=f"console-{uuid.uuid4().hex}", is_group=in_group))
+        self.bind_everyone()   # people added by this command become reachable at once
         await self.app.drain()
         return True
 
@@ -241,6 +262,7 @@ class ConsoleSession:
         return True
 
     async def _move(self, target: datetime) -> None:
+        self.bind_everyone()
         self._offset += target - self.clock.now()
         for entry in await self.app.advance_to(target):
             if self.follow_real_time:

@@ -1,0 +1,624 @@
+"""The outbox sender: delivers queued messages through the adapter; and ``dutybot outbox``.
+
+A row travels ``pending`` → claimed (``claimed_until`` = now + lease, set in a short
+transaction; on PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets several workers share the
+queue) → handed to the adapter → ``sent`` (in its own transaction). A failure puts it
+back to ``pending`` with exponential backoff and full jitter, or makes it ``dead``, and
+then every admin is told in chat (their message is itself an outbox row).
+
+Guarantees:
+
+* **Never lost.** A row becomes ``sent`` only after the platform accepted it. A process
+  that dies holding a claim leaves the row ``pending``; once the lease expires, any
+  worker claims it again.
+* **One row per (event, recipient).** The unique ``dedupe_key`` (:mod:`core.outbox`)
+  makes a second enqueue of the same event for the same recipient a no-op.
+* **The only duplicate window** is a crash (or a lost database connection) between the
+  platform accepting a message and the commit that marks it sent: the row is delivered
+  again after its lease. That is at-least-once on purpose — never-lose wins over
+  never-twice; no other path sends a row twice.
+* **Order per recipient.** Rows to one recipient go out in id order: a row waiting for
+  its retry holds back later rows to the same recipient, so an old card never lands
+  after a newer one.
+* **Rate limits** are the adapter's ``limits``, enforced by :class:`RateLimiter` in this
+  process (with several workers, each limits itself). A chat over its limit keeps its
+  rows pending and is skipped until it may send again; other chats go on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, case, distinct, func, or_
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from bot.adapters.base import Adapter
+from bot.config import OutboxSettings, find_config, load_settings
+from bot.ratelimit import RateLimiter
+from core.clock import Clock, SystemClock, fmt_short_zh
+from core.db import check_schema, make_engine, session_scope
+from core.errors import AdapterError, InputError, NotFound
+from core.messages import Outbound
+from core.outbox import OutboxMessage, OutboxStatus, enqueue
+from people.models import ChatIdentity, Person, Role
+
+log = logging.getLogger("dutybot.outbox")
+
+DEAD_EVENT_PREFIX = "outbox-dead:"
+REASON_NOT_BOUND = "收件人未绑定账号"
+REASON_BLOCKED = "收件人已屏蔽机器人"
+REASON_GROUP_BLOCKED = "机器人已被移出该群或被禁止发言"
+STATUS_ZH = {OutboxStatus.pending: "待发送", OutboxStatus.sent: "已发送", OutboxStatus.dead: "已放弃"}
+RATE_MARGIN_SECONDS = 0.02  # absorbs network jitter between our clock and the platform's
+# A chat free again within this long keeps its turn for the next global slot: a younger
+# row of another chat may not take the last slots, or chats drift behind their queues.
+# It covers the spread of one pass's sends (network latency, concurrency).
+NEAR_READY_SECONDS = 0.3
+_M = OutboxMessage
+
+
+@dataclass
+class DeliveryReport:
+    """What one :meth:`OutboxSender.deliver_due` pass did.
+
+    Attributes:
+        claimed: rows claimed.
+        sent: rows the platform accepted (``edited`` included).
+        edited: cards updated in place.
+        retried: failed rows now waiting for a retry.
+        dead: rows given up (admins told).
+        deferred: rows left pending because their chat was over its rate limit.
+        retry_in: seconds until a deferred chat may send (None: none waits).
+    """
+
+    claimed: int = 0
+    sent: int = 0
+    edited: int = 0
+    retried: int = 0
+    dead: int = 0
+    deferred: int = 0
+    retry_in: float | None = None
+
+    @property
+    def progressed(self) -> bool:
+        """Some row left the claim for good or for a retry."""
+        return bool(self.sent or self.retried or self.dead)
+
+
+@dataclass(frozen=True)
+class _Target:
+    chat_id: str
+    is_group: bool
+    identity_id: int | None = None
+
+
+class _Deferred(Exception):
+    """A chat is over its rate limit; raised inside a pass, never escapes this module."""
+
+    def __init__(self, wait: float) -> None:
+        self.wait = wait
+
+
+def _recipient(person_id: int | None, chat_id: str | None) -> tuple[str, str]:
+    return ("p", str(person_id)) if person_id is not None else ("c", chat_id or "")
+
+
+def snippet(text: str, n: int = 40) -> str:
+    """The first ``n`` characters on one line, with an ellipsis when cut."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= n else flat[:n] + "……"
+
+
+class OutboxSender:
+    """Delivers due outbox rows through one adapter.
+
+    Args:
+        engine: the database.
+        adapter: the chat platform; its ``limits`` are enforced here.
+        clock: gives ``now()`` for due times (a FakeClock in tests).
+        settings: attempts and backoff.
+        rng: jitter source (seeded in tests).
+        time_source: monotonic seconds for the rate limiter (default ``time.monotonic``).
+        on_dead: called with each row after it was made dead (metrics, tests).
+        limiter: a ready limiter (default: the adapter's limits with a small margin).
+        lease_seconds: how long a claim holds before another worker may take the row.
+        idle_seconds: the longest :meth:`run` waits between passes.
+        concurrency: how many chats are sent to at the same time.
+    """
+
+    def __init__(self, *, engine: Engine, adapter: Adapter, clock: Clock,
+                 settings: OutboxSettings, rng: random.Random | None = None,
+                 time_source: Callable[[], float] | None = None,
+                 on_dead: Callable[[OutboxMessage], None] | None = None,
+                 limiter: RateLimiter | None = None, lease_seconds: float = 120.0,
+                 idle_seconds: float = 1.0, concurrency: int = 16) -> None:
+        self.engine, self.adapter, self.clock, self.settings = engine, adapter, clock, settings
+        self.platform = adapter.platform
+        self.rng = rng or random.Random()
+        self.time_source = time_source or time.monotonic
+        self.on_dead = on_dead
+        self.limiter = limiter or RateLimiter(adapter.limits, margin=RATE_MARGIN_SECONDS)
+        self.lease = timedelta(seconds=lease_seconds)
+        self.idle_seconds = idle_seconds
+        self.concurrency = max(1, concurrency)
+        self._wake = asyncio.Event()
+        self._deferred: dict[tuple[str, str], float] = {}  # recipient -> monotonic until
+        self._near_ready: list[float] = []  # this pass: when nearly-ready chats are free
+
+    def wake(self) -> None:
+        """Start the next pass now (call after committing new outbox rows)."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set; between passes wait for a wake-up, the next
+        retry or rate-limit release, or ``idle_seconds``, whichever comes first."""
+        while not stop.is_set():
+            self._wake.clear()
+            report: DeliveryReport | None = None
+            try:
+                report = await self.deliver_due()
+            except Exception:
+                log.exception("outbox pass failed; trying again in %.0fs", self.idle_seconds)
+            if report is not None and report.progressed:
+                await asyncio.sleep(0)  # more may be due; let the loop breathe first
+                continue
+            waiters = [asyncio.ensure_future(self._wake.wait()),
+                       asyncio.ensure_future(stop.wait())]
+            try:
+                await asyncio.wait(waiters, timeout=self._idle_wait(report),
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+
+    async def deliver_due(self) -> DeliveryReport:
+        """One pass: claim due rows and deliver them, chat by chat.
+
+        Not to be overlapped with itself on one sender (:meth:`run` calls it in turn;
+        others call :meth:`wake`). Several senders, in one process or many, may overlap.
+
+        Returns:
+            What happened. Rows of a chat over its rate limit stay pending.
+        """
+        report = DeliveryReport()
+        now, mono = self.clock.now(), self.time_source()
+        self._deferred = {k: until for k, until in self._deferred.items() if until > mono}
+        self._near_ready = []
+        rows = self._claim(now, mono)
+        report.claimed = len(rows)
+        targets = self._resolve(rows, report)
+        chains: dict[str, list[OutboxMessage]] = {}
+        for row in rows:
+            if row.id in targets:
+                chains.setdefault(targets[row.id].chat_id, []).append(row)
+        release: list[int] = []
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def chain_task(chain: list[OutboxMessage]) -> None:
+            async with gate:
+                await self._deliver_chain(chain, targets, report, release)
+
+        results = await asyncio.gather(*(chain_task(c) for c in chains.values()),
+                                       return_exceptions=True)
+        self._release(release)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result  # its rows stay claimed and come back when the lease ends
+        if self._deferred:
+            report.retry_in = max(0.0, min(self._deferred.values()) - self.time_source())
+        return report
+
+    # ------------------------------------------------------------ claiming
+
+    def _claim(self, now: datetime, mono: float) -> list[OutboxMessage]:
+        due = [_M.status == OutboxStatus.pending, _M.next_attempt_at <= now,
+               or_(col(_M.claimed_until).is_(None), col(_M.claimed_until) <= now),
+               or_(col(_M.platform).is_(None), _M.platform == self.platform)]
+        # Skip chats that cannot send for a while; nearly-ready ones come along, so that
+        # they keep their turn (see NEAR_READY_SECONDS).
+        later = [key for key, until in self._deferred.items() if until > mono + NEAR_READY_SECONDS]
+        persons = [int(k) for kind, k in later if kind == "p"]
+        chats = [k for kind, k in later if kind == "c"]
+        if persons:
+            due.append(or_(col(_M.person_id).is_(None), col(_M.person_id).not_in(persons)))
+        if chats:
+            due.append(or_(col(_M.person_id).is_not(None), col(_M.chat_id).not_in(chats)))
+        cap = self.limiter.per_chat_cap()
+        if cap is None:
+            query = select(_M).where(*due).order_by(col(_M.id)).limit(self.settings.batch_size)
+        else:
+            # At most `cap` rows per recipient, so one busy chat cannot fill the batch.
+            rank = func.row_number().over(
+                partition_by=(col(_M.person_id), case((col(_M.person_id).is_(None), _M.chat_id))),
+                order_by=col(_M.id)).label("pos")
+            ranked = select(col(_M.id).label("id"), rank).where(*due).subquery()
+            ids = (select(ranked.c.id).where(ranked.c.pos <= cap).order_by(ranked.c.id)
+                   .limit(self.settings.batch_size))
+            query = select(_M).where(col(_M.id).in_(ids), *due).order_by(col(_M.id))
+        if self.engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        with session_scope(self.engine) as session:
+            rows = self._in_order(session, list(session.exec(query).all()))
+            for row in rows:
+                row.claimed_until = now + self.lease
+        return rows
+
+    def _in_order(self, session: Session, rows: list[OutboxMessage]) -> list[OutboxMessage]:
+        """Drop rows that have an earlier pending row to the same recipient outside this
+        claim (waiting for a retry, claimed or locked elsewhere)."""
+        if not rows:
+            return rows
+        persons = {r.person_id for r in rows if r.person_id is not None}
+        chats = {r.chat_id for r in rows if r.person_id is None}
+        who = [col(_M.person_id).in_(persons),
+               and_(col(_M.person_id).is_(None), col(_M.chat_id).in_(chats))]
+        query = (select(_M.person_id, _M.chat_id, func.min(_M.id))
+                 .where(_M.status == OutboxStatus.pending,
+                        col(_M.id).not_in([r.id for r in rows]), or_(*who),
+                        or_(col(_M.platform).is_(None), _M.platform == self.platform))
+                 .group_by(col(_M.person_id), col(_M.chat_id)))
+        first: dict[tuple[str, str], int] = {}
+        for person_id, chat_id, min_id in session.exec(query):
+            key = _recipient(person_id, chat_id)
+            first[key] = min(min_id, first.get(key, min_id))
+        return [r for r in rows
+                if r.id is not None and r.id < first.get(_recipient(r.person_id, r.chat_id), r.id + 1)]
+
+    def _release(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        with session_scope(self.engine) as session:
+            for row in session.exec(select(_M).where(col(_M.id).in_(ids))):
+                if row.status == OutboxStatus.pending:
+                    row.claimed_until = None
+
+    def _resolve(self, rows: list[OutboxMessage], report: DeliveryReport) -> dict[int, _Target]:
+        """Where each row goes; rows without a usable recipient are made dead here."""
+        persons = {r.person_id for r in rows if r.person_id is not None}
+        bound: dict[int, ChatIdentity] = {}
+        blocked: set[int] = set()
+        if persons:
+            with Session(self.engine) as session:
+                query = (select(ChatIdentity)
+                         .where(col(ChatIdentity.person_id).in_(persons),
+                                ChatIdentity.platform == self.platform)
+                         .order_by(col(ChatIdentity.bound_at), col(ChatIdentity.id)))
+                for ident in session.exec(query):
+                    if ident.blocked_at is None:
+                        bound[ident.person_id] = ident  # the latest binding wins
+                    else:
+                        blocked.add(ident.person_id)
+        targets: dict[int, _Target] = {}
+        for row in rows:
+            assert row.id is not None
+            if row.person_id is None and row.chat_id:
+                targets[row.id] = _Target(row.chat_id, is_group=True)
+            elif row.person_id in bound:
+                ident = bound[row.person_id]
+                targets[row.id] = _Target(ident.chat_id, is_group=False, identity_id=ident.id)
+            else:
+                reason = REASON_BLOCKED if row.person_id in blocked else REASON_NOT_BOUND
+                self._kill(row, f"{reason}（平台 {self.platform}）", row.attempts, report)
+        return targets
+
+    # ------------------------------------------------------------ delivering
+
+    async def _deliver_chain(self, chain: list[OutboxMessage], targets: dict[int, _Target],
+                             report: DeliveryReport, release: list[int]) -> None:
+        """Send one chat's rows in order; stop at the first that must wait."""
+        for index, row in enumerate(chain):
+            assert row.id is not None
+            try:
+                done = await self._attempt(row, targets[row.id], report)
+            except _Deferred as deferred:
+                rest = chain[index:]
+                release.extend(r.id for r in rest if r.id is not None)
+                report.deferred += len(rest)
+                until = self.time_source() + deferred.wait
+                for r in rest:
+                    key = _recipient(r.person_id, r.chat_id)
+                    self._deferred[key] = max(until, self._deferred.get(key, until))
+                return
+            if not done:  # waiting for a retry; the rest of the chat waits behind it
+                release.extend(r.id for r in chain[index + 1:] if r.id is not None)
+                return
+
+    def _acquire(self, target: _Target) -> None:
+        now = self.time_source()
+        ready = [until for until in self._near_ready if until > now]
+        if ready:
+            spare = self.limiter.spare(now)
+            if spare is not None and spare <= len(ready):
+                raise _Deferred(min(ready) - now)  # leave the slots to the older rows
+        wait = self.limiter.acquire_delay(target.chat_id, target.is_group, now)
+        if wait > 0:
+            if wait <= NEAR_READY_SECONDS:
+                self._near_ready.append(now + wait)
+            raise _Deferred(wait)
+
+    async def _attempt(self, row: OutboxMessage, target: _Target, report: DeliveryReport) -> bool:
+        """Deliver one row; True when it left the queue (sent or dead)."""
+        self._acquire(target)
+        outbound = row.to_outbound()
+        try:
+            ref, edited = await self._send_or_edit(row, target, outbound)
+        except _Deferred:
+            raise
+        except AdapterError as exc:
+            return self._failed(row, target, exc, report)
+        except Exception as exc:
+            log.exception("outbox row %s to chat %s: unexpected error from the %s adapter",
+                          row.id, target.chat_id, self.platform)
+            return self._failed(row, target, AdapterError(f"{type(exc).__name__}: {exc}"), report)
+        with session_scope(self.engine) as session:
+            stored = session.get(_M, row.id)
+            assert stored is not None
+            stored.status, stored.sent_at = OutboxStatus.sent, self.clock.now()
+            stored.platform_message_id = None if ref is None else str(ref)[:100]
+            stored.chat_id, stored.platform, stored.claimed_until = target.chat_id, self.platform, None
+        report.sent += 1
+        report.edited += edited
+        return True
+
+    async def _send_or_edit(self, row: OutboxMessage, target: _Target,
+                            outbound: Outbound) -> tuple[str | None, bool]:
+        if row.card_key and self.adapter.capabilities.edit:
+            with Session(self.engine) as session:
+                ref = session.exec(
+                    select(_M.platform_message_id)
+                    .where(_M.card_key == row.card_key, _M.chat_id == target.chat_id,
+                           _M.platform == self.platform, _M.status == OutboxStatus.sent,
+                           col(_M.platform_message_id).is_not(None), col(_M.id) < row.id)
+                    .order_by(col(_M.id).desc()).limit(1)).first()
+            if ref is not None:
+                try:
+                    await self.adapter.edit(target.chat_id, ref, outbound)
+                    return ref, True
+                except (AdapterError, NotImplementedError) as exc:
+                    log.warning("outbox row %s: editing card %s (message %s) failed, sending "
+                                "a new message instead: %s", row.id, row.card_key, ref, exc)
+                    self._acquire(target)  # the new send is one more platform call
+        return await self.adapter.send(target.chat_id, outbound, is_group=target.is_group), False
+
+    # ------------------------------------------------------------ failures
+
+    def _failed(self, row: OutboxMessage, target: _Target, exc: AdapterError,
+                report: DeliveryReport) -> bool:
+        attempts = row.attempts + 1
+        reason = (exc.message or type(exc).__name__)[:500]
+        if exc.permanent_reason == "blocked":
+            why = REASON_GROUP_BLOCKED if target.is_group else REASON_BLOCKED
+            self._kill(row, f"{why}（{reason}）", attempts, report,
+                       blocked_identity=target.identity_id)
+            return True
+        if not exc.retryable or attempts >= self.settings.max_attempts:
+            self._kill(row, reason, attempts, report)
+            return True
+        ceiling = min(self.settings.backoff_max_seconds,
+                      self.settings.backoff_base_seconds * 2 ** (attempts - 1))
+        delay = self.rng.uniform(0, ceiling)  # full jitter: retries of many rows spread out
+        if exc.retry_after is not None:
+            self.limiter.block(target.chat_id, self.time_source() + exc.retry_after)
+            delay = max(delay, exc.retry_after)
+        with session_scope(self.engine) as session:
+            stored = session.get(_M, row.id)
+            assert stored is not None
+            stored.attempts, stored.last_error, stored.claimed_until = attempts, reason, None
+            stored.next_attempt_at = self.clock.now() + timedelta(seconds=delay)
+        log.warning("outbox row %s to chat %s failed (attempt %d of %d), retry in %.1fs: %s",
+                    row.id, target.chat_id, attempts, self.settings.max_attempts, delay, reason)
+        report.retried += 1
+        return False
+
+    def _kill(self, row: OutboxMessage, reason: str, attempts: int, report: DeliveryReport,
+              *, blocked_identity: int | None = None) -> None:
+        """Make ``row`` dead and, unless it is itself such a notice, tell every admin."""
+        now = self.clock.now()
+        with session_scope(self.engine) as session:
+            stored = session.get(_M, row.id)
+            assert stored is not None
+            stored.status, stored.attempts, stored.last_error = OutboxStatus.dead, attempts, reason
+            stored.claimed_until = None
+            if blocked_identity is not None:
+                ident = session.get(ChatIdentity, blocked_identity)
+                if ident is not None:
+                    ident.blocked_at = now
+            if not stored.event_key.startswith(DEAD_EVENT_PREFIX):  # no notice about notices
+                _tell_admins(session, stored, now)
+        log.warning("outbox row %s is dead after %d attempt(s): %s", row.id, attempts, reason)
+        report.dead += 1
+        if self.on_dead is not None:
+            try:
+                self.on_dead(stored)
+            except Exception:
+                log.exception("on_dead hook failed for outbox row %s", row.id)
+
+    def _idle_wait(self, report: DeliveryReport | None) -> float:
+        wait = self.idle_seconds
+        if report is not None and report.retry_in is not None:
+            wait = min(wait, report.retry_in)
+        now = self.clock.now()
+        try:
+            with Session(self.engine) as session:
+                nxt = session.exec(select(func.min(_M.next_attempt_at)).where(
+                    _M.status == OutboxStatus.pending, _M.next_attempt_at > now,
+                    or_(col(_M.platform).is_(None), _M.platform == self.platform))).first()
+        except Exception:  # the failed pass has logged it already
+            log.debug("could not read the next outbox due time", exc_info=True)
+            nxt = None
+        if nxt is not None:
+            wait = min(wait, max(0.0, (nxt - now).total_seconds()))
+        return wait
+
+
+def _tell_admins(session: Session, row: OutboxMessage, now: datetime) -> int:
+    """Queue a Chinese notice about dead ``row`` to every active admin; returns how many."""
+    admins = [p for p in session.exec(select(Person).where(col(Person.active).is_(True)))
+              if Role.admin in p.role_set()]
+    if not admins:
+        log.error("outbox row %s is dead and there is no active admin to tell", row.id)
+        return 0
+    key = f"{DEAD_EVENT_PREFIX}{row.id}"
+    deaths = session.exec(select(func.count(distinct(_M.event_key))).where(
+        or_(_M.event_key == key, col(_M.event_key).startswith(key + ":")))).one()
+    if deaths:  # dead again after `dutybot outbox retry`: a new event, so admins hear again
+        key = f"{key}:{deaths + 1}"
+    text = (f"【消息投递失败】一条消息未能送达，已停止重试。\n"
+            f"收件人：{recipient_label(session, row)}\n内容：{snippet(row.text)}\n"
+            f"已尝试：{row.attempts} 次\n原因：{row.last_error}\n"
+            f"请在服务器上运行 dutybot outbox 查看；排除原因后可运行 "
+            f"dutybot outbox retry {row.id} 重新投递。")
+    for admin in admins:
+        enqueue(session=session, message=Outbound(text=text, person_id=admin.id),
+                now=now, event_key=key)
+    return len(admins)
+
+
+# ---------------------------------------------------------------- reports and CLI
+
+def recipient_label(session: Session, row: OutboxMessage) -> str:
+    """The person's name, or ``群聊 <chat id>``."""
+    if row.person_id is not None:
+        person = session.get(Person, row.person_id)
+        return person.name if person else f"人员#{row.person_id}"
+    return f"群聊 {row.chat_id}"
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    """Rows per status (every status present, zero when none)."""
+    counts = {s.value: 0 for s in OutboxStatus}
+    for status, n in session.exec(select(_M.status, func.count()).group_by(col(_M.status))):
+        counts[status] = n
+    return counts
+
+
+def list_rows(session: Session, *, status: str, limit: int) -> list[OutboxMessage]:
+    """Rows with ``status``, oldest first, at most ``limit``."""
+    query = select(_M).where(_M.status == status).order_by(col(_M.id)).limit(limit)
+    return list(session.exec(query).all())
+
+
+def pending_report(session: Session, *, failed_only: bool = False, limit: int = 20) -> str:
+    """The ``dutybot outbox`` text: counts, then pending and dead rows (Chinese)."""
+    counts = status_counts(session)
+    lines = ["发件箱：" + "，".join(f"{STATUS_ZH[s]} {counts[s]} 条" for s in OutboxStatus)]
+    sections = [OutboxStatus.dead] if failed_only else [OutboxStatus.pending, OutboxStatus.dead]
+    for status in sections:
+        rows = list_rows(session, status=status, limit=limit)
+        if not rows:
+            continue
+        lines.append(f"\n{STATUS_ZH[status]}：")
+        for row in rows:
+            when = (f"下次尝试 {fmt_short_zh(row.next_attempt_at)}" if status == OutboxStatus.pending
+                    else f"创建于 {fmt_short_zh(row.created_at)}")
+            lines.append(f"  #{row.id}  {recipient_label(session, row)}｜已尝试 {row.attempts} 次"
+                         f"｜{when}｜{snippet(row.text)}")
+            if row.last_error:
+                lines.append(f"      错误：{snippet(row.last_error, 120)}")
+        if counts[status] > len(rows):
+            lines.append(f"  ……另有 {counts[status] - len(rows)} 条未列出（可用 --limit 调整）")
+    if counts[OutboxStatus.dead]:
+        lines.append("\n已放弃的消息排除原因后，可运行 dutybot outbox retry 编号 重新投递。")
+    elif not counts[OutboxStatus.pending] or failed_only:
+        lines.append("没有需要处理的消息。")
+    return "\n".join(lines)
+
+
+def retry_dead(*, session: Session, row_id: int, now: datetime) -> tuple[OutboxMessage, int]:
+    """Put dead row ``row_id`` back to pending with its attempts reset.
+
+    A "blocked" mark on the recipient's accounts is cleared too: the admin asks for a real
+    try, and a still-blocked account is simply marked again.
+
+    Returns:
+        The row and how many blocked accounts were cleared.
+
+    Raises:
+        NotFound: no such row.
+        InputError: the row is not dead.
+    """
+    row = session.get(_M, row_id)
+    if row is None:
+        raise NotFound(f"找不到编号为 #{row_id} 的消息（运行 dutybot outbox 查看编号）")
+    if row.status != OutboxStatus.dead:
+        raise InputError(f"消息 #{row_id} 的状态是“{STATUS_ZH[OutboxStatus(row.status)]}”，"
+                         "只有已放弃的消息可以重新投递")
+    row.status, row.attempts, row.next_attempt_at, row.claimed_until = (
+        OutboxStatus.pending, 0, now, None)
+    cleared = 0
+    if row.person_id is not None:
+        for ident in session.exec(select(ChatIdentity).where(
+                ChatIdentity.person_id == row.person_id, col(ChatIdentity.blocked_at).is_not(None))):
+            ident.blocked_at = None
+            cleared += 1
+    return row, cleared
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"应为正整数，收到 {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"应为正整数，收到 {value}")
+    return value
+
+
+def _engine(args: argparse.Namespace) -> Engine:
+    settings = load_settings(find_config(getattr(args, "config", None), os.environ))
+    engine = make_engine(settings.database_url())
+    check_schema(engine)
+    return engine
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    """dutybot outbox [--failed] [--limit N]"""
+    engine = _engine(args)
+    try:
+        with Session(engine) as session:
+            print(pending_report(session, failed_only=args.failed, limit=args.limit))
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_outbox_retry(args: argparse.Namespace) -> int:
+    """dutybot outbox retry ID"""
+    engine = _engine(args)
+    try:
+        with session_scope(engine) as session:
+            _, cleared = retry_dead(session=session, row_id=args.id, now=SystemClock().now())
+    finally:
+        engine.dispose()
+    print(f"消息 #{args.id} 已放回待发送队列（尝试次数清零），机器人运行时会重新投递。")
+    if cleared:
+        print("已清除该收件人的“屏蔽机器人”标记；若对方仍屏蔽机器人，投递会再次失败。")
+    return 0
+
+
+def register_cli(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``dutybot outbox`` (and ``dutybot outbox retry ID``) to the CLI."""
+    parser = sub.add_parser("outbox", help="查看发件箱：待发送与已放弃的消息，重新投递")
+    parser.add_argument("--failed", action="store_true", help="只列出已放弃的消息")
+    parser.add_argument("--limit", type=_positive, default=20, metavar="N",
+                        help="每类最多列出 N 条（默认 20）")
+    parser.set_defaults(func=cmd_outbox)
+    ops = parser.add_subparsers(dest="outbox_command", metavar="操作")
+    retry = ops.add_parser("retry", help="把一条已放弃的消息放回待发送队列")
+    retry.add_argument("id", type=_positive, metavar="ID", help="消息编号（dutybot outbox 列出的 #编号）")
+    retry.set_defaults(func=cmd_outbox_retry)
+
+
+__all__: Sequence[str] = (
+    "DeliveryReport", "OutboxSender", "list_rows", "pending_report", "recipient_label",
+    "register_cli", "retry_dead", "snippet", "status_counts",
+)

@@ -1,0 +1,384 @@
+"""The scheduler: every few seconds, run what the database says is due.
+
+Every deadline, reminder and escalation is a :class:`~core.schedule.DueItem` row; each
+cron job (briefings, shift changes) keeps its last fire time in a
+:class:`~core.schedule.JobState` row. :meth:`Scheduler.tick` reads both, so a restart
+loses nothing and downtime is caught up once at start-up. APScheduler only drives the
+tick and holds no timer of ours. Several workers may tick one database: a due item is
+locked in the transaction that processes it (``FOR UPDATE SKIP LOCKED`` on PostgreSQL)
+and a cron fire is taken with an optimistic ``UPDATE … WHERE last_fire_at = <old>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from core.clock import SHANGHAI, Clock, FakeClock, ensure_utc, local
+from core.db import session_scope
+from core.schedule import DueItem, DueStatus, JobState
+
+log = logging.getLogger(__name__)
+
+Processor = Callable[[Session, DueItem, datetime], None]   # (session, item, now); no commit
+CronJob = Callable[[Session, datetime, datetime], None]    # (session, fire time, now)
+
+TICK_JOB_ID = "dutybot-tick"
+MAX_BATCHES_PER_TICK = 50        # bounds one tick; what is left runs on the next one
+MAX_BACKOFF = timedelta(hours=1)
+
+
+@dataclass
+class TickReport:
+    """What one tick did; ``log`` lines read ``2026-11-24T08:30+08:00 cron daily_brief``."""
+
+    now: datetime
+    processed: int = 0                               # due items run and committed
+    failed: int = 0                                  # due items whose processor failed
+    crons: list[str] = field(default_factory=list)   # cron jobs run
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def did_work(self) -> bool:
+        """Whether anything ran or failed."""
+        return bool(self.processed or self.failed or self.crons)
+
+    def note(self, at: datetime, what: str, *names: str) -> None:
+        """Count and log one thing that ran: ``due``, ``due-failed`` or ``cron``."""
+        self.log.append(" ".join((local(at).isoformat(timespec="minutes"), what, *names)))
+        if what == "cron":
+            self.crons.append(names[0])
+        elif what == "due":
+            self.processed += 1
+        else:
+            self.failed += 1
+
+
+@dataclass
+class _Cron:
+    fn: CronJob
+    trigger: CronTrigger
+    failures: int = 0
+    retry_at: datetime | None = None   # in memory only: losing it just retries sooner
+
+
+def backoff(attempts: int) -> timedelta:
+    """The wait after the ``attempts``-th failure: 1, 2, 4, 8 … minutes, at most an hour."""
+    return min(timedelta(minutes=2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+
+
+def _after(trigger: CronTrigger, instant: datetime) -> datetime | None:
+    """The trigger's first fire time strictly after ``instant``, in UTC."""
+    fire = trigger.get_next_fire_time(instant, instant)
+    return None if fire is None else ensure_utc(fire)
+
+
+class Scheduler:
+    """Runs due items and cron jobs from the database; see the module docstring.
+
+    Args:
+        engine: the database holding ``due_item`` and ``job_state``.
+        clock: gives "now"; a :class:`FakeClock` enables :meth:`advance_to`.
+        batch_size: due items fetched per query.
+        max_attempts: processor failures before an item is marked ``failed``.
+        on_work: called after each transaction that ran something (wakes the outbox
+            sender); once :meth:`start` ran, on the event loop's thread.
+        tick_seconds: the tick interval used by :meth:`start`.
+    """
+
+    def __init__(self, *, engine: Engine, clock: Clock, batch_size: int = 200,
+                 max_attempts: int = 5, on_work: Callable[[], None] | None = None,
+                 tick_seconds: float = 5) -> None:
+        self.engine, self.clock, self.on_work = engine, clock, on_work
+        self.batch_size, self.max_attempts, self.tick_seconds = batch_size, max_attempts, tick_seconds
+        self._processors: dict[str, Processor] = {}
+        self._crons: dict[str, _Cron] = {}
+        self._lock = threading.Lock()   # ticks never overlap within one process
+        self._aps: AsyncIOScheduler | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._inflight: asyncio.Future[TickReport] | None = None
+        self._caught_up = False
+
+    def register(self, kind: str, fn: Processor) -> None:
+        """Run due items of ``kind`` with ``fn``, which works in the given session.
+
+        Raises:
+            ValueError: ``kind`` already has a processor.
+        """
+        if kind in self._processors:
+            raise ValueError(f"a processor for {kind!r} is already registered")
+        self._processors[kind] = fn
+
+    def register_cron(self, name: str, fn: CronJob, **cron_fields: object) -> None:
+        """Run ``fn`` on APScheduler CronTrigger fields in Asia/Shanghai (``hour=8``…).
+
+        Raises:
+            ValueError: ``name`` is taken, or the fields are not a valid CronTrigger.
+        """
+        if name in self._crons:
+            raise ValueError(f"a cron job named {name!r} is already registered")
+        self._crons[name] = _Cron(fn, CronTrigger(timezone=SHANGHAI, **cron_fields))
+
+    @property
+    def apscheduler(self) -> AsyncIOScheduler | None:
+        """The APScheduler driving the tick (None unless started)."""
+        return self._aps
+
+    def tick(self) -> TickReport:
+        """Run every due item, then each cron job whose fire time has come, once.
+
+        Returns:
+            What ran. Processor and cron job errors are recorded and logged, not raised.
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the database itself failed.
+        """
+        with self._lock:
+            report = TickReport(now=self.clock.now())
+            self._run_due(report)
+            self._run_crons(report)
+            if report.crons:          # a cron job may have scheduled items due now
+                self._run_due(report)
+            return report
+
+    def catch_up(self) -> TickReport:
+        """What start-up calls: a tick, which runs each missed cron job once."""
+        report = self.tick()
+        if report.did_work:
+            log.info("catch-up: %d due items run, %d failed, cron jobs %s",
+                     report.processed, report.failed, report.crons)
+        return report
+
+    def _run_due(self, report: TickReport) -> None:
+        seen: set[tuple[int, datetime]] = set()   # by (id, due_at): a re-armed item runs again
+        for _ in range(MAX_BATCHES_PER_TICK):
+            batch = [row for row in self._due_batch(report.now) if row not in seen]
+            if not batch:
+                return
+            for row in batch:
+                seen.add(row)
+                self._run_item(row[0], report)
+        log.warning("tick stopped after %d batches; the rest runs next tick", MAX_BATCHES_PER_TICK)
+
+    def _due_batch(self, now: datetime) -> list[tuple[int, datetime]]:
+        """The one indexed query (ix_due_item_pending): pending items due by ``now``.
+
+        A plain read: a lock taken here would end with this short transaction, so each
+        item is locked when claimed, in the transaction that processes it.
+        """
+        stmt = (select(DueItem.id, DueItem.due_at)
+                .where(DueItem.status == DueStatus.pending, DueItem.due_at <= now)
+                .order_by(DueItem.due_at, DueItem.id).limit(self.batch_size))  # type: ignore[arg-type]
+        with self.engine.connect() as conn:
+            return [(row[0], row[1]) for row in conn.execute(stmt)]
+
+    def _run_item(self, item_id: int, report: TickReport) -> None:
+        now, key, kind, fn = report.now, None, "", None
+        try:
+            with session_scope(self.engine) as session:
+                # PostgreSQL skips a row another worker holds; SQLite has no FOR UPDATE
+                # but core.db begins every transaction IMMEDIATE, i.e. write-locked.
+                item = session.exec(select(DueItem).where(
+                    DueItem.id == item_id, DueItem.status == DueStatus.pending,
+                    DueItem.due_at <= now).with_for_update(skip_locked=True)).first()
+                if item is None:
+                    return           # done, moved or taken meanwhile
+                key, kind, due_at = item.key, item.kind, item.due_at
+                fn = self._processors.get(kind)
+                if fn is None:
+                    item.status, item.last_error = DueStatus.failed, f"no processor for kind {kind!r}"
+                    log.error("due item %s failed: %s", key, item.last_error)
+                else:
+                    fn(session, item, now)
+                    # A processor may re-arm its own key (schedule() moves this very row)
+                    # or cancel it; only an item it left alone is done.
+                    if item.status == DueStatus.pending and item.due_at == due_at:
+                        item.status = DueStatus.done
+                item.processed_at = now
+                session.add(item)
+        except Exception as exc:
+            if key is None:
+                raise                # the claim itself failed: the database is in trouble
+            self._record_failure(item_id, key, kind, exc, report)
+            return
+        report.note(now, "due" if fn else "due-failed", kind, key)
+        if fn is not None:
+            self._notify()
+
+    def _record_failure(self, item_id: int, key: str, kind: str, exc: Exception,
+                        report: TickReport) -> None:
+        """After the rollback, in a new transaction: count the attempt, retry or give up."""
+        now = report.now
+        with session_scope(self.engine) as session:
+            item = session.get(DueItem, item_id)
+            if item is None or item.status != DueStatus.pending:
+                return
+            item.attempts += 1
+            item.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            if item.attempts >= self.max_attempts:
+                item.status, item.processed_at = DueStatus.failed, now
+                log.error("due item %s (%s) failed for good after %d attempts",
+                          key, kind, item.attempts, exc_info=exc)
+            else:
+                item.due_at = now + backoff(item.attempts)
+                log.warning("due item %s (%s) failed (attempt %d), retry at %s", key, kind,
+                            item.attempts, local(item.due_at), exc_info=exc)
+            session.add(item)
+        report.note(now, "due-failed", kind, key)
+
+    def _run_crons(self, report: TickReport) -> None:
+        if not self._crons:
+            return
+        now = report.now
+        with Session(self.engine) as session:   # one read for all jobs
+            last_fires = {s.name: s.last_fire_at for s in session.exec(select(JobState))}
+        for name, cron in self._crons.items():
+            last = last_fires.get(name)
+            if last is None:
+                # A new job starts counting now: it does not fire for the past. If another
+                # worker created the row first (IntegrityError), theirs is as good.
+                with contextlib.suppress(IntegrityError), session_scope(self.engine) as s:
+                    s.add(JobState(name=name, last_fire_at=now, last_run_at=now))
+                continue
+            fire = self._due_fire(cron.trigger, last, now)
+            if fire is None or (cron.retry_at is not None and now < cron.retry_at):
+                continue
+            try:
+                ran = self._fire_cron(name, cron, last, fire, now)
+            except Exception as exc:
+                # Retried with backoff until it works; a newer fire time replaces this one.
+                cron.failures += 1
+                cron.retry_at = now + backoff(cron.failures)
+                log.error("cron %s failed for its %s fire (attempt %d), retry at %s", name,
+                          local(fire), cron.failures, local(cron.retry_at), exc_info=exc)
+                continue
+            cron.failures, cron.retry_at = 0, None
+            if ran:
+                report.note(fire, "cron", name)
+                self._notify()
+
+    def _fire_cron(self, name: str, cron: _Cron, old: datetime, fire: datetime,
+                   now: datetime) -> bool:
+        """Move the job's last fire from ``old`` to ``fire`` and run it, in one transaction.
+
+        False: another worker moved it first, and runs it.
+        """
+        with session_scope(self.engine) as session:
+            take = (update(JobState).where(JobState.name == name, JobState.last_fire_at == old)
+                    .values(last_fire_at=fire, last_run_at=now))
+            if session.exec(take.execution_options(synchronize_session=False)).rowcount != 1:
+                return False
+            cron.fn(session, fire, now)
+            return True
+
+    def _due_fire(self, trigger: CronTrigger, last: datetime, now: datetime) -> datetime | None:
+        """The latest fire time in (last, now]: all missed fires coalesce into it."""
+        fire = _after(trigger, last)
+        if fire is None or fire > now:
+            return None
+        # One step per missed fire (~25 µs): a year of a daily or hourly job is cheap.
+        while (following := _after(trigger, fire)) is not None and following <= now:
+            fire = following
+        return fire
+
+    def next_event_at(self) -> datetime | None:
+        """The earliest pending due time or cron fire time (in the past if overdue)."""
+        now, times = self.clock.now(), list[datetime]()
+        with Session(self.engine) as session:
+            due = session.exec(select(DueItem.due_at).where(DueItem.status == DueStatus.pending)
+                               .order_by(DueItem.due_at).limit(1)).first()  # type: ignore[arg-type]
+            times += [due] if due is not None else []
+            for name, cron in self._crons.items():
+                state = session.get(JobState, name)
+                fire = _after(cron.trigger, state.last_fire_at if state else now)
+                if fire is not None:
+                    times.append(max(fire, cron.retry_at or fire))
+        return min(times, default=None)
+
+    def advance_to(self, target: datetime) -> list[str]:
+        """Drill mode: move the fake clock to ``target``, running each event at its time.
+
+        Returns:
+            Log lines of what ran, in chronological order.
+
+        Raises:
+            TypeError: the clock is not a FakeClock.
+        """
+        clock = self.clock
+        if not isinstance(clock, FakeClock):
+            raise TypeError("advance_to needs a FakeClock (console drill mode)")
+        target = max(ensure_utc(target), clock.now())   # an event already due runs now
+        lines = self.tick().log   # also gives new cron jobs their starting point
+        while (event := self.next_event_at()) is not None and event <= target:
+            clock.set(max(event, clock.now()))
+            report = self.tick()
+            lines += report.log
+            if not report.did_work:   # e.g. an item another worker holds: do not spin
+                log.warning("advance_to: nothing ran at %s; going on to the target", local(event))
+                break
+        clock.set(target)
+        return lines + self.tick().log
+
+    def start(self, tick_seconds: float | None = None) -> None:
+        """Tick every ``tick_seconds`` (default: the constructor's) on an AsyncIOScheduler.
+
+        The first run, at once, is :meth:`catch_up`. Call inside the running event loop.
+
+        Raises:
+            RuntimeError: already started, or no running event loop.
+        """
+        if self._aps is not None:
+            raise RuntimeError("the scheduler is already running")
+        self._loop = asyncio.get_running_loop()
+        aps = AsyncIOScheduler(timezone=SHANGHAI, event_loop=self._loop)
+        # APScheduler's own timer runs on real time; the domain never sees this value.
+        aps.add_job(self._tick_job, "interval", seconds=tick_seconds or self.tick_seconds,
+                    id=TICK_JOB_ID, name="dutybot tick", coalesce=True, max_instances=1,
+                    misfire_grace_time=None, next_run_time=datetime.now(SHANGHAI))
+        aps.start()
+        self._aps = aps
+
+    async def shutdown(self) -> None:
+        """Stop ticking, and wait for a tick in progress to finish."""
+        if self._aps is not None:
+            self._aps.shutdown(wait=False)
+            self._aps = None
+            await asyncio.sleep(0)   # AsyncIOScheduler stops in a loop callback
+        if self._inflight is not None and not self._inflight.done():
+            with contextlib.suppress(Exception):
+                await self._inflight
+        self._loop = None
+
+    async def _tick_job(self) -> None:
+        run, self._caught_up = (self.tick if self._caught_up else self.catch_up), True
+        # In a thread, so the event loop stays responsive; shielded, because shutdown
+        # cancels job tasks but a tick half-way through must finish.
+        self._inflight = asyncio.ensure_future(asyncio.to_thread(run))
+        await asyncio.shield(self._inflight)
+
+    def _notify(self) -> None:
+        if self.on_work is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        try:
+            if self._loop is not None and running is not self._loop:
+                self._loop.call_soon_threadsafe(self.on_work)   # from the tick thread
+            else:
+                self.on_work()
+        except Exception:
+            log.exception("on_work callback failed")
