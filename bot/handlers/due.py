@@ -6,7 +6,7 @@ import re
 from datetime import datetime, timedelta
 
 from bot.dispatcher import Context, Handler
-from core.clock import SHANGHAI, fmt_instant_zh, local
+from core.clock import SHANGHAI, fmt_date_zh, fmt_instant_zh, local
 from core.errors import InputError
 from core.messages import Inbound, Outbound
 
@@ -57,7 +57,9 @@ class DueHandler(Handler):
         start = parse_start(start_text.replace(" ", "T", 1) if re.fullmatch(
             r"\d{4}-\d{2}-\d{2} \d{1,2}:\d{2}", start_text) else start_text, ctx.now)
         deadline = ctx.calendar.add(start, amount, unit)
-        lines = [f"起算：{fmt_instant_zh(start)}（起算当日不计入）",
+        shown = fmt_instant_zh(start) if ":" in start_text or start_text in ("现在", "now") \
+            else fmt_date_zh(local(start).date())
+        lines = [f"起算：{shown}（起算当日不计入）",
                  f"期限：{amount}{_UNIT_ZH[unit]}",
                  deadline.zh()]
         if deadline.provisional:
