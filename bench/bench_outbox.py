@@ -125,7 +125,8 @@ async def _run(messages: int, chats: int, order: str, latency: float, jitter: fl
     elapsed = (done[-1] - started) if done else float("nan")
     span = done[-1] - done[0] if len(done) > 1 else float("nan")
     steady = (len(done) - GLOBAL_PER_SECOND) / span if span else float("nan")
-    print(f"[{order}, latency {latency * 1000:.0f} ms + up to {jitter * 1000:.0f} ms] {len(done)}/{messages} accepted "
+    extra = f" + up to {jitter * 1000:.0f} ms" if jitter else ""
+    print(f"[{order}, latency {latency * 1000:.0f} ms{extra}] {len(done)}/{messages} accepted "
           f"({sent_rows} rows sent) to {chats} chats in {elapsed:.2f} s")
     print(f"  overall {len(done) / elapsed:.2f} msg/s; steady {steady:.2f} msg/s = "
           f"{100 * steady / GLOBAL_PER_SECOND:.1f}% of the allowed {GLOBAL_PER_SECOND} msg/s; "

@@ -89,9 +89,8 @@ class App:
         total = 0
         for _ in range(1000):
             report = await self.sender.deliver_due()
-            sent = getattr(report, "sent", 0)
-            total += sent
-            if not sent:
+            total += report.sent + report.edited
+            if not report.progressed:
                 break
         return total
 

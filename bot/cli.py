@@ -15,7 +15,7 @@ import os
 import sys
 import unicodedata
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import time
 from pathlib import Path
 from typing import Literal, NoReturn
@@ -231,10 +231,6 @@ def _positive_int(text: str) -> int:
     return value
 
 
-Command = Callable[[argparse.Namespace], int]
-EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree."""
     parser = _Parser(prog="dutybot", description="政府网站与政务新媒体值班读网、舆情处置机器人")
@@ -271,10 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
     calsub.add_parser("check", help="检查节假日数据覆盖的年份").set_defaults(func=cmd_calendar_check)
 
     from bot.cli_chat import register as register_chat
+    from bot.outbox_cli import register_cli as register_outbox
 
     register_chat(sub)
-    for register in EXTRA_COMMANDS:
-        register(sub)
+    register_outbox(sub)
     return parser
 
 

@@ -1,4 +1,6 @@
-"""The outbox sender: delivers queued messages through the adapter; and ``dutybot outbox``.
+"""The outbox sender: delivers queued messages through the adapter.
+
+``dutybot outbox`` lives in :mod:`bot.outbox_cli`.
 
 A row travels ``pending`` → claimed (``claimed_until`` = now + lease, set in a short
 transaction; on PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets several workers share the
@@ -27,13 +29,11 @@ Guarantees:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
-import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -42,11 +42,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bot.adapters.base import Adapter
-from bot.config import OutboxSettings, find_config, load_settings
+from bot.config import OutboxSettings
 from bot.ratelimit import RateLimiter
-from core.clock import Clock, SystemClock, fmt_short_zh
-from core.db import check_schema, make_engine, session_scope
-from core.errors import AdapterError, InputError, NotFound
+from core.clock import Clock
+from core.db import session_scope
+from core.errors import AdapterError
 from core.messages import Outbound
 from core.outbox import OutboxMessage, OutboxStatus, enqueue
 from people.models import ChatIdentity, Person, Role
@@ -57,7 +57,6 @@ DEAD_EVENT_PREFIX = "outbox-dead:"
 REASON_NOT_BOUND = "收件人未绑定账号"
 REASON_BLOCKED = "收件人已屏蔽机器人"
 REASON_GROUP_BLOCKED = "机器人已被移出该群或被禁止发言"
-STATUS_ZH = {OutboxStatus.pending: "待发送", OutboxStatus.sent: "已发送", OutboxStatus.dead: "已放弃"}
 RATE_MARGIN_SECONDS = 0.02  # absorbs network jitter between our clock and the platform's
 # A chat free again within this long keeps its turn for the next global slot: a younger
 # row of another chat may not take the last slots, or chats drift behind their queues.
@@ -77,6 +76,7 @@ class DeliveryReport:
         retried: failed rows now waiting for a retry.
         dead: rows given up (admins told).
         deferred: rows left pending because their chat was over its rate limit.
+        set_aside: recipients newly skipped by the next passes until their chat may send.
         retry_in: seconds until a deferred chat may send (None: none waits).
     """
 
@@ -86,12 +86,14 @@ class DeliveryReport:
     retried: int = 0
     dead: int = 0
     deferred: int = 0
+    set_aside: int = 0
     retry_in: float | None = None
 
     @property
     def progressed(self) -> bool:
-        """Some row left the claim for good or for a retry."""
-        return bool(self.sent or self.retried or self.dead)
+        """Another pass now may do more: rows left the queue, or busy chats were set
+        aside so that the next claim reaches other chats."""
+        return bool(self.sent or self.retried or self.dead or self.set_aside)
 
 
 @dataclass(frozen=True)
@@ -323,9 +325,12 @@ class OutboxSender:
                 rest = chain[index:]
                 release.extend(r.id for r in rest if r.id is not None)
                 report.deferred += len(rest)
-                until = self.time_source() + deferred.wait
+                now = self.time_source()
+                until = now + deferred.wait
                 for r in rest:
                     key = _recipient(r.person_id, r.chat_id)
+                    if deferred.wait > NEAR_READY_SECONDS and key not in self._deferred:
+                        report.set_aside += 1
                     self._deferred[key] = max(until, self._deferred.get(key, until))
                 return
             if not done:  # waiting for a retry; the rest of the chat waits behind it
@@ -483,142 +488,9 @@ def _tell_admins(session: Session, row: OutboxMessage, now: datetime) -> int:
     return len(admins)
 
 
-# ---------------------------------------------------------------- reports and CLI
-
 def recipient_label(session: Session, row: OutboxMessage) -> str:
     """The person's name, or ``群聊 <chat id>``."""
     if row.person_id is not None:
         person = session.get(Person, row.person_id)
         return person.name if person else f"人员#{row.person_id}"
     return f"群聊 {row.chat_id}"
-
-
-def status_counts(session: Session) -> dict[str, int]:
-    """Rows per status (every status present, zero when none)."""
-    counts = {s.value: 0 for s in OutboxStatus}
-    for status, n in session.exec(select(_M.status, func.count()).group_by(col(_M.status))):
-        counts[status] = n
-    return counts
-
-
-def list_rows(session: Session, *, status: str, limit: int) -> list[OutboxMessage]:
-    """Rows with ``status``, oldest first, at most ``limit``."""
-    query = select(_M).where(_M.status == status).order_by(col(_M.id)).limit(limit)
-    return list(session.exec(query).all())
-
-
-def pending_report(session: Session, *, failed_only: bool = False, limit: int = 20) -> str:
-    """The ``dutybot outbox`` text: counts, then pending and dead rows (Chinese)."""
-    counts = status_counts(session)
-    lines = ["发件箱：" + "，".join(f"{STATUS_ZH[s]} {counts[s]} 条" for s in OutboxStatus)]
-    sections = [OutboxStatus.dead] if failed_only else [OutboxStatus.pending, OutboxStatus.dead]
-    for status in sections:
-        rows = list_rows(session, status=status, limit=limit)
-        if not rows:
-            continue
-        lines.append(f"\n{STATUS_ZH[status]}：")
-        for row in rows:
-            when = (f"下次尝试 {fmt_short_zh(row.next_attempt_at)}" if status == OutboxStatus.pending
-                    else f"创建于 {fmt_short_zh(row.created_at)}")
-            lines.append(f"  #{row.id}  {recipient_label(session, row)}｜已尝试 {row.attempts} 次"
-                         f"｜{when}｜{snippet(row.text)}")
-            if row.last_error:
-                lines.append(f"      错误：{snippet(row.last_error, 120)}")
-        if counts[status] > len(rows):
-            lines.append(f"  ……另有 {counts[status] - len(rows)} 条未列出（可用 --limit 调整）")
-    if counts[OutboxStatus.dead]:
-        lines.append("\n已放弃的消息排除原因后，可运行 dutybot outbox retry 编号 重新投递。")
-    elif not counts[OutboxStatus.pending] or failed_only:
-        lines.append("没有需要处理的消息。")
-    return "\n".join(lines)
-
-
-def retry_dead(*, session: Session, row_id: int, now: datetime) -> tuple[OutboxMessage, int]:
-    """Put dead row ``row_id`` back to pending with its attempts reset.
-
-    A "blocked" mark on the recipient's accounts is cleared too: the admin asks for a real
-    try, and a still-blocked account is simply marked again.
-
-    Returns:
-        The row and how many blocked accounts were cleared.
-
-    Raises:
-        NotFound: no such row.
-        InputError: the row is not dead.
-    """
-    row = session.get(_M, row_id)
-    if row is None:
-        raise NotFound(f"找不到编号为 #{row_id} 的消息（运行 dutybot outbox 查看编号）")
-    if row.status != OutboxStatus.dead:
-        raise InputError(f"消息 #{row_id} 的状态是“{STATUS_ZH[OutboxStatus(row.status)]}”，"
-                         "只有已放弃的消息可以重新投递")
-    row.status, row.attempts, row.next_attempt_at, row.claimed_until = (
-        OutboxStatus.pending, 0, now, None)
-    cleared = 0
-    if row.person_id is not None:
-        for ident in session.exec(select(ChatIdentity).where(
-                ChatIdentity.person_id == row.person_id, col(ChatIdentity.blocked_at).is_not(None))):
-            ident.blocked_at = None
-            cleared += 1
-    return row, cleared
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"应为正整数，收到 {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"应为正整数，收到 {value}")
-    return value
-
-
-def _engine(args: argparse.Namespace) -> Engine:
-    settings = load_settings(find_config(getattr(args, "config", None), os.environ))
-    engine = make_engine(settings.database_url())
-    check_schema(engine)
-    return engine
-
-
-def cmd_outbox(args: argparse.Namespace) -> int:
-    """dutybot outbox [--failed] [--limit N]"""
-    engine = _engine(args)
-    try:
-        with Session(engine) as session:
-            print(pending_report(session, failed_only=args.failed, limit=args.limit))
-    finally:
-        engine.dispose()
-    return 0
-
-
-def cmd_outbox_retry(args: argparse.Namespace) -> int:
-    """dutybot outbox retry ID"""
-    engine = _engine(args)
-    try:
-        with session_scope(engine) as session:
-            _, cleared = retry_dead(session=session, row_id=args.id, now=SystemClock().now())
-    finally:
-        engine.dispose()
-    print(f"消息 #{args.id} 已放回待发送队列（尝试次数清零），机器人运行时会重新投递。")
-    if cleared:
-        print("已清除该收件人的“屏蔽机器人”标记；若对方仍屏蔽机器人，投递会再次失败。")
-    return 0
-
-
-def register_cli(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``dutybot outbox`` (and ``dutybot outbox retry ID``) to the CLI."""
-    parser = sub.add_parser("outbox", help="查看发件箱：待发送与已放弃的消息，重新投递")
-    parser.add_argument("--failed", action="store_true", help="只列出已放弃的消息")
-    parser.add_argument("--limit", type=_positive, default=20, metavar="N",
-                        help="每类最多列出 N 条（默认 20）")
-    parser.set_defaults(func=cmd_outbox)
-    ops = parser.add_subparsers(dest="outbox_command", metavar="操作")
-    retry = ops.add_parser("retry", help="把一条已放弃的消息放回待发送队列")
-    retry.add_argument("id", type=_positive, metavar="ID", help="消息编号（dutybot outbox 列出的 #编号）")
-    retry.set_defaults(func=cmd_outbox_retry)
-
-
-__all__: Sequence[str] = (
-    "DeliveryReport", "OutboxSender", "list_rows", "pending_report", "recipient_label",
-    "register_cli", "retry_dead", "snippet", "status_counts",
-)
