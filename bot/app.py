@@ -25,6 +25,7 @@ from core.clock import Clock
 from core.db import check_schema, current_revision, make_engine, upgrade
 from core.messages import Inbound
 from core.workdays import WorkdayCalendar
+from replies import flows as replies_flows
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +76,15 @@ class App:
         self.sender = OutboxSender(engine=self.engine, adapter=adapter, clock=clock,
                                    settings=settings.outbox)
         self.scheduler = Scheduler(engine=self.engine, clock=clock, on_work=self.sender.wake)
+        self._register_domains()
         self.dispatcher = Dispatcher(
             engine=self.engine, clock=clock, settings=settings, calendar=self.calendar,
             profile=self.profile, handlers=handlers if handlers is not None else default_handlers(),
             on_commit=self.sender.wake)
+
+    def _register_domains(self) -> None:
+        """Hand each domain's due-item processors and cron jobs to the scheduler."""
+        self.scheduler.register(replies_flows.REMIND_KIND, replies_flows.process_reminder)
 
     async def handle(self, inbound: Inbound) -> DispatchResult:
         """The adapter's entry point for every inbound update."""

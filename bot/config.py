@@ -15,7 +15,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import time
+from datetime import time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from core.errors import ConfigError, ProfileError
 from core.profiles import Profile, load_profile
+from replies.flows import ReminderPolicy
 
 CONFIG_NAME = "dutybot.toml"
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
@@ -69,6 +70,43 @@ class BotSettings(_Section):
     invite_ttl_hours: int = Field(default=72, ge=1, le=24 * 30)
 
 
+class RepliesSettings(_Section):
+    remind_lead_workdays: int = Field(default=1, ge=0, le=10)
+    remind_time: str = "09:00"
+    escalate_leader_hours: float = Field(default=4, ge=0, le=24 * 14)
+    escalate_principal_hours: float = Field(default=24, ge=0, le=24 * 30)
+
+    @field_validator("remind_time")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        if not _HHMM.match(v) or v == "24:00":
+            raise ValueError(f"应为 HH:MM 格式的时间（如 09:00），收到 {v!r}")
+        return v
+
+
+    def policy(self) -> ReminderPolicy:
+        """The domain's view of these settings."""
+        hh, mm = map(int, self.remind_time.split(":"))
+        return ReminderPolicy(self.remind_lead_workdays, time(hh, mm),
+                              timedelta(hours=self.escalate_leader_hours),
+                              timedelta(hours=self.escalate_principal_hours))
+
+
+class BriefingSettings(_Section):
+    time: str = "08:30"
+    weekly_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    # The duty group's chat id on the active platform; empty: leaders only.
+    group_chat_id: str = ""
+    max_lines: int = Field(default=5, ge=1, le=50)
+
+    @field_validator("time")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        if not _HHMM.match(v) or v == "24:00":
+            raise ValueError(f"应为 HH:MM 格式的时间（如 08:30），收到 {v!r}")
+        return v
+
+
 class OutboxSettings(_Section):
     max_attempts: int = Field(default=8, ge=1, le=50)
     backoff_base_seconds: float = Field(default=2.0, gt=0, le=600)
@@ -90,6 +128,8 @@ class Settings(_Section):
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
     bot: BotSettings = Field(default_factory=BotSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    replies: RepliesSettings = Field(default_factory=RepliesSettings)
+    briefing: BriefingSettings = Field(default_factory=BriefingSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
 
     # Where the file was (None: defaults only); relative paths resolve against base_dir.

@@ -2,9 +2,11 @@
 
 Used by the Alembic environment and by tests that compare migrations with models.
 """
+# ruff: noqa: F401
 
-import bot.models  # noqa: F401
+import bot.models
 import core.audit
 import core.outbox
-import core.schedule  # noqa: F401
-import people.models  # noqa: F401
+import core.schedule
+import people.models
+import replies.models

@@ -1,0 +1,20 @@
+"""Human-friendly ids: ``MSG-20261123-017``, ``INC-20261123-003``."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+
+def next_number(*, session: Session, column: Any, prefix: str, day: date) -> str:
+    """The next ``PREFIX-YYYYMMDD-NNN`` for ``day`` (Asia/Shanghai date).
+
+    ``column`` is the model's unique number column; the unique constraint settles races.
+    """
+    stem = f"{prefix}-{day:%Y%m%d}-"
+    last = session.exec(select(func.max(column)).where(column.startswith(stem))).one()
+    seq = int(last.rsplit("-", 1)[1]) + 1 if last else 1
+    return f"{stem}{seq:03d}"

@@ -1,0 +1,163 @@
+"""Reply items' side effects: reminders, escalation and the messages people receive.
+
+Every reminder is a due item (``reply.remind``) keyed by the item and the stage, so it
+survives restarts and moves when the deadline moves. Stages, in order:
+
+``before``     ``lead_workdays`` working days before the due day, at ``remind_time``
+``due``        the morning of the due day, at ``remind_time``
+``breach``     at the deadline → the responsible person
+``leader``     ``leader_after`` later → the leaders
+``principal``  ``principal_after`` later → the principal
+
+Closing the item cancels what is left. Every reminder names the rule and its article.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from sqlmodel import Session
+
+from core import schedule
+from core.clock import SHANGHAI, fmt_short_zh
+from core.messages import Button, Outbound
+from core.outbox import enqueue
+from core.schedule import DueItem
+from core.workdays import WorkdayCalendar
+from people.models import Person, Role
+from people.service import people_with_role
+from replies.models import CATEGORY_ZH, ReplyCategory, ReplyItem
+from replies.service import get_item
+
+REMIND_KIND = "reply.remind"
+STAGES = ("before", "due", "breach", "leader", "principal")
+LEVEL = {"breach": 1, "leader": 2, "principal": 3}
+
+
+@dataclass(frozen=True)
+class ReminderPolicy:
+    """When reminders go out (from ``[replies]`` in the config)."""
+
+    lead_workdays: int = 1
+    remind_time: time = time(9, 0)
+    leader_after: timedelta = timedelta(hours=4)
+    principal_after: timedelta = timedelta(hours=24)
+
+
+def ref_of(item: ReplyItem) -> str:
+    """The due-item ``ref`` of all of an item's reminders."""
+    return f"reply:{item.number}"
+
+
+def deadline_zh(item: ReplyItem) -> str:
+    """``11月26日 24:00``, with 24:00 for a midnight deadline, and 暂定 when provisional."""
+    local_due = item.due_at.astimezone(SHANGHAI)
+    text = (f"{item.due_last_day.month}月{item.due_last_day.day}日 24:00"
+            if local_due.hour == 0 and local_due.minute == 0 and local_due.date() != item.due_last_day
+            else fmt_short_zh(item.due_at))
+    return text + ("（暂定）" if item.provisional else "")
+
+
+def card(item: ReplyItem) -> str:
+    """The lines every message about an item starts with."""
+    return (f"{item.number}（{CATEGORY_ZH[ReplyCategory(item.category)]}）\n"
+            f"摘要：{item.summary[:80]}\n截止：{deadline_zh(item)}\n{item.citation}")
+
+
+def stage_times(*, item: ReplyItem, calendar: WorkdayCalendar,
+                policy: ReminderPolicy) -> dict[str, datetime]:
+    """When each reminder stage of ``item`` falls due."""
+    def at_morning(day: date) -> datetime:
+        return datetime.combine(day, policy.remind_time, tzinfo=SHANGHAI)
+
+    times: dict[str, datetime] = {}
+    if policy.lead_workdays > 0:
+        day, left = item.due_last_day, policy.lead_workdays
+        for _ in range(60):
+            day -= timedelta(days=1)
+            if calendar.is_workday(day):
+                left -= 1
+                if left == 0:
+                    break
+        times["before"] = at_morning(day)
+    times["due"] = at_morning(item.due_last_day)
+    times["breach"] = item.due_at
+    times["leader"] = item.due_at + policy.leader_after
+    times["principal"] = item.due_at + policy.principal_after
+    return times
+
+
+def schedule_reminders(*, session: Session, item: ReplyItem, calendar: WorkdayCalendar,
+                       policy: ReminderPolicy, now: datetime) -> None:
+    """(Re)schedule every stage; stages already past before the deadline are dropped,
+    escalations already past fire at once."""
+    for stage, at in stage_times(item=item, calendar=calendar, policy=policy).items():
+        key = f"{ref_of(item)}:{stage}"
+        if stage in ("before", "due") and (at <= now or at >= item.due_at):
+            schedule.cancel(session=session, key=key)
+            continue
+        if stage not in LEVEL or LEVEL[stage] > item.escalation_level:
+            schedule.schedule(session=session, key=key, kind=REMIND_KIND, ref=ref_of(item),
+                              due_at=max(at, now), now=now,
+                              payload={"stage": stage, "due": item.due_at.isoformat()})
+
+
+def cancel_reminders(*, session: Session, item: ReplyItem) -> int:
+    """Cancel what is left (the item was answered or explained)."""
+    return schedule.cancel_for(session=session, ref=ref_of(item))
+
+
+def responsible(session: Session, item: ReplyItem) -> list[Person]:
+    """The assignee, else whoever logged the item, else the admins."""
+    for pid in (item.assignee_id, item.created_by_id):
+        if pid is not None:
+            person = session.get(Person, pid)
+            if person is not None and person.active:
+                return [person]
+    return people_with_role(session=session, role=Role.admin)
+
+
+def rung(session: Session, item: ReplyItem, role: Role) -> list[Person]:
+    """People with ``role``, those of the item's unit first (all of them if none is)."""
+    people = people_with_role(session=session, role=role)
+    same_unit = [p for p in people if item.unit and p.unit == item.unit]
+    return same_unit or people
+
+
+def notify(session: Session, people: list[Person], text: str, *, event: str, now: datetime,
+           buttons: tuple[Button, ...] = ()) -> int:
+    """Queue ``text`` for each person (in the caller's transaction)."""
+    for person in people:
+        enqueue(session=session, message=Outbound(text, person_id=person.id, buttons=buttons,
+                                                  card_key=None), now=now, event_key=event)
+    return len(people)
+
+
+def process_reminder(session: Session, due: DueItem, now: datetime) -> None:
+    """The ``reply.remind`` processor."""
+    stage = due.data()["stage"]
+    item = get_item(session=session, number=due.ref.removeprefix("reply:"))
+    if not item.is_open:
+        return
+    event = f"{ref_of(item)}:{stage}:{item.due_at.isoformat()}"
+    done_hint = f"答复后请发送：/reply done {item.number} 答复摘要"
+    holder = responsible(session, item)
+    holder_names = "、".join(p.name for p in holder) or "未指定"
+    if stage == "before":
+        notify(session, holder, f"【答复提醒】即将到期\n{card(item)}\n{done_hint}", event=event, now=now)
+    elif stage == "due":
+        notify(session, holder, f"【答复提醒】今天到期\n{card(item)}\n{done_hint}", event=event, now=now)
+    elif stage == "breach":
+        notify(session, holder, f"【已超期】已过答复期限，请立即处理\n{card(item)}\n{done_hint}",
+               event=event, now=now)
+    elif stage == "leader":
+        notify(session, rung(session, item, Role.leader),
+               f"【超期升级·带班领导】留言超期未答复，负责人：{holder_names}\n{card(item)}\n"
+               f"请督促办理；如需改派：/reply assign {item.number} 姓名", event=event, now=now)
+    elif stage == "principal":
+        notify(session, rung(session, item, Role.principal),
+               f"【超期升级·主要负责人】留言超期仍未答复，负责人：{holder_names}\n{card(item)}",
+               event=event, now=now)
+    item.escalation_level = max(item.escalation_level, LEVEL.get(stage, 0))
+    session.add(item)
