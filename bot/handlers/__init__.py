@@ -6,8 +6,9 @@ from bot.dispatcher import Handler
 from bot.handlers.admin import PeopleHandler
 from bot.handlers.due import DueHandler
 from bot.handlers.help import BindHandler, HelpHandler, WhoamiHandler
+from bot.handlers.reply import ReplyHandler
 
 
 def default_handlers() -> list[Handler]:
     """Every command, in the order /help lists them."""
-    return [HelpHandler(), WhoamiHandler(), BindHandler(), DueHandler(), PeopleHandler()]
+    return [HelpHandler(), WhoamiHandler(), BindHandler(), DueHandler(), ReplyHandler(), PeopleHandler()]
