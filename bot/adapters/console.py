@@ -101,6 +101,7 @@ class ConsoleSession:
         self._offset = clock.now() - SystemClock().now()
         self.speaker: str = ""
         self._updates = 0
+        self._advancing = False   # while the clock moves, deliveries show their time
         # Interactive mode has a background ticker; one line or tick at a time.
         self.lock = asyncio.Lock()
 
@@ -111,12 +112,13 @@ class ConsoleSession:
         if chat_id == GROUP:
             label = "→ 值班群"
             person = "值班群"
-        elif name == self.speaker:
+        elif name == self.speaker and not self._advancing:
             label, person = "机器人", name
         else:
             label, person = f"→ {name}{self._role_label(name)}", name
         body = text.replace("\n", "\n    ")
-        print(f"{label}：{body}", file=self.out)
+        when = f"[{fmt_short_zh(self.clock.now())}] " if self._advancing else ""
+        print(f"{when}{label}：{body}", file=self.out)
         self._record("out", person, text)
 
     def _role_label(self, name: str) -> str:
@@ -264,15 +266,21 @@ class ConsoleSession:
     async def _move(self, target: datetime) -> None:
         self.bind_everyone()
         self._offset += target - self.clock.now()
-        for entry in await self.app.advance_to(target):
-            if self.follow_real_time:
-                self.say(entry)
+        self._advancing = True
+        try:
+            await self.app.advance_to(target)
+        finally:
+            self._advancing = False
         self.say(f"时间到 {fmt_short_zh(self.clock.now())}")
 
     async def _sync_real_time(self) -> None:
         target = SystemClock().now() + self._offset
         if target > self.clock.now():
-            await self.app.advance_to(target)
+            self._advancing = True
+            try:
+                await self.app.advance_to(target)
+            finally:
+                self._advancing = False
 
     async def run_lines(self, lines: Iterable[str], *, echo: bool = True) -> None:
         """Scripted mode: every line in order."""
