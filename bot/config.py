@@ -18,9 +18,17 @@ from collections.abc import Mapping
 from datetime import time, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
 from core.errors import ConfigError, ProfileError
 from core.profiles import Profile, load_profile
@@ -28,6 +36,16 @@ from replies.flows import ReminderPolicy
 
 CONFIG_NAME = "dutybot.toml"
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
+def _time_of_day(value: str) -> str:
+    """A clock time ``HH:MM`` between 00:00 and 23:59."""
+    if not _HHMM.match(value) or value == "24:00":
+        raise ValueError(f"应为 HH:MM 格式的时间（如 08:30），收到 {value!r}")
+    return value
+
+
+TimeOfDay = Annotated[str, AfterValidator(_time_of_day)]
 
 
 class _Section(BaseModel):
@@ -72,17 +90,9 @@ class BotSettings(_Section):
 
 class RepliesSettings(_Section):
     remind_lead_workdays: int = Field(default=1, ge=0, le=10)
-    remind_time: str = "09:00"
+    remind_time: TimeOfDay = "09:00"
     escalate_leader_hours: float = Field(default=4, ge=0, le=24 * 14)
     escalate_principal_hours: float = Field(default=24, ge=0, le=24 * 30)
-
-    @field_validator("remind_time")
-    @classmethod
-    def _hhmm(cls, v: str) -> str:
-        if not _HHMM.match(v) or v == "24:00":
-            raise ValueError(f"应为 HH:MM 格式的时间（如 09:00），收到 {v!r}")
-        return v
-
 
     def policy(self) -> ReminderPolicy:
         """The domain's view of these settings."""
@@ -93,18 +103,11 @@ class RepliesSettings(_Section):
 
 
 class BriefingSettings(_Section):
-    time: str = "08:30"
+    time: TimeOfDay = "08:30"
     weekly_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
     # The duty group's chat id on the active platform; empty: leaders only.
     group_chat_id: str = ""
     max_lines: int = Field(default=5, ge=1, le=50)
-
-    @field_validator("time")
-    @classmethod
-    def _hhmm(cls, v: str) -> str:
-        if not _HHMM.match(v) or v == "24:00":
-            raise ValueError(f"应为 HH:MM 格式的时间（如 08:30），收到 {v!r}")
-        return v
 
 
 class OutboxSettings(_Section):
