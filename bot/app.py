@@ -21,6 +21,7 @@ from bot.dispatcher import Dispatcher, DispatchResult, Handler
 from bot.handlers import default_handlers
 from bot.outbox import OutboxSender
 from bot.scheduler import Scheduler
+from briefing.flows import register_briefing
 from core.clock import Clock
 from core.db import check_schema, current_revision, make_engine, upgrade
 from core.messages import Inbound
@@ -85,6 +86,7 @@ class App:
     def _register_domains(self) -> None:
         """Hand each domain's due-item processors and cron jobs to the scheduler."""
         self.scheduler.register(replies_flows.REMIND_KIND, replies_flows.process_reminder)
+        register_briefing(self.scheduler, calendar=self.calendar, settings=self.settings.briefing, platform=self.adapter.platform)
 
     async def handle(self, inbound: Inbound) -> DispatchResult:
         """The adapter's entry point for every inbound update."""

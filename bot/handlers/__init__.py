@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.dispatcher import Handler
 from bot.handlers.admin import PeopleHandler
+from bot.handlers.brief import BriefHandler
 from bot.handlers.due import DueHandler
 from bot.handlers.help import BindHandler, HelpHandler, WhoamiHandler
 from bot.handlers.reply import ReplyHandler
@@ -11,4 +12,4 @@ from bot.handlers.reply import ReplyHandler
 
 def default_handlers() -> list[Handler]:
     """Every command, in the order /help lists them."""
-    return [HelpHandler(), WhoamiHandler(), BindHandler(), DueHandler(), ReplyHandler(), PeopleHandler()]
+    return [HelpHandler(), WhoamiHandler(), BindHandler(), DueHandler(), ReplyHandler(), BriefHandler(), PeopleHandler()]
