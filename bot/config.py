@@ -125,6 +125,26 @@ class TelegramSettings(_Section):
     webhook_secret: SecretStr | None = None
 
 
+class IncidentsSettings(_Section):
+    # What a deadline of "at once" (立即) means, for escalation: minutes from its anchor.
+    at_once_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # A step's owner is reminded this long before its deadline (0: no reminder).
+    remind_before_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
+    # Until the roster exists: names of the leaders on duty (、 or , separated); empty:
+    # the active leaders of the incident's unit (all leaders if the unit has none).
+    leaders_on_duty: str = ""
+    # The district office's people (top rung of every ladder; their reports count as
+    # 区政府办公室通报, SENS-3).
+    district_office: str = ""
+    evidence_dir: str = "evidence"
+    fetch_timeout_seconds: float = Field(default=15, gt=0, le=120)
+    fetch_max_bytes: int = Field(default=10_000_000, ge=10_000, le=200_000_000)
+
+    def names(self, field: str) -> list[str]:
+        """A name-list setting split on 、 , ， and spaces."""
+        return [n for n in re.split(r"[、,，\s]+", getattr(self, field)) if n]
+
+
 class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
@@ -133,6 +153,7 @@ class Settings(_Section):
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     replies: RepliesSettings = Field(default_factory=RepliesSettings)
     briefing: BriefingSettings = Field(default_factory=BriefingSettings)
+    incidents: IncidentsSettings = Field(default_factory=IncidentsSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
 
     # Where the file was (None: defaults only); relative paths resolve against base_dir.

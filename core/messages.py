@@ -21,6 +21,16 @@ class Button:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A photo or file sent with a message; the adapter has already downloaded it."""
+
+    filename: str
+    data: bytes = field(repr=False)
+    content_type: str = "application/octet-stream"
+    kind: str = "file"          # "photo" or "file"
+
+
+@dataclass(frozen=True)
 class Inbound:
     """One message or button press from a person.
 
@@ -35,6 +45,7 @@ class Inbound:
         is_button: a button press rather than typed text.
         callback_id: the platform's id to acknowledge a button press, if any.
         message_ref: the platform's id of the message a button sits on, if any.
+        attachments: photos and files sent with the message, already downloaded.
         raw: the platform's original object, for debugging only.
     """
 
@@ -49,6 +60,7 @@ class Inbound:
     callback_id: str | None = None
     message_ref: str | None = None
     received_at: datetime | None = None
+    attachments: tuple[Attachment, ...] = ()
     raw: Any = field(default=None, compare=False, repr=False)
 
 

@@ -8,5 +8,6 @@ import bot.models
 import core.audit
 import core.outbox
 import core.schedule
+import incidents.models
 import people.models
 import replies.models
