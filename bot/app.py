@@ -24,8 +24,11 @@ from bot.scheduler import Scheduler
 from briefing.flows import register_briefing
 from core.clock import Clock
 from core.db import check_schema, current_revision, make_engine, upgrade
+from core.errors import ConfigError
 from core.messages import Inbound
 from core.workdays import WorkdayCalendar
+from incidents import escalation as incident_escalation
+from incidents.playbooks import check_against_profile
 from replies import flows as replies_flows
 
 log = logging.getLogger(__name__)
@@ -86,6 +89,11 @@ class App:
     def _register_domains(self) -> None:
         """Hand each domain's due-item processors and cron jobs to the scheduler."""
         self.scheduler.register(replies_flows.REMIND_KIND, replies_flows.process_reminder)
+        problems = check_against_profile(self.profile)
+        if problems:
+            raise ConfigError(problems, self.settings.source)
+        self.scheduler.register(incident_escalation.KIND,
+                                incident_escalation.Escalator(self.profile, self.settings.incidents.policy()))
         register_briefing(self.scheduler, calendar=self.calendar, settings=self.settings.briefing, platform=self.adapter.platform)
 
     async def handle(self, inbound: Inbound) -> DispatchResult:

@@ -32,6 +32,7 @@ from pydantic import (
 
 from core.errors import ConfigError, ProfileError
 from core.profiles import Profile, load_profile
+from incidents.service import IncidentPolicy
 from replies.flows import ReminderPolicy
 
 CONFIG_NAME = "dutybot.toml"
@@ -143,6 +144,13 @@ class IncidentsSettings(_Section):
     def names(self, field: str) -> list[str]:
         """A name-list setting split on 、 , ， and spaces."""
         return [n for n in re.split(r"[、,，\s]+", getattr(self, field)) if n]
+
+    def policy(self) -> IncidentPolicy:
+        """The domain's view of these settings."""
+        return IncidentPolicy(at_once_minutes=self.at_once_minutes,
+                              remind_before=timedelta(minutes=self.remind_before_minutes),
+                              leaders_on_duty=tuple(self.names("leaders_on_duty")),
+                              district_office=tuple(self.names("district_office")))
 
 
 class Settings(_Section):

@@ -20,15 +20,15 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from bot.config import Settings
-from bot.models import ProcessedUpdate
+from bot.models import PendingPrompt, ProcessedUpdate
 from core.clock import Clock
 from core.errors import DutybotError, InputError, PermissionDenied
 from core.messages import Inbound, Outbound
@@ -40,6 +40,8 @@ from people.service import identity_for
 
 log = logging.getLogger(__name__)
 
+PROMPT_TTL = timedelta(minutes=15)
+CANCEL_WORDS = frozenset({"取消", "算了", "退出"})
 _COMMAND = re.compile(r"^[/／]([A-Za-z0-9_]+)(?:@\S+)?(?:\s+(.*))?$", re.S)
 
 
@@ -56,6 +58,14 @@ class Context:
     calendar: WorkdayCalendar
     profile: Profile
     handlers: Sequence[Handler] = field(default_factory=tuple)
+    # What the handler's ``prepare`` produced outside the transaction (e.g. a fetched page).
+    prepared: object = None
+    # Set by ``ask``: the person's next plain-text message continues this command.
+    follow_up: str | None = None
+
+    def ask(self, prefix: str) -> None:
+        """Read the person's next plain-text message (within PROMPT_TTL) as ``prefix`` + text."""
+        self.follow_up = prefix
 
     @property
     def actor(self) -> str:
@@ -87,6 +97,16 @@ class Handler(ABC):
         if person is None:
             return self.allow_unbound
         return not self.roles or bool(self.roles & person.role_set())
+
+    def needs_prepare(self, args: str) -> bool:
+        """Whether ``prepare`` must run before the transaction (slow I/O such as a fetch)."""
+        return False
+
+    async def prepare(self, args: str, settings: Settings) -> object:
+        """Slow work done outside the database transaction; the result is ``ctx.prepared``.
+        Runs only for bound people allowed to use the command. Return an exception to have
+        it shown to the person instead of raising here."""
+        return None
 
     @abstractmethod
     async def handle(self, inbound: Inbound, ctx: Context) -> list[Outbound]:
@@ -150,8 +170,23 @@ class Dispatcher:
             return self._by_name[first], rest.strip(), first
         return None, text, None
 
+    async def _prepare(self, inbound: Inbound) -> object:
+        handler, args, _ = self.route(inbound.text)
+        if handler is None or not handler.needs_prepare(args) or len(inbound.text) > self.settings.bot.max_input_chars:
+            return None
+        with Session(self.engine) as session:
+            found = identity_for(session=session, platform=inbound.platform, external_id=inbound.sender_id)
+            person = found[1] if found and found[1].active else None
+            if person is None or Role.external in person.role_set() or not handler.allowed(person):
+                return None
+        try:
+            return await handler.prepare(args, self.settings)
+        except DutybotError as exc:
+            return exc
+
     async def dispatch(self, inbound: Inbound) -> DispatchResult:
         """Handle one update exactly once; see the module docstring."""
+        prepared = await self._prepare(inbound)
         now = self.clock.now()
         with Session(self.engine, expire_on_commit=False) as session:
             session.add(ProcessedUpdate(platform=inbound.platform, update_id=inbound.update_id,
@@ -163,7 +198,7 @@ class Dispatcher:
                 log.info("ignoring redelivered update %s/%s", inbound.platform, inbound.update_id)
                 return DispatchResult(duplicate=True)
             try:
-                result, replies = await self._run(session, inbound, now)
+                result, replies = await self._run(session, inbound, now, prepared)
             except Exception:
                 session.rollback()
                 error_id = uuid.uuid4().hex[:8]
@@ -177,12 +212,37 @@ class Dispatcher:
             self.on_commit()
         return result
 
-    async def _run(self, session: Session, inbound: Inbound,
-                   now: datetime) -> tuple[DispatchResult, list[Outbound]]:
+    def _continue_prompt(self, session: Session, inbound: Inbound, now: datetime) -> str | None:
+        """The pending question's command with this message appended (and the question
+        cleared), or None when there is no live question or the message is a command."""
+        prompt = session.exec(select(PendingPrompt).where(
+            PendingPrompt.platform == inbound.platform, PendingPrompt.chat_id == inbound.chat_id,
+            PendingPrompt.sender_id == inbound.sender_id)).first()
+        if prompt is None:
+            return None
+        session.delete(prompt)
+        text = inbound.text.strip()
+        if prompt.expires_at <= now or inbound.is_button or self.route(text)[0] is not None:
+            return None
+        return f"{prompt.prefix} {text}"
+
+    def _save_prompt(self, session: Session, inbound: Inbound, now: datetime, prefix: str) -> None:
+        session.add(PendingPrompt(platform=inbound.platform, chat_id=inbound.chat_id,
+                                  sender_id=inbound.sender_id, prefix=prefix[:500],
+                                  expires_at=now + PROMPT_TTL))
+
+    async def _run(self, session: Session, inbound: Inbound, now: datetime,
+                   prepared: object = None) -> tuple[DispatchResult, list[Outbound]]:
         limit = self.settings.bot.max_input_chars
         if len(inbound.text) > limit:
             return DispatchResult(), [Outbound(f"消息过长（{len(inbound.text)} 字，上限 {limit} 字），请精简后重新发送。")]
-        handler, args, word = self.route(inbound.text)
+        text = inbound.text
+        continued = self._continue_prompt(session, inbound, now)
+        if continued is not None:
+            if inbound.text.strip() in CANCEL_WORDS:
+                return DispatchResult(), [Outbound("已取消。")]
+            text = continued
+        handler, args, word = self.route(text)
         found = identity_for(session=session, platform=inbound.platform, external_id=inbound.sender_id)
         person = found[1] if found else None
         if person is not None and not person.active:
@@ -209,7 +269,7 @@ class Dispatcher:
                 Outbound(f"抱歉，/{handler.command} 需要以下角色之一：{needed}。如需开通请联系管理员。")]
         ctx = Context(session=session, now=now, inbound=inbound, person=person, args=args,
                       settings=self.settings, calendar=self.calendar, profile=self.profile,
-                      handlers=self.handlers)
+                      handlers=self.handlers, prepared=prepared)
         try:
             with session.begin_nested():
                 replies = await handler.handle(inbound, ctx)
@@ -220,6 +280,8 @@ class Dispatcher:
             return DispatchResult(command=handler.command), [Outbound(exc.message)]
         except DutybotError as exc:
             return DispatchResult(command=handler.command), [Outbound(exc.message)]
+        if ctx.follow_up is not None:
+            self._save_prompt(session, inbound, now, ctx.follow_up)
         return DispatchResult(command=handler.command, replies=len(replies)), replies
 
     def _write(self, session: Session, inbound: Inbound, now: datetime,

@@ -20,3 +20,19 @@ class ProcessedUpdate(SQLModel, table=True):
     platform: str = Field(max_length=20)
     update_id: str = Field(max_length=100)
     received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+
+
+class PendingPrompt(SQLModel, table=True):
+    """A question the bot asked one person in one chat: their next plain-text message is
+    appended to ``prefix`` (a command) instead of being read on its own. Guided dialogs
+    (``/incident new`` with arguments missing) are built from these."""
+
+    __tablename__ = "pending_prompt"
+    __table_args__ = (UniqueConstraint("platform", "chat_id", "sender_id", name="uq_pending_prompt"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=20)
+    chat_id: str = Field(max_length=100)
+    sender_id: str = Field(max_length=100)
+    prefix: str = Field(max_length=500)
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

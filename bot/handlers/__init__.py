@@ -7,9 +7,11 @@ from bot.handlers.admin import PeopleHandler
 from bot.handlers.brief import BriefHandler
 from bot.handlers.due import DueHandler
 from bot.handlers.help import BindHandler, HelpHandler, WhoamiHandler
+from bot.handlers.incident import IncidentHandler
 from bot.handlers.reply import ReplyHandler
 
 
 def default_handlers() -> list[Handler]:
     """Every command, in the order /help lists them."""
-    return [HelpHandler(), WhoamiHandler(), BindHandler(), DueHandler(), ReplyHandler(), BriefHandler(), PeopleHandler()]
+    return [HelpHandler(), WhoamiHandler(), BindHandler(), DueHandler(), IncidentHandler(), ReplyHandler(),
+            BriefHandler(), PeopleHandler()]

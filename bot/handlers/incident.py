@@ -1,0 +1,377 @@
+"""/incident: reports, playbooks, escalation, evidence and reports (DOMAIN §2–5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from bot.config import Settings
+from bot.dispatcher import Context, Handler
+from core.clock import fmt_short_zh
+from core.errors import DutybotError, InputError, PermissionDenied
+from core.messages import Button, Inbound, Outbound
+from incidents import escalation as esc
+from incidents import service as svc
+from incidents.drafts import draft_external
+from incidents.models import (
+    GRADE_ZH,
+    STATUS_ZH,
+    STEP_STATUS_ZH,
+    TYPE_ZH,
+    Grade,
+    Incident,
+    IncidentStatus,
+    IncidentStep,
+    IncidentType,
+    Source,
+    StepStatus,
+)
+from people.models import Person, Role
+
+STAFF = frozenset({Role.officer, Role.leader, Role.principal, Role.admin})
+LIST_LIMIT = 15
+TIMELINE_LIMIT = 12
+ACTIONS = ("new", "list", "show", "ack", "take", "done", "skip", "note", "grade", "escalate",
+           "close", "cancel", "false", "evidence", "report", "draft")
+ACTION_ALIASES = {
+    "新建": "new", "报告事件": "new", "上报": "escalate", "列表": "list", "查看": "show", "确认": "ack",
+    "接手": "take", "认领": "take", "完成": "done", "跳过": "skip", "不适用": "skip", "记录": "note",
+    "备注": "note", "定级": "grade", "等级": "grade", "升级": "escalate", "结案": "close",
+    "撤销": "cancel", "误报": "false", "证据": "evidence", "存证": "evidence", "报告": "report",
+    "草稿": "draft", "拟稿": "draft",
+}
+
+
+def _me(ctx: Context) -> Person:
+    assert ctx.person is not None
+    return ctx.person
+
+
+def _line(ctx: Context, incident: Incident) -> str:
+    steps = svc.steps_of(session=ctx.session, incident=incident)
+    late = any(s.is_pending and s.due_at is not None and s.due_at <= ctx.now for s in steps)
+    step = svc.next_step(steps)
+    nxt = f"｜下一步截止 {svc.step_due_zh(step)}" if step is not None and step.due_at is not None else ""
+    return (f"{'【超期】' if late else ''}{incident.number}｜{TYPE_ZH[IncidentType(incident.type)]}｜"
+            f"{GRADE_ZH[Grade(incident.grade)]}｜{STATUS_ZH[IncidentStatus(incident.status)]}{nxt}｜{incident.site[:20]}")
+
+
+def _step_line(ctx: Context, step: IncidentStep) -> str:
+    if step.status == StepStatus.pending:
+        late = step.due_at is not None and step.due_at <= ctx.now
+        due = svc.step_due_zh(step)
+        state = ("【已超期】" if late else "") + (due if due == "无时限" or "起算" in due else f"截止 {due}")
+    else:
+        state = f"{STEP_STATUS_ZH[StepStatus(step.status)]} {fmt_short_zh(step.done_at) if step.done_at else ''}"
+        if step.contact:
+            state += f"（{step.method}·{step.contact}" + (f"·{step.contact_ref}" if step.contact_ref else "") + "）"
+    flags = "".join(["（可选）" if step.optional else "", "（需证据）" if step.evidence_required else "",
+                     f"（对外：{step.external}）" if step.external else ""])
+    period = "" if step.period_zh == "无时限" else f"｜{step.period_zh}"
+    return f"  {step.seq}. {step.title}{flags}\n     {state}{period}｜依据：{step.citation}"
+
+
+class IncidentHandler(Handler):
+    command = "incident"
+    aliases = ("事件",)
+    roles = STAFF
+    usage = ("/incident new 类型 [通报] [@单位] [等级] 网址或网站名称 描述 ｜ list [mine|open|overdue] ｜ "
+             "show 编号 ｜ ack 编号 ｜ take 编号 ｜ done 编号 步骤序号 [备注｜方式 联系人 编号] ｜ "
+             "skip 编号 步骤序号 理由 ｜ note 编号 内容 ｜ grade 编号 重大 ｜ escalate 编号 [说明] ｜ "
+             "evidence 编号 网址或文字（或附截图/文件）｜ draft 编号 步骤序号 ｜ report 编号 ｜ "
+             "close 编号 结论 ｜ cancel 编号 理由 ｜ false 编号 理由"
+             "（类型：" + "、".join(TYPE_ZH.values()) + "）")
+    summary = "网站异常、敏感信息、舆情和安全事件：报告、处置步骤、升级、证据、情况报告"
+
+    # -- slow work outside the transaction ------------------------------------------
+
+    def needs_prepare(self, args: str) -> bool:
+        parts = args.split()
+        return (len(parts) >= 3 and ACTION_ALIASES.get(parts[0], parts[0].lower()) == "evidence"
+                and parts[2].lower().startswith(("http://", "https://")))
+
+    async def prepare(self, args: str, settings: Settings) -> object:
+        from core.clock import SystemClock
+        from incidents.evidence import fetch_page
+
+        url = args.split()[2]
+        async with httpx.AsyncClient(headers={"User-Agent": "dutybot-evidence/1.0"}) as client:
+            return await fetch_page(url, client=client, timeout=settings.incidents.fetch_timeout_seconds,
+                                    max_bytes=settings.incidents.fetch_max_bytes, now=SystemClock().now())
+
+    # -- dispatch --------------------------------------------------------------------
+
+    async def handle(self, inbound: Inbound, ctx: Context) -> list[Outbound]:
+        action, _, rest = ctx.args.strip().partition(" ")
+        action = ACTION_ALIASES.get(action, action.lower())
+        rest = rest.strip()
+        if not action:
+            return await self._list("", ctx)
+        if action not in ACTIONS:
+            raise InputError(f"未知操作“{action}”。")
+        return await getattr(self, f"_{action}")(rest, ctx)
+
+    def _incident(self, ctx: Context, number: str) -> Incident:
+        if not number:
+            raise InputError("请写明事件编号。")
+        return svc.get_incident(session=ctx.session, number=number)
+
+    # -- new (with a guided dialog when arguments are missing) -----------------------
+
+    async def _new(self, rest: str, ctx: Context) -> list[Outbound]:
+        policy = ctx.settings.incidents.policy()
+        me = _me(ctx)
+        tokens = rest.split()
+        if not tokens:
+            ctx.ask("/incident new")
+            buttons = tuple(Button(zh, f"/incident new {zh}") for zh in TYPE_ZH.values())
+            return [Outbound("报告事件：请选择类型（或直接回复类型名称，回复“取消”放弃）：\n"
+                             + "、".join(TYPE_ZH.values()), buttons=buttons)]
+        type_ = svc.parse_type(tokens.pop(0))
+        source = Source.district if svc.in_district(me, policy) else Source.self_found
+        unit, grade = me.unit, Grade.general
+        prefix = [TYPE_ZH[type_]]
+        while tokens and (tokens[0] in ("通报", "区办通报") or tokens[0].startswith(("@", "＠"))
+                          or tokens[0] in ("一般", "重大", "特级")):
+            token = tokens.pop(0)
+            prefix.append(token)
+            if token in ("通报", "区办通报"):
+                source = Source.district
+            elif token[0] in "@＠":
+                unit = token[1:].strip()
+                if not unit or len(unit) > 100:
+                    raise InputError("单位名称应为 1–100 字，如 @区教育局。")
+            else:
+                grade = svc.parse_grade(token)
+        if svc.in_district(me, policy) and unit == me.unit:
+            raise InputError("区政府办公室通报时请写明主办单位，如：/incident new 敏感信息 @区教育局 网址 描述。")
+        base = "/incident new " + " ".join(prefix)
+        if not tokens:
+            ctx.ask(base)
+            return [Outbound(f"报告{TYPE_ZH[type_]}事件：请发送出现问题的网址（或网站、账号名称），"
+                             "可在后面接着写描述。回复“取消”放弃。")]
+        target = tokens.pop(0)
+        if not tokens:
+            ctx.ask(f"{base} {target}")
+            return [Outbound(f"请简要描述情况（发现了什么、在哪个栏目、影响范围）。回复“取消”放弃。\n对象：{target}")]
+        incident = svc.open_incident(
+            session=ctx.session, calendar=ctx.calendar, profile=ctx.profile, policy=policy,
+            type_=type_, target=target, description=" ".join(tokens), reporter=me, unit=unit,
+            source=source, grade=grade, now=ctx.now, actor=ctx.actor)
+        told = esc.announce_new(ctx.session, incident, profile=ctx.profile, policy=policy, now=ctx.now)
+        steps = svc.steps_of(session=ctx.session, incident=incident)
+        lines = [f"已登记 {incident.number}（{TYPE_ZH[type_]}，{GRADE_ZH[grade]}）", esc.card(ctx.session, incident, steps),
+                 "处置步骤："] + [_step_line(ctx, s) for s in steps]
+        names = "、".join(dict.fromkeys(p.name for p in told))
+        lines.append(f"已通知：{names}" if names else "已通知：暂无其他人员")
+        lines.append(esc.ack_hint(incident))
+        lines.append(f"完成步骤：/incident done {incident.number} 序号；保全证据：/incident evidence {incident.number} 网址")
+        return [Outbound("\n".join(lines), buttons=esc.ack_buttons(incident))]
+
+    # -- views -----------------------------------------------------------------------
+
+    async def _list(self, rest: str, ctx: Context) -> list[Outbound]:
+        which = {"": "open", "open": "open", "未结": "open", "mine": "mine", "我的": "mine",
+                 "overdue": "overdue", "超期": "overdue"}.get(rest)
+        if which is None:
+            raise InputError(f"无法识别的列表“{rest}”（可用：open、mine、overdue）。")
+        items = svc.list_incidents(session=ctx.session, which=which, now=ctx.now, person=ctx.person)
+        title = {"open": "未结事件", "mine": "我报告或负责的未结事件", "overdue": "有超期步骤的事件"}[which]
+        if not items:
+            return [Outbound(f"{title}：无。")]
+        lines = [f"{title}：共 {len(items)} 件"] + [_line(ctx, i) for i in items[:LIST_LIMIT]]
+        if len(items) > LIST_LIMIT:
+            lines.append(f"……还有 {len(items) - LIST_LIMIT} 件")
+        return [Outbound("\n".join(lines))]
+
+    async def _show(self, rest: str, ctx: Context) -> list[Outbound]:
+        from core import audit
+        incident = self._incident(ctx, rest)
+        steps = svc.steps_of(session=ctx.session, incident=incident)
+        lines = [esc.card(ctx.session, incident, steps), "处置步骤："] + [_step_line(ctx, s) for s in steps]
+        count = svc.evidence_count(session=ctx.session, incident=incident)
+        lines.append(f"证据：{count} 份" if count else "证据：暂无")
+        events = audit.history(session=ctx.session, entity_type="incident", entity_id=incident.number)
+        lines.append("时间线：")
+        if len(events) > TIMELINE_LIMIT:
+            lines.append(f"  ……前 {len(events) - TIMELINE_LIMIT} 条略（完整见 /incident report {incident.number}）")
+        for event in events[-TIMELINE_LIMIT:]:
+            actor = "系统" if event.actor == "system" else event.actor
+            lines.append(f"  {fmt_short_zh(event.at)} {actor} {event.details().get('zh', event.action)}")
+        buttons: tuple[Button, ...] = ()
+        if incident.is_open and incident.acknowledged_at is None:
+            buttons = esc.ack_buttons(incident)
+        return [Outbound("\n".join(lines), buttons=buttons)]
+
+    # -- state changes ---------------------------------------------------------------
+
+    async def _ack(self, rest: str, ctx: Context) -> list[Outbound]:
+        incident = self._incident(ctx, rest)
+        if not svc.acknowledge(session=ctx.session, incident=incident, person=_me(ctx), now=ctx.now, actor=ctx.actor):
+            return [Outbound(f"{incident.number} 已由 {svc.name_of(ctx.session, incident.acknowledged_by_id)} "
+                             f"于 {fmt_short_zh(incident.acknowledged_at)} 确认，无需重复确认。")]  # type: ignore[arg-type]
+        esc.after_acknowledged(ctx.session, incident, _me(ctx), ctx.now)
+        return [Outbound(f"已确认 {incident.number}，升级提醒已停止。\n{esc.card(ctx.session, incident)}\n"
+                         f"由您处置请发送：/incident take {incident.number}",
+                         buttons=(Button("我来处置", f"/incident take {incident.number}"),))]
+
+    async def _take(self, rest: str, ctx: Context) -> list[Outbound]:
+        incident = self._incident(ctx, rest)
+        policy = ctx.settings.incidents.policy()
+        svc.require_manage(_me(ctx), incident, policy, "接手")
+        was_acked = incident.acknowledged_at is not None
+        svc.take(session=ctx.session, incident=incident, person=_me(ctx), now=ctx.now, actor=ctx.actor)
+        if not was_acked:
+            esc.after_acknowledged(ctx.session, incident, _me(ctx), ctx.now)
+        steps = svc.steps_of(session=ctx.session, incident=incident)
+        return [Outbound(f"{incident.number} 由您负责处置。\n处置步骤：\n" + "\n".join(_step_line(ctx, s) for s in steps))]
+
+    def _step_args(self, rest: str, ctx: Context) -> tuple[Incident, IncidentStep, str]:
+        parts = rest.split(maxsplit=2)
+        if len(parts) < 2:
+            raise InputError("请写明事件编号和步骤序号。")
+        incident = self._incident(ctx, parts[0])
+        step = svc.find_step(session=ctx.session, incident=incident, ref=parts[1])
+        return incident, step, parts[2] if len(parts) > 2 else ""
+
+    async def _done(self, rest: str, ctx: Context) -> list[Outbound]:
+        incident, step, note = self._step_args(rest, ctx)
+        policy = ctx.settings.incidents.policy()
+        svc.require_manage(_me(ctx), incident, policy, "处置")
+        if step.external and not note:
+            draft = draft_external(session=ctx.session, incident=incident, external=step.external,
+                                   person=_me(ctx), unit_name=ctx.settings.bot.unit, now=ctx.now)
+            raise DutybotError(
+                f"步骤{step.seq}是向{step.external}报告，请记录报告方式和联系人：\n"
+                f"/incident done {incident.number} {step.seq} 电话 联系人姓名 [登记编号]\n\n参考报告稿：\n{draft}")
+        was_acked = incident.acknowledged_at is not None
+        started = svc.complete_step(session=ctx.session, calendar=ctx.calendar, profile=ctx.profile, policy=policy,
+                                    incident=incident, step=step, person=_me(ctx), now=ctx.now,
+                                    actor=ctx.actor, note=note)
+        return self._after_step(ctx, incident, step, started, was_acked, "已完成")
+
+    async def _skip(self, rest: str, ctx: Context) -> list[Outbound]:
+        incident, step, reason = self._step_args(rest, ctx)
+        policy = ctx.settings.incidents.policy()
+        svc.require_manage(_me(ctx), incident, policy, "处置")
+        started = svc.skip_step(session=ctx.session, calendar=ctx.calendar, profile=ctx.profile, policy=policy,
+                                incident=incident, step=step, person=_me(ctx), reason=reason, now=ctx.now,
+                                actor=ctx.actor)
+        return self._after_step(ctx, incident, step, started, True, "已标记为不适用")
+
+    def _after_step(self, ctx: Context, incident: Incident, step: IncidentStep, started: list[IncidentStep],
+                    was_acked: bool, verb: str) -> list[Outbound]:
+        policy = ctx.settings.incidents.policy()
+        if not was_acked:
+            esc.after_acknowledged(ctx.session, incident, _me(ctx), ctx.now)
+        esc.after_step_closed(ctx.session, incident, step, started, policy, ctx.now)
+        late = step.due_at is not None and step.done_at is not None and step.done_at > step.due_at
+        lines = [f"{incident.number} 步骤{step.seq}“{step.title}”{verb}" + ("（超期）" if late and verb == "已完成" else "") + "。"]
+        for other in started:
+            lines.append(f"开始计时：步骤{other.seq}“{other.title}”，截止 {svc.step_due_zh(other)}（{other.period_zh}）")
+        if incident.status == IncidentStatus.resolved:
+            esc.after_resolved(ctx.session, incident, ctx.now)
+            lines.append(f"必做步骤已全部完成，请结案：/incident close {incident.number} 结论")
+        else:
+            nxt = svc.next_step(svc.steps_of(session=ctx.session, incident=incident))
+            if nxt is not None:
+                lines.append(f"下一步：{nxt.seq}. {nxt.title}（截止 {svc.step_due_zh(nxt)}）")
+        return [Outbound("\n".join(lines))]
+
+    async def _note(self, rest: str, ctx: Context) -> list[Outbound]:
+        number, _, text = rest.partition(" ")
+        incident = self._incident(ctx, number)
+        svc.add_note(session=ctx.session, incident=incident, person=_me(ctx), text=text, now=ctx.now, actor=ctx.actor)
+        return [Outbound(f"已记入 {incident.number} 的时间线。")]
+
+    async def _grade(self, rest: str, ctx: Context) -> list[Outbound]:
+        number, _, text = rest.partition(" ")
+        incident = self._incident(ctx, number)
+        me = _me(ctx)
+        if not me.role_set() & {Role.leader, Role.principal, Role.admin}:
+            raise PermissionDenied("抱歉，调整事件等级需要带班领导、主要负责人或管理员。")
+        policy = ctx.settings.incidents.policy()
+        svc.require_manage(me, incident, policy, "调整等级")
+        grade = svc.parse_grade(text)
+        before = svc.change_grade(session=ctx.session, incident=incident, grade=grade, person=me, policy=policy,
+                                  now=ctx.now, actor=ctx.actor)
+        esc.after_regraded(ctx.session, incident, policy, ctx.profile, me, before, ctx.now)
+        return [Outbound(f"{incident.number} 等级：{GRADE_ZH[before]} → {GRADE_ZH[grade]}，已按新等级重新安排升级提醒"
+                         f"（依据：{ctx.profile.citation('GRADE-2')}）。")]
+
+    async def _escalate(self, rest: str, ctx: Context) -> list[Outbound]:
+        number, _, reason = rest.partition(" ")
+        incident = self._incident(ctx, number)
+        svc.require_open(incident)
+        if len(reason) > svc.MAX_NOTE:
+            raise InputError(f"说明过长（上限 {svc.MAX_NOTE} 字）。")
+        who = esc.escalate_now(ctx.session, incident, _me(ctx), reason.strip(), ctx.profile, ctx.now)
+        return [Outbound(f"已上报 {who}。")]
+
+    async def _close(self, rest: str, ctx: Context) -> list[Outbound]:
+        number, _, conclusion = rest.partition(" ")
+        incident = self._incident(ctx, number)
+        svc.close(session=ctx.session, incident=incident, person=_me(ctx), conclusion=conclusion, now=ctx.now,
+                  actor=ctx.actor, policy=ctx.settings.incidents.policy())
+        esc.after_ended(ctx.session, incident, _me(ctx), ctx.now)
+        return [Outbound(f"{incident.number} 已结案。情况报告：/incident report {incident.number}")]
+
+    async def _withdraw(self, rest: str, ctx: Context, false_alarm: bool) -> list[Outbound]:
+        number, _, reason = rest.partition(" ")
+        incident = self._incident(ctx, number)
+        svc.withdraw(session=ctx.session, incident=incident, person=_me(ctx), reason=reason,
+                     false_alarm=false_alarm, now=ctx.now, actor=ctx.actor, policy=ctx.settings.incidents.policy())
+        esc.after_ended(ctx.session, incident, _me(ctx), ctx.now)
+        return [Outbound(f"{incident.number} 已{'标记为误报' if false_alarm else '撤销'}，相关提醒已停止。")]
+
+    async def _cancel(self, rest: str, ctx: Context) -> list[Outbound]:
+        return await self._withdraw(rest, ctx, False)
+
+    async def _false(self, rest: str, ctx: Context) -> list[Outbound]:
+        return await self._withdraw(rest, ctx, True)
+
+    # -- evidence, drafts, reports ---------------------------------------------------
+
+    async def _evidence(self, rest: str, ctx: Context) -> list[Outbound]:
+        from incidents import evidence as ev
+
+        number, _, what = rest.partition(" ")
+        incident = self._incident(ctx, number)
+        svc.require_open(incident)
+        evidence_dir = ctx.settings.resolve(ctx.settings.incidents.evidence_dir)
+        me, what = _me(ctx), what.strip()
+        kept = []
+        if isinstance(ctx.prepared, DutybotError):
+            raise ctx.prepared
+        if ctx.prepared is not None:
+            kept.append(ev.store_page(session=ctx.session, incident=incident, page=ctx.prepared,  # type: ignore[arg-type]
+                                      evidence_dir=evidence_dir, person=me, actor=ctx.actor))
+        for attachment in ctx.inbound.attachments:
+            kept.append(ev.store_attachment(session=ctx.session, incident=incident, attachment=attachment,
+                                            evidence_dir=evidence_dir, person=me, actor=ctx.actor, now=ctx.now,
+                                            note=what))
+        if not kept:
+            if not what:
+                raise InputError("请附上网址（自动抓取网页存证）、文字记录，或随命令发送截图/文件。")
+            kept.append(ev.store_text(session=ctx.session, incident=incident, text=what, person=me,
+                                      actor=ctx.actor, now=ctx.now))
+        lines = [f"已为 {incident.number} 保全证据 {len(kept)} 份："] + [f"  {ev.describe(e)}" for e in kept]
+        return [Outbound("\n".join(lines))]
+
+    async def _draft(self, rest: str, ctx: Context) -> list[Outbound]:
+        incident, step, _ = self._step_args(rest, ctx) if len(rest.split()) >= 2 else (self._incident(ctx, rest), None, "")
+        external = (step.external if step is not None else None) or "上级"
+        text = draft_external(session=ctx.session, incident=incident, external=external, person=_me(ctx),
+                              unit_name=ctx.settings.bot.unit, now=ctx.now)
+        return [Outbound(f"报告稿（请核对后按对方要求的渠道发送，发送后记录：/incident done {incident.number} "
+                         f"{step.seq if step else '序号'} 方式 联系人 [编号]）：\n\n{text}")]
+
+    async def _report(self, rest: str, ctx: Context) -> list[Outbound]:
+        from incidents.report import build_report, render_chat
+
+        incident = self._incident(ctx, rest)
+        report = build_report(session=ctx.session, incident=incident,
+                              evidence_dir=Path(ctx.settings.resolve(ctx.settings.incidents.evidence_dir)),
+                              now=ctx.now)
+        return [Outbound(render_chat(report))]

@@ -1,0 +1,427 @@
+"""Who hears about an incident, and when: notifications, reminders and escalation
+ladders (GRADE-2), all as due items and outbox rows in the caller's transaction.
+
+Two kinds of ladder run climb the incident's snapshotted ladder:
+
+``ack``    from the report until someone acknowledges (or acts): rung *n* is pinged
+           ``offset(n)`` after the report; then the top rung again after growing
+           intervals. Rungs whose offset is 0 hear at once (特级: every rung).
+``step``   from a step's deadline until it is done: the step's owners at the deadline,
+           then each rung above the owner's, then the top rung again and again.
+
+Every due item is keyed ``incident:<number>:<run>:<step>:<grade>:<level>:<repeat>``; a
+re-grade cancels the runs of the old grade and starts new ones. Every message names the
+deadline, the rule and its article.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, time, timedelta
+
+from sqlmodel import Session, col, select
+
+from core import schedule
+from core.clock import SHANGHAI, fmt_short_zh
+from core.messages import Button, Outbound
+from core.outbox import enqueue
+from core.profiles import Profile
+from core.schedule import DueItem, DueStatus
+from incidents.models import (
+    GRADE_ZH,
+    SOURCE_ZH,
+    STATUS_ZH,
+    TYPE_ZH,
+    Grade,
+    Incident,
+    IncidentStatus,
+    IncidentStep,
+    IncidentType,
+    Source,
+)
+from incidents.playbooks import OWNER_ZH, load_ladders, load_playbooks
+from incidents.service import (
+    IncidentPolicy,
+    get_incident,
+    leaders_on_duty,
+    name_of,
+    next_step,
+    officers_for,
+    record,
+    step_due_zh,
+    steps_of,
+)
+from people.models import Person, Role
+from people.service import people_with_role
+
+KIND = "incident.escalate"
+OWNER_LEVEL = {"officer": 0, "leader": 1, "principal": 2}
+
+
+def ref_of(incident: Incident) -> str:
+    return f"incident:{incident.number}"
+
+
+def card_key(incident: Incident) -> str:
+    return f"incident:{incident.number}"
+
+
+def card(session: Session, incident: Incident, steps: list[IncidentStep] | None = None) -> str:
+    """The lines every message about an incident starts with."""
+    steps = steps if steps is not None else steps_of(session=session, incident=incident)
+    where = incident.site + (f" {incident.url}" if incident.url and incident.url != incident.site else "")
+    lines = [f"{incident.number}｜{TYPE_ZH[IncidentType(incident.type)]}｜{GRADE_ZH[Grade(incident.grade)]}｜"
+             f"{STATUS_ZH[IncidentStatus(incident.status)]}",
+             f"对象：{where}", f"描述：{incident.description[:80]}",
+             f"报告：{name_of(session, incident.reporter_id)} {fmt_short_zh(incident.reported_at)}"
+             f"（{SOURCE_ZH[Source(incident.source)]}）"]
+    if incident.unit:
+        lines.append(f"单位：{incident.unit}")
+    if incident.owner_id:
+        lines.append(f"负责人：{name_of(session, incident.owner_id)}")
+    step = next_step(steps)
+    if step is not None:
+        lines.append(f"下一步：{step.seq}. {step.title}（截止 {step_due_zh(step)}；依据：{step.citation}，{step.period_zh}）")
+    return "\n".join(lines)
+
+
+def ack_buttons(incident: Incident) -> tuple[Button, ...]:
+    return (Button("确认收到", f"/incident ack {incident.number}"),
+            Button("我来处置", f"/incident take {incident.number}"))
+
+
+def ack_hint(incident: Incident) -> str:
+    """``15分钟内无人确认或接手，将提醒带班领导`` for the first rung that is not told at once."""
+    spec = load_ladders().for_grade(Grade(incident.grade))
+    rungs = incident.ladder_rungs()
+    for level, offset in enumerate(spec.offsets()):
+        if offset > timedelta(0):
+            return f"{int(offset.total_seconds() // 60)}分钟内无人确认或接手，将提醒{rungs[level]['label']}。"
+    return "各级已同时通知；无人确认将持续提醒。"
+
+
+def notify(session: Session, people: list[Person], text: str, *, event: str, now: datetime,
+           buttons: tuple[Button, ...] = (), card: str | None = None,
+           skip: int | None = None) -> list[Person]:
+    """Queue ``text`` for each person once (in the caller's transaction)."""
+    sent = []
+    for person in people:
+        if person.id == skip:
+            continue
+        enqueue(session=session, message=Outbound(text, person_id=person.id, buttons=buttons, card_key=card),
+                now=now, event_key=event)
+        sent.append(person)
+    return sent
+
+
+def rung_people(session: Session, incident: Incident, level: int) -> list[Person]:
+    """The snapshotted people of rung ``level`` who are still active."""
+    rungs = incident.ladder_rungs()
+    if level >= len(rungs):
+        return []
+    ids = rungs[level]["person_ids"]
+    if not ids:
+        return []
+    found = session.exec(select(Person).where(col(Person.id).in_(ids), Person.active == True)).all()  # noqa: E712
+    return sorted(found, key=lambda p: ids.index(p.id))
+
+
+def _everyone_or_admins(session: Session, people: list[Person]) -> list[Person]:
+    return people or people_with_role(session=session, role=Role.admin)
+
+
+def step_owners(session: Session, incident: Incident, step: IncidentStep, policy: IncidentPolicy) -> list[Person]:
+    if step.owner_role == "leader":
+        people = leaders_on_duty(session, incident, policy)
+    elif step.owner_role == "principal":
+        people = rung_people(session, incident, 2)
+    else:
+        people = officers_for(session, incident, policy)
+    return _everyone_or_admins(session, people)
+
+
+def _basis(profile: Profile) -> str:
+    return f"依据：{profile.citation('DUTY-3')}（及时报告带班领导）；{profile.citation('GRADE-2')}（分级上报）"
+
+
+def _key(incident: Incident, run: str, step: str, level: int, repeat: int) -> str:
+    return f"{ref_of(incident)}:{run}:{step}:{incident.grade}:{level}:{repeat}"
+
+
+def _schedule(session: Session, incident: Incident, *, run: str, step: str, level: int,
+              repeat: int, at: datetime, now: datetime) -> None:
+    schedule.schedule(session=session, key=_key(incident, run, step, level, repeat), kind=KIND,
+                      ref=ref_of(incident), due_at=max(at, now), now=now,
+                      payload={"run": run, "step": step, "level": level, "repeat": repeat,
+                               "grade": incident.grade})
+
+
+def cancel_runs(session: Session, incident: Incident, prefix: str = "") -> int:
+    """Cancel pending due items of ``incident`` whose key continues with ``prefix``."""
+    start = f"{ref_of(incident)}:{prefix}"
+    items = session.exec(select(DueItem).where(DueItem.ref == ref_of(incident),
+                                               DueItem.status == DueStatus.pending)).all()
+    count = 0
+    for item in items:
+        if item.key.startswith(start):
+            item.status = DueStatus.cancelled
+            session.add(item)
+            count += 1
+    return count
+
+
+# -- scheduling ----------------------------------------------------------------------
+
+
+def start_ack_run(session: Session, incident: Incident, *, since: datetime, now: datetime) -> None:
+    """Schedule the rungs of the unacknowledged-incident ladder counted from ``since``."""
+    spec = load_ladders().for_grade(Grade(incident.grade))
+    offsets = spec.offsets()
+    top = len(offsets) - 1
+    for level, offset in enumerate(offsets):
+        if offset > timedelta(0):   # rungs at offset 0 were told when it opened
+            _schedule(session, incident, run="ack", step="-", level=level, repeat=0, at=since + offset, now=now)
+    if offsets[top] == timedelta(0):
+        _schedule(session, incident, run="ack", step="-", level=top, repeat=1,
+                  at=since + spec.repeat_after(1), now=now)
+
+
+def schedule_step(session: Session, incident: Incident, step: IncidentStep, policy: IncidentPolicy,
+                  now: datetime) -> None:
+    """A step's reminder before its deadline, and its breach ladder from the deadline."""
+    if step.due_at is None or not step.is_pending:
+        return
+    remind_at = step.due_at - policy.remind_before
+    if step.due_at - now > timedelta(days=1) and step.due_last_day is not None:
+        # A deadline days away: remind on the morning of its last day, not at night.
+        remind_at = min(remind_at, datetime.combine(step.due_last_day, time(9, 0), tzinfo=SHANGHAI))
+    if policy.remind_before > timedelta(0) and remind_at > now:
+        _schedule(session, incident, run="step", step=step.key, level=-1, repeat=0, at=remind_at, now=now)
+    spec = load_ladders().for_grade(Grade(incident.grade))
+    offsets = spec.offsets()
+    base_level = OWNER_LEVEL.get(step.owner_role, 0)
+    for level in range(base_level, len(offsets)):
+        if level > base_level and level <= step.escalation_level:
+            continue
+        at = step.due_at + (offsets[level] - offsets[base_level])
+        _schedule(session, incident, run="step", step=step.key, level=level, repeat=0, at=at, now=now)
+
+
+def announce_new(session: Session, incident: Incident, *, profile: Profile, policy: IncidentPolicy,
+                 now: datetime) -> list[Person]:
+    """Tell the first rung(s) and, for opinion and security events, the leader on duty
+    (DUTY-3); schedule the ladder and the steps. Returns who was told."""
+    steps = steps_of(session=session, incident=incident)
+    spec = load_ladders().for_grade(Grade(incident.grade))
+    offsets = spec.offsets()
+    text = card(session, incident, steps)
+    told: list[Person] = []
+    reporter = incident.reporter_id
+    for level, offset in enumerate(offsets):
+        if offset > timedelta(0):
+            break
+        label = incident.ladder_rungs()[level]["label"]
+        head = "【新事件】请确认并处置" if level == 0 else f"【事件报告·{label}】{GRADE_ZH[Grade(incident.grade)]}事件"
+        told += notify(session, _everyone_or_admins(session, rung_people(session, incident, level))
+                       if level == 0 else rung_people(session, incident, level),
+                       f"{head}\n{text}\n{_basis(profile)}", event=f"{ref_of(incident)}:new:{level}",
+                       now=now, buttons=ack_buttons(incident), card=card_key(incident), skip=reporter)
+        incident.escalation_level = max(incident.escalation_level, level)
+    playbook = load_playbooks()[IncidentType(incident.type)]
+    if playbook.inform_leader and incident.escalation_level < 1:
+        told += notify(session, leaders_on_duty(session, incident, policy),
+                       f"【事件报告·带班领导】{TYPE_ZH[IncidentType(incident.type)]}事件，请知悉并督促处置\n{text}\n"
+                       f"依据：{profile.citation('DUTY-3')}（突发舆情、安全事件及时报告带班领导）",
+                       event=f"{ref_of(incident)}:inform-leader", now=now, buttons=ack_buttons(incident),
+                       card=card_key(incident), skip=reporter)
+    session.add(incident)
+    start_ack_run(session, incident, since=incident.reported_at, now=now)
+    for step in steps:
+        schedule_step(session, incident, step, policy, now)
+    return told
+
+
+def after_acknowledged(session: Session, incident: Incident, person: Person, now: datetime) -> None:
+    """Stop the ack ladder and tell those already pinged, so no one keeps a stale card."""
+    cancel_runs(session, incident, "ack:")
+    told = []
+    for level in range(0, incident.escalation_level + 1):
+        told += rung_people(session, incident, level)
+    seen: set[int | None] = set()
+    unique = [p for p in told if not (p.id in seen or seen.add(p.id))]
+    notify(session, unique, f"【已确认】{incident.number} 已由 {person.name} 于 {fmt_short_zh(now)} 确认收到，"
+           f"升级提醒已停止。\n{card(session, incident)}", event=f"{ref_of(incident)}:acked", now=now,
+           card=card_key(incident), skip=person.id)
+
+
+def after_step_closed(session: Session, incident: Incident, step: IncidentStep,
+                      started: list[IncidentStep], policy: IncidentPolicy, now: datetime) -> None:
+    """Stop the step's ladder; start the clocks of the steps that counted from it."""
+    cancel_runs(session, incident, f"step:{step.key}:")
+    for other in started:
+        schedule_step(session, incident, other, policy, now)
+    if step.escalation_level > 0:
+        people: list[Person] = []
+        for level in range(1, step.escalation_level + 1):
+            people += rung_people(session, incident, level)
+        notify(session, list({p.id: p for p in people}.values()),
+               f"【超期步骤已完成】{incident.number} 步骤{step.seq}“{step.title}”已由 {name_of(session, step.done_by_id)} 完成。",
+               event=f"{ref_of(incident)}:step-done:{step.key}", now=now, skip=step.done_by_id)
+
+
+def after_resolved(session: Session, incident: Incident, now: datetime) -> None:
+    """All required steps done: ask the owner (or the leaders) to close it."""
+    people = [p for p in (session.get(Person, incident.owner_id or -1),) if p] or rung_people(session, incident, 1)
+    notify(session, people, f"【可结案】{incident.number} 必做步骤已全部完成。\n"
+           f"请写明结论：/incident close {incident.number} 结论", event=f"{ref_of(incident)}:resolved", now=now)
+
+
+def after_ended(session: Session, incident: Incident, person: Person, now: datetime) -> None:
+    """Closed, cancelled or a false alarm: nothing more is due; tell whoever was pinged."""
+    schedule.cancel_for(session=session, ref=ref_of(incident))
+    people: list[Person] = []
+    for level in range(0, incident.escalation_level + 1):
+        people += rung_people(session, incident, level)
+    if incident.reporter_id:
+        reporter = session.get(Person, incident.reporter_id)
+        if reporter:
+            people.append(reporter)
+    what = STATUS_ZH[IncidentStatus(incident.status)]
+    detail = incident.conclusion or incident.status_reason or ""
+    notify(session, list({p.id: p for p in people}.values()),
+           f"【事件{what}】{incident.number}（{TYPE_ZH[IncidentType(incident.type)]}）由 {person.name} {what}：{detail[:100]}",
+           event=f"{ref_of(incident)}:ended", now=now, card=card_key(incident), skip=person.id)
+
+
+def after_regraded(session: Session, incident: Incident, policy: IncidentPolicy, profile: Profile,
+                   person: Person, before: Grade, now: datetime) -> None:
+    """Restart every ladder run under the new grade's ladder, counted from now."""
+    cancel_runs(session, incident)
+    spec = load_ladders().for_grade(Grade(incident.grade))
+    text = card(session, incident)
+    if incident.acknowledged_at is None:
+        start_ack_run(session, incident, since=now, now=now)
+    for level, offset in enumerate(spec.offsets()):
+        if level == 0 or offset > timedelta(0):
+            continue
+        notify(session, rung_people(session, incident, level),
+               f"【事件等级调整·{GRADE_ZH[before]}→{GRADE_ZH[Grade(incident.grade)]}】由 {person.name} 调整\n{text}\n{_basis(profile)}",
+               event=f"{ref_of(incident)}:graded:{incident.grade}:{level}", now=now,
+               buttons=ack_buttons(incident) if incident.acknowledged_at is None else (), skip=person.id)
+        incident.escalation_level = max(incident.escalation_level, level)
+    session.add(incident)
+    for step in steps_of(session=session, incident=incident):
+        step.escalation_level = 0
+        session.add(step)
+        schedule_step(session, incident, step, policy, now)
+
+
+def escalate_now(session: Session, incident: Incident, person: Person, reason: str, profile: Profile,
+                 now: datetime) -> str:
+    """Manual escalation: ping the next rung above the highest pinged so far."""
+    rungs = incident.ladder_rungs()
+    level = min(incident.escalation_level + 1, len(rungs) - 1)
+    people = rung_people(session, incident, level)
+    while not people and level < len(rungs) - 1:
+        level += 1
+        people = rung_people(session, incident, level)
+    label = rungs[level]["label"]
+    notify(session, _everyone_or_admins(session, people),
+           f"【事件上报·{label}】{person.name} 提请关注：{reason or '请指示'}\n{card(session, incident)}\n{_basis(profile)}",
+           event=f"{ref_of(incident)}:manual:{level}:{now.isoformat()}", now=now,
+           buttons=ack_buttons(incident) if incident.acknowledged_at is None else (), skip=person.id)
+    incident.escalation_level = max(incident.escalation_level, level)
+    session.add(incident)
+    names = "、".join(p.name for p in people) or "管理员"
+    record(session, incident, now, "escalated", f"上报{label}：{names}" + (f"（{reason[:100]}）" if reason else ""),
+            person=person, actor=person.name)
+    return f"{label}（{names}）"
+
+
+# -- the processor -------------------------------------------------------------------
+
+
+class Escalator:
+    """The ``incident.escalate`` due-item processor, bound to the profile and policy."""
+
+    def __init__(self, profile: Profile, policy: IncidentPolicy) -> None:
+        self.profile, self.policy = profile, policy
+
+    def __call__(self, session: Session, due: DueItem, now: datetime) -> None:
+        data = due.data()
+        incident = get_incident(session=session, number=due.ref.removeprefix("incident:"))
+        if not incident.is_open or data.get("grade") != incident.grade:
+            return
+        event = f"{due.key}@{due.due_at.isoformat()}"
+        if data["run"] == "ack":
+            self._ack(session, incident, data, event, now)
+        else:
+            self._step(session, incident, data, event, now)
+
+    def _repeat_next(self, session: Session, incident: Incident, data: dict[str, object], now: datetime) -> None:
+        spec = load_ladders().for_grade(Grade(incident.grade))
+        n = int(data["repeat"]) + 1  # type: ignore[call-overload]
+        _schedule(session, incident, run=str(data["run"]), step=str(data["step"]), level=int(data["level"]),  # type: ignore[call-overload]
+                  repeat=n, at=now + spec.repeat_after(n), now=now)
+
+    def _ack(self, session: Session, incident: Incident, data: dict[str, object], event: str, now: datetime) -> None:
+        if incident.acknowledged_at is not None:
+            return
+        level = int(data["level"])  # type: ignore[call-overload]
+        rungs = incident.ladder_rungs()
+        label = rungs[level]["label"]
+        minutes = int((now - incident.reported_at).total_seconds() // 60)
+        again = f"·第{int(data['repeat']) + 1}次" if int(data["repeat"]) else ""  # type: ignore[call-overload]
+        people = _everyone_or_admins(session, rung_people(session, incident, level))
+        notify(session, people,
+               f"【事件升级·{label}{again}】报告后 {minutes} 分钟仍无人确认\n{card(session, incident)}\n{_basis(self.profile)}",
+               event=event, now=now, buttons=ack_buttons(incident))
+        incident.escalation_level = max(incident.escalation_level, level)
+        session.add(incident)
+        record(session, incident, now, "pinged", f"无人确认，升级提醒{label}：{'、'.join(p.name for p in people)}",
+                person=None, actor="system", level=level)
+        if level == len(rungs) - 1:
+            self._repeat_next(session, incident, data, now)
+
+    def _step(self, session: Session, incident: Incident, data: dict[str, object], event: str, now: datetime) -> None:
+        steps = steps_of(session=session, incident=incident)
+        step = next((s for s in steps if s.key == data["step"]), None)
+        if step is None or not step.is_pending or step.due_at is None:
+            return
+        level = int(data["level"])  # type: ignore[call-overload]
+        basis = f"依据：{step.citation}，{step.period_zh}"
+        done = f"完成后请发送：/incident done {incident.number} {step.seq}" + (
+            " 方式 联系人 [编号]" if step.external else "")
+        button = (Button(f"步骤{step.seq}已完成", f"/incident done {incident.number} {step.seq}"),) \
+            if not step.external and not step.evidence_required else ()
+        head = f"步骤{step.seq}“{step.title}”（{OWNER_ZH.get(step.owner_role, '')}）截止 {step_due_zh(step)}"
+        text = card(session, incident, steps)
+        if level == -1:
+            notify(session, step_owners(session, incident, step, self.policy),
+                   f"【事件提醒】即将到期：{head}\n{text}\n{basis}\n{done}", event=event, now=now, buttons=button)
+            return
+        base = OWNER_LEVEL.get(step.owner_role, 0)
+        rungs = incident.ladder_rungs()
+        again = f"·第{int(data['repeat']) + 1}次" if int(data["repeat"]) else ""  # type: ignore[call-overload]
+        if level == base:
+            people = step_owners(session, incident, step, self.policy)
+            msg = f"【事件超期{again}】已过期限：{head}\n{text}\n{basis}\n{done}"
+        else:
+            people = _everyone_or_admins(session, rung_people(session, incident, level))
+            owners = "、".join(p.name for p in step_owners(session, incident, step, self.policy))
+            msg = (f"【事件超期升级·{rungs[level]['label']}{again}】{head} 仍未完成，责任人：{owners}\n{text}\n{basis}\n"
+                   f"请督促办理；如需上报：/incident escalate {incident.number} 说明")
+        notify(session, people, msg, event=event, now=now, buttons=button if level == base else ())
+        step.escalation_level = max(step.escalation_level, level)
+        session.add(step)
+        incident.escalation_level = max(incident.escalation_level, level)
+        session.add(incident)
+        record(session, incident, now, "pinged",
+                f"步骤{step.seq}超期，提醒{rungs[level]['label'] if level != base else '责任人'}：{'、'.join(p.name for p in people)}",
+                person=None, actor="system", level=level, step=step.key)
+        if level == len(rungs) - 1:
+            self._repeat_next(session, incident, data, now)
+
+
+def payload_of(due: DueItem) -> dict[str, object]:
+    return json.loads(due.payload or "{}")
