@@ -269,11 +269,13 @@ def after_step_closed(session: Session, incident: Incident, step: IncidentStep,
                event=f"{ref_of(incident)}:step-done:{step.key}", now=now, skip=step.done_by_id)
 
 
-def after_resolved(session: Session, incident: Incident, now: datetime) -> None:
-    """All required steps done: ask the owner (or the leaders) to close it."""
+def after_resolved(session: Session, incident: Incident, person: Person, now: datetime) -> None:
+    """All required steps done: ask the owner (or the leaders) to close it; ``person``,
+    who did the last step, reads it in the reply."""
     people = [p for p in (session.get(Person, incident.owner_id or -1),) if p] or rung_people(session, incident, 1)
     notify(session, people, f"【可结案】{incident.number} 必做步骤已全部完成。\n"
-           f"请写明结论：/incident close {incident.number} 结论", event=f"{ref_of(incident)}:resolved", now=now)
+           f"请写明结论：/incident close {incident.number} 结论", event=f"{ref_of(incident)}:resolved", now=now,
+           skip=person.id)
 
 
 def after_ended(session: Session, incident: Incident, person: Person, now: datetime) -> None:

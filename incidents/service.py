@@ -126,9 +126,12 @@ def find_step(*, session: Session, incident: Incident, ref: str) -> IncidentStep
     raise InputError(f"{incident.number} 没有步骤“{ref}”（用步骤序号，如 1；/incident show {incident.number} 查看）。")
 
 
-def evidence_count(*, session: Session, incident: Incident) -> int:
-    return session.exec(select(func.count()).select_from(Evidence)
-                        .where(Evidence.incident_id == incident.id)).one()
+def evidence_count(*, session: Session, incident: Incident, preserved_only: bool = False) -> int:
+    """How much evidence the incident has; ``preserved_only``: pages and files, not text notes."""
+    stmt = select(func.count()).select_from(Evidence).where(Evidence.incident_id == incident.id)
+    if preserved_only:
+        stmt = stmt.where(Evidence.kind != "text")
+    return session.exec(stmt).one()
 
 
 def name_of(session: Session, person_id: int | None) -> str:
@@ -374,10 +377,11 @@ def complete_step(*, session: Session, calendar: WorkdayCalendar, profile: Profi
     if missing:
         names = "、".join(f"步骤{s.seq}“{s.title}”" for s in missing)
         raise DutybotError(f"请先完成{names}，再做步骤{step.seq}。")
-    if step.evidence_required and evidence_count(session=session, incident=incident) == 0:
+    if step.evidence_required and evidence_count(session=session, incident=incident, preserved_only=True) == 0:
         raise DutybotError(
-            f"步骤{step.seq}“{step.title}”须先保全证据（{step.citation}：先固定证据再删除）。\n"
-            f"请发送：/incident evidence {incident.number} 网址（自动抓取网页存证），或发送截图/文件并附上该命令。")
+            f"步骤{step.seq}“{step.title}”须先保全证据（网页存档、截图或文件；依据：{step.citation}）。\n"
+            f"请发送：/incident evidence {incident.number} 网址（自动抓取网页存档），或发送截图/文件并附上该命令；"
+            "文字记录不能代替网页存档或截图。")
     contact: ExternalContact | None = None
     if step.external:
         contact = parse_external(note)
@@ -385,8 +389,8 @@ def complete_step(*, session: Session, calendar: WorkdayCalendar, profile: Profi
     elif len(note) > MAX_NOTE:
         raise InputError(f"备注过长（上限 {MAX_NOTE} 字）。")
     acknowledge(session=session, incident=incident, person=person, now=now, actor=actor, implicit=True)
-    if incident.status in (IncidentStatus.reported, IncidentStatus.acknowledged):
-        incident.status = IncidentStatus.handling
+    if incident.owner_id is None:
+        take(session=session, incident=incident, person=person, now=now, actor=actor)
     step.status, step.done_at, step.done_by_id = StepStatus.done, now, person.id
     step.note = note or None
     late = step.due_at is not None and now > step.due_at

@@ -271,7 +271,7 @@ class IncidentHandler(Handler):
         for other in started:
             lines.append(f"开始计时：步骤{other.seq}“{other.title}”，截止 {svc.step_due_zh(other)}（{other.period_zh}）")
         if incident.status == IncidentStatus.resolved:
-            esc.after_resolved(ctx.session, incident, ctx.now)
+            esc.after_resolved(ctx.session, incident, _me(ctx), ctx.now)
             lines.append(f"必做步骤已全部完成，请结案：/incident close {incident.number} 结论")
         else:
             nxt = svc.next_step(svc.steps_of(session=ctx.session, incident=incident))
