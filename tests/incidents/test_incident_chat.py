@@ -3,7 +3,11 @@ escalation ladder, evidence before deletion, external reports, permissions."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from datetime import UTC, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -280,3 +284,44 @@ async def test_every_playbook_end_to_end(engine: Engine, kind: IncidentType) -> 
     assert pending_due(engine, number) == []
     report = await chat.send(f"/incident report {number}", as_="王芳")
     assert "处置经过" in report and "登记事件" in report and "结案：演练完成" in report
+
+
+class _Page(BaseHTTPRequestHandler):
+    body = "<html><body>赌博广告 www.bad.example</body></html>".encode()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+
+@pytest.fixture
+def page_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/msg/88"
+    server.shutdown()
+    server.server_close()
+
+
+async def test_a_page_is_fetched_and_kept_outside_the_transaction(engine: Engine, page_url: str,
+                                                                  tmp_path: Path) -> None:
+    chat = build(engine, "2026-11-23T09:00")
+    number = number_in(await chat.send(f"/incident new 违法 {page_url} 留言板赌博广告", as_="王芳"))
+    kept = await chat.send(f"/incident evidence {number} {page_url}", as_="王芳")
+    assert "保全证据 1 份" in kept and "HTTP 200" in kept
+    stored = list((tmp_path / "evidence" / number).iterdir())
+    assert len(stored) == 1 and stored[0].read_bytes() == _Page.body
+    assert "已完成" in await chat.send(f"/incident done {number} 1", as_="王芳")
+    # An unbound user cannot make the bot fetch anything.
+    assert "还没有绑定身份" in await chat.send(f"/incident evidence {number} {page_url}", as_="路人")
+    # A page that cannot be fetched is explained, and nothing is kept.
+    refused = await chat.send(f"/incident evidence {number} http://127.0.0.1:9/none", as_="王芳")
+    assert "无法获取网页" in refused and "连接被拒绝" in refused
+    assert len(list((tmp_path / "evidence" / number).iterdir())) == 1
