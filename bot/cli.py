@@ -267,12 +267,14 @@ def build_parser() -> argparse.ArgumentParser:
     calsub.add_parser("check", help="检查节假日数据覆盖的年份").set_defaults(func=cmd_calendar_check)
 
     from bot.cli_chat import register as register_chat
+    from bot.cli_incidents import register as register_incidents
     from bot.cli_replies import register as register_replies
     from bot.outbox_cli import register_cli as register_outbox
 
     register_chat(sub)
     register_outbox(sub)
     register_replies(sub)
+    register_incidents(sub)
     return parser
 
 

@@ -27,6 +27,7 @@ PEOPLE = [
     ("李强", "13800000002", "带班领导", "区政府办"),
     ("王芳", "13800000003", "值班员", "区政府办"),
     ("赵敏", "13800000004", "主要负责人", "区政府办"),
+    ("刘洋", "13800000006", "值班员", "区政府办公室"),
 ]
 SCRIPT = """\
 # 新同事第一次找机器人：尚未绑定，机器人礼貌拒绝并告知怎么办
@@ -48,6 +49,30 @@ SCRIPT = """\
 /due 明天
 # 只有管理员能管理人员
 /people list
+# 区政府办公室抽查发现敏感信息并通报主办单位：须在1个工作日内删除（SENS-3），国庆假期不计
+:as 刘洋
+/incident new 敏感信息 @区政府办 https://www.example.gov.cn/tzgg/1.html 公示名单含完整身份证号
+# 无人确认：15分钟后提醒带班领导，45分钟后提醒主要负责人（GRADE-2）
+:advance 20m
+# 带班领导确认后升级停止；王芳删除后结案
+:as 李强
+/incident ack INC-20260930-001
+:as 王芳
+/incident done INC-20260930-001 1 已删除并请发布单位重新审核
+/incident close INC-20260930-001 已按通知删除，复查无误
+# 留言板出现违法有害信息：先固定证据，再删除，再报警（SEC-2）
+/incident new 违法 https://www.example.gov.cn/hd/88 留言板出现赌博广告
+/incident done INC-20260930-002 2
+/incident done INC-20260930-002 1
+:attach {tmp}/留言截图.png /incident evidence INC-20260930-002 留言板截图
+/incident done INC-20260930-002 1
+/incident done INC-20260930-002 2
+# 对外报告：机器人给出报告稿，记录联系人和方式
+/incident done INC-20260930-002 3
+/incident done INC-20260930-002 3 电话 区公安分局网安大队王警官 JQ20260930-17
+/incident done INC-20260930-002 4 书面 区委网信办 网信函〔2026〕12号
+/incident close INC-20260930-002 已删除并报警，证据已移交
+/incident report INC-20260930-002
 # 群众在“我为政府网站找错”留言：登记后自动算出答复期限，并指派给王芳
 /reply new 找错 首页“政策解读”栏目链接打不开
 :as 李强
@@ -65,7 +90,9 @@ async def run_demo(*, transcript: IO[str] | None = None, out: IO[str] | None = N
     """Run the demo drill; returns the exit code."""
     out = out or sys.stdout
     with tempfile.TemporaryDirectory(prefix="dutybot-demo-") as tmp:
-        settings = load_settings(None, env={"DUTYBOT_DATABASE_URL": f"sqlite:///{Path(tmp) / 'demo.db'}"})
+        settings = load_settings(None, env={"DUTYBOT_DATABASE_URL": f"sqlite:///{Path(tmp) / 'demo.db'}",
+                                            "DUTYBOT_INCIDENTS_DISTRICT_OFFICE": "刘洋",
+                                            "DUTYBOT_INCIDENTS_EVIDENCE_DIR": str(Path(tmp) / "evidence")})
         clock = FakeClock(parse_local(START))
         holder: list[ConsoleSession] = []
         app = App(settings, clock=clock, adapter=ConsoleAdapter(lambda c, t: holder[0].show(c, t)))
@@ -77,8 +104,11 @@ async def run_demo(*, transcript: IO[str] | None = None, out: IO[str] | None = N
                            now=clock.now(), actor="demo")
             session.commit()
         print("dutybot 演示：临时数据库，模拟时钟从 2026年9月30日 16:00 开始。"
-              "人员：张伟（管理员）、李强（带班领导）、王芳（值班员）、赵敏（主要负责人）。", file=out)
+              "人员：张伟（管理员）、李强（带班领导）、王芳（值班员）、赵敏（主要负责人）、"
+              "刘洋（区政府办公室）。", file=out)
+        (Path(tmp) / "留言截图.png").write_bytes(b"\x89PNG demo screenshot")
         for raw in SCRIPT.splitlines():
+            raw = raw.replace("{tmp}", tmp)
             line = re.sub(r"\{invite:(\S+?)\}", lambda m: _latest_code(app, m.group(1)), raw)
             await console.line(line, echo=True)
         app.engine.dispose()

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from core import audit
 from core.clock import fmt_short_zh, local
-from core.errors import DutybotError, InputError, PermissionDenied
+from core.errors import DutybotError, InputError, NotFound, PermissionDenied
 from core.numbering import next_number
 from core.profiles import Profile, Quantity
 from core.workdays import WorkdayCalendar
@@ -56,7 +56,7 @@ METHODS = {"电话": "电话", "书面": "书面", "函": "书面", "公文": "�
            "即时通讯": "即时通讯"}
 
 
-class IncidentNotFound(DutybotError):
+class IncidentNotFound(NotFound):
     def __init__(self, number: str) -> None:
         super().__init__(f"没有找到事件 {number}（编号形如 INC-20261123-001，可用 /incident list 查看）。")
 

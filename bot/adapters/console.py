@@ -9,6 +9,9 @@ time. Lines starting with ``:`` steer the drill::
                       work that falls due on the way, in order
     :at 2026-10-08T09:00   move the clock to a time
     :now              show the simulated time
+    :attach shot.png /incident evidence INC-20261123-001 首页截图
+                      send the rest of the line with a local file attached (a photo
+                      for image types, else a file); quote a path with spaces
     :quit             leave
 
 Lines starting with ``#`` are comments (shown as headings in scripted mode).
@@ -18,18 +21,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import mimetypes
 import re
 import sys
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from sqlmodel import Session
 
 from bot.adapters.base import Adapter, Capabilities, InboundHandler, text_with_commands
 from core.clock import FakeClock, SystemClock, fmt_short_zh, local, parse_local
-from core.messages import Inbound, Outbound
+from core.messages import Attachment, Inbound, Outbound
 from people.models import ROLE_ZH, Person, Role
 from people.service import add_person, ensure_identity, find_person, list_people, validate
 
@@ -39,6 +44,37 @@ if TYPE_CHECKING:
 PREFIX = "console:"
 GROUP = "console:group:值班群"
 _DELTA = re.compile(r"(\d+)\s*([dhm])")
+
+
+def split_path(text: str) -> tuple[str, str]:
+    """``shot.png 其余`` or ``"my shot.png" 其余`` → (path, rest).
+
+    Raises:
+        ValueError: no path, or an unclosed quote.
+    """
+    text = text.strip()
+    if text[:1] in ("'", '"'):
+        end = text.find(text[0], 1)
+        if end < 0:
+            raise ValueError(text)
+        path, rest = text[1:end], text[end + 1:]
+    else:
+        path, _, rest = text.partition(" ")
+    if not path.strip():
+        raise ValueError(text)
+    return path, rest.strip()
+
+
+def read_attachment(path: Path) -> Attachment:
+    """A local file as an attachment: a photo when its type is an image, else a file.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    data = path.read_bytes()
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    kind = "photo" if content_type.startswith("image/") else "file"
+    return Attachment(filename=path.name, data=data, content_type=content_type, kind=kind)
 
 
 def parse_delta(text: str) -> timedelta:
@@ -130,11 +166,14 @@ class ConsoleSession:
         roles = [r for r in (Role.leader, Role.principal, Role.officer, Role.admin) if r in person.role_set()]
         return f"（{ROLE_ZH[roles[0]]}）" if roles else ""
 
-    def _record(self, direction: str, person: str, text: str) -> None:
+    def _record(self, direction: str, person: str, text: str, *,
+                attachments: list[str] | None = None) -> None:
         if self.transcript is not None:
-            self.transcript.write(json.dumps({"at": local(self.clock.now()).isoformat(),
-                                              "direction": direction, "person": person,
-                                              "text": text}, ensure_ascii=False) + "\n")
+            record: dict[str, object] = {"at": local(self.clock.now()).isoformat(),
+                                         "direction": direction, "person": person, "text": text}
+            if attachments:
+                record["attachments"] = attachments
+            self.transcript.write(json.dumps(record, ensure_ascii=False) + "\n")
             self.transcript.flush()
 
     def say(self, text: str) -> None:
@@ -212,28 +251,36 @@ class ConsoleSession:
         if self.follow_real_time:
             await self._sync_real_time()
         if text.startswith(":"):
-            return await self._steer(text[1:].strip())
+            return await self._steer(text[1:].strip(), echo=echo)
+        await self._send(text, echo=echo)
+        return True
+
+    async def _send(self, text: str, *, echo: bool,
+                    attachments: tuple[Attachment, ...] = ()) -> None:
+        """Say ``text`` (``@群 `` first: in the duty group) as the current speaker."""
         if not self.speaker:
             self.say("请先用 :as 姓名 选择发言人")
-            return True
+            return
         in_group = text.startswith("@群 ")
         if in_group:
             text = text.removeprefix("@群 ").strip()
         if echo:
             where = "（值班群）" if in_group else ""
-            print(f"[{fmt_short_zh(self.clock.now())}] {self.speaker}{where}：{text}", file=self.out)
-        self._record("in", self.speaker, text)
+            names = "、".join(a.filename for a in attachments)
+            with_files = f"［附件：{names}］" if attachments else ""
+            print(f"[{fmt_short_zh(self.clock.now())}] {self.speaker}{where}：{text}{with_files}",
+                  file=self.out)
+        self._record("in", self.speaker, text, attachments=[a.filename for a in attachments])
         self._updates += 1
         self.bind_everyone()
         await self.app.handle(Inbound(
             platform="console", chat_id=GROUP if in_group else PREFIX + self.speaker,
             sender_id=PREFIX + self.speaker, sender_name=self.speaker, text=text,
-            update_id=f"console-{uuid.uuid4().hex}", is_group=in_group))
+            update_id=f"console-{uuid.uuid4().hex}", is_group=in_group, attachments=attachments))
         self.bind_everyone()   # people added by this command become reachable at once
         await self.app.drain()
-        return True
 
-    async def _steer(self, command: str) -> bool:
+    async def _steer(self, command: str, *, echo: bool = False) -> bool:
         word, _, arg = command.partition(" ")
         if word in ("quit", "q", "exit", "退出"):
             return False
@@ -258,10 +305,36 @@ class ConsoleSession:
             await self._move(target)
         elif word == "now":
             self.say(f"模拟时间：{fmt_short_zh(self.clock.now())}")
+        elif word == "attach":
+            await self._attach(arg, echo=echo)
         else:
-            self.say("可用：:as 姓名、:advance 2h、:at 时间、:now、:quit；"
+            self.say("可用：:as 姓名、:advance 2h、:at 时间、:now、:attach 文件 命令、:quit；"
                      "以“@群 ”开头表示在值班群里发言")
         return True
+
+    async def _attach(self, arg: str, *, echo: bool) -> None:
+        try:
+            path_text, rest = split_path(arg)
+        except ValueError:
+            self.say("用法：:attach 文件路径 [命令…]，例如 :attach shot.png "
+                     "/incident evidence INC-20261123-001 首页截图（路径含空格请加引号）")
+            return
+        path = Path(path_text).expanduser()
+        try:
+            attachment = read_attachment(path)
+        except FileNotFoundError:
+            self.say(f"找不到文件 {path_text}，未发送")
+            return
+        except IsADirectoryError:
+            self.say(f"{path_text} 是文件夹，不是文件，未发送")
+            return
+        except PermissionError:
+            self.say(f"没有权限读取文件 {path_text}，未发送")
+            return
+        except OSError as exc:
+            self.say(f"无法读取文件 {path_text}（{exc.strerror or exc}），未发送")
+            return
+        await self._send(rest, echo=echo, attachments=(attachment,))
 
     async def _move(self, target: datetime) -> None:
         self.bind_everyone()

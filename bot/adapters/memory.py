@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from bot.adapters.base import Adapter, Capabilities, InboundHandler, RateWindow, text_with_commands
 from core.errors import AdapterError
-from core.messages import Inbound, Outbound
+from core.messages import Attachment, Inbound, Outbound
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -89,15 +89,16 @@ class MemoryChat:
         self._read: dict[str, int] = {}
 
     async def send(self, text: str, *, as_: str, group: str | None = None,
-                   update_id: str | None = None, button: bool = False) -> str:
-        """Say ``text`` as ``as_`` (in ``group`` if given); return what came back to the
-        chat it was said in, joined by blank lines."""
+                   update_id: str | None = None, button: bool = False,
+                   attachments: tuple[Attachment, ...] = ()) -> str:
+        """Say ``text`` as ``as_`` (in ``group`` if given), with ``attachments`` if any;
+        return what came back to the chat it was said in, joined by blank lines."""
         chat = group or f"u-{as_}"
         before = len(self.adapter.delivered)
         await self.app.handle(Inbound(
             platform="memory", chat_id=chat, sender_id=f"u-{as_}", sender_name=as_, text=text,
             update_id=update_id or f"m{next(self._update_ids)}", is_group=group is not None,
-            is_button=button))
+            is_button=button, attachments=attachments))
         await self.app.drain()
         return "\n\n".join(d.text for d in self.adapter.delivered[before:] if d.chat_id == chat)
 
