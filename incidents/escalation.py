@@ -197,6 +197,8 @@ def schedule_step(session: Session, incident: Incident, step: IncidentStep, poli
         remind_at = min(remind_at, datetime.combine(step.due_last_day, time(9, 0), tzinfo=SHANGHAI))
     if policy.remind_before > timedelta(0) and remind_at > now:
         _schedule(session, incident, run="step", step=step.key, level=-1, repeat=0, at=remind_at, now=now)
+    if step.optional:
+        return   # optional steps are reminded, never escalated
     spec = load_ladders().for_grade(Grade(incident.grade))
     offsets = spec.offsets()
     base_level = OWNER_LEVEL.get(step.owner_role, 0)

@@ -325,3 +325,25 @@ async def test_a_page_is_fetched_and_kept_outside_the_transaction(engine: Engine
     refused = await chat.send(f"/incident evidence {number} http://127.0.0.1:9/none", as_="王芳")
     assert "无法获取网页" in refused and "连接被拒绝" in refused
     assert len(list((tmp_path / "evidence" / number).iterdir())) == 1
+
+
+async def test_optional_steps_are_reminded_but_never_escalated(engine: Engine) -> None:
+    chat = build(engine, "2026-11-23T09:00")
+    number = number_in(await chat.send("/incident new 盗号 微博@某局 账号被盗发布不当信息", as_="王芳"))
+    for seq, extra in ((1, ""), (2, " 电话 区公安分局 JQ1"), (3, "")):
+        assert "已完成" in await chat.send(f"/incident done {number} {seq}{extra}", as_="王芳")
+    statement = steps(engine, number)[3]
+    assert statement.optional and statement.due_at is not None
+    await chat.app.advance_to(parse_local("2026-11-30T09:00"))
+    assert not any("步骤4" in m for m in alerts(chat, "李强", "【事件超期升级"))
+    assert not any("步骤4" in m for m in alerts(chat, "刘洋"))
+
+
+async def test_an_unanswered_question_expires(engine: Engine) -> None:
+    chat = build(engine, "2026-11-23T09:00")
+    await chat.send("/incident new 舆情", as_="王芳")
+    await chat.app.advance_to(parse_local("2026-11-23T09:16"))
+    assert "没有看懂" in await chat.send("微博@某街道", as_="王芳")
+    # Another person's answer never continues someone else's question.
+    await chat.send("/incident new 舆情", as_="王芳")
+    assert "没有看懂" in await chat.send("微博@某街道", as_="李强")
