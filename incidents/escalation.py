@@ -126,6 +126,16 @@ def rung_people(session: Session, incident: Incident, level: int) -> list[Person
     return sorted(found, key=lambda p: ids.index(p.id))
 
 
+def reachable_rung(session: Session, incident: Incident, level: int) -> tuple[int, list[Person]]:
+    """Rung ``level``, or the nearest rung below it that has anyone (a deployment without a
+    district office escalates to the principal); the admins when no rung has anyone."""
+    for candidate in range(level, 0, -1):
+        people = rung_people(session, incident, candidate)
+        if people:
+            return candidate, people
+    return level, people_with_role(session=session, role=Role.admin)
+
+
 def _everyone_or_admins(session: Session, people: list[Person]) -> list[Person]:
     return people or people_with_role(session=session, role=Role.admin)
 
@@ -373,10 +383,10 @@ class Escalator:
             return
         level = int(data["level"])  # type: ignore[call-overload]
         rungs = incident.ladder_rungs()
-        label = rungs[level]["label"]
+        reached, people = reachable_rung(session, incident, level)
+        label = rungs[reached]["label"]
         minutes = int((now - incident.reported_at).total_seconds() // 60)
         again = f"·第{int(data['repeat']) + 1}次" if int(data["repeat"]) else ""  # type: ignore[call-overload]
-        people = _everyone_or_admins(session, rung_people(session, incident, level))
         notify(session, people,
                f"【事件升级·{label}{again}】报告后 {minutes} 分钟仍无人确认\n{card(session, incident)}\n{_basis(self.profile)}",
                event=event, now=now, buttons=ack_buttons(incident))
@@ -411,9 +421,9 @@ class Escalator:
             people = step_owners(session, incident, step, self.policy)
             msg = f"【事件超期{again}】已过期限：{head}\n{text}\n{basis}\n{done}"
         else:
-            people = _everyone_or_admins(session, rung_people(session, incident, level))
+            reached, people = reachable_rung(session, incident, level)
             owners = "、".join(p.name for p in step_owners(session, incident, step, self.policy))
-            msg = (f"【事件超期升级·{rungs[level]['label']}{again}】{head} 仍未完成，责任人：{owners}\n{text}\n{basis}\n"
+            msg = (f"【事件超期升级·{rungs[reached]['label']}{again}】{head} 仍未完成，责任人：{owners}\n{text}\n{basis}\n"
                    f"请督促办理；如需上报：/incident escalate {incident.number} 说明")
         notify(session, people, msg, event=event, now=now, buttons=button if level == base else ())
         step.escalation_level = max(step.escalation_level, level)
@@ -421,7 +431,7 @@ class Escalator:
         incident.escalation_level = max(incident.escalation_level, level)
         session.add(incident)
         record(session, incident, now, "pinged",
-                f"步骤{step.seq}超期，提醒{rungs[level]['label'] if level != base else '责任人'}：{'、'.join(p.name for p in people)}",
+                f"步骤{step.seq}超期，提醒{rungs[reachable_rung(session, incident, level)[0]]['label'] if level != base else '责任人'}：{'、'.join(p.name for p in people)}",
                 person=None, actor="system", level=level, step=step.key)
         if level == len(rungs) - 1:
             self._repeat_next(session, incident, data, now)

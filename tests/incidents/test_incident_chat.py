@@ -347,3 +347,12 @@ async def test_an_unanswered_question_expires(engine: Engine) -> None:
     # Another person's answer never continues someone else's question.
     await chat.send("/incident new 舆情", as_="王芳")
     assert "没有看懂" in await chat.send("微博@某街道", as_="李强")
+
+
+async def test_without_a_district_office_the_top_pings_go_to_the_principal(engine: Engine) -> None:
+    chat = build(engine, "2026-11-23T09:00", env={"DUTYBOT_INCIDENTS_DISTRICT_OFFICE": ""})
+    await chat.send("/incident new 无法访问 https://www.example.gov.cn 首页打不开", as_="王芳")
+    await chat.app.advance_to(parse_local("2026-11-23T11:46"))   # 105 + 60 minutes
+    pings = alerts(chat, "赵敏", "【事件升级")
+    assert len(pings) == 3 and "主要负责人·第2次" in pings[-1]
+    assert alerts(chat, "张伟", "【事件升级") == []
