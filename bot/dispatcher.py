@@ -102,7 +102,7 @@ class Handler(ABC):
         """Whether ``prepare`` must run before the transaction (slow I/O such as a fetch)."""
         return False
 
-    async def prepare(self, args: str, settings: Settings) -> object:
+    async def prepare(self, args: str, settings: Settings, now: datetime) -> object:
         """Slow work done outside the database transaction; the result is ``ctx.prepared``.
         Runs only for bound people allowed to use the command. Return an exception to have
         it shown to the person instead of raising here."""
@@ -180,7 +180,7 @@ class Dispatcher:
             if person is None or Role.external in person.role_set() or not handler.allowed(person):
                 return None
         try:
-            return await handler.prepare(args, self.settings)
+            return await handler.prepare(args, self.settings, self.clock.now())
         except DutybotError as exc:
             return exc
 

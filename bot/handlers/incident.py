@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -14,6 +16,7 @@ from core.messages import Button, Inbound, Outbound
 from incidents import escalation as esc
 from incidents import service as svc
 from incidents.drafts import draft_external
+from incidents.fetch import fetch_page
 from incidents.models import (
     GRADE_ZH,
     STATUS_ZH,
@@ -29,6 +32,8 @@ from incidents.models import (
 )
 from people.models import Person, Role
 
+# An address someone means as a page: with a scheme, or a bare domain such as www.x.gov.cn/a.
+_LOOKS_LIKE_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://\S+|(?:[\w-]+\.)+[a-z]{2,}(?:[/:?#]\S*)?)$", re.IGNORECASE)
 STAFF = frozenset({Role.officer, Role.leader, Role.principal, Role.admin})
 LIST_LIMIT = 15
 TIMELINE_LIMIT = 12
@@ -89,16 +94,15 @@ class IncidentHandler(Handler):
     def needs_prepare(self, args: str) -> bool:
         parts = args.split()
         return (len(parts) >= 3 and ACTION_ALIASES.get(parts[0], parts[0].lower()) == "evidence"
-                and parts[2].lower().startswith(("http://", "https://")))
+                and bool(_LOOKS_LIKE_URL.match(parts[2])))
 
-    async def prepare(self, args: str, settings: Settings) -> object:
-        from core.clock import SystemClock
-        from incidents.evidence import fetch_page
-
+    async def prepare(self, args: str, settings: Settings, now: datetime) -> object:
+        """Fetch the page of ``/incident evidence INC URL`` before the transaction opens.
+        An address without http(s):// is refused by ``fetch_page`` with a hint."""
         url = args.split()[2]
-        async with httpx.AsyncClient(headers={"User-Agent": "dutybot-evidence/1.0"}) as client:
+        async with httpx.AsyncClient() as client:
             return await fetch_page(url, client=client, timeout=settings.incidents.fetch_timeout_seconds,
-                                    max_bytes=settings.incidents.fetch_max_bytes, now=SystemClock().now())
+                                    max_bytes=settings.incidents.fetch_max_bytes, now=now)
 
     # -- dispatch --------------------------------------------------------------------
 

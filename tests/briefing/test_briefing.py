@@ -99,7 +99,7 @@ SEEDED = """\
 【日历】缺少 2027 年节假日数据
 相关期限暂按周末和固定节日计算（暂定）；国务院放假通知发布后，请管理员填写 holidays/2027.toml
 
-（值班表、事件处置功能尚未启用）"""
+（值班表功能尚未启用）"""
 
 
 def test_seeded_database_content_and_order(engine: Engine) -> None:
@@ -145,7 +145,7 @@ def test_all_clear_and_the_missing_domains(engine: Engine) -> None:
         text = build_daily(session=session, now=parse_local("2026-06-01T08:30"),
                            calendar=With2027(), settings=SETTINGS.briefing).text()
     assert text == ("【早报】6月1日（星期一）工作日\n一切正常：暂无需要关注的事项。\n\n"
-                    "（值班表、事件处置功能尚未启用）")
+                    "（值班表功能尚未启用）")
 
 
 def test_next_year_is_warned_about_only_when_deadlines_can_reach_it(engine: Engine) -> None:
@@ -183,7 +183,7 @@ def test_domains_plug_in_and_a_failing_provider_does_not_stop_the_rest(
     module.DAILY = (incidents, broken, duty)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "fake_roster_briefing", module)
     monkeypatch.setattr(service, "DOMAIN_MODULES", {"fake_roster_briefing": "值班表",
-                                                    "incidents.briefing": "事件处置"})
+                                                    "no_such_domain.briefing": "事件处置"})
     service.domain_providers.cache_clear()
     try:
         with Session(engine) as session:
@@ -216,10 +216,11 @@ def test_weekly_summary_figures(engine: Engine) -> None:
         session.commit()
         text = build_weekly(session=session, now=parse_local("2026-11-23T08:30"),
                             calendar=With2027(), settings=SETTINGS.briefing).text()
-    assert text == ("【周报】11月16日—11月22日\n\n【群众留言】\n收到 3 条\n"
+    assert text == ("【周报】11月16日—11月22日\n\n【事件处置】本周无事件，目前无未结事件\n\n"
+                    "【群众留言】\n收到 3 条\n"
                     "办结 2 条：按时 1，超期 1，按时率 50.0%\n目前在办 3 条，其中已超期 1 条\n\n"
                     "【消息投递】本周未送达 1 条\n请管理员运行 dutybot outbox 查看\n\n"
-                    "（值班表、事件处置功能尚未启用）")
+                    "（值班表功能尚未启用）")
 
 
 def test_a_fire_is_queued_once_per_recipient(engine: Engine) -> None:

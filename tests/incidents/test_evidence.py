@@ -24,15 +24,14 @@ from core.errors import InputError
 from core.messages import Attachment
 from incidents.evidence import (
     EvidenceCheck,
-    FetchedPage,
     describe,
     evidence_for,
-    fetch_page,
     store_attachment,
     store_page,
     store_text,
     verify,
 )
+from incidents.fetch import FetchedPage, fetch_page
 from incidents.models import Evidence, Incident
 from people.models import Person, Role
 from tests.factories import make_person

@@ -356,3 +356,11 @@ async def test_without_a_district_office_the_top_pings_go_to_the_principal(engin
     pings = alerts(chat, "赵敏", "【事件升级")
     assert len(pings) == 3 and "主要负责人·第2次" in pings[-1]
     assert alerts(chat, "张伟", "【事件升级") == []
+
+
+async def test_an_address_without_scheme_is_not_taken_for_a_text_note(engine: Engine, tmp_path: Path) -> None:
+    chat = build(engine, "2026-11-23T09:00")
+    number = number_in(await chat.send("/incident new 违法 某网站 留言板赌博广告", as_="王芳"))
+    refused = await chat.send(f"/incident evidence {number} www.example.gov.cn/hd/88", as_="王芳")
+    assert "需以 http:// 或 https:// 开头" in refused
+    assert not (tmp_path / "evidence" / number).exists()
