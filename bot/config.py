@@ -28,12 +28,14 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from core.errors import ConfigError, ProfileError
 from core.profiles import Profile, load_profile
 from incidents.service import IncidentPolicy
 from replies.flows import ReminderPolicy
+from roster.patterns import ShiftPatterns, ShiftSpec
 
 CONFIG_NAME = "dutybot.toml"
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
@@ -153,6 +155,75 @@ class IncidentsSettings(_Section):
                               district_office=tuple(self.names("district_office")))
 
 
+class ShiftEntry(_Section):
+    name: str = Field(min_length=1, max_length=20)
+    start: TimeOfDay
+    end: TimeOfDay
+    officers: int = Field(default=1, ge=1, le=10)
+
+
+def _window(value: str) -> str:
+    parts = value.split("-")
+    if len(parts) != 2:
+        raise ValueError(f"应为 HH:MM-HH:MM（如 09:00-11:30），收到 {value!r}")
+    for part in parts:
+        _time_of_day(part.strip())
+    return value
+
+
+class RosterSettings(_Section):
+    workday_shifts: list[ShiftEntry] = Field(default_factory=lambda: [
+        ShiftEntry(name="白班", start="08:30", end="17:30"), ShiftEntry(name="夜班", start="17:30", end="08:30")])
+    restday_shifts: list[ShiftEntry] = Field(default_factory=lambda: [
+        ShiftEntry(name="全天", start="08:30", end="08:30")])
+    # Swaps need the leader on duty's approval after the other person accepts.
+    swap_needs_approval: bool = True
+    # Gap warnings: a shift without an officer or a leader this many days ahead, and the day before.
+    gap_warning_days: int = Field(default=7, ge=1, le=60)
+    # Reminders: the evening before (at this time) and this many minutes before a shift.
+    evening_reminder_time: TimeOfDay = "20:00"
+    remind_before_minutes: int = Field(default=30, ge=0, le=24 * 60)
+    # Check-in (接班) within this many minutes of the shift start; then the officer is
+    # reminded, and after checkin_escalate_minutes more the leader on duty is told.
+    checkin_minutes: int = Field(default=30, ge=5, le=24 * 60)
+    checkin_escalate_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # Reading rounds (读网, DUTY-1 不定时): one prompt at a random time inside each window
+    # that falls in a shift; answered within round_answer_minutes.
+    round_windows: list[Annotated[str, AfterValidator(_window)]] = Field(default_factory=lambda: [
+        "09:00-11:30", "14:30-17:00", "20:00-22:30", "06:30-08:00"])
+    round_answer_minutes: int = Field(default=30, ge=5, le=24 * 60)
+    round_seed: str = "dutybot"
+    # Spot-checks (DUTY-4): the officer on duty must confirm within this many minutes.
+    spotcheck_confirm_minutes: int = Field(default=15, ge=1, le=24 * 60)
+
+    @model_validator(mode="after")
+    def _patterns_cover_the_day(self) -> RosterSettings:
+        try:
+            self.patterns()
+        except ConfigError as exc:
+            raise ValueError("；".join(exc.problems)) from None
+        return self
+
+    def patterns(self) -> ShiftPatterns:
+        """The domain's shift patterns.
+
+        Raises:
+            ConfigError: the shifts leave gaps, overlap, or the two patterns do not chain.
+        """
+        def specs(entries: list[ShiftEntry]) -> tuple[ShiftSpec, ...]:
+            return tuple(ShiftSpec(e.name, _hhmm(e.start), _hhmm(e.end), e.officers) for e in entries)
+        return ShiftPatterns(specs(self.workday_shifts), specs(self.restday_shifts))
+
+    def windows(self) -> list[tuple[time, time]]:
+        """The reading-round windows as times."""
+        return [(_hhmm(a.strip()), _hhmm(b.strip())) for a, b in (w.split("-") for w in self.round_windows)]
+
+
+def _hhmm(text: str) -> time:
+    hh, mm = map(int, text.split(":"))
+    return time(hh, mm)
+
+
 class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
@@ -162,6 +233,7 @@ class Settings(_Section):
     replies: RepliesSettings = Field(default_factory=RepliesSettings)
     briefing: BriefingSettings = Field(default_factory=BriefingSettings)
     incidents: IncidentsSettings = Field(default_factory=IncidentsSettings)
+    roster: RosterSettings = Field(default_factory=RosterSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
 
     # Where the file was (None: defaults only); relative paths resolve against base_dir.

@@ -11,3 +11,4 @@ import core.schedule
 import incidents.models
 import people.models
 import replies.models
+import roster.models

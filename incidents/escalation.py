@@ -140,13 +140,15 @@ def _everyone_or_admins(session: Session, people: list[Person]) -> list[Person]:
     return people or people_with_role(session=session, role=Role.admin)
 
 
-def step_owners(session: Session, incident: Incident, step: IncidentStep, policy: IncidentPolicy) -> list[Person]:
+def step_owners(session: Session, incident: Incident, step: IncidentStep, policy: IncidentPolicy,
+                at: datetime | None = None) -> list[Person]:
+    """Who must do ``step``: the officer (owner), or the leader on duty at ``at``, or the principal."""
     if step.owner_role == "leader":
-        people = leaders_on_duty(session, incident, policy)
+        people = leaders_on_duty(session, incident, policy, at)
     elif step.owner_role == "principal":
         people = rung_people(session, incident, 2)
     else:
-        people = officers_for(session, incident, policy)
+        people = officers_for(session, incident, policy, at)
     return _everyone_or_admins(session, people)
 
 
@@ -411,18 +413,18 @@ class Escalator:
         head = f"步骤{step.seq}“{step.title}”（{OWNER_ZH.get(step.owner_role, '')}）截止 {step_due_zh(step)}"
         text = card(session, incident, steps)
         if level == -1:
-            notify(session, step_owners(session, incident, step, self.policy),
+            notify(session, step_owners(session, incident, step, self.policy, now),
                    f"【事件提醒】即将到期：{head}\n{text}\n{basis}\n{done}", event=event, now=now, buttons=button)
             return
         base = OWNER_LEVEL.get(step.owner_role, 0)
         rungs = incident.ladder_rungs()
         again = f"·第{int(data['repeat']) + 1}次" if int(data["repeat"]) else ""  # type: ignore[call-overload]
         if level == base:
-            people = step_owners(session, incident, step, self.policy)
+            people = step_owners(session, incident, step, self.policy, now)
             msg = f"【事件超期{again}】已过期限：{head}\n{text}\n{basis}\n{done}"
         else:
             reached, people = reachable_rung(session, incident, level)
-            owners = "、".join(p.name for p in step_owners(session, incident, step, self.policy))
+            owners = "、".join(p.name for p in step_owners(session, incident, step, self.policy, now))
             msg = (f"【事件超期升级·{rungs[reached]['label']}{again}】{head} 仍未完成，责任人：{owners}\n{text}\n{basis}\n"
                    f"请督促办理；如需上报：/incident escalate {incident.number} 说明")
         notify(session, people, msg, event=event, now=now, buttons=button if level == base else ())

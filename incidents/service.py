@@ -162,39 +162,48 @@ def _of_unit(session: Session, role: Role, unit: str) -> list[Person]:
     return same or people
 
 
-def leaders_on_duty(session: Session, incident: Incident, policy: IncidentPolicy) -> list[Person]:
-    """The leader(s) on duty. Until the roster exists: the configured names, else the
-    leaders of the incident's unit."""
-    return _by_names(session, policy.leaders_on_duty) or _of_unit(session, Role.leader, incident.unit)
+def leaders_on_duty(session: Session, incident: Incident, policy: IncidentPolicy,
+                    at: datetime | None = None) -> list[Person]:
+    """The leader(s) on duty at ``at`` (default: when it was reported) per the published
+    roster; where the roster has nobody: the configured names, else the unit's leaders."""
+    from roster.service import leaders_at
+    return (leaders_at(session=session, at=at or incident.reported_at)
+            or _by_names(session, policy.leaders_on_duty) or _of_unit(session, Role.leader, incident.unit))
 
 
-def officers_for(session: Session, incident: Incident, policy: IncidentPolicy) -> list[Person]:
+def officers_for(session: Session, incident: Incident, policy: IncidentPolicy,
+                 at: datetime | None = None) -> list[Person]:
     """The duty officer rung: the owner, else the reporter when they are an officer of the
-    unit, else the unit's officers."""
+    unit, else the officers on duty at ``at`` per the roster, else the unit's officers."""
+    from roster.service import officers_at
     for pid in (incident.owner_id, incident.reporter_id):
         person = session.get(Person, pid) if pid is not None else None
         if (person is not None and person.active and Role.officer in person.role_set()
                 and not in_district(person, policy)):
             return [person]
-    return [p for p in _of_unit(session, Role.officer, incident.unit) if not in_district(p, policy)]
+    on_duty = [p for p in officers_at(session=session, at=at or incident.reported_at) if not in_district(p, policy)]
+    return on_duty or [p for p in _of_unit(session, Role.officer, incident.unit) if not in_district(p, policy)]
 
 
-def rung_people(session: Session, incident: Incident, role: str, policy: IncidentPolicy) -> list[Person]:
+def rung_people(session: Session, incident: Incident, role: str, policy: IncidentPolicy,
+                at: datetime | None = None) -> list[Person]:
     if role == "officer":
-        return officers_for(session, incident, policy)
+        return officers_for(session, incident, policy, at)
     if role == "leader":
-        return leaders_on_duty(session, incident, policy)
+        return leaders_on_duty(session, incident, policy, at)
     if role == "principal":
         return _of_unit(session, Role.principal, incident.unit)
     return _by_names(session, policy.district_office)
 
 
-def snapshot_ladder(session: Session, incident: Incident, policy: IncidentPolicy) -> None:
-    """Freeze who is on each rung for this incident's grade (Grafana OnCall-style)."""
+def snapshot_ladder(session: Session, incident: Incident, policy: IncidentPolicy,
+                    at: datetime | None = None) -> None:
+    """Freeze who is on each rung for this incident's grade (Grafana OnCall-style), as
+    the roster stands at ``at`` (default: when it was reported)."""
     spec = load_ladders().for_grade(Grade(incident.grade))
     rungs = []
     for level, (rung, offset) in enumerate(zip(spec.rungs, spec.offsets(), strict=True)):
-        people = rung_people(session, incident, rung.role, policy)
+        people = rung_people(session, incident, rung.role, policy, at)
         rungs.append({"level": level, "role": rung.role, "label": ROLE_LABEL[rung.role],
                       "person_ids": [p.id for p in people], "offset_minutes": offset.total_seconds() // 60})
     incident.ladder = json.dumps(rungs, ensure_ascii=False)
@@ -475,7 +484,7 @@ def change_grade(*, session: Session, incident: Incident, grade: Grade, person: 
     if before == grade:
         raise DutybotError(f"{incident.number} 已是{GRADE_ZH[grade]}事件。")
     incident.grade = grade.value
-    snapshot_ladder(session, incident, policy)
+    snapshot_ladder(session, incident, policy, now)
     incident.escalation_level = 0
     session.add(incident)
     record(session, incident, now, "graded", f"等级调整：{GRADE_ZH[before]} → {GRADE_ZH[grade]}",

@@ -32,3 +32,29 @@ def make_person(
                                  chat_id=ext, display_name=name, bound_at=now))
         session.flush()
     return person
+
+
+def roster_days(session: Session, *, start: str, end: str, officers: list[str], leaders: list[str],
+                now: datetime, calendar: object | None = None) -> None:
+    """Published shifts for ``start``..``end`` (ISO dates) from the default patterns, with
+    people taken in turn from ``officers`` and ``leaders`` (by name), shift by shift."""
+    from datetime import date
+
+    from sqlmodel import select
+
+    from bot.config import load_settings
+    from core.workdays import WorkdayCalendar
+    from roster.models import DutyRole
+    from roster.service import assign, ensure_shifts
+
+    cal = calendar if isinstance(calendar, WorkdayCalendar) else WorkdayCalendar.from_dir(None)
+    shifts = ensure_shifts(session=session, calendar=cal, patterns=load_settings(None, env={}).roster.patterns(),
+                           start=date.fromisoformat(start), end=date.fromisoformat(end), now=now)
+    people = {p.name: p for p in session.exec(select(Person))}
+    for index, shift in enumerate(shifts):
+        if officers:
+            assign(session=session, shift=shift, person=people[officers[index % len(officers)]],
+                   role=DutyRole.officer, source="manual", now=now, actor="test")
+        if leaders:
+            assign(session=session, shift=shift, person=people[leaders[index % len(leaders)]],
+                   role=DutyRole.leader, source="manual", now=now, actor="test")

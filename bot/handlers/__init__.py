@@ -6,6 +6,7 @@ from bot.dispatcher import Handler
 from bot.handlers.admin import PeopleHandler
 from bot.handlers.brief import BriefHandler
 from bot.handlers.due import DueHandler
+from bot.handlers.duty import DutyHandler, MyDutyHandler
 from bot.handlers.help import BindHandler, HelpHandler, WhoamiHandler
 from bot.handlers.incident import IncidentHandler
 from bot.handlers.reply import ReplyHandler
@@ -13,5 +14,5 @@ from bot.handlers.reply import ReplyHandler
 
 def default_handlers() -> list[Handler]:
     """Every command, in the order /help lists them."""
-    return [HelpHandler(), WhoamiHandler(), BindHandler(), DueHandler(), IncidentHandler(), ReplyHandler(),
-            BriefHandler(), PeopleHandler()]
+    return [HelpHandler(), WhoamiHandler(), BindHandler(), DutyHandler(), MyDutyHandler(), DueHandler(),
+            IncidentHandler(), ReplyHandler(), BriefHandler(), PeopleHandler()]
