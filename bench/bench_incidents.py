@@ -12,12 +12,13 @@
 
 Seeding: one incident per (type, grade, unit) is opened by the real ``open_incident``
 and ``announce_new`` and rolled back; its rows (steps, ladder snapshot, pending due items
-with their real keys and payloads) are then bulk-inserted as replicas, reported over the
-days before 2026-11-23 (900 a day; 2% 特级, 8% 重大), none acknowledged. Each replica's
-step deadlines keep their distance from its report (so most are past: the worst case for
-the briefing); its due items keep their distances from each other but are moved to
-start between a minute and a year after the benchmark's "now" (nothing due: the worst
-case for the due-item index, not a model of when real ladders fire).
+with their real keys and payloads, its "reported" audit event) are then bulk-inserted as
+replicas, reported over the days before 2026-11-23 (900 a day; 2% 特级, 8% 重大), none
+acknowledged. Each replica's step deadlines keep their distance from its report (so most
+are past: the worst case for the briefing); its due items keep their distances from each
+other but are moved to start between a minute and a year after the benchmark's "now"
+(nothing due: the worst case for the due-item index, not a model of when real ladders
+fire).
 
 SQLite (a file in a temp dir) always; PostgreSQL with ``--pg URL`` (default:
 ``DUTYBOT_TEST_DATABASE_URL``), in a throwaway schema dropped at the end.
@@ -52,9 +53,11 @@ from bot.app import App
 from bot.config import load_settings
 from bot.scheduler import Scheduler
 from briefing.service import build_daily, build_weekly
+from core.audit import AuditEvent
 from core.clock import SHANGHAI, FakeClock, local, local_midnight
 from core.db import make_engine, upgrade
 from core.messages import Inbound
+from core.numbering import next_number
 from core.schedule import DueItem, DueStatus
 from core.workdays import WorkdayCalendar
 from incidents import briefing as incident_briefing
@@ -174,6 +177,10 @@ def fill(engine: Engine, tpl: dict[tuple[IncidentType, Grade, str], Template], f
                                      "attempts": 0, "created_at": reported})
             conn.execute(insert(IncidentStep), steps)
             conn.execute(insert(DueItem), dues)
+            conn.execute(insert(AuditEvent), [   # open_incident's "reported" event
+                {"at": reported, "entity_type": "incident", "entity_id": number, "action": "reported",
+                 "actor": "bench", "to_state": "reported", "detail": "{}"}
+                for number, reported, _ in meta])
             n_steps, n_dues = n_steps + len(steps), n_dues + len(dues)
     with engine.connect() as conn:   # what autovacuum / a long-running DB would have
         conn.execute(text("ANALYZE"))
@@ -192,7 +199,7 @@ def summary(samples: list[float]) -> str:
 
 @dataclass
 class QueryLog:
-    """Statements run on ``engine`` while active (for counts and plans)."""
+    """Queries run on ``engine`` while active (for counts and plans; not BEGIN/SAVEPOINT)."""
 
     engine: Engine
     statements: list[tuple[str, Any]] = field(default_factory=list)
@@ -203,7 +210,7 @@ class QueryLog:
 
     def _seen(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
               executemany: bool) -> None:
-        if self.active:
+        if self.active and statement.lstrip().upper().startswith(("SELECT", "WITH")):
             self.statements.append((statement, parameters))
 
     @contextmanager
@@ -248,6 +255,20 @@ async def first_ping(engine: Engine, runs: int) -> list[float]:
         if i >= 5:
             samples.append(elapsed)
     return samples
+
+
+def numbering(engine: Engine) -> str:
+    """Time and plan of ``next_number`` for a day with no incident yet (a day's first report)."""
+    log = QueryLog(engine)
+    try:
+        with Session(engine) as session, log.recording() as statements:
+            began = time.perf_counter()
+            next_number(session=session, column=Incident.number, prefix="INC",
+                        day=START.date() + timedelta(days=1))
+            ms = (time.perf_counter() - began) * 1000
+    finally:
+        log.close()
+    return f"{ms:.2f} ms, plan: {plan(engine, *statements[-1])}"
 
 
 # ---------------------------------------------------------------- (2) escalation ticks
@@ -306,41 +327,47 @@ def escalation(engine: Engine, keys: list[str], ticks: int, due_ticks: int) -> N
 # ---------------------------------------------------------------- (3) briefing
 
 def briefing(engine: Engine, runs: int, plans: bool) -> None:
-    now = START.replace(hour=8, minute=30)
+    now = START
     log = QueryLog(engine)
+    captured: list[tuple[str, list[tuple[str, Any]]]] = []
+
+    def timed(session: Session, build: Callable[..., Any]) -> list[float]:
+        out = []
+        for _ in range(runs):
+            began = time.perf_counter()
+            build(session=session, now=now, calendar=CALENDAR, settings=SETTINGS.briefing).text()
+            out.append((time.perf_counter() - began) * 1000)
+        return out
+
     try:
         with Session(engine) as session:
-            def timed(build: Callable[..., Any]) -> list[float]:
-                out = []
-                for _ in range(runs):
-                    began = time.perf_counter()
-                    build(session=session, now=now, calendar=CALENDAR, settings=SETTINGS.briefing).text()
-                    out.append((time.perf_counter() - began) * 1000)
-                return out
-            print(f"   daily briefing:  {summary(timed(build_daily))}")
-            print(f"   weekly summary:  {summary(timed(build_weekly))}")
+            print(f"   daily briefing:  {summary(timed(session, build_daily))}")
+            print(f"   weekly summary:  {summary(timed(session, build_weekly))}")
             for provider in (*incident_briefing.DAILY, *incident_briefing.WEEKLY):
                 with log.recording() as statements:
                     began = time.perf_counter()
                     section = provider(session, now, CALENDAR, SETTINGS.briefing)
                     ms = (time.perf_counter() - began) * 1000
+                captured.append((provider.__name__, statements))
                 print(f"   {provider.__name__:<26} {len(statements)} queries {ms:9.2f} ms   "
                       f"{section.headline if section else '—'}")
-                if plans:
-                    for statement, parameters in statements:
-                        print(f"      plan: {plan(engine, statement, parameters)}")
     finally:
         log.close()
+    if plans:   # after the session: SQLite's transactions hold the write lock
+        for name, statements in captured:
+            for statement, parameters in statements:
+                print(f"      {name}: {plan(engine, statement, parameters)}")
 
 
 # ---------------------------------------------------------------- driver
 
 def run(name: str, engine: Engine, args: argparse.Namespace) -> None:
+    print(f"\n-- {name}: load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} before")
     upgrade(engine)
     add_people(engine)
     began = time.perf_counter()
     tpl = templates(engine)
-    print(f"\n== {name}: {len(tpl)} template incidents in {time.perf_counter() - began:.1f} s", flush=True)
+    print(f"== {name}: {len(tpl)} template incidents in {time.perf_counter() - began:.1f} s", flush=True)
     seconds, steps, dues = fill(engine, tpl, 0, args.open)
     print(f"   seeded {args.open:,} open incidents ({steps:,} steps, {dues:,} pending due items) "
           f"in {seconds:.1f} s", flush=True)
@@ -348,6 +375,7 @@ def run(name: str, engine: Engine, args: argparse.Namespace) -> None:
         samples = asyncio.run(first_ping(engine, args.runs))
         print(f"(1) /incident new → officer's 【新事件】 delivered, {args.open:,} open: {summary(samples)}",
               flush=True)
+        print(f"   numbering query: {numbering(engine)}")
     more = args.incidents - args.open
     if more > 0:
         seconds, steps, dues = fill(engine, tpl, args.open, more)
@@ -360,6 +388,7 @@ def run(name: str, engine: Engine, args: argparse.Namespace) -> None:
     escalation(engine, candidates(0, total), args.ticks, args.due_ticks)
     print(f"(3) briefing with {total:,} open incidents (all unacknowledged; most with overdue steps)")
     briefing(engine, args.briefing_runs, args.plans)
+    print(f"-- load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} after")
 
 
 DUE_QUERY = ("SELECT id, due_at FROM due_item WHERE status = 'pending' AND due_at <= "

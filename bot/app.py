@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
@@ -30,6 +30,11 @@ from core.workdays import WorkdayCalendar
 from incidents import escalation as incident_escalation
 from incidents.playbooks import check_against_profile
 from replies import flows as replies_flows
+from roster import changes as roster_changes
+from roster.gaps import register_gap_warnings
+from roster.lifecycle import LifecyclePolicy, register_lifecycle
+from roster.rounds import RoundPolicy, register_rounds
+from roster.spotcheck import register_spotchecks
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +100,14 @@ class App:
         self.scheduler.register(incident_escalation.KIND,
                                 incident_escalation.Escalator(self.profile, self.settings.incidents.policy()))
         register_briefing(self.scheduler, calendar=self.calendar, settings=self.settings.briefing, platform=self.adapter.platform)
+        register_rounds(self.scheduler, profile=self.profile, policy=RoundPolicy(
+            windows=tuple(self.settings.roster.windows()), seed=self.settings.roster.round_seed,
+            answer=timedelta(minutes=self.settings.roster.round_answer_minutes)))
+        register_spotchecks(self.scheduler, profile=self.profile)
+        register_lifecycle(self.scheduler, policy=LifecyclePolicy.from_settings(self.settings.roster), profile=self.profile)
+        self.scheduler.register(roster_changes.EXPIRE_KIND, roster_changes.process_expiry)
+        register_gap_warnings(self.scheduler, calendar=self.calendar, patterns=self.settings.roster.patterns(),
+                              days=self.settings.roster.gap_warning_days, citation=self.profile.citation("DUTY-1"))
 
     async def handle(self, inbound: Inbound) -> DispatchResult:
         """The adapter's entry point for every inbound update."""

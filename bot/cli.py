@@ -269,12 +269,16 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli_chat import register as register_chat
     from bot.cli_incidents import register as register_incidents
     from bot.cli_replies import register as register_replies
+    from bot.cli_roster import register as register_roster
+    from bot.cli_sites import register as register_sites
     from bot.outbox_cli import register_cli as register_outbox
 
     register_chat(sub)
     register_outbox(sub)
     register_replies(sub)
     register_incidents(sub)
+    register_sites(sub)
+    roster_sub = register_roster(sub)  # noqa: F841 (other roster commands: register_…(roster_sub))
     return parser
 
 

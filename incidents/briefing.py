@@ -5,8 +5,9 @@ and :data:`WEEKLY` before its own providers (see ``briefing.models`` for the sha
 
 Daily, most urgent first, each open incident in exactly one of the first three:
 
-1. incidents with a pending step past its deadline (what ``/incident list overdue``
-   lists), the longest overdue first;
+1. incidents with a required pending step past its deadline, the longest overdue first
+   (optional steps are reminded, never escalated: past their deadline they are not
+   overdue);
 2. incidents nobody has acknowledged yet (status 待确认), the longest waiting first;
 3. every other open incident, by its next deadline;
 4. yesterday's (Asia/Shanghai) new and ended incidents: counts, 重大/特级 ones listed.
@@ -87,10 +88,12 @@ def _head(number: str, type_: str, grade: str) -> str:
 
 
 def _late_step(now: datetime) -> Any:
-    """EXISTS a pending step of the outer incident whose deadline has passed."""
+    """EXISTS a required pending step of the outer incident whose deadline has passed
+    (optional steps are reminded, never escalated: they are not overdue)."""
     step = aliased(IncidentStep)   # the outer query may join incident_step itself
     return (select(step.id)
-            .where(step.incident_id == Incident.id, step.status == StepStatus.pending, step.due_at < now)
+            .where(step.incident_id == Incident.id, step.status == StepStatus.pending,
+                   step.optional == False, step.due_at < now)  # noqa: E712
             .correlate(Incident).exists())
 
 
@@ -104,9 +107,14 @@ def _reported_between(lo: datetime, hi: datetime) -> tuple[Any, ...]:
 
 
 def _events(lo: datetime, hi: datetime, *actions: str) -> tuple[Any, ...]:
-    """Incident audit events of ``actions`` in ``[lo, hi)`` (the ``at`` index)."""
+    """Incident audit events of ``actions`` in ``[lo, hi)``, read through the ``at`` index.
+
+    ``entity_type`` is compared as an expression so that SQLite, which has no statistics
+    unless someone ran ANALYZE, does not pick ``ix_audit_event_entity`` instead: that
+    would read every incident event ever recorded.
+    """
     return (col(AuditEvent.at) >= lo, col(AuditEvent.at) < hi,
-            AuditEvent.entity_type == "incident", col(AuditEvent.action).in_(actions))
+            col(AuditEvent.entity_type).concat("") == "incident", col(AuditEvent.action).in_(actions))
 
 
 def _numbers_with(lo: datetime, hi: datetime, *actions: str) -> Any:
@@ -145,19 +153,21 @@ def overdue_incidents(session: Session, now: datetime, calendar: WorkdayCalendar
         select(Incident.id, Incident.number, Incident.type, Incident.grade, Incident.status)
         .join(IncidentStep, col(IncidentStep.incident_id) == col(Incident.id))
         .where(col(Incident.status).in_(_OPEN), IncidentStep.status == StepStatus.pending,
-               col(IncidentStep.due_at) < now)
+               IncidentStep.optional == False, col(IncidentStep.due_at) < now)  # noqa: E712
         .group_by(col(Incident.id), col(Incident.number), col(Incident.type), col(Incident.grade),
                   col(Incident.status))
         .order_by(first_due, col(Incident.id)).limit(settings.max_lines)).all()
-    late = _pending_steps(session, [r.id for r in rows], col(IncidentStep.due_at) < now)
+    late = _pending_steps(session, [r.id for r in rows], IncidentStep.optional == False,  # noqa: E712
+                          col(IncidentStep.due_at) < now)
     items = []
     for r in rows:
+        if not late[r.id]:
+            continue   # done between the two reads (PostgreSQL reads each statement afresh)
         step, *others = late[r.id]
-        assert step.due_at is not None
         line = (f"{_head(r.number, r.type, r.grade)} 步骤{step.seq}“{step.title}” "
-                f"截止 {step_due_zh(step)}，已超期{duration_zh(now - step.due_at)}")
+                f"截止 {step_due_zh(step)}，已超期{duration_zh(now - (step.due_at or now))}")
         line += f"（另有 {len(others)} 步超期）" if others else ""
-        line += " 未确认" if r.status == IncidentStatus.reported else ""
+        line += "，无人确认" if r.status == IncidentStatus.reported else ""
         items.append(line)
     return Section("incidents.overdue", Urgency.overdue, f"【超期事件】{total} 起",
                    tag=f"超期事件{total}", items=tuple(items), total_items=total,
@@ -209,10 +219,9 @@ def open_incidents(session: Session, now: datetime, calendar: WorkdayCalendar,
         step = next_step(pending[r.id])
         if step is None:
             line += "，待结案"
-        elif step.due_at is None:
-            line += f" 下一步：步骤{step.seq}“{step.title}”（{step_due_zh(step)}）"
         else:
-            line += f" 下一步：步骤{step.seq}“{step.title}” 截止 {step_due_zh(step)}"
+            what = f" 下一步：步骤{step.seq}“{step.title}”" + ("（可选）" if step.optional else "")
+            line += what + (f"（{step_due_zh(step)}）" if step.due_at is None else f" 截止 {step_due_zh(step)}")
         items.append(line)
     return Section("incidents.open", Urgency.today, f"【在办事件】{total} 起", tag=f"在办事件{total}",
                    items=tuple(items), total_items=total, hint="查看：/incident list")

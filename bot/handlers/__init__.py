@@ -10,9 +10,12 @@ from bot.handlers.duty import DutyHandler, MyDutyHandler
 from bot.handlers.help import BindHandler, HelpHandler, WhoamiHandler
 from bot.handlers.incident import IncidentHandler
 from bot.handlers.reply import ReplyHandler
+from bot.handlers.rounds import ReadHandler, SitesHandler, SpotCheckHandler
+from bot.handlers.shift import CheckinHandler, HandoverHandler
+from bot.handlers.swap import SubstituteHandler, SwapHandler
 
 
 def default_handlers() -> list[Handler]:
     """Every command, in the order /help lists them."""
-    return [HelpHandler(), WhoamiHandler(), BindHandler(), DutyHandler(), MyDutyHandler(), DueHandler(),
+    return [HelpHandler(), WhoamiHandler(), BindHandler(), DutyHandler(), MyDutyHandler(), CheckinHandler(), HandoverHandler(), SwapHandler(), SubstituteHandler(), ReadHandler(), SpotCheckHandler(), SitesHandler(), DueHandler(),
             IncidentHandler(), ReplyHandler(), BriefHandler(), PeopleHandler()]

@@ -54,7 +54,8 @@ def day_lines(ctx: Context, day: date) -> list[str]:
 class DutyHandler(Handler):
     command = "duty"
     aliases = ("值班",)
-    usage = "/duty ｜ /duty 明天 ｜ /duty 12-03 ｜ /duty week（本周）｜ /duty next（下周）"
+    usage = ("/duty ｜ /duty 明天 ｜ /duty 12-03 ｜ /duty week（本周）｜ /duty next（下周）｜ "
+             "/duty log [昨天|12-03|week]（值班日志）")
     summary = "查看值班安排（当前、某天、本周）"
 
     async def handle(self, inbound: Inbound, ctx: Context) -> list[Outbound]:
@@ -63,6 +64,10 @@ class DutyHandler(Handler):
         today = roster.local_day(ctx.now, patterns, ctx.calendar)
         if not arg or arg in ("now", "现在", "当前"):
             return [Outbound(self._now(ctx, today))]
+        word, _, rest = arg.partition(" ")
+        if word.lower() in ("log", "日志"):
+            from bot.handlers.shift import duty_log_reply
+            return [Outbound(duty_log_reply(ctx, rest, today))]
         if arg.lower() in ("week", "本周", "这周", "next", "下周"):
             start = today - timedelta(days=today.weekday())
             if arg.lower() in ("next", "下周"):

@@ -12,9 +12,11 @@ from sqlmodel import Session
 from bot.adapters.memory import MemoryAdapter, MemoryChat
 from bot.app import App
 from bot.config import load_settings
+from briefing import sections as briefing_sections
 from briefing.service import build_daily, build_weekly
 from core.clock import FakeClock, parse_local
 from core.workdays import WorkdayCalendar
+from incidents import briefing as incident_briefing
 from incidents import service as svc
 from incidents.models import Grade, Incident, IncidentType, Source
 from incidents.service import IncidentPolicy
@@ -38,6 +40,8 @@ class With2027(WorkdayCalendar):
 
 
 CALENDAR = With2027()
+# The incidents' and the briefing's own providers, whatever other domains exist.
+PROVIDERS = (*incident_briefing.DAILY, *briefing_sections.DAILY)
 
 
 def people(session: Session, now: datetime) -> dict[str, Person]:
@@ -100,7 +104,7 @@ DAILY = """\
 概况：超期事件1，未确认事件1，超期1，在办事件1，今日到期1
 
 【超期事件】1 起
-· INC-20261122-002 无法访问 重大 步骤1“立即通知技术保障人员处理” 截止 11月22日 20:30，已超期12小时（另有 1 步超期） 未确认
+· INC-20261122-002 无法访问 重大 步骤1“立即通知技术保障人员处理” 截止 11月22日 20:30，已超期12小时（另有 1 步超期），无人确认
 请督促处置：/incident list overdue
 
 【未确认事件】1 起
@@ -123,9 +127,7 @@ DAILY = """\
 重大、特级事件：
 · INC-20261122-001 无法访问 特级 新增（已结案）
 · INC-20261122-002 无法访问 重大 新增（待确认）
-· INC-20261121-001 舆情 重大 已结案
-
-（值班表功能尚未启用）"""
+· INC-20261121-001 舆情 重大 已结案"""
 
 
 def test_daily_briefing_content_and_order(engine: Engine) -> None:
@@ -156,7 +158,8 @@ def test_daily_briefing_content_and_order(engine: Engine) -> None:
         reply(session, "2026-11-16T10:00", now)   # overdue since 11-19
         reply(session, "2026-11-18T10:00", now)   # due today
         session.commit()
-        built = build_daily(session=session, now=now, calendar=CALENDAR, settings=SETTINGS.briefing)
+        built = build_daily(session=session, now=now, calendar=CALENDAR, settings=SETTINGS.briefing,
+                            providers=PROVIDERS)
     assert built.text() == DAILY
     # Each urgency keeps its place: incidents before reply items of the same urgency.
     assert [s.key for s in built.sections] == [
@@ -214,6 +217,23 @@ def test_yesterday_is_the_shanghai_day_before_and_notable_ones_are_cut(engine: E
     assert not section.needs_attention
 
 
+def test_an_optional_step_past_its_deadline_is_not_overdue(engine: Engine) -> None:
+    with Session(engine) as session:
+        wang = people(session, parse_local("2026-11-01T09:00"))["王芳"]
+        hack = report(session, wang, IncidentType.hack, "2026-11-19T09:00")
+        for seq, at in ((1, "09:10"), (2, "09:20"), (3, "10:00")):
+            done(session, hack, wang, seq, f"2026-11-19T{at}")
+        number = hack.number
+        session.commit()
+        built = build_daily(session=session, now=parse_local("2026-11-23T08:30"), calendar=CALENDAR,
+                            settings=SETTINGS.briefing)
+    assert built.section("incidents.overdue") is None
+    section = built.section("incidents.open")
+    assert section is not None and section.items == (
+        f"{number} 攻击/盗号 一般 已处置 下一步：步骤4“发布更正或补充说明，消除不当信息影响”（可选） "
+        "截止 11月20日 24:00",)
+
+
 def test_weekly_figures(engine: Engine) -> None:
     with Session(engine) as session:
         p = people(session, parse_local("2026-11-01T09:00"))
@@ -256,9 +276,13 @@ def test_a_quiet_week_and_a_quiet_day(engine: Engine) -> None:
         now = parse_local("2026-11-23T08:30")
         weekly = build_weekly(session=session, now=now, calendar=CALENDAR, settings=SETTINGS.briefing)
         daily = build_daily(session=session, now=now, calendar=CALENDAR, settings=SETTINGS.briefing)
+        quiet = build_daily(session=session, now=now, calendar=CALENDAR, settings=SETTINGS.briefing,
+                            providers=PROVIDERS)
     assert blocks(weekly.text())["【事件处置】"] == ["【事件处置】本周无事件，目前无未结事件"]
+    # The domain is found: the briefing no longer says incidents are not in use.
     assert not [s for s in daily.sections if s.key.startswith("incidents.")]
-    assert "一切正常" in daily.text() and "事件处置功能尚未启用" not in daily.text()
+    assert "事件处置" not in daily.footer
+    assert quiet.text() == "【早报】11月23日（星期一）工作日\n一切正常：暂无需要关注的事项。"
 
 
 # ---------------------------------------------------------------- through a whole app
@@ -282,7 +306,7 @@ async def test_briefing_follows_the_ladder_through_chat(engine: Engine) -> None:
     await chat.app.advance_to(parse_local("2026-11-23T08:30"))
     morning = [m for m in chat.messages("李强") if m.startswith("【早报】")][-1]   # the 08:30 one
     assert (f"【超期事件】1 起\n· {number} 无法访问 一般 步骤1“立即通知技术保障人员处理” "
-            "截止 11月23日 08:20，已超期10分钟 未确认") in morning
+            "截止 11月23日 08:20，已超期10分钟，无人确认") in morning
     assert "【未确认事件】" not in morning
     await chat.send(f"/incident done {number} 1", as_="王芳")
     later = await chat.send("/brief", as_="李强")

@@ -1,0 +1,71 @@
+"""``dutybot roster log``: the duty log of a period (DUTY-3, CHECK-2), as text and xlsx.
+
+``add_commands(roster_sub)`` adds ``log`` to the ``dutybot roster`` sub-commands. Bad
+input raises :class:`~core.errors.InputError`, which ``bot.cli.main`` turns into a
+Chinese line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date, timedelta
+from pathlib import Path
+
+from sqlmodel import Session
+
+from bot.app import open_database
+from bot.config import Settings
+from core.clock import SystemClock
+from core.errors import InputError
+from core.workdays import WorkdayCalendar
+from roster.dutylog import build_log, render_zh, write_xlsx
+from roster.lifecycle import LifecyclePolicy
+from roster.service import local_day
+
+DEFAULT_DAYS = 7
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    from bot.cli import _settings as load
+    return load(args)
+
+
+def _parse_day(text: str, what: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(f"无效的{what} {text!r}：应为 YYYY-MM-DD，如 2026-11-01") from None
+
+
+def cmd_roster_log(args: argparse.Namespace) -> int:
+    """dutybot roster log [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--xlsx FILE]"""
+    settings = _settings(args)
+    now = SystemClock().now()
+    calendar = WorkdayCalendar.from_dir(settings.resolve(settings.calendar.holidays_dir),
+                                        cutoff=settings.calendar.cutoff_time())
+    today = local_day(now, settings.roster.patterns(), calendar)
+    end = _parse_day(args.to, "结束日期") if args.to else today
+    start = _parse_day(args.from_, "开始日期") if args.from_ else end - timedelta(days=DEFAULT_DAYS - 1)
+    window = LifecyclePolicy.from_settings(settings.roster).checkin_window
+    engine = open_database(settings)
+    try:
+        with Session(engine) as session:
+            log = build_log(session=session, start=start, end=end, now=now, checkin_window=window)
+            text = render_zh(log)
+            if args.xlsx:
+                write_xlsx(log, Path(args.xlsx))
+    finally:
+        engine.dispose()
+    print(text)
+    if args.xlsx:
+        print(f"已写入 {args.xlsx}")
+    return 0
+
+
+def add_commands(roster_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``dutybot roster log`` to the ``roster`` sub-commands."""
+    p = roster_sub.add_parser("log", help="值班日志：各班次值班人员、接班、读网、交班情况")
+    p.add_argument("--from", dest="from_", metavar="YYYY-MM-DD", help=f"开始日期（默认结束日期前 {DEFAULT_DAYS - 1} 天）")
+    p.add_argument("--to", metavar="YYYY-MM-DD", help="结束日期（默认今天，按值班日）")
+    p.add_argument("--xlsx", metavar="FILE", help="同时写出 Excel 值班日志")
+    p.set_defaults(func=cmd_roster_log)

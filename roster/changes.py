@@ -1,0 +1,543 @@
+"""Changes to the published roster: swaps between two people, and substitutions by admins.
+
+A swap (``/swap``) moves the requester's shift to another person of the same duty role,
+who may give one of their own shifts back (an exchange, ``back_shift_id``)::
+
+    pending ──accept──▶ accepted ──approve──▶ approved   (assignments change, source "swap")
+       │                   │
+       ├─decline─▶ declined └─reject─▶ rejected
+       └─(withdrawn, shift started, no longer valid)─▶ cancelled
+
+``accepted`` is skipped when the request was made without ``needs_approval``
+(``roster.swap_needs_approval``). Every step re-checks the request (the shift has not
+started, the requester still holds it, the other person is still free); one that no
+longer holds is cancelled, never applied. A due item (``roster.swap_expire``) cancels an
+open request when its shift starts.
+
+A substitution (``/substitute``, admins only) replaces a person at once (source
+``substitute``), even during the shift, and cancels the open swaps it makes stale.
+
+Functions work in the caller's transaction; every change is audited (entity ``swap``,
+and ``shift`` for the assignments) and every message goes through the outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlmodel import Session, col, or_, select
+
+from core import audit, schedule
+from core.clock import fmt_date_zh
+from core.errors import DutybotError, NotFound, PermissionDenied
+from core.messages import Button, Outbound
+from core.outbox import enqueue
+from core.schedule import DueItem
+from people.models import Person, Role
+from people.service import people_with_role
+from roster.models import (
+    DUTY_ROLE_ZH,
+    SWAP_STATUS_ZH,
+    DutyRole,
+    Shift,
+    ShiftAssignment,
+    SwapRequest,
+    SwapStatus,
+)
+from roster.service import assign, find_shift, label, on_leave, shifts_of, unassign, views
+
+EXPIRE_KIND = "roster.swap_expire"
+OPEN = frozenset({SwapStatus.pending, SwapStatus.accepted})
+PERSON_ROLE = {DutyRole.officer: Role.officer, DutyRole.leader: Role.leader}
+EXCHANGE_HINT = "如对方愿意互换，可用：/swap 日期 [班次] 对方 换 日期2 [班次2]"
+
+
+class SwapRefused(DutybotError):
+    """The roster does not allow this swap or substitution; the message says why."""
+
+
+class SwapNotFound(NotFound):
+    """No swap request has this id."""
+
+    def __init__(self, swap_id: int) -> None:
+        super().__init__(f"找不到换班申请 #{swap_id}。可用 /swap list 查看待办。")
+        self.swap_id = swap_id
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where a swap stands after an action; ``why`` explains a cancellation."""
+
+    swap: SwapRequest
+    status: SwapStatus
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Substitution:
+    """A person replaced on a shift, and the swaps that became stale."""
+
+    shift: Shift
+    role: DutyRole
+    old: Person
+    new: Person
+    cancelled: list[SwapRequest] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- who holds what
+
+def roles_on(session: Session, shift: Shift, person: Person) -> list[DutyRole]:
+    """The duty roles ``person`` holds on ``shift``."""
+    rows = session.exec(select(ShiftAssignment.role).where(
+        ShiftAssignment.shift_id == shift.id, ShiftAssignment.person_id == person.id)).all()
+    return [DutyRole(r) for r in rows]
+
+
+def holder_role(session: Session, shift: Shift, person: Person, *, who: str) -> DutyRole:
+    """The one role ``person`` holds on ``shift``.
+
+    Raises:
+        SwapRefused: they hold none, or both (which one to change would be a guess).
+    """
+    roles = roles_on(session, shift, person)
+    if not roles:
+        raise SwapRefused(f"{who}没有担任{label(shift)}的值班。")
+    if len(roles) > 1:
+        raise SwapRefused(f"{who}在{label(shift)}同时担任值班员和带班领导，无法确定要调整哪一个角色；"
+                          "请联系管理员用 /substitute 调整。")
+    return roles[0]
+
+
+def held_shift(*, session: Session, day: date, name: str | None, person: Person, who: str) -> Shift:
+    """``person``'s shift on ``day``: the one called ``name``, or their only one that day.
+
+    Raises:
+        DutybotError: the day has no shifts, or ``name`` is not one of them.
+        SwapRefused: ``name`` is None and they hold no shift, or several, that day.
+    """
+    if name is not None:
+        return find_shift(session=session, day=day, name=name)
+    stmt = (select(Shift).join(ShiftAssignment, col(ShiftAssignment.shift_id) == Shift.id)
+            .where(Shift.day == day, ShiftAssignment.person_id == person.id)
+            .order_by(col(Shift.starts_at)))
+    shifts = list({s.id: s for s in session.exec(stmt)}.values())
+    if not shifts:
+        raise SwapRefused(f"{who}在{fmt_date_zh(day)}没有值班。")
+    if len(shifts) > 1:
+        raise SwapRefused(f"{who}在{fmt_date_zh(day)}有 {len(shifts)} 个班次（{'、'.join(s.name for s in shifts)}），"
+                          "请写明班次。")
+    return shifts[0]
+
+
+def conflict(session: Session, *, person: Person, shift: Shift,
+             ignore: Collection[int | None] = ()) -> tuple[str, Shift | None] | None:
+    """Why ``person`` cannot take ``shift`` (an overlapping shift, or leave), or None.
+
+    Returns:
+        The Chinese reason, and the overlapping shift when that is the reason.
+    """
+    busy = [s for s in shifts_of(session=session, person=person, start=shift.starts_at, end=shift.ends_at)
+            if s.id != shift.id and s.id not in ignore]
+    if busy:
+        return f"{person.name} 在该时段已有值班（{label(busy[0])}）", busy[0]
+    assert person.id is not None
+    leave = on_leave(session=session, person_ids=[person.id], start=shift.day, end=shift.day).get(person.id)
+    if leave:
+        span = leave[0]
+        return (f"{person.name} {fmt_date_zh(shift.day)}请假（{span.start_day.month}月{span.start_day.day}日至"
+                f"{span.end_day.month}月{span.end_day.day}日）"), None
+    return None
+
+
+def _problem(session: Session, *, shift: Shift, back_shift: Shift | None, requester: Person,
+             target: Person, role: DutyRole, now: datetime) -> str | None:
+    """Why this swap cannot (or can no longer) happen, or None."""
+    role_zh = DUTY_ROLE_ZH[role]
+    for s in (shift, back_shift):
+        if s is None:
+            continue
+        if not s.published:
+            return f"{label(s)}尚未发布，不能换班。"
+        if s.starts_at <= now:
+            return f"{label(s)}已经开始，不能再换班；如需临时调整，请联系管理员替班（/substitute）。"
+    if requester.id == target.id:
+        return "不能和自己换班。"
+    if role not in roles_on(session, shift, requester):
+        return f"{requester.name} 已不再担任{label(shift)}的{role_zh}。"
+    if not target.active or PERSON_ROLE[role] not in target.role_set():
+        return f"{target.name} 不是{role_zh}，不能接替{role_zh}的班次。"
+    if roles_on(session, shift, target):
+        return f"{target.name} 已在{label(shift)}值班。"
+    if back_shift is not None:
+        if back_shift.id == shift.id:
+            return "换回的班次不能是同一个班次。"
+        if role not in roles_on(session, back_shift, target):
+            return f"{target.name} 没有担任{label(back_shift)}的{role_zh}，无法换回。"
+        if roles_on(session, back_shift, requester):
+            return f"{requester.name} 已在{label(back_shift)}值班，无法换回。"
+        busy = conflict(session, person=requester, shift=back_shift, ignore={shift.id})
+        if busy:
+            return f"{busy[0]}，无法换回{label(back_shift)}。"
+    busy = conflict(session, person=target, shift=shift, ignore={back_shift.id} if back_shift else ())
+    if busy:
+        hint = f"。{EXCHANGE_HINT}" if busy[1] is not None and back_shift is None else "。"
+        return busy[0] + hint
+    return None
+
+
+# ---------------------------------------------------------------- swap requests
+
+def ref_of(swap: SwapRequest) -> str:
+    """The due-item ``ref`` of a swap's expiry."""
+    return f"swap:{swap.id}"
+
+
+def get_swap(session: Session, swap_id: int) -> SwapRequest:
+    """The swap request ``swap_id``.
+
+    Raises:
+        SwapNotFound: there is none.
+    """
+    swap = session.get(SwapRequest, swap_id)
+    if swap is None:
+        raise SwapNotFound(swap_id)
+    return swap
+
+
+def parts(session: Session, swap: SwapRequest) -> tuple[Shift, Shift | None, Person, Person]:
+    """The swap's shift, back shift, requester and target."""
+    shift = session.get(Shift, swap.shift_id)
+    back = session.get(Shift, swap.back_shift_id) if swap.back_shift_id else None
+    requester, target = session.get(Person, swap.requester_id), session.get(Person, swap.target_id)
+    assert shift is not None and requester is not None and target is not None
+    return shift, back, requester, target
+
+
+def describe_swap(session: Session, swap: SwapRequest) -> str:
+    """``#3 值班员｜王芳 10月9日（星期五）白班 08:30–17:30 → 陈晨；换回 …｜理由：…``."""
+    shift, back, requester, target = parts(session, swap)
+    text = f"#{swap.id} {DUTY_ROLE_ZH[DutyRole(swap.role)]}｜{requester.name} {label(shift)} → {target.name}"
+    if back is not None:
+        text += f"；换回：{target.name} {label(back)} → {requester.name}"
+    return text + (f"｜理由：{swap.reason}" if swap.reason else "")
+
+
+def request_swap(*, session: Session, shift: Shift, requester: Person, target: Person,
+                 back_shift: Shift | None, reason: str, needs_approval: bool, now: datetime,
+                 actor: str) -> SwapRequest:
+    """Ask ``target`` to take ``requester``'s ``shift`` (and give ``back_shift`` back).
+
+    Raises:
+        SwapRefused: the shift has started, the requester holds it in no or both roles,
+            the target has another role or is not free, or the requester already has an
+            open request for this shift.
+    """
+    role = holder_role(session, shift, requester, who="您")
+    problem = _problem(session, shift=shift, back_shift=back_shift, requester=requester, target=target,
+                       role=role, now=now)
+    if problem:
+        raise SwapRefused(problem)
+    existing = session.exec(select(SwapRequest).where(
+        SwapRequest.shift_id == shift.id, SwapRequest.requester_id == requester.id,
+        col(SwapRequest.status).in_(list(OPEN)))).first()
+    if existing is not None:
+        raise SwapRefused(f"您已为{label(shift)}提交过换班申请 #{existing.id}（{_status_zh(existing)}），"
+                          f"请等待处理，或先撤回：/swap cancel {existing.id}")
+    assert requester.id is not None and target.id is not None and shift.id is not None
+    swap = SwapRequest(requester_id=requester.id, target_id=target.id, shift_id=shift.id,
+                       back_shift_id=back_shift.id if back_shift else None, role=role.value,
+                       needs_approval=needs_approval, reason=reason.strip()[:200], created_at=now)
+    session.add(swap)
+    session.flush()
+    starts = min(s.starts_at for s in (shift, back_shift) if s is not None)
+    schedule.schedule(session=session, key=f"{ref_of(swap)}:expire", kind=EXPIRE_KIND, ref=ref_of(swap),
+                      due_at=starts, now=now)
+    _audit(session, swap, "requested", now, actor, None, SwapStatus.pending,
+           f"申请换班：{describe_swap(session, swap)}")
+    return swap
+
+
+def _status_zh(swap: SwapRequest) -> str:
+    return SWAP_STATUS_ZH[SwapStatus(swap.status)]
+
+
+def _audit(session: Session, swap: SwapRequest, action: str, now: datetime, actor: str,
+           old: str | None, new: str, zh: str) -> None:
+    audit.record(session=session, at=now, entity_type="swap", entity_id=swap.id or 0, action=action,
+                 actor=actor, from_state=old, to_state=new, zh=zh)
+
+
+def _close(session: Session, swap: SwapRequest, status: SwapStatus, *, by: Person | None, now: datetime,
+           actor: str, action: str, zh: str, keep_due: bool = False) -> None:
+    old = swap.status
+    swap.status, swap.decided_at = status.value, now
+    swap.decided_by_id = by.id if by is not None else None
+    session.add(swap)
+    if not keep_due:
+        schedule.cancel_for(session=session, ref=ref_of(swap))
+    _audit(session, swap, action, now, actor, old, status.value, zh)
+
+
+def cancel(*, session: Session, swap: SwapRequest, why: str, now: datetime, actor: str,
+           by: Person | None = None, keep_due: bool = False) -> None:
+    """End an open request without changing the roster."""
+    _close(session, swap, SwapStatus.cancelled, by=by, now=now, actor=actor, action="cancelled",
+           zh=f"换班申请 #{swap.id} 取消：{why}", keep_due=keep_due)
+
+
+def _open(swap: SwapRequest, *wanted: SwapStatus) -> None:
+    if swap.status not in wanted:
+        raise SwapRefused(f"换班申请 #{swap.id} 当前状态为“{_status_zh(swap)}”，无法办理。")
+
+
+def _recheck(session: Session, swap: SwapRequest, now: datetime, actor: str) -> str | None:
+    """Cancel ``swap`` when it no longer holds; the reason, or None when it still does."""
+    shift, back, requester, target = parts(session, swap)
+    problem = _problem(session, shift=shift, back_shift=back, requester=requester, target=target,
+                       role=DutyRole(swap.role), now=now)
+    if problem:
+        cancel(session=session, swap=swap, why=problem, now=now, actor=actor)
+    return problem
+
+
+def approvers(session: Session, swap: SwapRequest) -> list[Person]:
+    """Who approves: the shift's leader on duty for an officer's swap; the principal(s)
+    for a leader's own swap (or when the shift has no leader); admins as the last resort."""
+    shift = session.get(Shift, swap.shift_id)
+    assert shift is not None
+    skip = {swap.requester_id, swap.target_id}
+    if swap.role == DutyRole.officer:
+        leaders = [p for p in views(session, [shift])[0].leaders if p.active and p.id not in skip]
+        if leaders:
+            return leaders
+    for role in (Role.principal, Role.admin):
+        people = [p for p in people_with_role(session=session, role=role) if p.id not in skip]
+        if people:
+            return people
+    return []
+
+
+def may_approve(session: Session, swap: SwapRequest, person: Person) -> bool:
+    """An approver of this swap, or any principal who is not a party to it."""
+    if person.id in (swap.requester_id, swap.target_id):
+        return False
+    return Role.principal in person.role_set() or any(p.id == person.id for p in approvers(session, swap))
+
+
+def check_decider(session: Session, swap: SwapRequest, person: Person) -> None:
+    """Raise unless ``swap`` waits for approval and ``person`` may give it.
+
+    Raises:
+        SwapRefused: the request is not waiting for approval.
+        PermissionDenied: ``person`` may not approve this swap.
+    """
+    _open(swap, SwapStatus.accepted)
+    if not may_approve(session, swap, person):
+        raise PermissionDenied(f"换班申请 #{swap.id} 需由该班次的带班领导审批"
+                               "（带班领导本人换班由主要负责人审批）。")
+
+
+def accept(*, session: Session, swap: SwapRequest, by: Person, now: datetime, actor: str) -> Outcome:
+    """The target agrees: the swap waits for approval, or is applied at once.
+
+    Raises:
+        PermissionDenied: ``by`` is not the person asked.
+        SwapRefused: the request is no longer pending.
+    """
+    if by.id != swap.target_id:
+        raise PermissionDenied(f"换班申请 #{swap.id} 不是发给您的。")
+    _open(swap, SwapStatus.pending)
+    problem = _recheck(session, swap, now, actor)
+    if problem:
+        return Outcome(swap, SwapStatus.cancelled, problem)
+    if swap.needs_approval and approvers(session, swap):
+        _close(session, swap, SwapStatus.accepted, by=by, now=now, actor=actor, action="accepted",
+               zh=f"{by.name} 同意换班 #{swap.id}，待审批", keep_due=True)
+        return Outcome(swap, SwapStatus.accepted)
+    _apply(session, swap, by=by, now=now, actor=actor)
+    return Outcome(swap, SwapStatus.approved)
+
+
+def decline(*, session: Session, swap: SwapRequest, by: Person, reason: str, now: datetime,
+            actor: str) -> SwapRequest:
+    """The target says no.
+
+    Raises:
+        PermissionDenied: ``by`` is not the person asked.
+        SwapRefused: the request is no longer pending.
+    """
+    if by.id != swap.target_id:
+        raise PermissionDenied(f"换班申请 #{swap.id} 不是发给您的。")
+    _open(swap, SwapStatus.pending)
+    _close(session, swap, SwapStatus.declined, by=by, now=now, actor=actor, action="declined",
+           zh=f"{by.name} 拒绝换班 #{swap.id}" + (f"：{reason.strip()}" if reason.strip() else ""))
+    return swap
+
+
+def approve(*, session: Session, swap: SwapRequest, by: Person, now: datetime, actor: str) -> Outcome:
+    """The approver agrees: the assignments change.
+
+    Raises:
+        PermissionDenied: ``by`` may not approve this swap.
+        SwapRefused: the request is not waiting for approval.
+    """
+    check_decider(session, swap, by)
+    problem = _recheck(session, swap, now, actor)
+    if problem:
+        return Outcome(swap, SwapStatus.cancelled, problem)
+    _apply(session, swap, by=by, now=now, actor=actor)
+    return Outcome(swap, SwapStatus.approved)
+
+
+def reject(*, session: Session, swap: SwapRequest, by: Person, reason: str, now: datetime,
+           actor: str) -> SwapRequest:
+    """The approver says no (with a reason).
+
+    Raises:
+        PermissionDenied: ``by`` may not approve this swap.
+        SwapRefused: the request is not waiting for approval.
+    """
+    check_decider(session, swap, by)
+    _close(session, swap, SwapStatus.rejected, by=by, now=now, actor=actor, action="rejected",
+           zh=f"{by.name} 驳回换班 #{swap.id}：{reason.strip()}")
+    return swap
+
+
+def withdraw(*, session: Session, swap: SwapRequest, by: Person, now: datetime, actor: str) -> SwapRequest:
+    """The requester takes the request back.
+
+    Raises:
+        PermissionDenied: ``by`` is not the requester.
+        SwapRefused: the request is no longer open.
+    """
+    if by.id != swap.requester_id:
+        raise PermissionDenied(f"只有申请人可以撤回换班申请 #{swap.id}。")
+    _open(swap, *OPEN)
+    cancel(session=session, swap=swap, why=f"{by.name} 撤回", now=now, actor=actor, by=by)
+    return swap
+
+
+def _apply(session: Session, swap: SwapRequest, *, by: Person, now: datetime, actor: str) -> None:
+    shift, back, requester, target = parts(session, swap)
+    role = DutyRole(swap.role)
+    why = f"换班 #{swap.id}"
+    unassign(session=session, shift=shift, person=requester, role=role, now=now, actor=actor, why=why)
+    assign(session=session, shift=shift, person=target, role=role, source="swap", now=now, actor=actor)
+    if back is not None:
+        unassign(session=session, shift=back, person=target, role=role, now=now, actor=actor, why=why)
+        assign(session=session, shift=back, person=requester, role=role, source="swap", now=now, actor=actor)
+    _close(session, swap, SwapStatus.approved, by=by, now=now, actor=actor, action="approved",
+           zh=f"换班生效：{describe_swap(session, swap)}")
+
+
+@dataclass
+class MySwaps:
+    """What is open for one person: to answer, to approve, and their own requests."""
+
+    to_answer: list[SwapRequest] = field(default_factory=list)
+    to_approve: list[SwapRequest] = field(default_factory=list)
+    mine: list[SwapRequest] = field(default_factory=list)
+
+
+def open_swaps_for(session: Session, person: Person) -> MySwaps:
+    """The open requests that concern ``person``, oldest first."""
+    rows = session.exec(select(SwapRequest).where(col(SwapRequest.status).in_(list(OPEN)))
+                        .order_by(col(SwapRequest.id))).all()
+    out = MySwaps()
+    for swap in rows:
+        if swap.requester_id == person.id:
+            out.mine.append(swap)
+        elif swap.status == SwapStatus.pending and swap.target_id == person.id:
+            out.to_answer.append(swap)
+        elif swap.status == SwapStatus.accepted and may_approve(session, swap, person):
+            out.to_approve.append(swap)
+    return out
+
+
+def affected(session: Session, shifts: Iterable[Shift | None], *people: Person) -> list[Person]:
+    """``people`` and everyone on ``shifts`` (leaders and officers), each once, active only."""
+    found: dict[int | None, Person] = {p.id: p for p in people}
+    for view in views(session, [s for s in shifts if s is not None]):
+        for p in (*view.leaders, *view.officers):
+            found.setdefault(p.id, p)
+    return [p for p in found.values() if p.active]
+
+
+def notify(session: Session, people: Iterable[Person], text: str, *, event: str, now: datetime,
+           skip: Person | None = None, buttons: tuple[Button, ...] = ()) -> int:
+    """Queue ``text`` for each person but ``skip`` (who gets the command's reply instead)."""
+    sent = 0
+    for person in people:
+        if skip is not None and person.id == skip.id:
+            continue
+        sent += enqueue(session=session, message=Outbound(text, person_id=person.id, buttons=buttons),
+                        now=now, event_key=event) is not None
+    return sent
+
+
+def process_expiry(session: Session, item: DueItem, now: datetime) -> None:
+    """The ``roster.swap_expire`` processor: a request still open when its shift starts
+    is cancelled, and the people involved are told."""
+    swap = session.get(SwapRequest, int(item.ref.removeprefix("swap:")))
+    if swap is None or swap.status not in OPEN:
+        return
+    waiting_approval = swap.status == SwapStatus.accepted
+    why = "班次已开始，申请未办结，自动取消"
+    cancel(session=session, swap=swap, why=why, now=now, actor="system", keep_due=True)
+    _, _, requester, target = parts(session, swap)
+    people = [requester, target] + (approvers(session, swap) if waiting_approval else [])
+    notify(session, affected(session, [], *people),
+           f"【换班取消】{describe_swap(session, swap)}\n{why}。值班安排不变；如需临时调整，请联系管理员替班。",
+           event=f"swap:{swap.id}:expired", now=now)
+
+
+# ---------------------------------------------------------------- substitutions
+
+def substitute(*, session: Session, shift: Shift, old: Person, new: Person, reason: str,
+               now: datetime, actor: str) -> Substitution:
+    """Replace ``old`` with ``new`` on ``shift`` at once (an admin's decision).
+
+    Raises:
+        SwapRefused: the shift has ended, ``old`` holds it in no or both roles, ``new``
+            has another role, is already on it, or is not free.
+    """
+    if shift.ends_at <= now:
+        raise SwapRefused(f"{label(shift)}已经结束，不能再替班。")
+    if old.id == new.id:
+        raise SwapRefused("原人员和新人员是同一个人。")
+    role = holder_role(session, shift, old, who=old.name)
+    role_zh = DUTY_ROLE_ZH[role]
+    if not new.active or PERSON_ROLE[role] not in new.role_set():
+        raise SwapRefused(f"{new.name} 不是{role_zh}，不能替{role_zh}的班。")
+    if roles_on(session, shift, new):
+        raise SwapRefused(f"{new.name} 已在{label(shift)}值班。")
+    busy = conflict(session, person=new, shift=shift)
+    if busy:
+        raise SwapRefused(busy[0] + "。")
+    why = f"替班：{reason.strip()}" if reason.strip() else "替班"
+    unassign(session=session, shift=shift, person=old, role=role, now=now, actor=actor, why=why)
+    assign(session=session, shift=shift, person=new, role=role, source="substitute", now=now, actor=actor)
+    audit.record(session=session, at=now, entity_type="shift", entity_id=shift.id or 0, action="substituted",
+                 actor=actor, zh=f"{label(shift)}：{role_zh} {old.name} 由 {new.name} 替班"
+                 + (f"（{reason.strip()}）" if reason.strip() else ""),
+                 old=old.name, new=new.name, role=role.value)
+    stale = session.exec(select(SwapRequest).where(
+        col(SwapRequest.status).in_(list(OPEN)),
+        or_(SwapRequest.shift_id == shift.id, SwapRequest.back_shift_id == shift.id))).all()
+    cancelled = []
+    for swap in stale:
+        if old.id in (swap.requester_id, swap.target_id):
+            cancel(session=session, swap=swap, why=f"管理员已安排 {new.name} 替班 {label(shift)}", now=now,
+                   actor=actor)
+            cancelled.append(swap)
+    return Substitution(shift, role, old, new, cancelled)
+
+
+def substitution_text(sub: Substitution, reason: str, actor: str) -> str:
+    """The message everyone affected by a substitution receives."""
+    text = f"【替班】{label(sub.shift)}\n{DUTY_ROLE_ZH[sub.role]}：{sub.old.name} → {sub.new.name}"
+    if reason.strip():
+        text += f"\n理由：{reason.strip()}"
+    return text + f"\n安排人：{actor}"

@@ -1,0 +1,188 @@
+"""Gap warnings: shifts in the coming days that nobody holds, or without enough people.
+
+Every day at :data:`GAP_CHECK_TIME` (09:00 Asia/Shanghai, holidays included — the
+roster runs 7×24) the cron job looks at the shifts not yet started from today to
+``roster.gap_warning_days`` days ahead (``find_gaps``) and warns the admins and the
+leaders, in one message listing what is new:
+
+``ahead``  a gap two or more days away, the first time it is seen (``5天后``)
+``eve``    a gap for tomorrow (or later today), once more (``明天``)
+
+Each warning is recorded in the audit log (entity ``roster_gap``, id ``<day>:<shift>``,
+action ``warned_<stage>``), and that record is the dedupe key: a gap is never reported
+twice for the same stage, whatever happens to it in between. The outbox event key
+carries the fire's local date, so one fire reaches one recipient once. After downtime
+the scheduler runs only the latest missed fire: one catch-up check, built as of now and
+marked as late. Until the first shift is published the roster is not in use and
+nothing is reported (a deployment that has not started rostering is not warned daily
+about every shift). The time is fixed rather than configured: it comes after the morning
+briefing (``[briefing] time``, 08:30 by default), inside office hours, when an admin
+can still fix tomorrow's roster.
+
+:func:`gap_lines` gives the same lines for the daily briefing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, time, timedelta
+from functools import partial
+from typing import Any, Protocol
+
+from sqlmodel import Session, col, select
+
+from core import audit
+from core.audit import AuditEvent
+from core.clock import WEEKDAYS_ZH, fmt_short_zh, local
+from core.messages import Outbound
+from core.outbox import enqueue
+from core.workdays import WorkdayCalendar
+from people.models import Person, Role
+from people.service import people_with_role
+from roster.models import Shift
+from roster.patterns import ShiftPatterns
+from roster.service import Gap, find_gaps
+
+log = logging.getLogger(__name__)
+
+GAP_JOB = "roster.gaps"
+GAP_CHECK_TIME = time(9, 0)
+AUDIT_ENTITY = "roster_gap"
+LATE_AFTER = timedelta(hours=1)
+UNROSTERED = "整个班次未排班"
+
+
+class CronRegistry(Protocol):
+    """The part of ``bot.scheduler.Scheduler`` used here."""
+
+    def register_cron(self, name: str, fn: Any, **cron_fields: object) -> None: ...
+
+
+def gap_id(gap: Gap) -> str:
+    """``2026-10-12:白班``: the gap's id in the audit log."""
+    return f"{gap.day.isoformat()}:{gap.shift_name}"
+
+
+def stage_of(days_ahead: int) -> str:
+    """``eve`` for today and tomorrow, ``ahead`` further out."""
+    return "eve" if days_ahead <= 1 else "ahead"
+
+
+def when_zh(days_ahead: int) -> str:
+    """``今天`` / ``明天`` / ``5天后``."""
+    return {0: "今天", 1: "明天"}.get(days_ahead, f"{days_ahead}天后")
+
+
+def gap_line(gap: Gap, today: date) -> str:
+    """``明天｜10月10日（星期六）夜班 17:30起：缺值班员、带班领导``."""
+    start = local(gap.starts_at)
+    what = UNROSTERED if UNROSTERED in gap.missing else "缺" + "、".join(gap.missing)
+    return (f"{when_zh((gap.day - today).days)}｜{gap.day.month}月{gap.day.day}日（{WEEKDAYS_ZH[gap.day.weekday()]}）"
+            f"{gap.shift_name} {start:%H:%M}起：{what}")
+
+
+def roster_in_use(session: Session) -> bool:
+    """Whether any shift was ever published (before that, every shift would be a gap)."""
+    return session.exec(select(Shift.id).where(Shift.published == True).limit(1)).first() is not None  # noqa: E712
+
+
+def gap_lines(session: Session, calendar: WorkdayCalendar, patterns: ShiftPatterns, today: date,
+              days: int) -> list[str]:
+    """One line per gap from ``today`` to ``today + days`` (for the daily briefing); []
+    when the roster is complete, or not in use yet (see :func:`roster_in_use`)."""
+    if not roster_in_use(session):
+        return []
+    gaps = find_gaps(session=session, calendar=calendar, patterns=patterns, start=today,
+                     end=today + timedelta(days=days))
+    return [gap_line(g, today) for g in gaps]
+
+
+def upcoming_gaps(*, session: Session, calendar: WorkdayCalendar, patterns: ShiftPatterns, now: datetime,
+                  days: int) -> list[Gap]:
+    """Gaps of shifts not yet started, from today to ``days`` days ahead ([] while the
+    roster is not in use)."""
+    if not roster_in_use(session):
+        return []
+    today = local(now).date()
+    gaps = find_gaps(session=session, calendar=calendar, patterns=patterns, start=today,
+                     end=today + timedelta(days=days))
+    return [g for g in gaps if g.starts_at > now]
+
+
+def recipients(session: Session) -> list[Person]:
+    """Active admins and leaders, each once, in id order."""
+    people = {p.id: p for role in (Role.admin, Role.leader) for p in people_with_role(session=session, role=role)}
+    return [people[pid] for pid in sorted(people, key=lambda pid: pid or 0)]
+
+
+def new_warnings(session: Session, gaps: list[Gap], today: date) -> list[tuple[Gap, str]]:
+    """The gaps (with their stage) not yet warned about at that stage."""
+    if not gaps:
+        return []
+    ids = [gap_id(g) for g in gaps]
+    done = set(session.exec(select(AuditEvent.entity_id, AuditEvent.action).where(
+        AuditEvent.entity_type == AUDIT_ENTITY, col(AuditEvent.entity_id).in_(ids))).all())
+    out = []
+    for gap in gaps:
+        stage = stage_of((gap.day - today).days)
+        if (gap_id(gap), f"warned_{stage}") not in done:
+            out.append((gap, stage))
+    return out
+
+
+def warn_gaps(*, session: Session, calendar: WorkdayCalendar, patterns: ShiftPatterns, days: int,
+              now: datetime, fire_time: datetime, citation: str) -> list[tuple[Gap, str]]:
+    """Warn the admins and leaders about new gaps, in the caller's transaction.
+
+    Args:
+        session: not committed here.
+        calendar: the working-day calendar (which pattern a day uses).
+        patterns: the shift patterns.
+        days: how far ahead to look (``roster.gap_warning_days``).
+        now: the check runs as of now (after downtime: later than ``fire_time``).
+        fire_time: the scheduled fire, which names the outbox event.
+        citation: the article the warning cites (DUTY-1).
+
+    Returns:
+        The gaps warned about now, with their stage.
+    """
+    today = local(now).date()
+    fresh = new_warnings(session, upcoming_gaps(session=session, calendar=calendar, patterns=patterns,
+                                                now=now, days=days), today)
+    if not fresh:
+        return []
+    for gap, stage in fresh:
+        audit.record(session=session, at=now, entity_type=AUDIT_ENTITY, entity_id=gap_id(gap),
+                     action=f"warned_{stage}", zh=f"值班空缺提醒（{when_zh((gap.day - today).days)}）："
+                     f"{gap.day.isoformat()} {gap.shift_name} {'、'.join(gap.missing)}",
+                     missing=list(gap.missing))
+    lines = ["【值班空缺】以下班次尚未排满，请尽快安排："]
+    if now - fire_time > LATE_AFTER:
+        lines.append(f"（补发：原定 {fmt_short_zh(fire_time)}，因系统未运行而延迟）")
+    lines += [*(f"· {gap_line(g, today)}" for g, _ in fresh),
+              "查看：/duty 日期；调整：/substitute 日期 [班次] 原人员 新人员，或导入、生成值班表。",
+              f"依据：{citation}（7×24小时值班读网）"]
+    text = "\n".join(lines)
+    event = f"roster.gaps:{local(fire_time).date().isoformat()}"
+    queued = sum(enqueue(session=session, message=Outbound(text, person_id=p.id), now=now,
+                         event_key=event) is not None for p in recipients(session))
+    log.info("gap warning: %d new gap(s), queued for %d recipient(s)", len(fresh), queued)
+    return fresh
+
+
+def gap_warning_job(session: Session, fire_time: datetime, now: datetime, *, calendar: WorkdayCalendar,
+                    patterns: ShiftPatterns, days: int, citation: str) -> int:
+    """The daily cron job; returns how many gaps were newly warned about."""
+    return len(warn_gaps(session=session, calendar=calendar, patterns=patterns, days=days, now=now,
+                         fire_time=fire_time, citation=citation))
+
+
+def register_gap_warnings(scheduler: CronRegistry, *, calendar: WorkdayCalendar, patterns: ShiftPatterns,
+                          days: int, citation: str) -> None:
+    """Register the daily gap check at :data:`GAP_CHECK_TIME` (Asia/Shanghai).
+
+    Raises:
+        ValueError: the job is already registered.
+    """
+    job = partial(gap_warning_job, calendar=calendar, patterns=patterns, days=days, citation=citation)
+    scheduler.register_cron(GAP_JOB, job, hour=GAP_CHECK_TIME.hour, minute=GAP_CHECK_TIME.minute)
