@@ -270,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli_incidents import register as register_incidents
     from bot.cli_replies import register as register_replies
     from bot.cli_roster import register as register_roster
+    from bot.cli_roster_log import add_commands as add_roster_log
+    from bot.cli_roster_plan import add_commands as add_roster_plan
     from bot.cli_sites import register as register_sites
     from bot.outbox_cli import register_cli as register_outbox
 
@@ -278,7 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     register_replies(sub)
     register_incidents(sub)
     register_sites(sub)
-    roster_sub = register_roster(sub)  # noqa: F841 (other roster commands: register_…(roster_sub))
+    roster_sub = register_roster(sub)
+    add_roster_plan(roster_sub)
+    add_roster_log(roster_sub)
     return parser
 
 

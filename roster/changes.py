@@ -200,7 +200,8 @@ def get_swap(session: Session, swap_id: int) -> SwapRequest:
     Raises:
         SwapNotFound: there is none.
     """
-    swap = session.get(SwapRequest, swap_id)
+    # Locked: two people pressing the same button at once must not both apply it.
+    swap = session.exec(select(SwapRequest).where(SwapRequest.id == swap_id).with_for_update()).first()
     if swap is None:
         raise SwapNotFound(swap_id)
     return swap

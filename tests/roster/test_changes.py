@@ -229,3 +229,14 @@ async def test_only_admins_substitute_and_everyone_is_told(engine: Engine) -> No
         shift = session.exec(select(Shift).where(Shift.day == date(2026, 11, 25), Shift.name == "白班")).one()
         actions = [e.action for e in history(session=session, entity_type="shift", entity_id=shift.id or 0)]
     assert actions[-3:] == ["unassigned", "assigned", "substituted"]
+
+
+async def test_a_leaders_own_swap_is_approved_by_the_principal(engine: Engine) -> None:
+    chat, _ = build(engine)
+    assert "#1" in await chat.send("/swap 11-25 白班 周明 外出开会", as_="李强")
+    assert "等待 赵敏 审批" in await chat.send("/swap accept 1", as_="周明")
+    assert swaps(chat, "赵敏")[-1].startswith("【换班待审批】")
+    assert "需由该班次的带班领导审批" in await chat.send("/swap approve 1", as_="李强")
+    assert "已生效" in await chat.send("/swap approve 1", as_="赵敏")
+    assert "白班 08:30–17:30｜值班员：王芳 13800000000｜带班领导：周明" in await chat.send("/duty 11-25", as_="王芳")
+    assert "带班领导：李强 → 周明" in swaps(chat, "王芳")[-1]
