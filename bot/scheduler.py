@@ -70,6 +70,7 @@ class TickReport:
 class _Cron:
     fn: CronJob
     trigger: CronTrigger
+    run_at_start: bool = False
     failures: int = 0
     retry_at: datetime | None = None   # in memory only: losing it just retries sooner
 
@@ -121,15 +122,19 @@ class Scheduler:
             raise ValueError(f"a processor for {kind!r} is already registered")
         self._processors[kind] = fn
 
-    def register_cron(self, name: str, fn: CronJob, **cron_fields: object) -> None:
+    def register_cron(self, name: str, fn: CronJob, *, run_at_start: bool = False,
+                      **cron_fields: object) -> None:
         """Run ``fn`` on APScheduler CronTrigger fields in Asia/Shanghai (``hour=8``…).
+
+        ``run_at_start``: a job never run before (a fresh database) runs at the first tick
+        instead of waiting for its first fire time — for planners that look ahead.
 
         Raises:
             ValueError: ``name`` is taken, or the fields are not a valid CronTrigger.
         """
         if name in self._crons:
             raise ValueError(f"a cron job named {name!r} is already registered")
-        self._crons[name] = _Cron(fn, CronTrigger(timezone=SHANGHAI, **cron_fields))
+        self._crons[name] = _Cron(fn, CronTrigger(timezone=SHANGHAI, **cron_fields), run_at_start)
 
     @property
     def apscheduler(self) -> AsyncIOScheduler | None:
@@ -247,10 +252,15 @@ class Scheduler:
         for name, cron in self._crons.items():
             last = last_fires.get(name)
             if last is None:
-                # A new job starts counting now: it does not fire for the past. If another
-                # worker created the row first (IntegrityError), theirs is as good.
+                # A new job starts counting now: it does not fire for the past (a planner
+                # with run_at_start runs once now). If another worker created the row
+                # first (IntegrityError), theirs is as good.
                 with contextlib.suppress(IntegrityError), session_scope(self.engine) as s:
                     s.add(JobState(name=name, last_fire_at=now, last_run_at=now))
+                    s.flush()
+                    if cron.run_at_start:
+                        cron.fn(s, now, now)
+                        report.note(now, "cron", name)
                 continue
             fire = self._due_fire(cron.trigger, last, now)
             if fire is None or (cron.retry_at is not None and now < cron.retry_at):

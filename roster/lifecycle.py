@@ -468,4 +468,4 @@ def register_lifecycle(scheduler: Registry, *, policy: LifecyclePolicy, profile:
     """Register the two processors and the planner (every 15 minutes, Asia/Shanghai)."""
     scheduler.register(REMIND_KIND, partial(process_reminder, profile=profile))
     scheduler.register(CHECKIN_KIND, partial(process_checkin, policy=policy, profile=profile))
-    scheduler.register_cron(PLANNER_JOB, partial(planner_job, policy=policy), minute="*/15")
+    scheduler.register_cron(PLANNER_JOB, partial(planner_job, policy=policy), run_at_start=True, minute="*/15")

@@ -317,7 +317,7 @@ class RoundProcessor:
 def register_rounds(scheduler: CronRegistry, *, profile: Profile, policy: RoundPolicy) -> None:
     """Register the round processor and the planner (every 15 minutes, Asia/Shanghai)."""
     scheduler.register(KIND, RoundProcessor(profile, policy))
-    scheduler.register_cron(PLAN_JOB, partial(plan_job, policy=policy), minute="*/15")
+    scheduler.register_cron(PLAN_JOB, partial(plan_job, policy=policy), run_at_start=True, minute="*/15")
 
 
 # -- answering -----------------------------------------------------------------------
