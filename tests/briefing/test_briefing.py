@@ -79,6 +79,9 @@ SEEDED = """\
 【早报】11月23日（星期一）工作日
 概况：超期2，今日到期1，明日到期1，未送达2，日历缺数据
 
+【今日值班】值班表尚未启用
+请管理员导入或生成值班表：dutybot roster import / generate
+
 【超期未答复留言】2 条
 · MSG-20261123-001 找错 超期4天 王芳
 · MSG-20261123-004 咨询建议 超期3天 未指派
@@ -97,9 +100,7 @@ SEEDED = """\
 请管理员运行 dutybot outbox 查看
 
 【日历】缺少 2027 年节假日数据
-相关期限暂按周末和固定节日计算（暂定）；国务院放假通知发布后，请管理员填写 holidays/2027.toml
-
-（值班表功能尚未启用）"""
+相关期限暂按周末和固定节日计算（暂定）；国务院放假通知发布后，请管理员填写 holidays/2027.toml"""
 
 
 def test_seeded_database_content_and_order(engine: Engine) -> None:
@@ -121,8 +122,8 @@ def test_seeded_database_content_and_order(engine: Engine) -> None:
         built = build_daily(session=session, now=parse_local("2026-11-23T08:30"),
                             calendar=Without2027(), settings=SETTINGS.briefing)
     assert built.text() == SEEDED
-    assert [s.key for s in built.sections] == ["replies.overdue", "replies.today", "replies.tomorrow",
-                                               "outbox.dead", "calendar.missing"]
+    assert [s.key for s in built.sections] == ["roster.today", "replies.overdue", "replies.today",
+                                               "replies.tomorrow", "outbox.dead", "calendar.missing"]
 
 
 def test_long_lists_are_cut_with_the_rest_counted(engine: Engine) -> None:
@@ -133,7 +134,7 @@ def test_long_lists_are_cut_with_the_rest_counted(engine: Engine) -> None:
                    for day in (9, 10, 11, 12, 13, 16, 17)]   # all overdue, oldest first
         session.commit()
         text = build_daily(session=session, now=now, calendar=With2027(), settings=settings).text()
-    block = text.split("\n\n")[1].splitlines()
+    block = text.split("\n\n")[2].splitlines()
     assert block[0] == "【超期未答复留言】7 条"
     assert [line.split()[1] for line in block[1:4]] == numbers[:3]
     assert block[4] == "  还有 4 项"
@@ -145,7 +146,7 @@ def test_all_clear_and_the_missing_domains(engine: Engine) -> None:
         text = build_daily(session=session, now=parse_local("2026-06-01T08:30"),
                            calendar=With2027(), settings=SETTINGS.briefing).text()
     assert text == ("【早报】6月1日（星期一）工作日\n一切正常：暂无需要关注的事项。\n\n"
-                    "（值班表功能尚未启用）")
+                    "【今日值班】值班表尚未启用\n请管理员导入或生成值班表：dutybot roster import / generate")
 
 
 def test_next_year_is_warned_about_only_when_deadlines_can_reach_it(engine: Engine) -> None:
@@ -219,8 +220,7 @@ def test_weekly_summary_figures(engine: Engine) -> None:
     assert text == ("【周报】11月16日—11月22日\n\n【事件处置】本周无事件，目前无未结事件\n\n"
                     "【群众留言】\n收到 3 条\n"
                     "办结 2 条：按时 1，超期 1，按时率 50.0%\n目前在办 3 条，其中已超期 1 条\n\n"
-                    "【消息投递】本周未送达 1 条\n请管理员运行 dutybot outbox 查看\n\n"
-                    "（值班表功能尚未启用）")
+                    "【消息投递】本周未送达 1 条\n请管理员运行 dutybot outbox 查看")
 
 
 def test_a_fire_is_queued_once_per_recipient(engine: Engine) -> None:
