@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
@@ -20,6 +21,8 @@ from bot.config import load_settings
 from core.clock import FakeClock, parse_local
 from people.models import InviteCode, Person
 from people.service import add_person, validate
+from roster.models import DutyRole
+from roster.service import assign, ensure_shifts
 
 START = "2026-09-30T16:00"
 PEOPLE = [
@@ -30,6 +33,10 @@ PEOPLE = [
     ("刘洋", "13800000006", "值班员", "区政府办公室"),
 ]
 SCRIPT = """\
+# 值班员查看当前值班（值班表按工作日/休息日自动排出班次，9月30日已排班）
+:as 王芳
+/duty
+/duty 明天
 # 新同事第一次找机器人：尚未绑定，机器人礼貌拒绝并告知怎么办
 :as 陈晨
 /help
@@ -102,6 +109,7 @@ async def run_demo(*, transcript: IO[str] | None = None, out: IO[str] | None = N
             for name, phone, roles, unit in PEOPLE:
                 add_person(session=session, new=validate(name, phone, unit, roles),
                            now=clock.now(), actor="demo")
+            _roster_today(session, app, clock.now())
             session.commit()
         print("dutybot 演示：临时数据库，模拟时钟从 2026年9月30日 16:00 开始。"
               "人员：张伟（管理员）、李强（带班领导）、王芳（值班员）、赵敏（主要负责人）、"
@@ -114,6 +122,18 @@ async def run_demo(*, transcript: IO[str] | None = None, out: IO[str] | None = N
         app.engine.dispose()
         print("\n演示结束，临时数据库已删除。自己试试：dutybot console（输入 /help 开始）。", file=out)
     return 0
+
+
+def _roster_today(session: Session, app: App, now: datetime) -> None:
+    """The duty of the demo's first day: 白班 王芳, 夜班 张伟, 李强 leading both."""
+    shifts = ensure_shifts(session=session, calendar=app.calendar, patterns=app.settings.roster.patterns(),
+                           start=now.date(), end=now.date(), now=now)
+    people = {p.name: p for p in session.exec(select(Person))}
+    for shift, officer in zip(shifts, ("王芳", "张伟"), strict=False):
+        assign(session=session, shift=shift, person=people[officer], role=DutyRole.officer, source="demo",
+               now=now, actor="demo")
+        assign(session=session, shift=shift, person=people["李强"], role=DutyRole.leader, source="demo",
+               now=now, actor="demo")
 
 
 def _latest_code(app: App, name: str) -> str:
