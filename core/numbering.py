@@ -15,6 +15,7 @@ def next_number(*, session: Session, column: Any, prefix: str, day: date) -> str
     ``column`` is the model's unique number column; the unique constraint settles races.
     """
     stem = f"{prefix}-{day:%Y%m%d}-"
-    last = session.exec(select(func.max(column)).where(column.startswith(stem))).one()
+    # A range, not LIKE: both backends answer it from the unique index on the number.
+    last = session.exec(select(func.max(column)).where(column >= stem, column < stem + "~")).one()
     seq = int(last.rsplit("-", 1)[1]) + 1 if last else 1
     return f"{stem}{seq:03d}"

@@ -546,7 +546,8 @@ def list_incidents(*, session: Session, which: str, now: datetime, person: Perso
         stmt = stmt.where((Incident.owner_id == pid) | (Incident.reporter_id == pid))
     elif which == "overdue":
         late = (select(IncidentStep.incident_id)
-                .where(IncidentStep.status == StepStatus.pending, col(IncidentStep.due_at) < now))
+                .where(IncidentStep.status == StepStatus.pending, IncidentStep.optional == False,  # noqa: E712
+                       col(IncidentStep.due_at) < now))
         stmt = stmt.where(col(Incident.id).in_(late))
     return list(session.exec(stmt.order_by(col(Incident.reported_at).desc()).limit(limit)))
 
