@@ -16,12 +16,11 @@ import random
 import statistics
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from benchlib import pg_schema
 from sqlalchemy import insert, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -131,23 +130,6 @@ def run(name: str, engine: Engine, per_day: int, runs: int, show: bool) -> None:
     print(f"   weekly summary: {summary(weekly)}")
     if show:
         print("\n" + daily_text + "\n\n" + weekly_text)
-
-
-@contextmanager
-def pg_schema(url: str) -> Iterator[Engine]:
-    """An engine on a fresh schema that is dropped afterwards."""
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(url, search_path=schema)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def main() -> None:

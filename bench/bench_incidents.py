@@ -36,7 +36,6 @@ import random
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchlib import pg_schema
 from sqlalchemy import event, insert, text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -396,23 +396,6 @@ def run(name: str, engine: Engine, args: argparse.Namespace) -> None:
 
 DUE_QUERY = ("SELECT id, due_at FROM due_item WHERE status = 'pending' AND due_at <= "
              "'2026-11-23 01:00:00' ORDER BY due_at, id LIMIT 200")
-
-
-@contextmanager
-def pg_schema(url: str) -> Iterator[Engine]:
-    """An engine on a fresh schema that is dropped afterwards."""
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(url, search_path=schema)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def main() -> None:

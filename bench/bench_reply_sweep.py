@@ -22,12 +22,10 @@ import random
 import statistics
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from benchlib import pg_schema
 from sqlalchemy import insert, text, update
 from sqlalchemy.engine import Engine
 
@@ -192,23 +190,6 @@ def run(name: str, engine: Engine, items: int, ticks: int, due_ticks: int) -> No
         queued = conn.execute(text("SELECT count(*) FROM outbox_message")).scalar_one()
     assert queued == DUE_PER_TICK * (due_ticks + 1), queued   # one message per reminder
     print(f"   messages queued by the processed reminders: {queued:,}")
-
-
-@contextmanager
-def pg_schema(url: str) -> Iterator[Engine]:
-    """An engine on a fresh schema that is dropped afterwards."""
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(url, search_path=schema)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def main() -> None:

@@ -29,12 +29,12 @@ import statistics
 import tempfile
 import time
 import unicodedata
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from benchlib import pg_schema
 from sqlalchemy import insert, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -223,23 +223,6 @@ def run_generate(name: str, engine: Engine, args: argparse.Namespace) -> None:
 
 
 # ---------------------------------------------------------------- driver
-
-@contextmanager
-def pg_schema(url: str) -> Iterator[Engine]:
-    """An engine on a fresh schema that is dropped afterwards."""
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(url, search_path=schema)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
 
 @contextmanager
 def sqlite_file() -> Iterator[Engine]:

@@ -13,12 +13,10 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from benchlib import pg_schema
 from sqlalchemy import insert, text
 from sqlalchemy.engine import Engine
 
@@ -99,23 +97,6 @@ def run(name: str, engine: Engine, items: int, ticks: int) -> None:
     timed_ticks(sched, 3, 0)   # warm up: connections, cron states
     print(f"   (a) nothing due:   {summary(timed_ticks(sched, ticks, 0))}")
     print(f"   (b) 100 items due: {summary(timed_ticks(sched, ticks, 100))}")
-
-
-@contextmanager
-def pg_schema(url: str) -> Iterator[Engine]:
-    """An engine on a fresh schema that is dropped afterwards."""
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(url, search_path=schema)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def main() -> None:
