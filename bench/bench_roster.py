@@ -7,7 +7,7 @@
     明天``, ``/duty week`` and ``/myduty``, with ``/help`` as the baseline (the dispatcher,
     identity lookup and delivery without a roster query); the fake clock moves 7 h 13 min
     between asks so each lands on another shift. p50/p99 per command.
-(b) ``roster.rotation.generate_draft`` for the quarter 2026-10-01..2026-12-31 with
+(b) ``roster.drafts.generate_draft`` for the quarter 2026-10-01..2026-12-31 with
     ``--gen-people`` people (4 officers to 1 leader), the 28 days before it published
     (lookback) and a week of leave for one person in ten; each run replaces the previous
     draft and commits. Then the pure fill (``rotate``) alone, ``load_draft`` and one
@@ -46,7 +46,7 @@ from core.clock import SHANGHAI, FakeClock
 from core.db import make_engine, upgrade
 from core.workdays import WorkdayCalendar
 from people.models import ChatIdentity, Person
-from roster import rotation
+from roster import drafts, rotation
 from roster.models import Leave, Shift, ShiftAssignment
 from roster.service import planned
 
@@ -171,7 +171,7 @@ def run_generate(name: str, engine: Engine, args: argparse.Namespace) -> None:
     upgrade(engine)
     start, end = QUARTER
     officers, leaders = add_people(engine, args.gen_people, bound=True)
-    add_roster(engine, start - timedelta(days=rotation.LOOKBACK_DAYS), start - timedelta(days=1), officers, leaders)
+    add_roster(engine, start - timedelta(days=drafts.LOOKBACK_DAYS), start - timedelta(days=1), officers, leaders)
     with engine.begin() as conn:
         conn.execute(insert(Leave), [
             {"person_id": pid, "start_day": start + timedelta(days=(i * 11) % 80),
@@ -181,10 +181,10 @@ def run_generate(name: str, engine: Engine, args: argparse.Namespace) -> None:
           f"({len(officers)} officers, {len(leaders)} leaders)", flush=True)
     now = datetime(2026, 9, 20, 10, 0, tzinfo=SHANGHAI)
 
-    def generate(seed: int) -> rotation.Draft:
+    def generate(seed: int) -> drafts.Draft:
         with Session(engine, expire_on_commit=False) as session:
-            draft = rotation.generate_draft(session=session, calendar=CAL, patterns=PATTERNS, start=start, end=end,
-                                            now=now, actor="bench", seed=seed)
+            draft = drafts.generate_draft(session=session, calendar=CAL, patterns=PATTERNS, start=start, end=end,
+                                          now=now, actor="bench", seed=seed)
             session.commit()
         return draft
 
@@ -193,7 +193,7 @@ def run_generate(name: str, engine: Engine, args: argparse.Namespace) -> None:
         ms, draft = timed(lambda i=i: generate(i))
         if i:
             samples.append(ms)
-    assert isinstance(draft, rotation.Draft)
+    assert isinstance(draft, drafts.Draft)
     filled = sum(len(v.officers) + len(v.leaders) for v in draft.views)
     print(f"   generate_draft (replace, fill, store, commit): {summary(samples)}")
     print(f"      {len(draft.views)} shifts, {filled} assignments, {len(draft.unfilled)} unfilled, "
@@ -210,14 +210,14 @@ def run_generate(name: str, engine: Engine, args: argparse.Namespace) -> None:
     pure = [timed(lambda: rotation.rotate(slots=slots, officers=pools[0], leaders=pools[1]))[0] for _ in range(3)]
     print(f"   rotate alone (no database):                    {summary(pure)}")
     with Session(engine) as session:
-        ms, _ = timed(lambda: rotation.load_draft(session=session, calendar=CAL, patterns=PATTERNS, start=start,
-                                                  end=end))
+        ms, _ = timed(lambda: drafts.load_draft(session=session, calendar=CAL, patterns=PATTERNS, start=start,
+                                                end=end))
     print(f"   load_draft (roster draft):                     {ms:9.2f} ms")
     with Session(engine) as session:
-        ms, done = timed(lambda: (rotation.publish_draft(session=session, calendar=CAL, patterns=PATTERNS,
-                                                         start=start, end=end, now=now, actor="bench"),
+        ms, done = timed(lambda: (drafts.publish_draft(session=session, calendar=CAL, patterns=PATTERNS,
+                                                       start=start, end=end, now=now, actor="bench"),
                                   session.commit())[0])
-    assert isinstance(done, rotation.Published)
+    assert isinstance(done, drafts.Published)
     print(f"   publish_draft + commit:                        {ms:9.2f} ms   "
           f"({len(done.shifts)} shifts, {len(done.notified)} messages queued)")
 

@@ -20,9 +20,11 @@ from bot.config import Settings
 from core.clock import SystemClock, fmt_date_zh, local
 from core.errors import InputError
 from people.service import find_person
-from roster import rotation
+from roster import drafts
+from roster import leave as roster_leave
+from roster.drafts import Draft, span_zh
 from roster.models import DUTY_ROLE_ZH
-from roster.rotation import Draft, Unfilled, span_zh
+from roster.rotation import Unfilled
 from roster.service import describe, label
 
 MAX_LINES = 200
@@ -104,7 +106,7 @@ def cmd_roster_generate(args: argparse.Namespace) -> int:
     engine = open_database(settings)
     try:
         with Session(engine, expire_on_commit=False) as session:
-            draft = rotation.generate_draft(
+            draft = drafts.generate_draft(
                 session=session, calendar=_calendar(settings), patterns=settings.roster.patterns(), start=start,
                 end=end, now=SystemClock().now(), actor="cli", unit=args.unit, seed=args.seed,
                 lookback_days=args.lookback)
@@ -138,9 +140,9 @@ def cmd_roster_draft(args: argparse.Namespace) -> int:
     engine = open_database(settings)
     try:
         with Session(engine) as session:
-            draft = rotation.load_draft(session=session, calendar=_calendar(settings),
-                                        patterns=settings.roster.patterns(), start=start, end=end, unit=args.unit,
-                                        lookback_days=args.lookback)
+            draft = drafts.load_draft(session=session, calendar=_calendar(settings),
+                                      patterns=settings.roster.patterns(), start=start, end=end, unit=args.unit,
+                                      lookback_days=args.lookback)
             if not draft.views:
                 print(f"{span_zh(start, end)}没有未发布的值班草稿。"
                       f"生成：dutybot roster generate --from {start} --to {end}")
@@ -170,9 +172,9 @@ def cmd_roster_publish(args: argparse.Namespace) -> int:
     engine = open_database(settings)
     try:
         with Session(engine, expire_on_commit=False) as session:
-            done = rotation.publish_draft(session=session, calendar=_calendar(settings),
-                                          patterns=settings.roster.patterns(), start=start, end=end,
-                                          now=SystemClock().now(), actor="cli")
+            done = drafts.publish_draft(session=session, calendar=_calendar(settings),
+                                        patterns=settings.roster.patterns(), start=start, end=end,
+                                        now=SystemClock().now(), actor="cli")
             session.commit()
     finally:
         engine.dispose()
@@ -196,8 +198,8 @@ def cmd_roster_leave_add(args: argparse.Namespace) -> int:
     try:
         with Session(engine, expire_on_commit=False) as session:
             person = find_person(session=session, name=args.name)
-            added = rotation.add_leave(session=session, person=person, start=start, end=end,
-                                       reason=args.reason or "", now=SystemClock().now(), actor="cli")
+            added = roster_leave.add_leave(session=session, person=person, start=start, end=end,
+                                           reason=args.reason or "", now=SystemClock().now(), actor="cli")
             session.commit()
     finally:
         engine.dispose()
@@ -227,7 +229,7 @@ def cmd_roster_leave_list(args: argparse.Namespace) -> int:
     engine = open_database(settings)
     try:
         with Session(engine) as session:
-            rows = rotation.list_leave(session=session, start=start, end=end)
+            rows = roster_leave.list_leave(session=session, start=start, end=end)
     finally:
         engine.dispose()
     when = span_zh(start, end) if end else f"{start.year}年{start.month}月{start.day}日起"
@@ -252,8 +254,8 @@ def cmd_roster_leave_remove(args: argparse.Namespace) -> int:
     engine = open_database(settings)
     try:
         with Session(engine, expire_on_commit=False) as session:
-            leave, person = rotation.remove_leave(session=session, leave_id=args.id, now=SystemClock().now(),
-                                                  actor="cli")
+            leave, person = roster_leave.remove_leave(session=session, leave_id=args.id, now=SystemClock().now(),
+                                                      actor="cli")
             session.commit()
     finally:
         engine.dispose()
@@ -295,8 +297,8 @@ def _period_args(p: argparse.ArgumentParser, *, lookback: bool = False) -> None:
     p.add_argument("--from", dest="from_", metavar="YYYY-MM-DD", required=True, help="开始日期")
     p.add_argument("--to", metavar="YYYY-MM-DD", required=True, help="结束日期（含）")
     if lookback:
-        p.add_argument("--lookback", type=_lookback, default=rotation.LOOKBACK_DAYS, metavar="天数",
-                       help=f"公平性计入开始日期前多少天已发布的班次（默认 {rotation.LOOKBACK_DAYS}；0 为不计）")
+        p.add_argument("--lookback", type=_lookback, default=drafts.LOOKBACK_DAYS, metavar="天数",
+                       help=f"公平性计入开始日期前多少天已发布的班次（默认 {drafts.LOOKBACK_DAYS}；0 为不计）")
 
 
 def add_commands(roster_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -324,7 +326,7 @@ def add_commands(roster_sub: argparse._SubParsersAction) -> None:  # type: ignor
     p.add_argument("name", metavar="姓名")
     p.add_argument("start", metavar="开始日期", help="YYYY-MM-DD")
     p.add_argument("end", metavar="结束日期", help="YYYY-MM-DD")
-    p.add_argument("--reason", metavar="事由", help=f"请假事由（最多 {rotation.MAX_REASON} 字）")
+    p.add_argument("--reason", metavar="事由", help=f"请假事由（最多 {roster_leave.MAX_REASON} 字）")
     p.set_defaults(func=cmd_roster_leave_add)
     p = lsub.add_parser("list", help="查看请假（默认今天及以后）")
     p.add_argument("--from", dest="from_", metavar="YYYY-MM-DD", help="开始日期（默认今天）")

@@ -1,4 +1,4 @@
-"""Changes to the published roster: swaps between two people, and substitutions by admins.
+"""Changes to the published roster: swaps between two people.
 
 A swap (``/swap``) moves the requester's shift to another person of the same duty role,
 who may give one of their own shifts back (an exchange, ``back_shift_id``)::
@@ -14,8 +14,7 @@ started, the requester still holds it, the other person is still free); one that
 longer holds is cancelled, never applied. A due item (``roster.swap_expire``) cancels an
 open request when its shift starts.
 
-A substitution (``/substitute``, admins only) replaces a person at once (source
-``substitute``), even during the shift, and cancels the open swaps it makes stale.
+Substitutions by admins (``/substitute``) are in ``roster.substitute``.
 
 Functions work in the caller's transaction; every change is audited (entity ``swap``,
 and ``shift`` for the assignments) and every message goes through the outbox.
@@ -27,7 +26,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, col, select
 
 from core import audit, schedule
 from core.clock import fmt_date_zh
@@ -73,17 +72,6 @@ class Outcome:
     swap: SwapRequest
     status: SwapStatus
     why: str = ""
-
-
-@dataclass(frozen=True)
-class Substitution:
-    """A person replaced on a shift, and the swaps that became stale."""
-
-    shift: Shift
-    role: DutyRole
-    old: Person
-    new: Person
-    cancelled: list[SwapRequest] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- who holds what
@@ -492,53 +480,3 @@ def process_expiry(session: Session, item: DueItem, now: datetime) -> None:
     notify(session, affected(session, [], *people),
            f"【换班取消】{describe_swap(session, swap)}\n{why}。值班安排不变；如需临时调整，请联系管理员替班。",
            event=f"swap:{swap.id}:expired", now=now)
-
-
-# ---------------------------------------------------------------- substitutions
-
-def substitute(*, session: Session, shift: Shift, old: Person, new: Person, reason: str,
-               now: datetime, actor: str) -> Substitution:
-    """Replace ``old`` with ``new`` on ``shift`` at once (an admin's decision).
-
-    Raises:
-        SwapRefused: the shift has ended, ``old`` holds it in no or both roles, ``new``
-            has another role, is already on it, or is not free.
-    """
-    if shift.ends_at <= now:
-        raise SwapRefused(f"{label(shift)}已经结束，不能再替班。")
-    if old.id == new.id:
-        raise SwapRefused("原人员和新人员是同一个人。")
-    role = holder_role(session, shift, old, who=old.name)
-    role_zh = DUTY_ROLE_ZH[role]
-    if not new.active or PERSON_ROLE[role] not in new.role_set():
-        raise SwapRefused(f"{new.name} 不是{role_zh}，不能替{role_zh}的班。")
-    if roles_on(session, shift, new):
-        raise SwapRefused(f"{new.name} 已在{label(shift)}值班。")
-    busy = conflict(session, person=new, shift=shift)
-    if busy:
-        raise SwapRefused(busy[0] + "。")
-    why = f"替班：{reason.strip()}" if reason.strip() else "替班"
-    unassign(session=session, shift=shift, person=old, role=role, now=now, actor=actor, why=why)
-    assign(session=session, shift=shift, person=new, role=role, source="substitute", now=now, actor=actor)
-    audit.record(session=session, at=now, entity_type="shift", entity_id=shift.id or 0, action="substituted",
-                 actor=actor, zh=f"{label(shift)}：{role_zh} {old.name} 由 {new.name} 替班"
-                 + (f"（{reason.strip()}）" if reason.strip() else ""),
-                 old=old.name, new=new.name, role=role.value)
-    stale = session.exec(select(SwapRequest).where(
-        col(SwapRequest.status).in_(list(OPEN)),
-        or_(SwapRequest.shift_id == shift.id, SwapRequest.back_shift_id == shift.id))).all()
-    cancelled = []
-    for swap in stale:
-        if old.id in (swap.requester_id, swap.target_id):
-            cancel(session=session, swap=swap, why=f"管理员已安排 {new.name} 替班 {label(shift)}", now=now,
-                   actor=actor)
-            cancelled.append(swap)
-    return Substitution(shift, role, old, new, cancelled)
-
-
-def substitution_text(sub: Substitution, reason: str, actor: str) -> str:
-    """The message everyone affected by a substitution receives."""
-    text = f"【替班】{label(sub.shift)}\n{DUTY_ROLE_ZH[sub.role]}：{sub.old.name} → {sub.new.name}"
-    if reason.strip():
-        text += f"\n理由：{reason.strip()}"
-    return text + f"\n安排人：{actor}"

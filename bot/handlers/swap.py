@@ -11,7 +11,7 @@ from core.errors import InputError
 from core.messages import Button, Inbound, Outbound
 from people.models import Person, Role
 from people.service import find_person
-from roster import changes
+from roster import changes, substitute
 from roster import service as roster
 from roster.models import DUTY_ROLE_ZH, SWAP_STATUS_ZH, DutyRole, Shift, SwapRequest, SwapStatus
 
@@ -241,9 +241,9 @@ class SubstituteHandler(Handler):
             raise InputError(f"理由过长（上限 {MAX_REASON} 字）。")
         shift = changes.held_shift(session=ctx.session, day=parsed.day, name=parsed.shift_name, person=old,
                                    who=old.name)
-        sub = changes.substitute(session=ctx.session, shift=shift, old=old, new=new, reason=reason,
-                                 now=ctx.now, actor=ctx.actor)
-        text = changes.substitution_text(sub, reason, ctx.actor)
+        sub = substitute.substitute(session=ctx.session, shift=shift, old=old, new=new, reason=reason,
+                                   now=ctx.now, actor=ctx.actor)
+        text = substitute.substitution_text(sub, reason, ctx.actor)
         changes.notify(ctx.session, changes.affected(ctx.session, [shift], old, new), text,
                        event=f"substitute:{shift.id}:{old.id}:{new.id}:{ctx.now.isoformat()}", now=ctx.now,
                        skip=_person(ctx))

@@ -25,18 +25,11 @@ from core.errors import DutybotError, InputError, NotFound
 from core.outbox import OutboxMessage
 from core.workdays import WorkdayCalendar
 from people.models import Person, Role
+from roster.drafts import Draft, generate_draft, load_draft, publish_draft
+from roster.leave import add_leave
 from roster.models import DutyRole, Shift, ShiftAssignment
 from roster.patterns import ShiftPatterns, ShiftSpec
-from roster.rotation import (
-    Candidate,
-    Draft,
-    Slot,
-    add_leave,
-    generate_draft,
-    load_draft,
-    publish_draft,
-    rotate,
-)
+from roster.rotation import Candidate, Slot, rotate
 from tests.factories import make_person, roster_days
 
 CAL = WorkdayCalendar.from_dir(None)
