@@ -15,13 +15,14 @@ from core import audit
 from core.clock import local
 from core.errors import InputError, NotFound
 from people.models import Person
-from roster.drafts import _span
+from roster.drafts import span_zh
 from roster.models import Leave, Shift, ShiftAssignment
-from roster.rotation import _TICK
 from roster.service import on_leave
 
 MAX_LEAVE_DAYS = 366
 MAX_REASON = 200
+
+_INSTANT = timedelta(microseconds=1)   # ends_at - _INSTANT: the last instant inside a shift
 
 
 @dataclass
@@ -46,13 +47,13 @@ def add_leave(*, session: Session, person: Person, start: date, end: date, reaso
         raise InputError(f"请假事由最多 {MAX_REASON} 个字（现有 {len(reason)} 个）。")
     assert person.id is not None
     for other in on_leave(session=session, person_ids=[person.id], start=start, end=end).get(person.id, []):
-        raise InputError(f"{person.name} 在 {_span(other.start_day, other.end_day)} 已登记请假（编号 {other.id}），"
+        raise InputError(f"{person.name} 在 {span_zh(other.start_day, other.end_day)} 已登记请假（编号 {other.id}），"
                          f"与本次时间重叠。请先删除：dutybot roster leave remove {other.id}")
     leave = Leave(person_id=person.id, start_day=start, end_day=end, reason=reason, created_at=now)
     session.add(leave)
     session.flush()
     audit.record(session=session, at=now, entity_type="leave", entity_id=leave.id, action="added", actor=actor,
-                 zh=f"登记 {person.name} 请假：{_span(start, end)}" + (f"（{reason}）" if reason else ""),
+                 zh=f"登记 {person.name} 请假：{span_zh(start, end)}" + (f"（{reason}）" if reason else ""),
                  person=person.name, start=start.isoformat(), end=end.isoformat())
     # A shift "on" a leave day is any that touches it: a night before leave ends next morning.
     clashes = session.exec(
@@ -60,7 +61,7 @@ def add_leave(*, session: Session, person: Person, start: date, end: date, reaso
         .where(ShiftAssignment.person_id == person.id, col(Shift.day) >= start - timedelta(days=1),
                col(Shift.day) <= end).order_by(col(Shift.starts_at))).all()
     touching = [s for s in {s.id: s for s in clashes}.values()
-                if local(s.starts_at).date() <= end and local(s.ends_at - _TICK).date() >= start]
+                if local(s.starts_at).date() <= end and local(s.ends_at - _INSTANT).date() >= start]
     return LeaveAdded(leave, touching)
 
 
@@ -88,6 +89,6 @@ def remove_leave(*, session: Session, leave_id: int, now: datetime, actor: str) 
     assert person is not None
     session.delete(leave)
     audit.record(session=session, at=now, entity_type="leave", entity_id=leave_id, action="removed", actor=actor,
-                 zh=f"删除 {person.name} 的请假：{_span(leave.start_day, leave.end_day)}", person=person.name)
+                 zh=f"删除 {person.name} 的请假：{span_zh(leave.start_day, leave.end_day)}", person=person.name)
     session.flush()
     return leave, person
