@@ -11,16 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import unicodedata
 import uuid
 from collections.abc import Sequence
 from datetime import time
 from pathlib import Path
-from typing import Literal, NoReturn
 
-from bot.config import CONFIG_NAME, Settings, example_config, find_config, load_settings
+from bot.cli_common import EXIT_USAGE, cli_calendar, cli_settings
+from bot.cli_common import ChineseParser as _Parser
+from bot.config import CONFIG_NAME, Settings, example_config, load_settings
 from core.clock import SystemClock, local, parse_local
 from core.db import current_revision, head_revision, make_engine, upgrade
 from core.errors import (
@@ -32,40 +32,13 @@ from core.errors import (
     SchemaOutOfDate,
 )
 from core.profiles import CATALOG, load_profile
-from core.workdays import WorkdayCalendar
 
 log = logging.getLogger("dutybot")
 
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors in one Chinese line (exit 2)."""
-
-    def error(self, message: str) -> NoReturn:
-        message = (message.replace("the following arguments are required", "缺少参数")
-                   .replace("one of the arguments", "以下参数必须给出一个")
-                   .replace("is required", "")
-                   .replace("argument ", "参数 ")
-                   .replace("invalid choice", "无效的选项")
-                   .replace("choose from", "可选")
-                   .replace("unrecognized arguments", "无法识别的参数")
-                   .replace("not allowed with argument", "不能与以下参数同时使用")
-                   .replace("expected one argument", "需要一个值")
-                   .replace("invalid int value", "应为整数，收到"))
-        self.exit(EXIT_USAGE, f"dutybot: 用法错误：{message}（查看帮助：{self.prog} -h）\n")
+EXIT_OK, EXIT_REFUSED = 0, 1
 
 
 # ---------------------------------------------------------------- shared helpers
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(find_config(args.config, os.environ))
-
-
-def _calendar(settings: Settings, cutoff: time | Literal["default"] | None = "default") -> WorkdayCalendar:
-    cut = settings.calendar.cutoff_time() if cutoff == "default" else cutoff
-    return WorkdayCalendar.from_dir(settings.resolve(settings.calendar.holidays_dir), cutoff=cut)
-
 
 def _parse_cutoff(text: str) -> time | None:
     if text == "24:00":
@@ -93,9 +66,9 @@ def cmd_due(args: argparse.Namespace) -> int:
         raise InputError(
             f"无效的开始时间 {args.start!r}：应为 ISO 格式的日期或时间，如 2026-10-08 或 2026-10-08T09:30"
         ) from None
-    settings = _settings(args)
+    settings = cli_settings(args)
     cutoff = _parse_cutoff(args.cutoff) if args.cutoff else "default"
-    cal = _calendar(settings, cutoff)
+    cal = cli_calendar(settings, cutoff)
     if args.workdays is not None:
         deadline = cal.add_workdays(start, args.workdays)
     elif args.days is not None:
@@ -111,7 +84,7 @@ def cmd_due(args: argparse.Namespace) -> int:
 
 def cmd_rules(args: argparse.Namespace) -> int:
     """dutybot rules [--profile NAME] [--json]"""
-    settings = _settings(args)
+    settings = cli_settings(args)
     name = args.profile or settings.rules.profile
     overrides = settings.rules.overrides if name == settings.rules.profile else {}
     profile = load_profile(name, overrides=overrides)
@@ -145,8 +118,8 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 def cmd_calendar_check(args: argparse.Namespace) -> int:
     """dutybot calendar check: covered years, and a warning when next year is missing."""
-    settings = _settings(args)
-    cal = _calendar(settings)
+    settings = cli_settings(args)
+    cal = cli_calendar(settings)
     today = local(SystemClock().now()).date()
     covered = cal.covered_years(today.year)
     package_years = sorted(y for y, src in covered.items() if src == "package")
@@ -201,13 +174,13 @@ def _db_upgrade(settings: Settings) -> None:
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     """dutybot db upgrade"""
-    _db_upgrade(_settings(args))
+    _db_upgrade(cli_settings(args))
     return EXIT_OK
 
 
 def cmd_db_status(args: argparse.Namespace) -> int:
     """dutybot db status"""
-    settings = _settings(args)
+    settings = cli_settings(args)
     engine = make_engine(settings.database_url())
     current, head = current_revision(engine), head_revision()
     engine.dispose()

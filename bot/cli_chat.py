@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from bot.adapters.console import ConsoleAdapter, ConsoleSession
 from bot.app import App, open_database
+from bot.cli_common import ChineseParser, cli_settings
 from bot.config import Settings
 from core.clock import FakeClock, SystemClock, fmt_short_zh, parse_local
 from core.errors import InputError
@@ -27,16 +28,10 @@ from people.service import (
     validate,
 )
 
-
-def _settings(args: argparse.Namespace) -> Settings:
-    from bot.cli import _settings as load
-    return load(args)
-
-
 # ---------------------------------------------------------------- people
 
 def cmd_people_add(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = cli_settings(args)
     engine = open_database(settings)
     new = validate(args.name, args.phone or "", args.unit or "", args.roles, args.organization or "")
     with Session(engine) as session:
@@ -47,7 +42,7 @@ def cmd_people_add(args: argparse.Namespace) -> int:
 
 
 def cmd_people_list(args: argparse.Namespace) -> int:
-    engine = open_database(_settings(args))
+    engine = open_database(cli_settings(args))
     with Session(engine) as session:
         people = list_people(session=session, include_inactive=args.all)
         if not people:
@@ -61,7 +56,7 @@ def cmd_people_list(args: argparse.Namespace) -> int:
 
 
 def cmd_people_import(args: argparse.Namespace) -> int:
-    engine = open_database(_settings(args))
+    engine = open_database(cli_settings(args))
     rows = read_table(Path(args.file))
     with Session(engine) as session:
         people = import_people(session=session, rows=rows, now=SystemClock().now(), actor="cli")
@@ -72,7 +67,7 @@ def cmd_people_import(args: argparse.Namespace) -> int:
 
 
 def cmd_people_invite(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = cli_settings(args)
     engine = open_database(settings)
     now = SystemClock().now()
     with Session(engine) as session:
@@ -140,7 +135,7 @@ async def run_console(settings: Settings, *, as_name: str | None, now_text: str 
 
 
 def cmd_console(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = cli_settings(args)
     with contextlib.ExitStack() as stack:
         script = stack.enter_context(open(args.script, encoding="utf-8")) if args.script else None
         transcript = (stack.enter_context(open(args.transcript, "w", encoding="utf-8"))
@@ -150,7 +145,7 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = cli_settings(args)
     adapter = args.adapter or settings.bot.adapter
     if adapter == "console":
         return asyncio.run(run_console(settings, as_name=None, now_text=None, script=None,
@@ -168,10 +163,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the chat-core commands to the dutybot parser."""
-    from bot.cli import _Parser
-
     people = sub.add_parser("people", help="人员管理")
-    psub = people.add_subparsers(dest="people_command", metavar="操作", parser_class=_Parser,
+    psub = people.add_subparsers(dest="people_command", metavar="操作", parser_class=ChineseParser,
                                  required=True)
     p = psub.add_parser("add", help="添加人员")
     p.add_argument("name", metavar="姓名")

@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from bot.app import open_database
-from bot.config import Settings
+from bot.cli_common import ChineseParser, cli_settings, parse_day
 from core.clock import SystemClock, local
 from core.errors import InputError
 from incidents.models import Incident
@@ -26,28 +26,16 @@ from incidents.report import build_report, render_markdown, write_docx, write_ma
 from incidents.stats import compute_incident_stats, render_zh, write_register_xlsx
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    from bot.cli import _settings as load
-    return load(args)
-
-
-def _parse_day(text: str, what: str) -> date:
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise InputError(f"无效的{what} {text!r}：应为 YYYY-MM-DD，如 2026-11-01") from None
-
-
 def _period(args: argparse.Namespace, today: date) -> tuple[date, date]:
     """``--from``/``--to``; by default the 1st of this month to today (Asia/Shanghai)."""
-    end = _parse_day(args.to, "结束日期") if args.to else today
-    start = _parse_day(args.from_, "开始日期") if args.from_ else end.replace(day=1)
+    end = parse_day(args.to, "结束日期") if args.to else today
+    start = parse_day(args.from_, "开始日期") if args.from_ else end.replace(day=1)
     return start, end
 
 
 def cmd_incident_report(args: argparse.Namespace) -> int:
     """dutybot incident report INC [--docx FILE] [--md FILE]"""
-    settings = _settings(args)
+    settings = cli_settings(args)
     number = args.number.strip().upper()
     now = SystemClock().now()
     engine = open_database(settings)
@@ -78,7 +66,7 @@ def cmd_incident_report(args: argparse.Namespace) -> int:
 
 def cmd_incident_register(args: argparse.Namespace) -> int:
     """dutybot incident register [--from YYYY-MM-DD] [--to YYYY-MM-DD] --xlsx FILE"""
-    settings = _settings(args)
+    settings = cli_settings(args)
     now = SystemClock().now()
     start, end = _period(args, local(now).date())
     engine = open_database(settings)
@@ -95,7 +83,7 @@ def cmd_incident_register(args: argparse.Namespace) -> int:
 
 def cmd_incident_stats(args: argparse.Namespace) -> int:
     """dutybot incident stats [--from YYYY-MM-DD] [--to YYYY-MM-DD]"""
-    settings = _settings(args)
+    settings = cli_settings(args)
     now = SystemClock().now()
     start, end = _period(args, local(now).date())
     engine = open_database(settings)
@@ -115,10 +103,8 @@ def _period_args(p: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``dutybot incident …`` to the dutybot parser."""
-    from bot.cli import _Parser
-
     incident = sub.add_parser("incident", help="事件处置：情况报告、台账、统计")
-    isub = incident.add_subparsers(dest="incident_command", metavar="操作", parser_class=_Parser,
+    isub = incident.add_subparsers(dest="incident_command", metavar="操作", parser_class=ChineseParser,
                                    required=True)
     p = isub.add_parser("report", help="生成事件情况报告（不指定文件时输出 Markdown）")
     p.add_argument("number", metavar="INC", help="事件编号，如 INC-20261123-001")

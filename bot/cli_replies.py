@@ -9,15 +9,13 @@ into Chinese lines on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
-from datetime import date
 from pathlib import Path
 
 from sqlmodel import Session, col, select
 
 from bot.app import open_database
-from bot.config import Settings
+from bot.cli_common import ChineseParser, cli_calendar, cli_settings, parse_day
 from core.clock import SystemClock, local
-from core.errors import InputError
 from core.tables import read_table
 from people.models import Person
 from replies.flows import deadline_zh
@@ -29,29 +27,15 @@ from replies.stats import compute_stats, render_zh, write_xlsx
 LIST_LIMIT = 500
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    from bot.cli import _settings as load
-    return load(args)
-
-
-def _parse_day(text: str, what: str) -> date:
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise InputError(f"无效的{what} {text!r}：应为 YYYY-MM-DD，如 2026-11-01") from None
-
-
 def cmd_replies_import(args: argparse.Namespace) -> int:
     """dutybot replies import FILE"""
-    from bot.cli import _calendar
-
-    settings = _settings(args)
+    settings = cli_settings(args)
     rows = read_table(Path(args.file), required=REQUIRED, columns_hint=COLUMNS_HINT)
     engine = open_database(settings)
     now = SystemClock().now()
     try:
         with Session(engine, expire_on_commit=False) as session:
-            items = import_items(session=session, rows=rows, calendar=_calendar(settings),
+            items = import_items(session=session, rows=rows, calendar=cli_calendar(settings),
                                  profile=settings.profile(), policy=settings.replies.policy(),
                                  now=now, actor="cli")
             session.commit()
@@ -71,11 +55,11 @@ def cmd_replies_import(args: argparse.Namespace) -> int:
 
 def cmd_replies_stats(args: argparse.Namespace) -> int:
     """dutybot replies stats [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--xlsx FILE]"""
-    settings = _settings(args)
+    settings = cli_settings(args)
     now = SystemClock().now()
     today = local(now).date()
-    end = _parse_day(args.to, "结束日期") if args.to else today
-    start = _parse_day(args.from_, "开始日期") if args.from_ else end.replace(day=1)
+    end = parse_day(args.to, "结束日期") if args.to else today
+    start = parse_day(args.from_, "开始日期") if args.from_ else end.replace(day=1)
     engine = open_database(settings)
     try:
         with Session(engine) as session:
@@ -91,7 +75,7 @@ def cmd_replies_stats(args: argparse.Namespace) -> int:
 
 def cmd_replies_list(args: argparse.Namespace) -> int:
     """dutybot replies list [--overdue]"""
-    settings = _settings(args)
+    settings = cli_settings(args)
     now = SystemClock().now()
     engine = open_database(settings)
     try:
@@ -120,10 +104,8 @@ def cmd_replies_list(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``dutybot replies …`` to the dutybot parser."""
-    from bot.cli import _Parser
-
     replies = sub.add_parser("replies", help="互动回应（网民留言）：导入、统计、列表")
-    rsub = replies.add_subparsers(dest="replies_command", metavar="操作", parser_class=_Parser,
+    rsub = replies.add_subparsers(dest="replies_command", metavar="操作", parser_class=ChineseParser,
                                   required=True)
     p = rsub.add_parser("import", help=f"从留言平台导出的 CSV/xlsx 导入（表头：{COLUMNS_HINT}）")
     p.add_argument("file", metavar="FILE")

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from sqlmodel import Session, select
 
 from bot.app import open_database
-from bot.config import Settings
+from bot.cli_common import ChineseParser, cli_calendar, cli_settings, parse_day
 from core.clock import SystemClock
 from core.errors import InputError
 from core.tables import read_table
@@ -36,26 +36,12 @@ from roster.service import local_day
 ICAL_DAYS = 60
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    from bot.cli import _settings as load
-    return load(args)
-
-
-def _parse_day(text: str, what: str) -> date:
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise InputError(f"无效的{what} {text!r}：应为 YYYY-MM-DD，如 2026-12-01") from None
-
-
 def cmd_roster_import(args: argparse.Namespace) -> int:
     """dutybot roster import FILE [--check]"""
-    from bot.cli import _calendar
-
-    settings = _settings(args)
+    settings = cli_settings(args)
     path = Path(args.file)
     rows = read_table(path, required=REQUIRED, columns_hint=COLUMNS_HINT)
-    calendar, patterns = _calendar(settings), settings.roster.patterns()
+    calendar, patterns = cli_calendar(settings), settings.roster.patterns()
     engine = open_database(settings)
     try:
         with Session(engine, expire_on_commit=False) as session:
@@ -75,8 +61,8 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
 
 def cmd_roster_export(args: argparse.Namespace) -> int:
     """dutybot roster export --from YYYY-MM-DD --to YYYY-MM-DD --xlsx FILE"""
-    settings = _settings(args)
-    start, end = _parse_day(args.from_, "开始日期"), _parse_day(args.to, "结束日期")
+    settings = cli_settings(args)
+    start, end = parse_day(args.from_, "开始日期"), parse_day(args.to, "结束日期")
     engine = open_database(settings)
     try:
         with Session(engine) as session:
@@ -89,15 +75,13 @@ def cmd_roster_export(args: argparse.Namespace) -> int:
 
 def cmd_roster_ical(args: argparse.Namespace) -> int:
     """dutybot roster ical NAME [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--out FILE]"""
-    from bot.cli import _calendar
-
-    settings = _settings(args)
+    settings = cli_settings(args)
     now = SystemClock().now()
     if args.from_:
-        start = _parse_day(args.from_, "开始日期")
+        start = parse_day(args.from_, "开始日期")
     else:
-        start = local_day(now, settings.roster.patterns(), _calendar(settings))
-    end = _parse_day(args.to, "结束日期") if args.to else start + timedelta(days=ICAL_DAYS - 1)
+        start = local_day(now, settings.roster.patterns(), cli_calendar(settings))
+    end = parse_day(args.to, "结束日期") if args.to else start + timedelta(days=ICAL_DAYS - 1)
     engine = open_database(settings)
     try:
         with Session(engine) as session:
@@ -141,10 +125,8 @@ def _add_ical(rsub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def register(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:  # type: ignore[type-arg]
     """Add ``dutybot roster …`` to the dutybot parser; returns the group's sub-parsers."""
-    from bot.cli import _Parser
-
     roster = sub.add_parser("roster", help="值班排班：导入、导出、日历")
-    rsub = roster.add_subparsers(dest="roster_command", metavar="操作", parser_class=_Parser, required=True)
+    rsub = roster.add_subparsers(dest="roster_command", metavar="操作", parser_class=ChineseParser, required=True)
     _add_import(rsub)
     _add_export(rsub)
     _add_ical(rsub)

@@ -8,16 +8,14 @@ Chinese line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from sqlmodel import Session
 
 from bot.app import open_database
-from bot.config import Settings
+from bot.cli_common import cli_calendar, cli_settings, parse_day
 from core.clock import SystemClock
-from core.errors import InputError
-from core.workdays import WorkdayCalendar
 from roster.dutylog import build_log, render_zh, write_xlsx
 from roster.lifecycle import LifecyclePolicy
 from roster.service import local_day
@@ -25,27 +23,14 @@ from roster.service import local_day
 DEFAULT_DAYS = 7
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    from bot.cli import _settings as load
-    return load(args)
-
-
-def _parse_day(text: str, what: str) -> date:
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise InputError(f"无效的{what} {text!r}：应为 YYYY-MM-DD，如 2026-11-01") from None
-
-
 def cmd_roster_log(args: argparse.Namespace) -> int:
     """dutybot roster log [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--xlsx FILE]"""
-    settings = _settings(args)
+    settings = cli_settings(args)
     now = SystemClock().now()
-    calendar = WorkdayCalendar.from_dir(settings.resolve(settings.calendar.holidays_dir),
-                                        cutoff=settings.calendar.cutoff_time())
+    calendar = cli_calendar(settings)
     today = local_day(now, settings.roster.patterns(), calendar)
-    end = _parse_day(args.to, "结束日期") if args.to else today
-    start = _parse_day(args.from_, "开始日期") if args.from_ else end - timedelta(days=DEFAULT_DAYS - 1)
+    end = parse_day(args.to, "结束日期") if args.to else today
+    start = parse_day(args.from_, "开始日期") if args.from_ else end - timedelta(days=DEFAULT_DAYS - 1)
     window = LifecyclePolicy.from_settings(settings.roster).checkin_window
     engine = open_database(settings)
     try:

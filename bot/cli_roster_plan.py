@@ -16,7 +16,7 @@ from datetime import date
 from sqlmodel import Session
 
 from bot.app import open_database
-from bot.config import Settings
+from bot.cli_common import ChineseParser, cli_calendar, cli_settings, parse_day
 from core.clock import SystemClock, fmt_date_zh, local
 from core.errors import InputError
 from people.service import find_person
@@ -31,20 +31,8 @@ MAX_LINES = 200
 MAX_LOOKBACK = 366
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    from bot.cli import _settings as load
-    return load(args)
-
-
-def _parse_day(text: str, what: str) -> date:
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise InputError(f"无效的{what} {text!r}：应为 YYYY-MM-DD，如 2026-12-01") from None
-
-
 def _period(args: argparse.Namespace) -> tuple[date, date]:
-    start, end = _parse_day(args.from_, "开始日期"), _parse_day(args.to, "结束日期")
+    start, end = parse_day(args.from_, "开始日期"), parse_day(args.to, "结束日期")
     if end < start:
         raise InputError("结束日期不能早于开始日期。")
     return start, end
@@ -99,15 +87,13 @@ def unfilled_lines(holes: Iterable[Unfilled]) -> list[str]:
 
 def cmd_roster_generate(args: argparse.Namespace) -> int:
     """dutybot roster generate --from YYYY-MM-DD --to YYYY-MM-DD [--unit 单位] [--seed N]"""
-    from bot.cli import _calendar
-
-    settings = _settings(args)
+    settings = cli_settings(args)
     start, end = _period(args)
     engine = open_database(settings)
     try:
         with Session(engine, expire_on_commit=False) as session:
             draft = drafts.generate_draft(
-                session=session, calendar=_calendar(settings), patterns=settings.roster.patterns(), start=start,
+                session=session, calendar=cli_calendar(settings), patterns=settings.roster.patterns(), start=start,
                 end=end, now=SystemClock().now(), actor="cli", unit=args.unit, seed=args.seed,
                 lookback_days=args.lookback)
             session.commit()
@@ -133,14 +119,12 @@ def cmd_roster_generate(args: argparse.Namespace) -> int:
 
 def cmd_roster_draft(args: argparse.Namespace) -> int:
     """dutybot roster draft --from YYYY-MM-DD --to YYYY-MM-DD [--unit 单位]"""
-    from bot.cli import _calendar
-
-    settings = _settings(args)
+    settings = cli_settings(args)
     start, end = _period(args)
     engine = open_database(settings)
     try:
         with Session(engine) as session:
-            draft = drafts.load_draft(session=session, calendar=_calendar(settings),
+            draft = drafts.load_draft(session=session, calendar=cli_calendar(settings),
                                       patterns=settings.roster.patterns(), start=start, end=end, unit=args.unit,
                                       lookback_days=args.lookback)
             if not draft.views:
@@ -165,14 +149,12 @@ def cmd_roster_draft(args: argparse.Namespace) -> int:
 
 def cmd_roster_publish(args: argparse.Namespace) -> int:
     """dutybot roster publish --from YYYY-MM-DD --to YYYY-MM-DD"""
-    from bot.cli import _calendar
-
-    settings = _settings(args)
+    settings = cli_settings(args)
     start, end = _period(args)
     engine = open_database(settings)
     try:
         with Session(engine, expire_on_commit=False) as session:
-            done = drafts.publish_draft(session=session, calendar=_calendar(settings),
+            done = drafts.publish_draft(session=session, calendar=cli_calendar(settings),
                                         patterns=settings.roster.patterns(), start=start, end=end,
                                         now=SystemClock().now(), actor="cli")
             session.commit()
@@ -192,8 +174,8 @@ def cmd_roster_publish(args: argparse.Namespace) -> int:
 
 def cmd_roster_leave_add(args: argparse.Namespace) -> int:
     """dutybot roster leave add NAME FROM TO [--reason 事由]"""
-    settings = _settings(args)
-    start, end = _parse_day(args.start, "开始日期"), _parse_day(args.end, "结束日期")
+    settings = cli_settings(args)
+    start, end = parse_day(args.start, "开始日期"), parse_day(args.end, "结束日期")
     engine = open_database(settings)
     try:
         with Session(engine, expire_on_commit=False) as session:
@@ -221,9 +203,9 @@ def cmd_roster_leave_add(args: argparse.Namespace) -> int:
 
 def cmd_roster_leave_list(args: argparse.Namespace) -> int:
     """dutybot roster leave list [--from YYYY-MM-DD] [--to YYYY-MM-DD]"""
-    settings = _settings(args)
-    start = _parse_day(args.from_, "开始日期") if args.from_ else local(SystemClock().now()).date()
-    end = _parse_day(args.to, "结束日期") if args.to else None
+    settings = cli_settings(args)
+    start = parse_day(args.from_, "开始日期") if args.from_ else local(SystemClock().now()).date()
+    end = parse_day(args.to, "结束日期") if args.to else None
     if end is not None and end < start:
         raise InputError("结束日期不能早于开始日期。")
     engine = open_database(settings)
@@ -250,7 +232,7 @@ def cmd_roster_leave_list(args: argparse.Namespace) -> int:
 
 def cmd_roster_leave_remove(args: argparse.Namespace) -> int:
     """dutybot roster leave remove ID"""
-    settings = _settings(args)
+    settings = cli_settings(args)
     engine = open_database(settings)
     try:
         with Session(engine, expire_on_commit=False) as session:
@@ -303,8 +285,6 @@ def _period_args(p: argparse.ArgumentParser, *, lookback: bool = False) -> None:
 
 def add_commands(roster_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``generate``, ``draft``, ``publish`` and ``leave …`` to ``dutybot roster``."""
-    from bot.cli import _Parser
-
     p = roster_sub.add_parser("generate", help="按班次模式和公平轮换生成值班草稿（不发布；再次生成会替换草稿）")
     _period_args(p, lookback=True)
     p.add_argument("--unit", metavar="单位", help="只从该单位的人员中排班")
@@ -321,7 +301,7 @@ def add_commands(roster_sub: argparse._SubParsersAction) -> None:  # type: ignor
     p.set_defaults(func=cmd_roster_publish)
 
     leave = roster_sub.add_parser("leave", help="请假登记：生成值班草稿时不安排请假人员")
-    lsub = leave.add_subparsers(dest="leave_command", metavar="操作", parser_class=_Parser, required=True)
+    lsub = leave.add_subparsers(dest="leave_command", metavar="操作", parser_class=ChineseParser, required=True)
     p = lsub.add_parser("add", help="登记请假（含首尾两天）")
     p.add_argument("name", metavar="姓名")
     p.add_argument("start", metavar="开始日期", help="YYYY-MM-DD")

@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from bot.app import open_database
-from bot.config import Settings
+from bot.cli_common import ChineseParser, cli_settings
 from core.clock import SystemClock
 from core.tables import read_table
 from roster.sites import (
@@ -30,14 +30,9 @@ from roster.sites import (
 )
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    from bot.cli import _settings as load
-    return load(args)
-
-
 def cmd_sites_import(args: argparse.Namespace) -> int:
     """dutybot sites import FILE"""
-    settings = _settings(args)
+    settings = cli_settings(args)
     rows = read_table(Path(args.file), required=REQUIRED, columns_hint=COLUMNS_HINT)
     engine = open_database(settings)
     try:
@@ -53,7 +48,7 @@ def cmd_sites_import(args: argparse.Namespace) -> int:
 
 def cmd_sites_add(args: argparse.Namespace) -> int:
     """dutybot sites add NAME --kind KIND [--url URL] [--unit UNIT]"""
-    settings = _settings(args)
+    settings = cli_settings(args)
     new = validate(args.name, args.kind, args.url or "", args.unit or "")
     engine = open_database(settings)
     try:
@@ -69,7 +64,7 @@ def cmd_sites_add(args: argparse.Namespace) -> int:
 
 def cmd_sites_remove(args: argparse.Namespace) -> int:
     """dutybot sites remove NAME [--unit UNIT]"""
-    settings = _settings(args)
+    settings = cli_settings(args)
     engine = open_database(settings)
     try:
         with Session(engine) as session:
@@ -85,7 +80,7 @@ def cmd_sites_remove(args: argparse.Namespace) -> int:
 
 def cmd_sites_list(args: argparse.Namespace) -> int:
     """dutybot sites list [--unit UNIT] [--all]"""
-    settings = _settings(args)
+    settings = cli_settings(args)
     engine = open_database(settings)
     try:
         with Session(engine) as session:
@@ -104,10 +99,8 @@ def cmd_sites_list(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``dutybot sites …`` to the dutybot parser."""
-    from bot.cli import _Parser
-
     sites = sub.add_parser("sites", help="值班读网的网站和政务新媒体账号：导入、列表、登记、停用")
-    ssub = sites.add_subparsers(dest="sites_command", metavar="操作", parser_class=_Parser, required=True)
+    ssub = sites.add_subparsers(dest="sites_command", metavar="操作", parser_class=ChineseParser, required=True)
     p = ssub.add_parser("import", help=f"从 CSV/xlsx 导入（表头：{COLUMNS_HINT}）")
     p.add_argument("file", metavar="FILE")
     p.set_defaults(func=cmd_sites_import)
