@@ -81,6 +81,27 @@ def fmt_date_zh(day: date) -> str:
     return f"{day.year}年{day.month}月{day.day}日（{WEEKDAYS_ZH[day.weekday()]}）"
 
 
+def fmt_span_zh(start: date, end: date, joiner: str = "—") -> str:
+    """``2026年12月1日—12月31日`` (the year repeated only when it changes; one day: that day)."""
+    head = f"{start.year}年{start.month}月{start.day}日"
+    if start == end:
+        return head
+    tail = f"{end.month}月{end.day}日" if end.year == start.year else f"{end.year}年{end.month}月{end.day}日"
+    return f"{head}{joiner}{tail}"
+
+
+def fmt_duration_zh(delta: timedelta) -> str:
+    """``12分钟``, ``3小时5分钟``, ``2天4小时``, ``不到1分钟`` (whole minutes, rounded down)."""
+    minutes = max(0, int(delta.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}天" + (f"{hours}小时" if hours else "")
+    if hours:
+        return f"{hours}小时" + (f"{mins}分钟" if mins else "")
+    return f"{mins}分钟" if mins else "不到1分钟"
+
+
 def fmt_instant_zh(instant: datetime, *, with_weekday: bool = True) -> str:
     """``2026年10月8日（星期四）17:30`` in Asia/Shanghai."""
     loc = local(instant)

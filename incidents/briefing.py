@@ -38,7 +38,7 @@ from sqlmodel import Session, col, select
 from briefing.models import BriefingConfig, Section, SectionProvider, Urgency
 from briefing.sections import week_before
 from core.audit import AuditEvent
-from core.clock import fmt_short_zh, local, local_midnight
+from core.clock import fmt_duration_zh, fmt_short_zh, local, local_midnight
 from core.workdays import WorkdayCalendar
 from incidents.models import (
     GRADE_ZH,
@@ -66,16 +66,7 @@ _ENDED_ACTIONS = (IncidentStatus.closed.value, IncidentStatus.cancelled.value,
                   IncidentStatus.false_alarm.value)
 
 
-def duration_zh(delta: timedelta) -> str:
-    """``3天2小时``, ``5小时10分钟``, ``12分钟``, ``不到1分钟`` (rounded down)."""
-    minutes = max(0, int(delta.total_seconds() // 60))
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days}天" + (f"{hours}小时" if hours else "")
-    if hours:
-        return f"{hours}小时" + (f"{mins}分钟" if mins else "")
-    return f"{mins}分钟" if mins else "不到1分钟"
+duration_zh = fmt_duration_zh
 
 
 def _zh(mapping: dict[Any, str], value: str) -> str:

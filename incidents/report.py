@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlmodel import Session, col, select
 
 from core.audit import AuditEvent, history
-from core.clock import fmt_instant_zh, fmt_short_zh, local
+from core.clock import fmt_duration_zh, fmt_instant_zh, fmt_short_zh, local
 from core.errors import InputError
 from incidents.models import (
     GRADE_ZH,
@@ -74,18 +74,7 @@ def label(mapping: Mapping[object, str], value: str) -> str:
     return mapping.get(value, value)
 
 
-def duration_zh(delta: timedelta) -> str:
-    """``12分钟``, ``3小时5分钟``, ``2天4小时`` (whole minutes, rounded down)."""
-    minutes = max(0, int(delta.total_seconds() // 60))
-    if minutes == 0:
-        return "不到1分钟"
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days}天" + (f"{hours}小时" if hours else "")
-    if hours:
-        return f"{hours}小时" + (f"{mins}分钟" if mins else "")
-    return f"{mins}分钟"
+duration_zh = fmt_duration_zh
 
 
 def step_deadline_zh(step: IncidentStep) -> str:

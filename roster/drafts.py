@@ -22,7 +22,7 @@ from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from core import audit
-from core.clock import fmt_date_zh
+from core.clock import fmt_date_zh, fmt_span_zh
 from core.errors import DutybotError, InputError
 from core.messages import Outbound
 from core.outbox import enqueue
@@ -270,7 +270,7 @@ def publish_draft(*, session: Session, calendar: WorkdayCalendar, patterns: Shif
 
 
 def _summary(start: date, end: date, person_id: int, held: list[tuple[ShiftView, DutyRole]]) -> str:
-    lines = [f"【值班安排】{_span(start, end)}的值班表已发布，您共有 {len(held)} 个班："]
+    lines = [f"【值班安排】{span_zh(start, end)}的值班表已发布，您共有 {len(held)} 个班："]
     for view, role in held[:MESSAGE_LINES]:
         other = DutyRole.leader if role == DutyRole.officer else DutyRole.officer
         mates = [p.name for p in view.people(role) if p.id != person_id]
@@ -285,15 +285,9 @@ def _summary(start: date, end: date, person_id: int, held: list[tuple[ShiftView,
     return "\n".join(lines)
 
 
-def _span(start: date, end: date) -> str:
-    head = f"{start.year}年{start.month}月{start.day}日"
-    if start == end:
-        return head
-    tail = f"{end.month}月{end.day}日" if end.year == start.year else f"{end.year}年{end.month}月{end.day}日"
-    return f"{head}至{tail}"
 
 
 
 def span_zh(start: date, end: date) -> str:
     """``2026年11月1日至11月30日``."""
-    return _span(start, end)
+    return fmt_span_zh(start, end, "至")

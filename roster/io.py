@@ -25,7 +25,7 @@ from pathlib import Path
 from sqlmodel import Session, col, select
 
 from core import audit
-from core.clock import WEEKDAYS_ZH, ensure_utc, fmt_date_zh, local
+from core.clock import WEEKDAYS_ZH, ensure_utc, fmt_date_zh, fmt_span_zh, local
 from core.errors import InputError
 from core.workdays import WorkdayCalendar
 from people.models import ROLE_ZH, Person, Role
@@ -107,12 +107,8 @@ class ImportResult:
 
 
 def span_zh(start: date, end: date) -> str:
-    """``2026年12月1日—12月31日`` (the year repeated only when it changes)."""
-    head = f"{start.year}年{start.month}月{start.day}日"
-    if start == end:
-        return head
-    tail = f"{end.month}月{end.day}日" if end.year == start.year else f"{end.year}年{end.month}月{end.day}日"
-    return f"{head}—{tail}"
+    """``2026年12月1日—12月31日``."""
+    return fmt_span_zh(start, end)
 
 
 def gap_zh(gap: Gap) -> str:
