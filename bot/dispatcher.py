@@ -98,6 +98,11 @@ class Handler(ABC):
             return self.allow_unbound
         return not self.roles or bool(self.roles & person.role_set())
 
+    def usage_for(self, args: str) -> str:
+        """The usage line shown after bad input; handlers with many sub-commands may
+        show only the one that was attempted."""
+        return self.usage
+
     def needs_prepare(self, args: str) -> bool:
         """Whether ``prepare`` must run before the transaction (slow I/O such as a fetch)."""
         return False
@@ -275,7 +280,7 @@ class Dispatcher:
                 replies = await handler.handle(inbound, ctx)
         except InputError as exc:
             return DispatchResult(command=handler.command), [
-                Outbound(f"{exc.message}\n用法：{handler.usage}")]
+                Outbound(f"{exc.message}\n用法：{handler.usage_for(args)}")]
         except PermissionDenied as exc:
             return DispatchResult(command=handler.command), [Outbound(exc.message)]
         except DutybotError as exc:

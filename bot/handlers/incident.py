@@ -82,12 +82,23 @@ class IncidentHandler(Handler):
     aliases = ("事件",)
     roles = STAFF
     usage = ("/incident new 类型 [通报] [@单位] [等级] 网址或网站名称 描述 ｜ list [mine|open|overdue] ｜ "
-             "show 编号 ｜ ack 编号 ｜ take 编号 ｜ done 编号 步骤序号 [备注｜方式 联系人 编号] ｜ "
+             "show 编号 ｜ ack 编号 ｜ take 编号 ｜ done 编号 步骤序号 [备注，或对外报告的 方式 联系人 编号] ｜ "
              "skip 编号 步骤序号 理由 ｜ note 编号 内容 ｜ grade 编号 重大 ｜ escalate 编号 [说明] ｜ "
              "evidence 编号 网址或文字（或附截图/文件）｜ draft 编号 步骤序号 ｜ report 编号 ｜ "
              "close 编号 结论 ｜ cancel 编号 理由 ｜ false 编号 理由"
              "（类型：" + "、".join(TYPE_ZH.values()) + "）")
     summary = "网站异常、敏感信息、舆情和安全事件：报告、处置步骤、升级、证据、情况报告"
+
+    def usage_for(self, args: str) -> str:
+        """Only the attempted sub-command's form (the whole list is long on a phone)."""
+        word = args.split(maxsplit=1)[0] if args.strip() else ""
+        action = ACTION_ALIASES.get(word, word.lower())
+        form = next((part.strip() for part in self.usage.split("｜")
+                     if part.strip().removeprefix("/incident ").startswith(action + " ")), None)
+        if not action or action not in ACTIONS or form is None:
+            return self.usage
+        form = form if form.startswith("/incident") else f"/incident {form}"
+        return form.split("（类型")[0] + ("（类型：" + "、".join(TYPE_ZH.values()) + "）" if action == "new" else "")
 
     # -- slow work outside the transaction ------------------------------------------
 

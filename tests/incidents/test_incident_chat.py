@@ -364,3 +364,10 @@ async def test_an_address_without_scheme_is_not_taken_for_a_text_note(engine: En
     refused = await chat.send(f"/incident evidence {number} www.example.gov.cn/hd/88", as_="王芳")
     assert "需以 http:// 或 https:// 开头" in refused
     assert not (tmp_path / "evidence" / number).exists()
+
+
+async def test_bad_input_shows_the_usage_of_the_attempted_sub_command(engine: Engine) -> None:
+    chat = build(engine, "2026-11-23T09:00")
+    reply = await chat.send("/incident done INC-20261123-001", as_="王芳")
+    assert "用法：/incident done 编号 步骤序号" in reply and "close 编号 结论" not in reply
+    assert "close 编号 结论" in await chat.send("/incident frobnicate", as_="王芳")
