@@ -13,19 +13,24 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from sqlalchemy import func
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 
 from bot.adapters.base import Adapter
+from bot.chat_alias import record_move
 from bot.config import Settings
 from bot.dispatcher import Dispatcher, DispatchResult, Handler
 from bot.handlers import default_handlers
+from bot.http import HttpService
 from bot.outbox import OutboxSender
 from bot.scheduler import Scheduler
 from briefing.flows import register_briefing
 from core.clock import Clock
-from core.db import check_schema, current_revision, make_engine, upgrade
+from core.db import check_schema, current_revision, make_engine, session_scope, upgrade
 from core.errors import ConfigError
 from core.messages import Inbound
+from core.outbox import OutboxMessage, OutboxStatus
 from core.workdays import WorkdayCalendar
 from incidents import escalation as incident_escalation
 from incidents.playbooks import check_against_profile
@@ -78,6 +83,8 @@ class App:
         handlers: Sequence[Handler] | None = None,
     ) -> None:
         self.settings, self.clock, self.adapter = settings, clock, adapter
+        self.running = False
+        self.http: HttpService | None = None
         self.engine = engine if engine is not None else open_database(settings)
         self.calendar = WorkdayCalendar.from_dir(
             settings.resolve(settings.calendar.holidays_dir), cutoff=settings.calendar.cutoff_time())
@@ -90,6 +97,7 @@ class App:
             engine=self.engine, clock=clock, settings=settings, calendar=self.calendar,
             profile=self.profile, handlers=handlers if handlers is not None else default_handlers(),
             on_commit=self.sender.wake)
+        adapter.configure(commands=self.dispatcher.menu(), on_chat_moved=self.chat_moved)
 
     def _register_domains(self) -> None:
         """Hand each domain's due-item processors and cron jobs to the scheduler."""
@@ -108,6 +116,26 @@ class App:
         self.scheduler.register(roster_changes.EXPIRE_KIND, roster_changes.process_expiry)
         register_gap_warnings(self.scheduler, calendar=self.calendar, patterns=self.settings.roster.patterns(),
                               days=self.settings.roster.gap_warning_days, citation=self.profile.citation("DUTY-1"))
+
+    async def chat_moved(self, old: str, new: str) -> None:
+        """The platform gave chat ``old`` the id ``new``: remember it, re-address the queue."""
+        with session_scope(self.engine) as session:
+            moved = record_move(session, platform=self.adapter.platform, old=old, new=new,
+                                now=self.clock.now())
+        if moved:
+            self.sender.wake()
+
+    def health(self) -> dict[str, object]:
+        """For ``/healthz``: the database answers; how the outbox is doing."""
+        now = self.clock.now()
+        with Session(self.engine) as session:
+            pending = session.exec(select(func.count()).where(
+                OutboxMessage.status == OutboxStatus.pending)).one()
+            oldest = session.exec(select(func.min(OutboxMessage.next_attempt_at)).where(
+                OutboxMessage.status == OutboxStatus.pending)).one()
+        late = max(0, int((now - oldest).total_seconds())) if oldest is not None else 0
+        return {"platform": self.adapter.platform, "outbox_pending": pending,
+                "outbox_oldest_due_seconds": late}
 
     async def handle(self, inbound: Inbound) -> DispatchResult:
         """The adapter's entry point for every inbound update."""
@@ -140,14 +168,28 @@ class App:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set: adapter, scheduler (after catch-up) and sender."""
         self.scheduler.catch_up()
-        await self.adapter.start(self.handle)
+        routes = self.adapter.http_routes()
+        if routes:
+            self.http = HttpService(host=self.settings.http.host, port=self.settings.http.port,
+                                    routes=routes, health=self.health)
+            await self.http.start()
+        try:
+            await self.adapter.start(self.handle)
+        except BaseException:
+            if self.http is not None:
+                await self.http.stop()
+            raise
         self.scheduler.start(tick_seconds=self.settings.bot.tick_seconds)
         sender = asyncio.create_task(self.sender.run(stop), name="outbox-sender")
         log.info("dutybot running on %s", self.adapter.platform)
+        self.running = True
         try:
             await stop.wait()
         finally:
+            self.running = False
             await self.adapter.stop()
+            if self.http is not None:
+                await self.http.stop()
             await self.scheduler.shutdown()
             await sender
             self.engine.dispose()

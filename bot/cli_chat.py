@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +18,6 @@ from bot.app import App, open_database
 from bot.cli_common import ChineseParser, cli_settings
 from bot.config import Settings
 from core.clock import FakeClock, SystemClock, fmt_short_zh, parse_local
-from core.errors import InputError
 from people.io import read_table
 from people.service import (
     add_person,
@@ -147,10 +147,22 @@ def cmd_console(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     settings = cli_settings(args)
     adapter = args.adapter or settings.bot.adapter
+    if args.host:
+        settings.http.host = args.host
+    if args.port is not None:
+        settings.http.port = args.port
     if adapter == "console":
         return asyncio.run(run_console(settings, as_name=None, now_text=None, script=None,
                                        transcript=None))
-    raise InputError(f"{adapter} 适配器尚未实现；目前可用：console（dutybot run --adapter console）")
+    if not args.debug:
+        logging.getLogger().setLevel(logging.INFO)  # a service's log: what it connected to
+        for noisy in ("apscheduler", "alembic"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    # httpx logs every request with its URL, and a Telegram URL holds the bot token.
+    for leaky in ("httpx", "httpcore"):
+        logging.getLogger(leaky).setLevel(logging.WARNING)
+    from bot.runner import run_adapter
+    return asyncio.run(run_adapter(settings, adapter))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -191,7 +203,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=cmd_console)
 
     p = sub.add_parser("run", help="启动机器人（默认控制台适配器）")
-    p.add_argument("--adapter", choices=["console", "telegram", "wecom", "dingtalk"])
+    p.add_argument("--adapter", choices=["console", "telegram", "wecom", "dingtalk"],
+                   help="聊天平台（默认取配置 bot.adapter，即 console）")
+    p.add_argument("--host", help="回调服务监听地址（默认 127.0.0.1，取配置 http.host）")
+    p.add_argument("--port", type=int, help="回调服务端口（默认 8080，取配置 http.port）")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="在临时数据库上演示机器人能做什么")

@@ -122,10 +122,37 @@ class OutboxSettings(_Section):
 
 class TelegramSettings(_Section):
     token: SecretStr | None = None
+    # The Bot API server: its root (https://tg-api.example.gov.cn), or a URL ending in /bot.
     base_url: str | None = None
     mode: Literal["polling", "webhook"] = "polling"
+    # The public https URL Telegram posts updates to (the reverse proxy forwards it to
+    # /telegram/webhook on the HTTP service). Required in webhook mode.
     webhook_url: str | None = None
+    # Telegram sends it back in X-Telegram-Bot-Api-Secret-Token; empty: a new random one
+    # at every start (the bot registers the webhook itself).
     webhook_secret: SecretStr | None = None
+    proxy: str | None = None
+    poll_timeout: int = Field(default=30, ge=0, le=50)
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_chars(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", v.get_secret_value()):
+            raise ValueError("只能包含字母、数字、下划线和连字符，1–256 个字符")
+        return v
+
+    @model_validator(mode="after")
+    def _webhook_has_url(self) -> TelegramSettings:
+        if self.mode == "webhook" and not (self.webhook_url or "").startswith("https://"):
+            raise ValueError("webhook 模式需要 webhook_url（以 https:// 开头的公网地址）")
+        return self
+
+
+class HttpSettings(_Section):
+    # Where the callback service listens (Telegram webhook, WeCom, DingTalk, /healthz);
+    # a reverse proxy in front terminates TLS.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
 
 
 class IncidentsSettings(_Section):
@@ -235,6 +262,7 @@ class Settings(_Section):
     incidents: IncidentsSettings = Field(default_factory=IncidentsSettings)
     roster: RosterSettings = Field(default_factory=RosterSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
 
     # Where the file was (None: defaults only); relative paths resolve against base_dir.
     source: str | None = Field(default=None, exclude=True)

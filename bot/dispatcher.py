@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from bot.adapters.base import CommandInfo
 from bot.config import Settings
 from bot.models import PendingPrompt, ProcessedUpdate
 from core.clock import Clock
@@ -81,6 +82,8 @@ class Handler(ABC):
         aliases: Chinese keywords that mean the same (free-text platforms).
         roles: roles any one of which allows the command; empty = any bound person.
         allow_unbound: usable before binding (``/bind``, ``/help``).
+        private_only: refused in group chats (``/bind``: a code said in a group is spent
+            in public); also left out of the group command menu.
         usage: the Chinese usage line shown on malformed input.
         summary: one Chinese line for ``/help``.
     """
@@ -89,6 +92,7 @@ class Handler(ABC):
     aliases: ClassVar[tuple[str, ...]] = ()
     roles: ClassVar[frozenset[Role]] = frozenset()
     allow_unbound: ClassVar[bool] = False
+    private_only: ClassVar[bool] = False
     usage: ClassVar[str]
     summary: ClassVar[str]
 
@@ -189,6 +193,10 @@ class Dispatcher:
         except DutybotError as exc:
             return exc
 
+    def menu(self) -> list[CommandInfo]:
+        """The command menu a platform shows (every command, with its /help line)."""
+        return [CommandInfo(h.command, h.summary, h.private_only) for h in self.handlers]
+
     async def dispatch(self, inbound: Inbound) -> DispatchResult:
         """Handle one update exactly once; see the module docstring."""
         prepared = await self._prepare(inbound)
@@ -250,6 +258,9 @@ class Dispatcher:
         handler, args, word = self.route(text)
         found = identity_for(session=session, platform=inbound.platform, external_id=inbound.sender_id)
         person = found[1] if found else None
+        if found is not None and found[0].blocked_at is not None and not inbound.is_group:
+            found[0].blocked_at = None  # they write to the bot again: they unblocked it
+            session.add(found[0])
         if person is not None and not person.active:
             person = None
         if handler is None:
@@ -261,6 +272,9 @@ class Dispatcher:
                 return DispatchResult(), [Outbound(UNBOUND_REPLY)]
             hint = f"未知命令 /{word}。" if word else "没有看懂这条消息。"
             return DispatchResult(), [Outbound(hint + "发送 /help 查看您可以使用的命令。")]
+        if handler.private_only and inbound.is_group:
+            return DispatchResult(command=handler.command), [
+                Outbound(f"/{handler.command} 请在与机器人的私聊中使用（在群里发送会让其他人看到）。")]
         if person is not None and Role.external in person.role_set():
             log.info("external contact %s tried /%s", person.name, handler.command)
             return DispatchResult(command=handler.command), [Outbound(EXTERNAL_REPLY)]

@@ -36,3 +36,20 @@ class PendingPrompt(SQLModel, table=True):
     sender_id: str = Field(max_length=100)
     prefix: str = Field(max_length=500)
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ChatAlias(SQLModel, table=True):
+    """A chat the platform moved to a new id (a Telegram group upgraded to a supergroup).
+
+    Messages still addressed to ``old_chat_id`` (say, from the configuration) go to
+    ``new_chat_id``; the admins are told once to update the configuration.
+    """
+
+    __tablename__ = "chat_alias"
+    __table_args__ = (UniqueConstraint("platform", "old_chat_id", name="uq_chat_alias_old"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=20)
+    old_chat_id: str = Field(max_length=100)
+    new_chat_id: str = Field(max_length=100)
+    migrated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -42,6 +42,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bot.adapters.base import Adapter
+from bot.chat_alias import current_ids, record_move
 from bot.config import OutboxSettings
 from bot.ratelimit import RateLimiter
 from core.clock import Clock
@@ -299,11 +300,16 @@ class OutboxSender:
                         bound[ident.person_id] = ident  # the latest binding wins
                     else:
                         blocked.add(ident.person_id)
+        chats = {r.chat_id for r in rows if r.person_id is None and r.chat_id}
+        moved: dict[str, str] = {}
+        if chats:
+            with Session(self.engine) as session:
+                moved = current_ids(session, self.platform, chats)
         targets: dict[int, _Target] = {}
         for row in rows:
             assert row.id is not None
             if row.person_id is None and row.chat_id:
-                targets[row.id] = _Target(row.chat_id, is_group=True)
+                targets[row.id] = _Target(moved.get(row.chat_id, row.chat_id), is_group=True)
             elif row.person_id in bound:
                 ident = bound[row.person_id]
                 targets[row.id] = _Target(ident.chat_id, is_group=False, identity_id=ident.id)
@@ -388,7 +394,13 @@ class OutboxSender:
                 try:
                     await self.adapter.edit(target.chat_id, ref, outbound)
                     return ref, True
-                except (AdapterError, NotImplementedError) as exc:
+                except AdapterError as exc:
+                    if exc.retryable:
+                        raise  # busy or unreachable: try the edit again later
+                    log.warning("outbox row %s: editing card %s (message %s) failed, sending "
+                                "a new message instead: %s", row.id, row.card_key, ref, exc)
+                    self._acquire(target)  # the new send is one more platform call
+                except NotImplementedError as exc:
                     log.warning("outbox row %s: editing card %s (message %s) failed, sending "
                                 "a new message instead: %s", row.id, row.card_key, ref, exc)
                     self._acquire(target)  # the new send is one more platform call
@@ -400,6 +412,15 @@ class OutboxSender:
                 report: DeliveryReport) -> bool:
         attempts = row.attempts + 1
         reason = (exc.message or type(exc).__name__)[:500]
+        if exc.migrated_to and target.is_group:
+            with session_scope(self.engine) as session:
+                record_move(session, platform=self.platform, old=target.chat_id,
+                            new=exc.migrated_to, now=self.clock.now())
+                stored = session.get(_M, row.id)
+                assert stored is not None
+                stored.claimed_until, stored.next_attempt_at = None, self.clock.now()
+            report.retried += 1  # not a failed attempt: the next pass sends to the new id
+            return False
         if exc.permanent_reason == "blocked":
             why = REASON_GROUP_BLOCKED if target.is_group else REASON_BLOCKED
             self._kill(row, f"{why}（{reason}）", attempts, report,

@@ -75,6 +75,8 @@ class AdapterError(DutybotError):
         retryable: whether sending again later may succeed (network, 5xx, 429).
         retry_after: seconds the platform asked us to wait, when it said so.
         permanent_reason: a short code for permanent failures (e.g. ``blocked``).
+        migrated_to: the chat's new id when the platform moved it (a Telegram group that
+            became a supergroup); the sender records it and sends there at once.
     """
 
     def __init__(
@@ -84,8 +86,10 @@ class AdapterError(DutybotError):
         retryable: bool = True,
         retry_after: float | None = None,
         permanent_reason: str | None = None,
+        migrated_to: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.migrated_to = migrated_to
         self.retryable = retryable
         self.retry_after = retry_after
         self.permanent_reason = permanent_reason

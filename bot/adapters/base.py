@@ -15,13 +15,26 @@ sender then sends a new message where it would have edited a card.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from core.messages import Inbound, Outbound
 
-InboundHandler = Callable[[Inbound], Awaitable[None]]
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+InboundHandler = Callable[[Inbound], Awaitable[object]]
+ChatMovedHandler = Callable[[str, str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class CommandInfo:
+    """One entry of a platform's command menu."""
+
+    command: str
+    description: str
+    private_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,16 @@ class Adapter(ABC):
     platform: ClassVar[str]
     capabilities: ClassVar[Capabilities] = Capabilities()
     limits: ClassVar[tuple[RateWindow, ...]] = ()
+    # Set by the app (``configure``) before ``start``.
+    commands: tuple[CommandInfo, ...] = ()
+    on_chat_moved: ChatMovedHandler | None = None
+
+    def configure(self, *, commands: Sequence[CommandInfo],
+                  on_chat_moved: ChatMovedHandler | None) -> None:
+        """What the app tells the adapter: the command menu, and where to report a chat
+        that the platform moved to a new id."""
+        self.commands = tuple(commands)
+        self.on_chat_moved = on_chat_moved
 
     @abstractmethod
     async def start(self, handler: InboundHandler) -> None:
@@ -101,6 +124,11 @@ class Adapter(ABC):
     async def answer_button(self, inbound: Inbound, notice: str | None = None) -> None:
         """Acknowledge a button press (platforms that show a spinner until answered)."""
         return None
+
+    def http_routes(self) -> list[BaseRoute]:
+        """Routes the platform calls (webhooks, callbacks); the app serves them with
+        :class:`bot.http.HttpService`. None: the adapter needs no HTTP service."""
+        return []
 
 
 def text_with_commands(message: Outbound, capabilities: Capabilities) -> str:

@@ -57,6 +57,7 @@ class BindHandler(Handler):
     command = "bind"
     aliases = ("绑定",)
     allow_unbound = True
+    private_only = True
     usage = "/bind 绑定码（8 位字母和数字，向管理员索取）"
     summary = "用管理员给您的绑定码绑定身份"
 

@@ -1,0 +1,80 @@
+"""``dutybot run`` on a chat platform: the adapter chosen by name, the app, signals.
+
+The console adapter has its own loop (:func:`bot.cli_chat.run_console`); every other
+adapter runs here until SIGINT or SIGTERM, then stops cleanly: the adapter stops
+receiving, the HTTP service finishes its requests, the scheduler and the outbox sender
+end their current step. Nothing is lost on a stop — what was not sent yet is in the
+outbox and goes out at the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from typing import IO
+
+from bot.adapters.base import Adapter
+from bot.app import App
+from bot.config import Settings
+from core.clock import SystemClock
+from core.errors import InputError
+
+log = logging.getLogger(__name__)
+
+PLATFORM_ZH = {"telegram": "Telegram", "wecom": "企业微信", "dingtalk": "钉钉"}
+
+
+def build_adapter(name: str, settings: Settings) -> Adapter:
+    """The adapter called ``name``, from the settings.
+
+    Raises:
+        AdapterError: its credentials are missing.
+        InputError: no such adapter in this version.
+    """
+    if name == "telegram":
+        from bot.adapters.telegram import TelegramAdapter
+        return TelegramAdapter(settings.telegram)
+    raise InputError(f"{PLATFORM_ZH.get(name, name)}适配器尚未实现；目前可用：console、telegram"
+                     f"（dutybot run --adapter telegram）")
+
+
+def describe(name: str, settings: Settings) -> str:
+    """One Chinese line saying what is running, for the person who started it."""
+    if name == "telegram":
+        mode = ("Webhook 模式，监听 "
+                f"{settings.http.host}:{settings.http.port}" if settings.telegram.mode == "webhook"
+                else "长轮询模式")
+        return f"值班机器人已启动（Telegram，{mode}）。按 Ctrl+C 停止。"
+    return f"值班机器人已启动（{PLATFORM_ZH.get(name, name)}）。按 Ctrl+C 停止。"
+
+
+async def run_adapter(settings: Settings, name: str, *, out: IO[str] | None = None,
+                      stop: asyncio.Event | None = None) -> int:
+    """Run the bot on adapter ``name`` until a signal (or ``stop``) ends it."""
+    adapter = build_adapter(name, settings)
+    app = App(settings, clock=SystemClock(), adapter=adapter)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    runner = asyncio.create_task(app.run(stop))
+    started = asyncio.create_task(_announce(app, name, settings, out or sys.stderr))
+    try:
+        await runner
+    finally:
+        started.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+    print("值班机器人已停止。未发出的消息保存在发送队列中，下次启动时继续发送。", file=out or sys.stderr)
+    return 0
+
+
+async def _announce(app: App, name: str, settings: Settings, out: IO[str]) -> None:
+    while app.sender is not None and not getattr(app, "running", False):
+        await asyncio.sleep(0.05)
+    print(describe(name, settings), file=out)
