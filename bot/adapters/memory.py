@@ -92,15 +92,20 @@ class MemoryChat:
                    update_id: str | None = None, button: bool = False,
                    attachments: tuple[Attachment, ...] = ()) -> str:
         """Say ``text`` as ``as_`` (in ``group`` if given), with ``attachments`` if any;
-        return what came back to the chat it was said in, joined by blank lines."""
+        return what came back to the chat it was said in (cards updated in place
+        included), joined by blank lines."""
         chat = group or f"u-{as_}"
         before = len(self.adapter.delivered)
+        edits_before = [len(d.edits) for d in self.adapter.delivered]
         await self.app.handle(Inbound(
             platform="memory", chat_id=chat, sender_id=f"u-{as_}", sender_name=as_, text=text,
             update_id=update_id or f"m{next(self._update_ids)}", is_group=group is not None,
             is_button=button, attachments=attachments))
         await self.app.drain()
-        return "\n\n".join(d.text for d in self.adapter.delivered[before:] if d.chat_id == chat)
+        edited = [d for d, n in zip(self.adapter.delivered, edits_before, strict=False)
+                  if d.chat_id == chat and len(d.edits) > n]  # cards this message updated
+        fresh = [d for d in self.adapter.delivered[before:] if d.chat_id == chat]
+        return "\n\n".join(d.text for d in edited + fresh)
 
     def messages(self, name: str) -> list[str]:
         """Everything delivered to ``name``'s private chat, oldest first."""

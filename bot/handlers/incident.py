@@ -182,7 +182,8 @@ class IncidentHandler(Handler):
         lines.append(f"已通知：{names}" if names else "已通知：暂无其他人员")
         lines.append(esc.ack_hint(incident))
         lines.append(f"完成步骤：/incident done {incident.number} 序号；保全证据：/incident evidence {incident.number} 网址")
-        return [Outbound("\n".join(lines), buttons=esc.ack_buttons(incident))]
+        return [Outbound("\n".join(lines), buttons=esc.ack_buttons(incident),
+                         card_key=esc.card_key(incident))]
 
     # -- views -----------------------------------------------------------------------
 
@@ -229,7 +230,8 @@ class IncidentHandler(Handler):
         esc.after_acknowledged(ctx.session, incident, _me(ctx), ctx.now)
         return [Outbound(f"已确认 {incident.number}，升级提醒已停止。\n{esc.card(ctx.session, incident)}\n"
                          f"由您处置请发送：/incident take {incident.number}",
-                         buttons=(Button("我来处置", f"/incident take {incident.number}"),))]
+                         buttons=(Button("我来处置", f"/incident take {incident.number}"),),
+                         card_key=esc.card_key(incident))]
 
     async def _take(self, rest: str, ctx: Context) -> list[Outbound]:
         incident = self._incident(ctx, rest)
@@ -240,7 +242,8 @@ class IncidentHandler(Handler):
         if not was_acked:
             esc.after_acknowledged(ctx.session, incident, _me(ctx), ctx.now)
         steps = svc.steps_of(session=ctx.session, incident=incident)
-        return [Outbound(f"{incident.number} 由您负责处置。\n处置步骤：\n" + "\n".join(_step_line(ctx, s) for s in steps))]
+        return [Outbound(f"{incident.number} 由您负责处置。\n{esc.card(ctx.session, incident, steps)}\n处置步骤：\n"
+                         + "\n".join(_step_line(ctx, s) for s in steps), card_key=esc.card_key(incident))]
 
     def _step_args(self, rest: str, ctx: Context) -> tuple[Incident, IncidentStep, str]:
         parts = rest.split(maxsplit=2)
