@@ -296,12 +296,16 @@ async def test_fake_drops_the_31st_message_in_a_minute_silently(
     assert fake.sent_to("wangfang")[-1]["content"] == "later"
 
 
-async def test_fake_drops_beyond_1000_an_hour(client: WeComClient, fake: FakeWeComApi,
-                                              clock: FakeClock) -> None:
+async def test_fake_drops_beyond_1000_an_hour(fake: FakeWeComApi, clock: FakeClock) -> None:
+    # 1001 sends: in-process ASGI transport (still real httpx) to keep the test fast.
     assert MEMBER_PER_HOUR == 1000
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=fake.app))
+    client = WeComClient(corp_id=CORP, secret=SECRET, agent_id=AGENT,
+                         api_base="http://fake-wecom", clock=clock, http=http)
     for i in range(MEMBER_PER_HOUR + 1):
         await client.send_text("wangfang", f"m{i}")
         clock.advance(timedelta(seconds=3))  # 20 a minute: never the minute limit
+    await http.aclose()
     assert len(fake.sent) == 1000
     assert [m["content"] for m in fake.dropped] == ["m1000"]
 
