@@ -148,6 +148,36 @@ class TelegramSettings(_Section):
         return self
 
 
+class WeComSettings(_Section):
+    # 企业微信 self-built app (自建应用): from the admin console.
+    corp_id: str = ""
+    agent_id: int | None = None
+    secret: SecretStr | None = None
+    # The app's callback settings (接收消息): Token and EncodingAESKey.
+    token: SecretStr | None = None
+    aes_key: SecretStr | None = None
+    api_base: str = "https://qyapi.weixin.qq.com"
+    # A group robot (群机器人) webhook URL for broadcasts to the duty group; messages
+    # addressed to the chat id "robot" (e.g. briefing.group_chat_id = "robot") use it.
+    robot_webhook: SecretStr | None = None
+
+
+class DingTalkSettings(_Section):
+    # stream: the bot opens a connection to DingTalk (no public URL needed);
+    # callback: DingTalk posts to /dingtalk/callback on the HTTP service.
+    mode: Literal["stream", "callback"] = "stream"
+    # The app's credentials (Client ID = AppKey, Client Secret = AppSecret).
+    client_id: str = ""
+    client_secret: SecretStr | None = None
+    # The app robot's code (usually the same as client_id).
+    robot_code: str = ""
+    api_base: str = "https://api.dingtalk.com"
+    # A custom robot (自定义机器人) for broadcasts to the duty group: its webhook URL and
+    # signing secret (加签); messages addressed to the chat id "robot" use it.
+    robot_webhook: SecretStr | None = None
+    robot_secret: SecretStr | None = None
+
+
 class HttpSettings(_Section):
     # Where the callback service listens (Telegram webhook, WeCom, DingTalk, /healthz);
     # a reverse proxy in front terminates TLS.
@@ -263,6 +293,8 @@ class Settings(_Section):
     roster: RosterSettings = Field(default_factory=RosterSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    wecom: WeComSettings = Field(default_factory=WeComSettings)
+    dingtalk: DingTalkSettings = Field(default_factory=DingTalkSettings)
 
     # Where the file was (None: defaults only); relative paths resolve against base_dir.
     source: str | None = Field(default=None, exclude=True)
