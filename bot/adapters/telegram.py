@@ -27,11 +27,15 @@ import contextlib
 import hmac
 import json
 import logging
+import os
 import secrets
-import warnings
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
+
+# python-telegram-bot 22 moves time periods (RetryAfter.retry_after …) to timedelta and
+# warns on every read until one opts in; we read both forms.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -103,9 +107,7 @@ def _seconds(value: int | float | timedelta) -> float:
 def adapter_error(exc: TelegramError) -> AdapterError:
     """What the outbox sender should do about a failed Bot API call."""
     if isinstance(exc, RetryAfter):
-        with warnings.catch_warnings():  # PTB 22 warns while it moves to timedelta
-            warnings.simplefilter("ignore")
-            wait = _seconds(exc.retry_after)
+        wait = _seconds(exc.retry_after)
         return AdapterError(f"Telegram 429: retry after {wait:g}s", retry_after=wait)
     if isinstance(exc, ChatMigrated):
         return AdapterError(f"Telegram: chat migrated to {exc.new_chat_id}",
