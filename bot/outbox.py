@@ -58,7 +58,7 @@ DEAD_EVENT_PREFIX = "outbox-dead:"
 REASON_NOT_BOUND = "收件人未绑定账号"
 REASON_BLOCKED = "收件人已屏蔽机器人"
 REASON_GROUP_BLOCKED = "机器人已被移出该群或被禁止发言"
-RATE_MARGIN_SECONDS = 0.02  # absorbs network jitter between our clock and the platform's
+RATE_MARGIN_SECONDS = 0.0  # sends count from the platform's answer (RateLimiter.settle)
 # A chat free again within this long keeps its turn for the next global slot: a younger
 # row of another chat may not take the last slots, or chats drift behind their queues.
 # It covers the spread of one pass's sends (network latency, concurrency).
@@ -343,7 +343,13 @@ class OutboxSender:
                 release.extend(r.id for r in chain[index + 1:] if r.id is not None)
                 return
 
-    def _acquire(self, target: _Target) -> None:
+    def _acquire(self, target: _Target) -> float:
+        """Take a rate slot for one platform call to ``target``; returns when it was
+        granted (for :meth:`_settle`).
+
+        Raises:
+            _Deferred: the chat (or the whole bot) must wait.
+        """
         now = self.time_source()
         ready = [until for until in self._near_ready if until > now]
         if ready:
@@ -355,13 +361,19 @@ class OutboxSender:
             if wait <= NEAR_READY_SECONDS:
                 self._near_ready.append(now + wait)
             raise _Deferred(wait)
+        return now
+
+    def _settle(self, target: _Target, granted: float) -> None:
+        """The call granted at ``granted`` is answered: count it from now (see
+        :meth:`RateLimiter.settle`)."""
+        self.limiter.settle(target.chat_id, target.is_group, granted, self.time_source())
 
     async def _attempt(self, row: OutboxMessage, target: _Target, report: DeliveryReport) -> bool:
         """Deliver one row; True when it left the queue (sent or dead)."""
-        self._acquire(target)
+        granted = self._acquire(target)
         outbound = row.to_outbound()
         try:
-            ref, edited = await self._send_or_edit(row, target, outbound)
+            ref, edited = await self._send_or_edit(row, target, outbound, granted)
         except _Deferred:
             raise
         except AdapterError as exc:
@@ -380,8 +392,15 @@ class OutboxSender:
         report.edited += edited
         return True
 
-    async def _send_or_edit(self, row: OutboxMessage, target: _Target,
-                            outbound: Outbound) -> tuple[str | None, bool]:
+    async def _send_or_edit(self, row: OutboxMessage, target: _Target, outbound: Outbound,
+                            granted: float) -> tuple[str | None, bool]:
+        try:
+            return await self._call_platform(row, target, outbound)
+        finally:
+            self._settle(target, granted)
+
+    async def _call_platform(self, row: OutboxMessage, target: _Target,
+                             outbound: Outbound) -> tuple[str | None, bool]:
         if row.card_key and self.adapter.capabilities.edit:
             with Session(self.engine) as session:
                 ref = session.exec(
@@ -391,19 +410,24 @@ class OutboxSender:
                            col(_M.platform_message_id).is_not(None), col(_M.id) < row.id)
                     .order_by(col(_M.id).desc()).limit(1)).first()
             if ref is not None:
+                problem: Exception
                 try:
                     await self.adapter.edit(target.chat_id, ref, outbound)
                     return ref, True
                 except AdapterError as exc:
                     if exc.retryable:
                         raise  # busy or unreachable: try the edit again later
-                    log.warning("outbox row %s: editing card %s (message %s) failed, sending "
-                                "a new message instead: %s", row.id, row.card_key, ref, exc)
-                    self._acquire(target)  # the new send is one more platform call
+                    problem = exc
                 except NotImplementedError as exc:
-                    log.warning("outbox row %s: editing card %s (message %s) failed, sending "
-                                "a new message instead: %s", row.id, row.card_key, ref, exc)
-                    self._acquire(target)  # the new send is one more platform call
+                    problem = exc
+                log.warning("outbox row %s: editing card %s (message %s) failed, sending "
+                            "a new message instead: %s", row.id, row.card_key, ref, problem)
+                again = self._acquire(target)  # the new send is one more platform call
+                try:
+                    return await self.adapter.send(target.chat_id, outbound,
+                                                   is_group=target.is_group), False
+                finally:
+                    self._settle(target, again)
         return await self.adapter.send(target.chat_id, outbound, is_group=target.is_group), False
 
     # ------------------------------------------------------------ failures

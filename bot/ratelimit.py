@@ -84,6 +84,30 @@ class RateLimiter:
             log.append(now)
         return 0.0
 
+    def settle(self, chat_id: str, is_group: bool, acquired: float, done: float) -> None:
+        """Count the send granted at ``acquired`` as made at ``done`` (when the platform
+        answered).
+
+        The platform counts a send when it processes it, somewhere between our request and
+        its answer. Counting from the answer keeps every later send at least a window
+        after the platform's own count however the network and the platform's queue
+        delay single requests; it costs one round trip per window.
+        """
+        if done <= acquired:
+            return
+        for index, key in self._keys(chat_id, is_group):
+            log = self._sends.get((index, key))
+            if log is None:
+                continue
+            try:
+                log.remove(acquired)
+            except ValueError:
+                continue  # swept meanwhile
+            at = len(log)
+            while at > 0 and log[at - 1] > done:
+                at -= 1
+            log.insert(at, done)
+
     def block(self, chat_id: str, until: float) -> None:
         """Let nothing go to ``chat_id`` before ``until`` (a platform's ``retry_after``).
 

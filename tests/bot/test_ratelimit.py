@@ -122,3 +122,17 @@ def test_global_rate_is_reached_when_busy() -> None:
         else:
             sent, chat = sent + 1, chat + 1
     assert sent == 300  # 30 at each of t = 0, 1, … 9
+
+
+def test_a_send_counts_from_the_platforms_answer_once_settled() -> None:
+    limiter = RateLimiter([RateWindow("chat", 1, 1.0), RateWindow("global", 2, 1.0)])
+    assert limiter.acquire_delay("a", False, 0.0) == 0.0
+    assert limiter.acquire_delay("b", False, 0.1) == 0.0
+    limiter.settle("a", False, acquired=0.0, done=0.4)   # the platform answered late
+    # The platform may have counted it as late as 0.4: chat a waits until 1.4, and the
+    # global window frees its first slot when b's send (0.1) leaves it, at 1.1.
+    assert limiter.acquire_delay("a", False, 1.05) == pytest.approx(0.35)
+    assert limiter.acquire_delay("c", False, 1.05) == pytest.approx(0.05)
+    assert limiter.acquire_delay("c", False, 1.1) == 0.0
+    assert limiter.acquire_delay("a", False, 1.4) == 0.0
+    limiter.settle("zzz", False, acquired=5.0, done=6.0)  # unknown grants are ignored

@@ -1,0 +1,173 @@
+"""Briefing fan-out over Telegram against a fake Bot API that enforces the limits (not a test).
+
+Run ``python bench/bench_telegram.py`` (options: ``--private``, ``--groups``,
+``--group-messages``, ``--latency``). The real :class:`~bot.adapters.telegram.TelegramAdapter`
+(python-telegram-bot's own HTTP networking) talks to ``tests/fakes/fake_telegram.FakeBotApi``
+served by uvicorn on 127.0.0.1. The fake answers 429 whenever Telegram's limits would be
+exceeded: 30 messages in any second overall, 1 per second per chat, 20 per minute per
+group. The real :class:`~bot.outbox.OutboxSender` delivers a daily briefing queued for
+``--private`` bound people and ``--groups`` duty groups (``--group-messages`` each) from a
+temporary SQLite file, with the real clock.
+
+Rate: under a strict sliding window the n-th message (from 0) can go at the earliest
+floor(n / 30) s after the first, so the shortest possible time from the first message to
+the last is floor((N - 1) / 30) s; the share of the allowed rate is that over the measured
+time. Goal: ≥ 95 % and zero 429s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.adapters.telegram import TelegramAdapter
+from bot.config import load_settings
+from bot.outbox import OutboxSender
+from core.clock import SystemClock
+from core.db import make_engine, session_scope, upgrade
+from core.messages import Outbound
+from core.outbox import enqueue
+from people.models import ChatIdentity, Person
+from tests.fakes.fake_telegram import FakeBotApi
+
+TOKEN = "123:BENCH"
+GLOBAL_PER_SECOND = 30
+
+
+def _fill(engine: object, private: int, groups: int, group_messages: int) -> int:
+    now = SystemClock().now()
+    text = ("【每日简报】11月25日 值班情况\n今日值班：王芳（白班）、刘洋（夜班）；带班领导：李强\n"
+            "未结事件 2 件，今日到期留言 3 条。详见 /brief")
+    with session_scope(engine) as session:  # type: ignore[arg-type]
+        for g in range(groups):
+            for k in range(group_messages):
+                enqueue(session=session, now=now, event_key=f"brief:2026-11-25:{k}",
+                        message=Outbound(f"{text}（第 {k + 1} 部分）", chat_id=str(-1_000_000 - g)))
+        for n in range(private):
+            person = Person(name=f"值班员{n:03d}", roles="officer", created_at=now)
+            session.add(person)
+            session.flush()
+            assert person.id is not None
+            session.add(ChatIdentity(person_id=person.id, platform="telegram",
+                                     external_id=str(10_000 + n), chat_id=str(10_000 + n),
+                                     bound_at=now))
+            enqueue(session=session, now=now, event_key="brief:2026-11-25",
+                    message=Outbound(text, person_id=person.id))
+    return private + groups * group_messages
+
+
+def _serve_fake(port: int, latency: float, groups: int) -> None:
+    """The fake Bot API in its own process (as the real one is remote: its timing is not
+    distorted by the bot's event loop), with ``GET /stats`` for the results."""
+    import uvicorn
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    fake = FakeBotApi(TOKEN, enforce_limits=True, delay_seconds=latency)
+    for g in range(groups):
+        fake.add_chat(-1_000_000 - g, "supergroup", title=f"值班群{g + 1}")
+
+    async def stats(request: object) -> JSONResponse:
+        return JSONResponse({"at": [r.at for r in fake.sent], "too_many": fake.too_many,
+                             "chats": [str(r.chat_id) for r in fake.sent]})
+
+    fake.app.router.routes.insert(0, Route("/stats", stats))
+    uvicorn.run(fake.app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _stats(url: str) -> dict[str, Any]:
+    async with httpx.AsyncClient() as client:
+        return (await client.get(f"{url}/stats")).json()  # type: ignore[no-any-return]
+
+
+async def _run(args: argparse.Namespace) -> None:
+    port = _free_port()
+    server = multiprocessing.get_context("spawn").Process(
+        target=_serve_fake, args=(port, args.latency, args.groups), daemon=True)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                await _stats(url)
+                break
+            except httpx.TransportError:
+                await asyncio.sleep(0.05)
+        with tempfile.TemporaryDirectory() as tmp:
+            engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
+            upgrade(engine)
+            total = _fill(engine, args.private, args.groups, args.group_messages)
+            settings = load_settings(None, env={"DUTYBOT_TELEGRAM_TOKEN": TOKEN,
+                                                "DUTYBOT_TELEGRAM_BASE_URL": url})
+            adapter = TelegramAdapter(settings.telegram)
+            await adapter.bot.initialize()
+            sender = OutboxSender(engine=engine, adapter=adapter, clock=SystemClock(),
+                                  settings=settings.outbox)
+            stop = asyncio.Event()
+            started = time.monotonic()
+            task = asyncio.create_task(sender.run(stop))
+            while time.monotonic() - started < args.timeout:
+                if len((await _stats(url))["at"]) >= total:
+                    break
+                await asyncio.sleep(0.25)
+            stop.set()
+            sender.wake()
+            await task
+            await adapter.bot.shutdown()
+            engine.dispose()
+        result = await _stats(url)
+    finally:
+        server.terminate()
+        server.join()
+    done = sorted(result["at"])
+    elapsed = done[-1] - started if done else float("nan")
+    span = done[-1] - done[0] if len(done) > 1 else float("nan")
+    # Under a strict sliding window, message n (from 0) can go at the earliest
+    # floor(n / 30) seconds after the first; the last one sets the shortest possible span.
+    ideal = (len(done) - 1) // GLOBAL_PER_SECOND
+    share = ideal / span if span else float("nan")
+    if args.histogram:
+        buckets = [0] * (int(span) + 1)
+        for at in done:
+            buckets[int(at - done[0])] += 1
+        print("  per second:", buckets)
+    per_group = [result["chats"].count(str(-1_000_000 - g)) for g in range(args.groups)]
+    print(f"[latency {args.latency * 1000:.0f} ms] {len(done)}/{total} delivered "
+          f"({args.private} private chats, {args.groups} groups × {args.group_messages}) "
+          f"in {elapsed:.2f} s")
+    print(f"  first to last {span:.2f} s, shortest possible {ideal} s: {100 * share:.1f}% of the "
+          f"allowed rate ({(len(done) - 1) / span:.2f} msg/s); 429 answers: {result['too_many']}; "
+          f"per group: {per_group}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--private", type=int, default=300)
+    parser.add_argument("--groups", type=int, default=5)
+    parser.add_argument("--group-messages", type=int, default=3)
+    parser.add_argument("--latency", type=float, default=0.02, help="seconds per request")
+    parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--histogram", action="store_true", help="messages per second")
+    args = parser.parse_args()
+    asyncio.run(_run(args))
+
+
+if __name__ == "__main__":
+    main()
