@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from bot.adapters.console import ConsoleAdapter, ConsoleSession
 from bot.app import App, open_database
@@ -19,6 +19,7 @@ from bot.cli_common import ChineseParser, cli_settings
 from bot.config import Settings
 from core.clock import FakeClock, SystemClock, fmt_short_zh, parse_local
 from people.io import read_table
+from people.models import PLATFORM_ZH, ChatIdentity
 from people.service import (
     add_person,
     create_invite,
@@ -48,9 +49,15 @@ def cmd_people_list(args: argparse.Namespace) -> int:
         if not people:
             print("还没有任何人员。添加：dutybot people add 姓名 --roles 值班员 --phone 电话")
             return 0
+        accounts: dict[int, list[str]] = {}
+        for ident in session.exec(select(ChatIdentity).order_by(col(ChatIdentity.id))):
+            mark = "（已屏蔽机器人）" if ident.blocked_at else ""
+            accounts.setdefault(ident.person_id, []).append(
+                f"{PLATFORM_ZH.get(ident.platform, ident.platform)}:{ident.external_id}{mark}")
         for p in people:
             state = "" if p.active else "（已停用）"
-            print(f"{p.name}{state}\t{p.roles_zh()}\t{p.unit or '—'}\t{p.phone or '—'}")
+            bound = "、".join(accounts.get(p.id or -1, [])) or "未绑定"
+            print(f"{p.name}{state}\t{p.roles_zh()}\t{p.unit or '—'}\t{p.phone or '—'}\t{bound}")
         print(f"共 {len(people)} 人")
     return 0
 

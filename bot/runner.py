@@ -21,10 +21,10 @@ from bot.app import App
 from bot.config import Settings
 from core.clock import SystemClock
 from core.errors import InputError
+from people.models import PLATFORM_ZH
 
 log = logging.getLogger(__name__)
 
-PLATFORM_ZH = {"telegram": "Telegram", "wecom": "企业微信", "dingtalk": "钉钉"}
 
 
 def build_adapter(name: str, settings: Settings) -> Adapter:

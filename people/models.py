@@ -27,6 +27,9 @@ ROLE_ZH = {
 }
 ROLE_FROM_ZH = {v: k for k, v in ROLE_ZH.items()} | {r.value: r for r in Role}
 
+PLATFORM_ZH = {"telegram": "Telegram", "wecom": "企业微信", "dingtalk": "钉钉",
+               "console": "控制台", "memory": "测试"}
+
 
 class Person(SQLModel, table=True):
     """A known person. Names are unique within the deployment (they are how people are

@@ -7,11 +7,8 @@ from sqlmodel import select
 from bot.dispatcher import Context, Handler
 from core.errors import InputError
 from core.messages import Inbound, Outbound
-from people.models import ChatIdentity
+from people.models import PLATFORM_ZH, ChatIdentity
 from people.service import bind
-
-PLATFORM_ZH = {"telegram": "Telegram", "wecom": "企业微信", "dingtalk": "钉钉",
-               "console": "控制台", "memory": "测试"}
 
 
 class HelpHandler(Handler):

@@ -111,3 +111,32 @@ def test_bad_config_exits_2_naming_each_key(capsys: pytest.CaptureFixture[str], 
     code, _, err = run(capsys, "rules")
     assert code == 2
     assert "calendar.cutoff" in err and "bot.adapter" in err and "Traceback" not in err
+
+
+def test_people_list_shows_each_persons_chat_accounts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import datetime
+
+    from sqlmodel import Session, select
+
+    from bot.app import open_database
+    from bot.config import load_settings
+    from core.clock import SHANGHAI
+    from people.models import ChatIdentity, Person
+
+    assert main(["people", "add", "张伟", "--roles", "管理员"]) == 0
+    assert main(["people", "add", "王芳"]) == 0
+    engine = open_database(load_settings(None, env={}))
+    now = datetime(2026, 11, 25, 9, 0, tzinfo=SHANGHAI)
+    with Session(engine) as session:
+        zhang = session.exec(select(Person).where(Person.name == "张伟")).one()
+        for platform, ext in (("telegram", "1001"), ("wecom", "zhangwei"), ("dingtalk", "staff001")):
+            session.add(ChatIdentity(person_id=zhang.id, platform=platform, external_id=ext,
+                                     chat_id=ext, bound_at=now))
+        session.commit()
+    engine.dispose()
+    capsys.readouterr()
+    assert main(["people", "list"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("张伟"))
+    assert "Telegram:1001、企业微信:zhangwei、钉钉:staff001" in line
+    assert next(x for x in out.splitlines() if x.startswith("王芳")).endswith("未绑定")
