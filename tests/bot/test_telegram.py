@@ -376,3 +376,27 @@ async def test_a_refused_token_stops_the_start(engine: Engine, clock: FakeClock)
         app = App(_settings(url), clock=clock, adapter=adapter, engine=engine)
         with pytest.raises(AdapterError, match="拒绝了机器人令牌"):
             await app.run(asyncio.Event())
+
+
+async def test_dutybot_run_with_only_the_two_environment_variables(tmp_path: Path) -> None:
+    """``dutybot run --adapter telegram`` on a fresh folder: no config file, the embedded
+    database is created, and the bot answers."""
+    import io
+
+    from bot.runner import run_adapter
+
+    fake = FakeBotApi(TOKEN)
+    async with serve_asgi(fake.app) as url:
+        settings = load_settings(None, env={"DUTYBOT_TELEGRAM_TOKEN": TOKEN,
+                                            "DUTYBOT_TELEGRAM_BASE_URL": url})
+        out, stop = io.StringIO(), asyncio.Event()
+        task = asyncio.create_task(run_adapter(settings, "telegram", out=out, stop=stop))
+        fake.push_message(555, 555, "/help", first_name="新同事")
+        await eventually(lambda: fake.sent_to(555))
+        stop.set()
+        fake.close()
+        assert await asyncio.wait_for(task, timeout=10) == 0
+    assert (Path.cwd() / "dutybot.db").exists()
+    assert "/bind" in (fake.sent_to(555)[0].text or "")
+    assert "值班机器人已启动（Telegram，长轮询模式）" in out.getvalue()
+    assert "值班机器人已停止" in out.getvalue()
