@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import func
@@ -165,8 +165,9 @@ class App:
         await self.drain()
         return log_lines
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set: adapter, scheduler (after catch-up) and sender."""
+    async def run(self, stop: asyncio.Event, *, on_started: Callable[[], None] | None = None) -> None:
+        """Run until ``stop`` is set: adapter, scheduler (after catch-up) and sender;
+        ``on_started`` is called once everything runs."""
         self.scheduler.catch_up()
         routes = self.adapter.http_routes()
         if routes:
@@ -183,13 +184,15 @@ class App:
         sender = asyncio.create_task(self.sender.run(stop), name="outbox-sender")
         log.info("dutybot running on %s", self.adapter.platform)
         self.running = True
+        if on_started is not None:
+            on_started()
         try:
             await stop.wait()
         finally:
             self.running = False
-            await self.adapter.stop()
+            await self.scheduler.shutdown()
+            await sender  # ends after its current pass: nothing is cut off mid-send
             if self.http is not None:
                 await self.http.stop()
-            await self.scheduler.shutdown()
-            await sender
+            await self.adapter.stop()
             self.engine.dispose()

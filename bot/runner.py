@@ -37,8 +37,13 @@ def build_adapter(name: str, settings: Settings) -> Adapter:
     if name == "telegram":
         from bot.adapters.telegram import TelegramAdapter
         return TelegramAdapter(settings.telegram)
-    raise InputError(f"{PLATFORM_ZH.get(name, name)}适配器尚未实现；目前可用：console、telegram"
-                     f"（dutybot run --adapter telegram）")
+    if name == "wecom":
+        from bot.adapters.wecom import WeComAdapter
+        return WeComAdapter(settings.wecom)
+    if name == "dingtalk":
+        from bot.adapters.dingtalk import DingTalkAdapter
+        return DingTalkAdapter(settings.dingtalk)
+    raise InputError(f"没有名为 {name} 的适配器；可用：console、telegram、wecom、dingtalk")
 
 
 def describe(name: str, settings: Settings) -> str:
@@ -48,6 +53,13 @@ def describe(name: str, settings: Settings) -> str:
                 f"{settings.http.host}:{settings.http.port}" if settings.telegram.mode == "webhook"
                 else "长轮询模式")
         return f"值班机器人已启动（Telegram，{mode}）。按 Ctrl+C 停止。"
+    listen = f"{settings.http.host}:{settings.http.port}"
+    if name == "wecom":
+        return f"值班机器人已启动（企业微信，回调地址 {listen}/wecom/callback）。按 Ctrl+C 停止。"
+    if name == "dingtalk":
+        mode = ("Stream 模式，无需公网地址" if settings.dingtalk.mode == "stream"
+                else f"HTTP 回调模式，回调地址 {listen}/dingtalk/callback")
+        return f"值班机器人已启动（钉钉，{mode}）。按 Ctrl+C 停止。"
     return f"值班机器人已启动（{PLATFORM_ZH.get(name, name)}）。按 Ctrl+C 停止。"
 
 
@@ -61,20 +73,11 @@ async def run_adapter(settings: Settings, name: str, *, out: IO[str] | None = No
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    runner = asyncio.create_task(app.run(stop))
-    started = asyncio.create_task(_announce(app, name, settings, out or sys.stderr))
     try:
-        await runner
+        await app.run(stop, on_started=lambda: print(describe(name, settings), file=out or sys.stderr))
     finally:
-        started.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
     print("值班机器人已停止。未发出的消息保存在发送队列中，下次启动时继续发送。", file=out or sys.stderr)
     return 0
-
-
-async def _announce(app: App, name: str, settings: Settings, out: IO[str]) -> None:
-    while app.sender is not None and not getattr(app, "running", False):
-        await asyncio.sleep(0.05)
-    print(describe(name, settings), file=out)

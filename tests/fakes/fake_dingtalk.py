@@ -1,0 +1,503 @@
+"""A fake DingTalk (钉钉) for tests: OpenAPI, Stream gateway and webhooks in one Starlette
+app, to run with ``serve_asgi`` (set :attr:`FakeDingTalk.base_url` to the served URL).
+
+It implements what :mod:`bot.adapters.dingtalk` uses, with DingTalk's behaviour where it
+matters to us:
+
+* ``POST /v1.0/oauth2/accessToken`` checks ``appKey``/``appSecret`` and issues ``tok-1``,
+  ``tok-2``, … valid ``expire_in`` seconds; an expired or unknown token is answered
+  HTTP 401 ``InvalidAuthentication`` by the robot APIs;
+* ``POST /v1.0/gateway/connections/open`` checks ``clientId``/``clientSecret``, records
+  the request (:attr:`opens`) and hands out ``ticket-1``, ``ticket-2``, … for the
+  WebSocket at ``/gateway`` (a ticket works once);
+* the gateway pushes frames on request (:meth:`push_callback`, :meth:`push_system`) and
+  records every answer (:attr:`acks`); :meth:`wait_ack` waits for one;
+* ``POST /v1.0/robot/oToMessages/batchSend`` and ``/v1.0/robot/groupMessages/send``
+  check the token, ``robotCode``, ``msgKey`` and the ``msgParam`` fields each template
+  needs; users in :attr:`invalid_users` come back in ``invalidStaffIdList``, users in
+  :attr:`flow_controlled` in ``flowControlledStaffIdList``; groups in
+  :attr:`groups_without_robot` are refused (HTTP 400 ``invalidParameter.openConversationId``);
+* session webhooks (``/robot/sendBySession?session=…``) made by :meth:`bot_message`, valid
+  ``session_ttl`` seconds (expired: errcode 300001 ``session expired``);
+* the custom robot (``/robot/send?access_token=…&timestamp=…&sign=…``) checks the token
+  (300001), the 加签 signature and that the timestamp is within an hour (310000), and
+  allows 20 messages a minute (then errcode 130101).
+
+``fail_next(path, status=..., code=..., errcode=...)`` injects failures before any other
+check. Time comes from ``time_source`` (pass ``clock.now``), so no test sleeps for time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from bot.adapters.dingtalk_sign import compute_sign
+
+ROBOT_PER_MINUTE = 20
+BOT_TOPIC = "/v1.0/im/bot/messages/get"
+ERR_TOO_FAST = 130101
+ERR_TOKEN = 300001
+ERR_SECURITY = 310000
+
+_ACTION_KEYS = {"sampleActionCard2": 2, "sampleActionCard3": 3, "sampleActionCard4": 4,
+                "sampleActionCard5": 5}
+
+
+@dataclass
+class _Injected:
+    status: int | None
+    code: str | None
+    errcode: int | None
+    times: int
+
+
+@dataclass
+class GatewayConnection:
+    """One WebSocket client of the fake gateway."""
+
+    ticket: str
+    ws: WebSocket
+    closed: bool = False
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _now_ms(instant: datetime) -> int:
+    return int(instant.timestamp() * 1000)
+
+
+class FakeDingTalk:
+    """In-memory DingTalk.
+
+    Args:
+        client_id: the app's Client ID (also the default robot code).
+        client_secret: the app's Client Secret.
+        robot_code: the robot code the message APIs accept.
+        robot_token: the custom robot's ``access_token``.
+        robot_secret: the custom robot's 加签 secret (None: unsigned robot).
+        expire_in: lifetime of issued access tokens, in seconds.
+        session_ttl: lifetime of session webhooks, in seconds.
+        time_source: the current instant (aware); defaults to the system clock.
+
+    State (inspect in tests):
+        tokens_issued: access tokens handed out, in order.
+        opens: bodies of ``connections/open`` requests, in order (refused ones too).
+        connections: gateway WebSocket clients, in connection order.
+        acks: every frame a client sent to the gateway (the answers), in order.
+        oto_sent: ``{"user", "msgKey", "msgParam" (decoded), "robotCode", "token", "time"}``
+            per person reached through batchSend.
+        group_sent: ``{"conversation", "msgKey", "msgParam", "robotCode", "token", "time"}``.
+        session_sent: ``{"chat", "msgtype", "body", "time"}`` per session-webhook message
+            (``chat``: the staff id of a private chat, the conversation id of a group).
+        robot_sent: ``{"msgtype", "body", "timestamp", "time"}`` per custom-robot message.
+        calls: ``{"method", "path", "params", "json", "headers", "time"}`` per request.
+    """
+
+    def __init__(self, *, client_id: str = "dingclient001", client_secret: str = "app-secret",
+                 robot_code: str | None = None, robot_token: str = "robot-token",
+                 robot_secret: str | None = "SECrobot-secret", expire_in: int = 7200,
+                 session_ttl: int = 90 * 60,
+                 time_source: Callable[[], datetime] | None = None) -> None:
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.robot_code = robot_code or client_id
+        self.robot_token = robot_token
+        self.robot_secret = robot_secret
+        self.expire_in = expire_in
+        self.session_ttl = session_ttl
+        self.time_source = time_source or (lambda: datetime.now(UTC))
+        self.base_url = "http://127.0.0.1"
+        self.invalid_users: set[str] = set()
+        self.flow_controlled: set[str] = set()
+        self.groups_without_robot: set[str] = set()
+        self.tokens_issued: list[str] = []
+        self.opens: list[dict[str, Any]] = []
+        self.connections: list[GatewayConnection] = []
+        self.acks: list[dict[str, Any]] = []
+        self.oto_sent: list[dict[str, Any]] = []
+        self.group_sent: list[dict[str, Any]] = []
+        self.session_sent: list[dict[str, Any]] = []
+        self.robot_sent: list[dict[str, Any]] = []
+        self.calls: list[dict[str, Any]] = []
+        self._tokens: dict[str, int] = {}          # token -> expiry (ms)
+        self._tickets: set[str] = set()
+        self._sessions: dict[str, tuple[str, int]] = {}  # session -> (chat, expiry ms)
+        self._robot_log: deque[int] = deque()
+        self._inject: dict[str, list[_Injected]] = {}
+        self._token_ids = itertools.count(1)
+        self._ticket_ids = itertools.count(1)
+        self._frame_ids = itertools.count(1)
+        self._msg_ids = itertools.count(1)
+        self._session_ids = itertools.count(1)
+        self._query_ids = itertools.count(1)
+        self.app = Starlette(routes=[
+            Route("/v1.0/oauth2/accessToken", self._access_token, methods=["POST"]),
+            Route("/v1.0/gateway/connections/open", self._open, methods=["POST"]),
+            WebSocketRoute("/gateway", self._gateway),
+            Route("/v1.0/robot/oToMessages/batchSend", self._batch_send, methods=["POST"]),
+            Route("/v1.0/robot/groupMessages/send", self._group_send, methods=["POST"]),
+            Route("/robot/sendBySession", self._session_send, methods=["POST"]),
+            Route("/robot/send", self._robot_send, methods=["POST"]),
+        ])
+
+    # ------------------------------------------------------------------ test controls
+
+    def now_ms(self) -> int:
+        """The fake's current time in milliseconds."""
+        return _now_ms(self.time_source())
+
+    def fail_next(self, path: str, *, status: int | None = None, code: str | None = None,
+                  errcode: int | None = None, times: int = 1) -> None:
+        """Answer the next ``times`` requests to ``path`` with HTTP ``status`` (and an
+        OpenAPI error ``code``) or, for webhooks, HTTP 200 with ``errcode``."""
+        if (status is None) == (errcode is None):
+            raise ValueError("give exactly one of status or errcode")
+        self._inject.setdefault(path, []).append(_Injected(status, code, errcode, times))
+
+    def forget_tokens(self) -> None:
+        """Every access token issued so far stops working (401 from now on)."""
+        self._tokens.clear()
+
+    def callback_headers(self, *, timestamp_ms: int | None = None,
+                         secret: str | None = None) -> dict[str, str]:
+        """The ``timestamp`` and ``sign`` headers DingTalk sends with an HTTP callback."""
+        ts = str(self.now_ms() if timestamp_ms is None else timestamp_ms)
+        return {"timestamp": ts, "sign": compute_sign(secret or self.client_secret, ts),
+                "content-type": "application/json"}
+
+    def bot_message(self, text: str, *, staff_id: str = "staff001", nick: str = "王芳",
+                    group: str | None = None, msg_id: str | None = None,
+                    msgtype: str = "text") -> dict[str, Any]:
+        """A bot-message callback body, as DingTalk sends it, with a fresh session webhook.
+
+        Args:
+            text: ``text.content`` (in a group DingTalk leaves a space where the @ was).
+            staff_id: the sender's staff id.
+            nick: the sender's display name.
+            group: a conversation id for a group message; None for a private chat.
+            msg_id: the message id (default: a new one).
+            msgtype: the message type.
+        """
+        session = f"s{next(self._session_ids)}"
+        expires = self.now_ms() + self.session_ttl * 1000
+        self._sessions[session] = (group or staff_id, expires)
+        now = self.now_ms()
+        data: dict[str, Any] = {
+            "conversationId": group or f"cidPrivate-{staff_id}",
+            "conversationType": "2" if group else "1",
+            "chatbotCorpId": "ding-corp", "chatbotUserId": "$:LWCP_v1:$robot",
+            "msgId": msg_id or f"msg{next(self._msg_ids):05d}",
+            "senderNick": nick, "isAdmin": False, "senderStaffId": staff_id,
+            "senderId": f"$:LWCP_v1:${staff_id}", "senderCorpId": "ding-corp",
+            "sessionWebhookExpiredTime": expires, "createAt": now,
+            "conversationTitle": "值班群" if group else "", "isInAtList": True,
+            "sessionWebhook": f"{self.base_url}/robot/sendBySession?session={session}",
+            "robotCode": self.robot_code, "msgtype": msgtype,
+        }
+        if msgtype == "text":
+            data["text"] = {"content": text}
+        return data
+
+    # ------------------------------------------------------------------ gateway controls
+
+    @property
+    def live_connections(self) -> list[GatewayConnection]:
+        """Gateway clients still connected."""
+        return [c for c in self.connections if not c.closed]
+
+    async def wait_for(self, predicate: Callable[[], bool], *, timeout: float = 3.0,
+                       what: str = "condition") -> None:
+        """Wait (bounded) until ``predicate()`` holds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            if loop.time() >= deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            await asyncio.sleep(0.005)
+
+    async def wait_connections(self, count: int, *, timeout: float = 3.0) -> GatewayConnection:
+        """Wait until ``count`` clients have connected; the newest one."""
+        await self.wait_for(lambda: len(self.connections) >= count, timeout=timeout,
+                            what=f"{count} gateway connection(s)")
+        return self.connections[count - 1]
+
+    async def push(self, frame: dict[str, Any],
+                   connection: GatewayConnection | None = None) -> None:
+        """Send a raw frame to ``connection`` (default: the newest live one)."""
+        target = connection or (self.live_connections or [None])[-1]
+        if target is None:
+            raise AssertionError("no gateway client is connected")
+        await target.ws.send_text(json.dumps(frame, ensure_ascii=False))
+
+    async def push_callback(self, data: dict[str, Any], *, topic: str = BOT_TOPIC,
+                            connection: GatewayConnection | None = None) -> str:
+        """Push a CALLBACK frame carrying ``data``; its ``messageId``."""
+        message_id = f"frame-{next(self._frame_ids)}"
+        await self.push({"specVersion": "1.0", "type": "CALLBACK",
+                         "headers": {"topic": topic, "messageId": message_id,
+                                     "contentType": "application/json",
+                                     "time": str(self.now_ms()), "appId": "app-1"},
+                         "data": json.dumps(data, ensure_ascii=False)}, connection)
+        return message_id
+
+    async def push_system(self, topic: str, data: str = "",
+                          connection: GatewayConnection | None = None) -> str:
+        """Push a SYSTEM frame (``ping``, ``disconnect``); its ``messageId``."""
+        message_id = f"frame-{next(self._frame_ids)}"
+        await self.push({"specVersion": "1.0", "type": "SYSTEM",
+                         "headers": {"topic": topic, "messageId": message_id,
+                                     "contentType": "application/json",
+                                     "time": str(self.now_ms())},
+                         "data": data}, connection)
+        return message_id
+
+    def ack_for(self, message_id: str) -> list[dict[str, Any]]:
+        """The answers received for ``message_id``."""
+        return [a for a in self.acks
+                if isinstance(a.get("headers"), dict) and a["headers"].get("messageId") == message_id]
+
+    async def wait_ack(self, message_id: str, *, timeout: float = 3.0) -> dict[str, Any]:
+        """Wait for the answer to ``message_id``; that answer."""
+        await self.wait_for(lambda: bool(self.ack_for(message_id)), timeout=timeout,
+                            what=f"the answer to {message_id}")
+        return self.ack_for(message_id)[0]
+
+    async def drop(self, connection: GatewayConnection | None = None) -> None:
+        """Close a client's connection abruptly, as a network failure would."""
+        target = connection or (self.live_connections or [None])[-1]
+        if target is not None:
+            await target.ws.close(code=1011)
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _record(self, request: Request) -> tuple[dict[str, Any], Response | None]:
+        raw = await request.body()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        self.calls.append({"method": request.method, "path": request.url.path,
+                           "params": dict(request.query_params), "json": body,
+                           "headers": dict(request.headers), "time": self.time_source()})
+        queue = self._inject.get(request.url.path)
+        if queue:
+            injected = queue[0]
+            injected.times -= 1
+            if injected.times <= 0:
+                queue.pop(0)
+            if injected.errcode is not None:
+                return {}, JSONResponse({"errcode": injected.errcode, "errmsg": "injected"})
+            assert injected.status is not None
+            if injected.code is None:
+                return {}, PlainTextResponse("injected failure", status_code=injected.status)
+            return {}, JSONResponse({"code": injected.code, "message": "injected",
+                                     "requestid": "req-1"}, status_code=injected.status)
+        return body if isinstance(body, dict) else {}, None
+
+    @staticmethod
+    def _error(status: int, code: str, message: str = "") -> JSONResponse:
+        return JSONResponse({"code": code, "message": message or code, "requestid": "req-1"},
+                            status_code=status)
+
+    def _token_error(self, request: Request) -> tuple[str, Response | None]:
+        token = request.headers.get("x-acs-dingtalk-access-token", "")
+        expiry = self._tokens.get(token)
+        if expiry is None or self.now_ms() >= expiry:
+            return token, self._error(401, "InvalidAuthentication", "不合法的access_token")
+        return token, None
+
+    @staticmethod
+    def _param_error(msg_key: Any, raw: Any) -> tuple[dict[str, Any], str | None]:
+        try:
+            param = json.loads(raw) if isinstance(raw, str) else None
+        except ValueError:
+            param = None
+        if not isinstance(param, dict):
+            return {}, "msgParam is not a JSON object string"
+        needed: list[str]
+        if msg_key == "sampleText":
+            needed = ["content"]
+        elif msg_key == "sampleMarkdown":
+            needed = ["title", "text"]
+        elif msg_key == "sampleActionCard":
+            needed = ["title", "text", "singleTitle", "singleURL"]
+        elif msg_key in _ACTION_KEYS:
+            needed = ["title", "text"]
+            for i in range(1, _ACTION_KEYS[msg_key] + 1):
+                needed += [f"actionTitle{i}", f"actionURL{i}"]
+        else:
+            return param, f"unknown msgKey {msg_key!r}"
+        missing = [k for k in needed if not isinstance(param.get(k), str) or not param[k]]
+        return param, (f"msgParam lacks {', '.join(missing)}" if missing else None)
+
+    # ------------------------------------------------------------------ OpenAPI
+
+    async def _access_token(self, request: Request) -> Response:
+        body, injected = await self._record(request)
+        if injected is not None:
+            return injected
+        if body.get("appKey") != self.client_id or body.get("appSecret") != self.client_secret:
+            return self._error(400, "invalidClientIdOrSecret", "无效的clientId或者clientSecret")
+        token = f"tok-{next(self._token_ids)}"
+        self._tokens[token] = self.now_ms() + self.expire_in * 1000
+        self.tokens_issued.append(token)
+        return JSONResponse({"accessToken": token, "expireIn": self.expire_in})
+
+    async def _open(self, request: Request) -> Response:
+        body, injected = await self._record(request)
+        self.opens.append(body)
+        if injected is not None:
+            return injected
+        if body.get("clientId") != self.client_id or body.get("clientSecret") != self.client_secret:
+            return self._error(401, "Unauthorized", "clientId or clientSecret is invalid")
+        if not isinstance(body.get("subscriptions"), list) or not body["subscriptions"]:
+            return self._error(400, "invalidParameter.subscriptions")
+        ticket = f"ticket-{next(self._ticket_ids)}"
+        self._tickets.add(ticket)
+        ws_base = "ws" + self.base_url.removeprefix("http")
+        return JSONResponse({"endpoint": f"{ws_base}/gateway", "ticket": ticket})
+
+    async def _gateway(self, ws: WebSocket) -> None:
+        ticket = ws.query_params.get("ticket", "")
+        if ticket not in self._tickets:
+            await ws.close(code=1008)
+            return
+        self._tickets.discard(ticket)  # one connection per ticket
+        await ws.accept()
+        connection = GatewayConnection(ticket=ticket, ws=ws)
+        self.connections.append(connection)
+        try:
+            while True:
+                text = await ws.receive_text()
+                try:
+                    answer = json.loads(text)
+                except ValueError:
+                    answer = {"unparsable": text}
+                connection.received.append(answer)
+                self.acks.append(answer)
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            connection.closed = True
+
+    async def _batch_send(self, request: Request) -> Response:
+        body, injected = await self._record(request)
+        if injected is not None:
+            return injected
+        token, refused = self._token_error(request)
+        if refused is not None:
+            return refused
+        if body.get("robotCode") != self.robot_code:
+            return self._error(400, "invalidParameter.robotCode", "robotCode无效")
+        users = body.get("userIds")
+        if not isinstance(users, list) or not users or len(users) > 20:
+            return self._error(400, "invalidParameter.userIds", "userIds为空或超过20个")
+        param, problem = self._param_error(body.get("msgKey"), body.get("msgParam"))
+        if problem:
+            return self._error(400, "invalidParameter.msgParam", problem)
+        invalid = [u for u in users if u in self.invalid_users]
+        throttled = [u for u in users if u in self.flow_controlled and u not in invalid]
+        for user in users:
+            if user not in invalid and user not in throttled:
+                self.oto_sent.append({"user": user, "msgKey": body["msgKey"], "msgParam": param,
+                                      "robotCode": body["robotCode"], "token": token,
+                                      "time": self.time_source()})
+        return JSONResponse({"processQueryKey": f"pqk-{next(self._query_ids)}",
+                             "invalidStaffIdList": invalid, "flowControlledStaffIdList": throttled})
+
+    async def _group_send(self, request: Request) -> Response:
+        body, injected = await self._record(request)
+        if injected is not None:
+            return injected
+        token, refused = self._token_error(request)
+        if refused is not None:
+            return refused
+        if body.get("robotCode") != self.robot_code:
+            return self._error(400, "invalidParameter.robotCode", "robotCode无效")
+        conversation = body.get("openConversationId")
+        if not isinstance(conversation, str) or not conversation \
+                or conversation in self.groups_without_robot:
+            return self._error(400, "invalidParameter.openConversationId",
+                               "机器人不在该群或群不存在")
+        raw = body.get("msgParam")
+        if isinstance(raw, str) and len(raw.encode()) > 15000:
+            return self._error(400, "invalidParameter.msgParam", "msgParam超过15000字节")
+        param, problem = self._param_error(body.get("msgKey"), raw)
+        if problem:
+            return self._error(400, "invalidParameter.msgParam", problem)
+        self.group_sent.append({"conversation": conversation, "msgKey": body["msgKey"],
+                                "msgParam": param, "robotCode": body["robotCode"],
+                                "token": token, "time": self.time_source()})
+        return JSONResponse({"processQueryKey": f"pqk-{next(self._query_ids)}"})
+
+    # ------------------------------------------------------------------ webhooks
+
+    @staticmethod
+    def _webhook_problem(body: dict[str, Any]) -> str | None:
+        msgtype = body.get("msgtype")
+        if msgtype == "text":
+            ok = isinstance(body.get("text"), dict) and bool(body["text"].get("content"))
+        elif msgtype == "actionCard":
+            card = body.get("actionCard")
+            ok = (isinstance(card, dict) and bool(card.get("title")) and bool(card.get("text"))
+                  and isinstance(card.get("btns"), list) and all(
+                      isinstance(b, dict) and b.get("title") and b.get("actionURL")
+                      for b in card["btns"]))
+        elif msgtype == "markdown":
+            ok = isinstance(body.get("markdown"), dict) and bool(body["markdown"].get("text"))
+        else:
+            return f"unsupported msgtype {msgtype!r}"
+        return None if ok else f"malformed {msgtype} message"
+
+    async def _session_send(self, request: Request) -> Response:
+        body, injected = await self._record(request)
+        if injected is not None:
+            return injected
+        found = self._sessions.get(request.query_params.get("session", ""))
+        if found is None or self.now_ms() >= found[1]:
+            return JSONResponse({"errcode": ERR_TOKEN, "errmsg": "session expired"})
+        problem = self._webhook_problem(body)
+        if problem:
+            return JSONResponse({"errcode": 40035, "errmsg": problem})
+        self.session_sent.append({"chat": found[0], "msgtype": body["msgtype"], "body": body,
+                                  "time": self.time_source()})
+        return JSONResponse({"errcode": 0, "errmsg": "ok"})
+
+    async def _robot_send(self, request: Request) -> Response:
+        body, injected = await self._record(request)
+        if injected is not None:
+            return injected
+        params = request.query_params
+        if params.get("access_token") != self.robot_token:
+            return JSONResponse({"errcode": ERR_TOKEN, "errmsg": "token is not exist"})
+        now = self.now_ms()
+        if self.robot_secret is not None:
+            ts = params.get("timestamp", "")
+            if not ts.isdigit() or abs(now - int(ts)) >= 3_600_000:
+                return JSONResponse({"errcode": ERR_SECURITY, "errmsg": "timestamp invalid"})
+            if params.get("sign") != compute_sign(self.robot_secret, ts):
+                return JSONResponse({"errcode": ERR_SECURITY, "errmsg": "sign not match"})
+        while self._robot_log and now - self._robot_log[0] >= 60_000:
+            self._robot_log.popleft()
+        if len(self._robot_log) >= ROBOT_PER_MINUTE:
+            return JSONResponse({"errcode": ERR_TOO_FAST,
+                                 "errmsg": "send too fast, exceed 20 times per minute"})
+        problem = self._webhook_problem(body)
+        if problem:
+            return JSONResponse({"errcode": 40035, "errmsg": problem})
+        self._robot_log.append(now)
+        self.robot_sent.append({"msgtype": body["msgtype"], "body": body,
+                                "timestamp": params.get("timestamp"), "time": self.time_source()})
+        return JSONResponse({"errcode": 0, "errmsg": "ok"})
