@@ -41,6 +41,7 @@ TYPE_ALIASES: dict[str, IncidentType] = {v: k for k, v in TYPE_ZH.items()} | {
     "打不开": IncidentType.site_down, "无法打开": IncidentType.site_down,
     "宕机": IncidentType.site_down, "错误": IncidentType.content_error,
     "敏感": IncidentType.sensitive, "篡改": IncidentType.tamper, "挂马": IncidentType.tamper,
+    "网页篡改": IncidentType.tamper, "页面篡改": IncidentType.tamper, "被篡改": IncidentType.tamper,
     "违法": IncidentType.illegal, "有害信息": IncidentType.illegal,
     "违法信息": IncidentType.illegal, "攻击": IncidentType.hack, "盗号": IncidentType.hack,
     "黑客": IncidentType.hack, "假冒": IncidentType.counterfeit, "仿冒": IncidentType.counterfeit,
