@@ -126,12 +126,18 @@ def rung(session: Session, item: ReplyItem, role: Role) -> list[Person]:
 
 
 def notify(session: Session, people: list[Person], text: str, *, event: str, now: datetime,
-           buttons: tuple[Button, ...] = ()) -> int:
-    """Queue ``text`` for each person (in the caller's transaction)."""
+           buttons: tuple[Button, ...] = (), card: str | None = None) -> int:
+    """Queue ``text`` for each person (in the caller's transaction); ``card`` makes it
+    replace the person's earlier message with the same card key where the platform can."""
     for person in people:
         enqueue(session=session, message=Outbound(text, person_id=person.id, buttons=buttons,
-                                                  card_key=None), now=now, event_key=event)
+                                                  card_key=card), now=now, event_key=event)
     return len(people)
+
+
+def extension_card(item: ReplyItem) -> str:
+    """The card key of an item's extension request (the approver's buttons)."""
+    return f"{ref_of(item)}:extension"
 
 
 def process_reminder(session: Session, due: DueItem, now: datetime) -> None:

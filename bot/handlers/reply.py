@@ -189,7 +189,8 @@ class ReplyHandler(Handler):
                      f"理由：{parts[2]}\n{flows.card(item)}",
                      event=f"reply:{item.number}:extension:{ctx.now.isoformat()}", now=ctx.now,
                      buttons=(Button("批准", f"/reply approve {item.number}"),
-                              Button("驳回", f"/reply reject {item.number} 理由")))
+                              Button("驳回", f"/reply reject {item.number} 理由")),
+                     card=flows.extension_card(item))
         who = "、".join(p.name for p in principals) or "（未设置主要负责人，请联系管理员）"
         return [Outbound(f"延期申请已提交，等待主要负责人审批：{who}。")]
 
@@ -213,7 +214,7 @@ class ReplyHandler(Handler):
         people = [p for p in (ctx.session.get(Person, requester) if requester else None,) if p]
         flows.notify(ctx.session, people, f"【延期审批】{ctx.actor}：{result}" + (f"\n意见：{note.strip()}" if note.strip() else ""),
                      event=f"reply:{item.number}:decision:{ctx.now.isoformat()}", now=ctx.now)
-        return [Outbound(result)]
+        return [Outbound(result, card_key=flows.extension_card(item))]  # the request card, decided
 
     async def _approve(self, rest: str, ctx: Context) -> list[Outbound]:
         return await self._decide(rest, ctx, True)

@@ -119,6 +119,8 @@ async def test_extension_needs_the_principal_and_never_passes_30_working_days(en
     # 30 working days from 2026-11-23 (the start day not counted) end on 2027-01-05
     # (provisional: no 2027 holiday data yet).
     assert "新的截止：1月5日 24:00（暂定）" in approved
+    assert "已批准" in card.text and card.buttons == ()  # the request card now shows the decision
+    assert card.edits and "延期申请" in card.edits[0]
     assert "已批准" in chat.last("王芳")
     assert "最多还可延长 0 个工作日" in await chat.send(f"/reply extend {number} 1 还要再等", as_="王芳")
 
