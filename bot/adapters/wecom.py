@@ -1,5 +1,8 @@
 """WeCom (企业微信) self-built app: two-way chat through the app's callback and message API.
 
+Text cuts, card layout, the per-member message budget, update ids and the settings check
+are in :mod:`bot.adapters.wecom_support`.
+
 Receiving: WeCom calls ``/wecom/callback`` on the HTTP service (:mod:`bot.http`).
 
 * ``GET`` is the URL check WeCom makes when the callback is saved in the admin console:
@@ -28,13 +31,9 @@ Sending (:meth:`WeComAdapter.send`):
 
 * chat id ``robot`` → the group robot webhook (``[wecom] robot_webhook``) as plain text,
   buttons shown as typed commands (a robot has no callbacks);
-* any other chat id is a member's userid → an app message: plain ``text`` without buttons;
-  with buttons a ``button_interaction`` template card whose title is the first line of the
-  text (≤ 36 characters) and whose body is the rest (≤ 160 characters). When the text is
-  longer than a card holds, the whole text goes first as a text message and a compact card
-  with the buttons follows (its body is the start of the text, ending in
-  ``……（全文见上一条消息）``). Texts are cut to WeCom's 2048 UTF-8 bytes with
-  ``……（内容过长，已截断）``.
+* any other chat id is a member's userid → an app message: plain ``text`` without buttons,
+  with buttons a template card (:func:`~bot.adapters.wecom_support.card_layout`: a long
+  text goes first as a text message, then a compact card). Texts are cut to 2048 bytes.
 
 WeCom cannot edit a sent app message (``edit=False``): the outbox sends a new message
 where it would have edited a card. After a click the clicked card's buttons are replaced by
@@ -43,11 +42,10 @@ same card is not pressed twice.
 
 Limits: WeCom *silently drops* app messages beyond 30 a minute or 1000 an hour to one
 member, so both are declared in ``limits`` for the outbox sender, as are the robot's 20 a
-minute. A card sent as text + card is two messages for one outbox send; the adapter keeps
-its own per-member ledger of what it really sent, and uses the second message only when the
-member's budget has room for it (otherwise it sends the card alone, its body cut). Should
-the budget be spent all the same, ``send`` raises a retryable ``AdapterError`` with
-``retry_after`` rather than let WeCom drop the message.
+minute. A long card is two messages for one outbox send: the second is sent only when the
+member's :class:`~bot.adapters.wecom_support.MemberBudget` has room (otherwise the card
+goes alone, its body cut); should the budget be spent all the same, ``send`` raises a
+retryable ``AdapterError`` with ``retry_after`` rather than let WeCom drop the message.
 
 Errors come from :mod:`bot.adapters.wecom_api` as :class:`~core.errors.AdapterError`: a
 recipient WeCom cannot reach (errcode 81013, or the userid in ``invaliduser``) is
@@ -62,10 +60,8 @@ import functools
 import hashlib
 import logging
 import uuid
-from collections import OrderedDict, deque
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections import OrderedDict
+from datetime import UTC, datetime
 
 import httpx
 from starlette.requests import Request
@@ -81,8 +77,6 @@ from bot.adapters.base import (
 )
 from bot.adapters.wecom_api import (
     DEFAULT_TIMEOUT,
-    MAX_BUTTON_KEY_BYTES,
-    MAX_CARD_BUTTONS,
     MEMBER_PER_HOUR,
     MEMBER_PER_MINUTE,
     ROBOT_PER_MINUTE,
@@ -100,11 +94,21 @@ from bot.adapters.wecom_crypto import (
     WeComCryptoError,
     parse_message,
 )
+from bot.adapters.wecom_support import (
+    NO_BUTTONS,
+    REQUIRED_SETTINGS,
+    CardLayout,
+    MemberBudget,
+    card_layout,
+    fit_bytes,
+    ledger_id,
+    missing_settings,
+)
 from bot.config import WeComSettings
 from bot.http import read_body
 from core.clock import Clock, SystemClock
 from core.errors import AdapterError
-from core.messages import Button, Inbound, Outbound
+from core.messages import Inbound, Outbound
 
 log = logging.getLogger(__name__)
 
@@ -112,192 +116,14 @@ CALLBACK_PATH = "/wecom/callback"
 #: Messages to this chat id go to the group robot webhook.
 ROBOT_CHAT_ID = "robot"
 
-#: WeCom's limit for text content (app text messages and robot text), in UTF-8 bytes.
-TEXT_MAX_BYTES = 2048
-#: A card's main title: WeCom recommends at most 36 characters.
-CARD_TITLE_MAX_CHARS = 36
-#: A card's ``sub_title_text``: WeCom recommends at most 160 characters.
-CARD_TEXT_MAX_CHARS = 160
-TRUNCATED_NOTE = "……（内容过长，已截断）"
-SEE_ABOVE_NOTE = "……（全文见上一条消息）"
 #: What a clicked card shows instead of its buttons.
 CLICKED_LABEL = "已提交"
-#: Longest update id the dispatcher's ledger stores (``processed_update.update_id``).
-MAX_UPDATE_ID_CHARS = 100
 #: Overall pace for the whole app; far below WeCom's per-corp API limits.
 GLOBAL_PER_MINUTE = 600
 #: How many half-delivered long cards (text sent, card not) are remembered for a retry.
 PARTIAL_MEMORY = 512
 
 _REFUSED_CODES = frozenset({BAD_SIGNATURE, BAD_TIMESTAMP, STALE_TIMESTAMP, WRONG_RECEIVE_ID})
-_NO_BUTTONS = Capabilities(buttons=False, max_text=10**9)  # typed commands, no char cut
-
-# Setting → (environment variable, key in the [wecom] section).
-_REQUIRED = (
-    ("corp_id", "DUTYBOT_WECOM_CORP_ID"),
-    ("agent_id", "DUTYBOT_WECOM_AGENT_ID"),
-    ("secret", "DUTYBOT_WECOM_SECRET"),
-    ("token", "DUTYBOT_WECOM_TOKEN"),
-    ("aes_key", "DUTYBOT_WECOM_AES_KEY"),
-)
-
-
-# --------------------------------------------------------------------------- text helpers
-
-
-def fit_bytes(text: str, limit: int = TEXT_MAX_BYTES, note: str = TRUNCATED_NOTE) -> str:
-    """``text`` if it is at most ``limit`` UTF-8 bytes, else its start plus ``note``, the
-    whole at most ``limit`` bytes and never cut inside a character."""
-    data = text.encode("utf-8")
-    if len(data) <= limit:
-        return text
-    tail = "\n" + note
-    room = max(0, limit - len(tail.encode("utf-8")))
-    # "ignore" only drops the partial character at the cut: the input is valid UTF-8.
-    return data[:room].decode("utf-8", "ignore").rstrip() + tail
-
-
-def fit_chars(text: str, limit: int, note: str) -> str:
-    """``text`` if it has at most ``limit`` characters, else its start plus ``note``."""
-    if len(text) <= limit:
-        return text
-    return text[: max(0, limit - len(note))].rstrip() + note
-
-
-def ledger_id(raw: str) -> str:
-    """An update id the ledger can store: ``raw`` itself, or, when longer than the column,
-    its kind prefix and a SHA-256 digest (the same input always gives the same id)."""
-    if len(raw) <= MAX_UPDATE_ID_CHARS:
-        return raw
-    kind = raw.split(":", 1)[0][:10]
-    return f"{kind}:h:{hashlib.sha256(raw.encode('utf-8')).hexdigest()}"
-
-
-def missing_settings(settings: WeComSettings) -> list[str]:
-    """The environment variables of the required ``[wecom]`` settings that are empty."""
-    missing = []
-    for field, env in _REQUIRED:
-        value = getattr(settings, field)
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        if value is None or (isinstance(value, str) and not value.strip()):
-            missing.append(env)
-    return missing
-
-
-# --------------------------------------------------------------------------- card layout
-
-
-@dataclass(frozen=True)
-class CardLayout:
-    """How one outbound message with buttons becomes WeCom messages.
-
-    Attributes:
-        title: the card's main title (the text's first line).
-        body: the card's ``sub_title_text``.
-        buttons: the card's buttons (at most six, keys within WeCom's limit).
-        lead_text: the whole text, sent as a text message before the card when the card
-            cannot hold it; None when the card alone says everything.
-        single_body: the card body to use when only one message may be sent (the text cut).
-    """
-
-    title: str
-    body: str
-    buttons: tuple[Button, ...]
-    lead_text: str | None
-    single_body: str
-
-
-def card_buttons(buttons: Sequence[Button]) -> tuple[tuple[Button, ...], tuple[Button, ...]]:
-    """(buttons a card can carry, buttons to show as typed commands instead).
-
-    A card holds at most six buttons and a key of at most 1024 bytes; the key is the
-    button's command.
-    """
-    fit: list[Button] = []
-    rest: list[Button] = []
-    for button in buttons:
-        key_ok = 0 < len(button.command.encode("utf-8")) <= MAX_BUTTON_KEY_BYTES
-        if key_ok and len(fit) < MAX_CARD_BUTTONS:
-            fit.append(button)
-        else:
-            rest.append(button)
-    return tuple(fit), tuple(rest)
-
-
-def card_layout(message: Outbound) -> CardLayout | None:
-    """The card plan for ``message``; None when it has no button a card can carry."""
-    buttons, typed = card_buttons(message.buttons)
-    if not buttons:
-        return None
-    text = message.text.strip("\n")
-    head, _, rest = text.partition("\n")
-    head = head.strip()
-    title = fit_chars(head, CARD_TITLE_MAX_CHARS, "…") if head else "请选择"
-    fits = (len(head) <= CARD_TITLE_MAX_CHARS and len(rest) <= CARD_TEXT_MAX_CHARS
-            and not typed)
-    if fits:
-        return CardLayout(title, rest, buttons, None, rest)
-    full = text_with_commands(Outbound(text, buttons=typed), _NO_BUTTONS)
-    body = rest if len(head) <= CARD_TITLE_MAX_CHARS else text
-    return CardLayout(
-        title=title,
-        body=fit_chars(body, CARD_TEXT_MAX_CHARS, SEE_ABOVE_NOTE) if body else "详见上一条消息",
-        buttons=buttons,
-        lead_text=fit_bytes(full),
-        single_body=fit_chars(body, CARD_TEXT_MAX_CHARS, TRUNCATED_NOTE),
-    )
-
-
-# --------------------------------------------------------------------------- member budget
-
-
-class MemberBudget:
-    """What this process really sent to each member, against WeCom's per-member limits.
-
-    The outbox counts one send per :meth:`WeComAdapter.send`; a long card is two WeCom
-    messages. This ledger counts WeCom messages, so the adapter can decide whether the
-    second one fits. Times come from the injected clock (WeCom counts in wall time).
-    """
-
-    def __init__(self, clock: Clock, *, per_minute: int = MEMBER_PER_MINUTE,
-                 per_hour: int = MEMBER_PER_HOUR) -> None:
-        self.clock = clock
-        self.per_minute, self.per_hour = per_minute, per_hour
-        self._sent: dict[str, deque[datetime]] = {}
-
-    def _log(self, member: str, now: datetime) -> deque[datetime]:
-        log_ = self._sent.setdefault(member, deque())
-        while log_ and now - log_[0] >= timedelta(hours=1):
-            log_.popleft()
-        return log_
-
-    def room(self, member: str) -> tuple[int, float]:
-        """(messages ``member`` may still get now, seconds until one more is allowed when
-        none is)."""
-        now = self.clock.now()
-        sent = self._log(member, now)
-        minute = [t for t in sent if now - t < timedelta(minutes=1)]
-        room = min(self.per_minute - len(minute), self.per_hour - len(sent))
-        if room > 0:
-            return room, 0.0
-        waits = []
-        if len(minute) >= self.per_minute:
-            waits.append(minute[len(minute) - self.per_minute] + timedelta(minutes=1) - now)
-        if len(sent) >= self.per_hour:
-            waits.append(sent[len(sent) - self.per_hour] + timedelta(hours=1) - now)
-        return 0, max((w.total_seconds() for w in waits), default=1.0)
-
-    def record(self, member: str) -> None:
-        """One message went to ``member`` now."""
-        now = self.clock.now()
-        self._log(member, now).append(now)
-        if len(self._sent) > 10_000:  # forget idle members now and then
-            for key in [k for k, v in self._sent.items() if not self._log(k, now)]:
-                del self._sent[key]
-
-
-# --------------------------------------------------------------------------- adapter
 
 
 class WeComAdapter(Adapter):
@@ -329,7 +155,7 @@ class WeComAdapter(Adapter):
                  http: httpx.AsyncClient | None = None) -> None:
         missing = missing_settings(settings)
         if missing:
-            keys = "、".join(field for field, env in _REQUIRED if env in missing)
+            keys = "、".join(field for field, env in REQUIRED_SETTINGS if env in missing)
             raise AdapterError(
                 f"未配置企业微信应用：请设置环境变量 {'、'.join(missing)}"
                 f"（或配置文件 [wecom] 中的 {keys}），可在企业微信管理后台的自建应用页面"
@@ -577,7 +403,7 @@ class WeComAdapter(Adapter):
         layout = card_layout(message)
         if layout is None:
             self._require_room(chat_id)
-            text = fit_bytes(text_with_commands(message, _NO_BUTTONS))
+            text = fit_bytes(text_with_commands(message, NO_BUTTONS))
             result = await self.client.send_text(chat_id, text)
             self.budget.record(chat_id)
             return result.msgid
@@ -633,5 +459,5 @@ class WeComAdapter(Adapter):
             raise AdapterError(
                 "企业微信群机器人未配置：请设置环境变量 DUTYBOT_WECOM_ROBOT_WEBHOOK"
                 "（或配置文件 [wecom] robot_webhook）。", retryable=False)
-        await self.robot.send_text(fit_bytes(text_with_commands(message, _NO_BUTTONS)))
+        await self.robot.send_text(fit_bytes(text_with_commands(message, NO_BUTTONS)))
         return f"robot-{uuid.uuid4().hex[:16]}"

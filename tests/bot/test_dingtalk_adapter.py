@@ -14,15 +14,8 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from bot.adapters.dingtalk import (
-    CALLBACK_PATH,
-    SEND_MESSAGE_URL,
-    DingTalkAdapter,
-    command_url,
-    redact,
-    render,
-    to_markdown,
-)
+from bot.adapters.dingtalk import CALLBACK_PATH, DingTalkAdapter
+from bot.adapters.dingtalk_api import SEND_MESSAGE_URL, command_url, redact, render, to_markdown
 from bot.app import App
 from bot.config import Settings, load_settings
 from bot.http import HttpService

@@ -22,17 +22,16 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from bot.adapters.wecom import (
-    CALLBACK_PATH,
+from bot.adapters.wecom import CALLBACK_PATH, WeComAdapter
+from bot.adapters.wecom_crypto import WeComCrypto, signature
+from bot.adapters.wecom_support import (
     MAX_UPDATE_ID_CHARS,
     SEE_ABOVE_NOTE,
     TEXT_MAX_BYTES,
-    WeComAdapter,
     card_layout,
     fit_bytes,
     ledger_id,
 )
-from bot.adapters.wecom_crypto import WeComCrypto, signature
 from bot.app import App
 from bot.config import Settings, WeComSettings, load_settings
 from bot.http import HttpService
