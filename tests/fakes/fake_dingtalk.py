@@ -1,8 +1,8 @@
 """A fake DingTalk (钉钉) for tests: OpenAPI, Stream gateway and webhooks in one Starlette
 app, to run with ``serve_asgi`` (set :attr:`FakeDingTalk.base_url` to the served URL).
 
-It implements what :mod:`bot.adapters.dingtalk` uses, with DingTalk's behaviour where it
-matters to us:
+It implements what :mod:`bot.adapters.dingtalk` and :mod:`bot.adapters.dingtalk_api`
+use, with DingTalk's behaviour where it matters to us:
 
 * ``POST /v1.0/oauth2/accessToken`` checks ``appKey``/``appSecret`` and issues ``tok-1``,
   ``tok-2``, … valid ``expire_in`` seconds; an expired or unknown token is answered
