@@ -1,0 +1,407 @@
+"""DingTalk (钉钉): how fast inbound messages are answered and handled (not a test).
+
+Run ``python bench/bench_dingtalk.py`` (options: ``--messages``, ``--people``,
+``--concurrency``, ``--stream``). Everything runs on 127.0.0.1; the clock is the real one.
+
+**HTTP callback mode** (``[dingtalk] mode = "callback"``). The real
+:class:`~bot.adapters.dingtalk.DingTalkAdapter` serves ``/dingtalk/callback`` with
+:class:`~bot.http.HttpService` inside the bot's event loop, in front of the real
+:class:`~bot.app.App` on a temporary SQLite file. A separate process plays DingTalk: it
+POSTs ``--messages`` private bot messages (``/duty`` and ``/whoami`` from ``--people``
+bound staff, each with its own ``msgId``), signed as DingTalk does (headers ``timestamp``
+and ``sign`` from :func:`bot.adapters.dingtalk_sign.compute_sign`), ``--concurrency`` at a
+time, timing each answer. The adapter answers ``{}`` at once and handles the message in
+the background; a message is *handled* once it is dispatched and its reply written to the
+outbox (the app's handler returned). The outbox sender does not run, so the numbers are
+the receiving path alone. The handling rate is messages handled per second from the
+first POST to the last message handled; the backlog is how long handling went on after
+the last answer.
+
+**Stream mode** (``--stream``, ``mode = "stream"``): ``tests/fakes/fake_dingtalk``'s
+gateway, in its own process, pushes the same messages as CALLBACK frames over the
+adapter's WebSocket, at most ``--concurrency`` unanswered at a time. The adapter answers
+(ACKs) a frame once its message is handled, so the ACK time is the handling latency.
+
+The fake DingTalk (``tests/fakes/fake_dingtalk.FakeDingTalk``, served by uvicorn in its
+own process) also issues the access token the adapter fetches when it starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from bot.adapters.dingtalk import DingTalkAdapter
+from bot.adapters.dingtalk_sign import compute_sign
+from bot.app import App
+from bot.config import Settings, load_settings
+from bot.http import HttpService
+from bot.models import ProcessedUpdate
+from core.clock import SystemClock
+from core.db import make_engine, upgrade
+from core.messages import Inbound
+from core.outbox import OutboxMessage
+from people.models import Role
+from tests.factories import make_person
+from tests.fakes.fake_dingtalk import FakeDingTalk
+
+CLIENT_ID = "dingbenchclient"
+SECRET = "bench-app-secret-7f3c"
+ROBOT_CODE = "dingbenchrobot"
+CALLBACK_PATH = "/dingtalk/callback"
+COMMANDS = ("/duty", "/whoami")
+
+
+# --------------------------------------------------------------------------- shared
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _settings(api_url: str, mode: str) -> Settings:
+    return load_settings(None, env={
+        "DUTYBOT_DINGTALK_MODE": mode, "DUTYBOT_DINGTALK_CLIENT_ID": CLIENT_ID,
+        "DUTYBOT_DINGTALK_CLIENT_SECRET": SECRET, "DUTYBOT_DINGTALK_ROBOT_CODE": ROBOT_CODE,
+        "DUTYBOT_DINGTALK_API_BASE": api_url})
+
+
+def _pct(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
+
+
+def bot_message(api_url: str, text: str, staff_id: str, nick: str, msg_id: str) -> dict[str, Any]:
+    """A private bot-message body as DingTalk sends it (the shape the tests' fake builds)."""
+    now = int(time.time() * 1000)
+    return {
+        "conversationId": f"cidPrivate-{staff_id}", "conversationType": "1",
+        "chatbotCorpId": "ding-corp", "chatbotUserId": "$:LWCP_v1:$robot",
+        "msgId": msg_id, "senderNick": nick, "isAdmin": False, "senderStaffId": staff_id,
+        "senderId": f"$:LWCP_v1:${staff_id}", "senderCorpId": "ding-corp",
+        "sessionWebhookExpiredTime": now + 90 * 60 * 1000, "createAt": now,
+        "conversationTitle": "", "isInAtList": True,
+        "sessionWebhook": f"{api_url}/robot/sendBySession?session=s-{msg_id}",
+        "robotCode": ROBOT_CODE, "msgtype": "text", "text": {"content": text},
+    }
+
+
+def _message(api_url: str, staff: Sequence[str], n: int) -> dict[str, Any]:
+    return bot_message(api_url, COMMANDS[n % len(COMMANDS)], staff[n % len(staff)],
+                       f"值班员{n % len(staff):03d}", f"msgBench{n:07d}")
+
+
+# --------------------------------------------------------------------------- the fake DingTalk
+
+
+class _Acks(list):  # type: ignore[type-arg]
+    """The fake gateway's ``acks``, with the time each answer arrived."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.at: list[tuple[str, float, int]] = []  # (messageId, monotonic, code)
+        self.changed = asyncio.Event()
+
+    def append(self, answer: Any) -> None:
+        super().append(answer)
+        headers = answer.get("headers") if isinstance(answer, dict) else None
+        if isinstance(headers, dict):
+            self.at.append((str(headers.get("messageId")), time.monotonic(),
+                            int(answer.get("code") or 0)))
+        self.changed.set()
+
+
+def _serve_fake(port: int) -> None:
+    """The fake DingTalk in its own process. ``POST /bench/push`` (Stream mode) pushes
+    ``messages`` bot messages to the connected adapter, at most ``window`` unanswered, and
+    answers with ``[(msgId, pushed_at, acked_at, code)]`` once all are answered."""
+    import uvicorn
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    fake = FakeDingTalk(client_id=CLIENT_ID, client_secret=SECRET, robot_code=ROBOT_CODE)
+    fake.base_url = f"http://127.0.0.1:{port}"
+    acks = _Acks()
+    fake.acks = acks
+
+    async def push(request: Request) -> JSONResponse:
+        spec = await request.json()
+        messages, window, staff = spec["messages"], spec["window"], spec["staff"]
+        await fake.wait_connections(1, timeout=10)
+        acks.at.clear()
+        pushed: dict[str, tuple[str, float]] = {}  # frame messageId -> (msgId, when)
+        for n in range(messages):
+            while len(pushed) - len(acks.at) >= window:
+                acks.changed.clear()
+                await acks.changed.wait()
+            data = _message(fake.base_url, staff, n)
+            at = time.monotonic()
+            pushed[await fake.push_callback(data)] = (data["msgId"], at)
+        while len(acks.at) < messages:
+            acks.changed.clear()
+            await acks.changed.wait()
+        return JSONResponse([[*pushed[frame], at, code] for frame, at, code in acks.at
+                             if frame in pushed])
+
+    fake.app.router.routes.insert(0, Route("/bench/push", push, methods=["POST"]))
+    uvicorn.run(fake.app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+async def _wait_until_up(url: str) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(400):
+            try:
+                await client.post(url, json={})
+                return
+            except httpx.TransportError:
+                await asyncio.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up")
+
+
+# --------------------------------------------------------------------------- DingTalk pushing
+
+
+def _pusher(url: str, api_url: str, staff: list[str], messages: int, concurrency: int,
+            conn: Connection) -> None:
+    """DingTalk in its own process: POST ``messages`` signed callbacks, ``concurrency`` at
+    a time; sends back ``[(msgId, posted_at, answered_at, status)]`` (monotonic seconds)."""
+
+    async def run() -> list[tuple[str, float, float, int]]:
+        numbers = iter(range(messages))
+        results: list[tuple[str, float, float, int]] = []
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+
+            async def worker() -> None:
+                for n in numbers:
+                    data = _message(api_url, staff, n)
+                    timestamp = str(int(time.time() * 1000))
+                    headers = {"timestamp": timestamp, "sign": compute_sign(SECRET, timestamp),
+                               "content-type": "application/json"}
+                    body = json.dumps(data, ensure_ascii=False).encode("utf-8")
+                    posted = time.monotonic()
+                    try:
+                        status = (await client.post(url, content=body,
+                                                    headers=headers)).status_code
+                    except httpx.HTTPError:
+                        status = 0
+                    results.append((data["msgId"], posted, time.monotonic(), status))
+
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return results
+
+    conn.send(asyncio.run(run()))
+    conn.close()
+
+
+# --------------------------------------------------------------------------- the bot
+
+
+class _Recorder:
+    """Wraps the app's handler: when each update was handled (monotonic seconds)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.done: dict[str, float] = {}
+        self.target = 0
+        self.reached = asyncio.Event()
+
+    async def __call__(self, inbound: Inbound) -> Any:
+        try:
+            return await self.app.handle(inbound)
+        finally:
+            self.done[inbound.update_id] = time.monotonic()
+            if len(self.done) >= self.target:
+                self.reached.set()
+
+    def expect(self, total: int) -> None:
+        self.target = total
+        self.reached.clear()
+        if len(self.done) >= total:
+            self.reached.set()
+
+
+def _counts(engine: Engine) -> tuple[int, int]:
+    with Session(engine) as session:
+        updates = session.exec(select(func.count()).select_from(ProcessedUpdate)).one()
+        rows = session.exec(select(func.count()).select_from(OutboxMessage)).one()
+    return int(updates), int(rows)
+
+
+def _bound_engine(tmp: str, name: str, staff: Sequence[str]) -> Engine:
+    engine = make_engine(f"sqlite:///{Path(tmp) / name}")
+    upgrade(engine)
+    now = SystemClock().now()
+    with Session(engine) as session:
+        for n, staff_id in enumerate(staff):
+            make_person(session, f"值班员{n:03d}", roles=(Role.officer,), now=now,
+                        platform="dingtalk", external_id=staff_id)
+        session.commit()
+    return engine
+
+
+def _report(label: str, args: argparse.Namespace, answers: list[tuple[str, float, float, int]],
+            recorder: _Recorder, growth: tuple[int, int], answer_name: str) -> None:
+    codes = Counter(code for _, _, _, code in answers)
+    latencies = [(answered - posted) * 1000 for _, posted, answered, _ in answers]
+    first = min(posted for _, posted, _, _ in answers)
+    last_answer = max(answered for _, _, answered, _ in answers)
+    posted_at = {msg_id: posted for msg_id, posted, _, _ in answers}
+    handled = [at for key, at in recorder.done.items() if key in posted_at]
+    end_to_end = [(recorder.done[key] - posted) * 1000 for key, posted in posted_at.items()
+                  if key in recorder.done]
+    last_done = max(handled) if handled else float("nan")
+    print(f"[{label}] {args.messages} private messages from {args.people} bound staff, "
+          f"{args.concurrency} in flight")
+    print(f"  {answer_name}: p50 {statistics.median(latencies):.1f} ms, p99 "
+          f"{_pct(latencies, 0.99):.1f} ms, max {max(latencies):.1f} ms; "
+          f"codes {dict(sorted(codes.items()))}")
+    print(f"  (closed loop: while the bot is saturated an answer waits about "
+          f"{args.concurrency} / handling rate)")
+    print(f"  arrival: {len(answers) / (last_answer - first):.0f} msg/s "
+          f"(first to last answer {last_answer - first:.2f} s)")
+    print(f"  handled (dispatch + reply in the outbox): {len(handled)}/{args.messages} in "
+          f"{last_done - first:.2f} s = {len(handled) / (last_done - first):.0f} msg/s; "
+          f"backlog after the last answer {max(0.0, last_done - last_answer):.2f} s")
+    print(f"  sent to reply queued: p50 {statistics.median(end_to_end):.0f} ms, p99 "
+          f"{_pct(end_to_end, 0.99):.0f} ms; ledger rows +{growth[0]}, outbox rows "
+          f"+{growth[1]} (expected {args.messages} each)")
+
+
+async def _callbacks(args: argparse.Namespace, api_url: str, tmp: str) -> None:
+    staff = [f"staff{n:03d}" for n in range(args.people)]
+    engine = _bound_engine(tmp, "callbacks.db", staff)
+    settings = _settings(api_url, "callback")
+    adapter = DingTalkAdapter(settings.dingtalk)
+    app = App(settings, clock=SystemClock(), adapter=adapter, engine=engine)
+    recorder = _Recorder(app)
+    service = HttpService(host="127.0.0.1", port=0, routes=adapter.http_routes(),
+                          health=app.health)
+    await service.start()
+    await adapter.start(recorder)
+    url = f"http://127.0.0.1:{service.port}{CALLBACK_PATH}"
+    try:
+        # Warm-up (first-use costs), from this process; not measured.
+        recorder.expect(args.warmup)
+        async with httpx.AsyncClient(timeout=30) as client:
+            for n in range(args.warmup):
+                data = _message(api_url, staff, n)
+                data["msgId"] = f"warmup{n:05d}"
+                timestamp = str(int(time.time() * 1000))
+                (await client.post(url, json=data, headers={
+                    "timestamp": timestamp, "sign": compute_sign(SECRET, timestamp)})
+                 ).raise_for_status()
+        await asyncio.wait_for(recorder.reached.wait(), timeout=30)
+        recorder.done.clear()
+        before = _counts(engine)
+
+        recorder.expect(args.messages)
+        spawn = multiprocessing.get_context("spawn")
+        mine, theirs = spawn.Pipe(duplex=False)
+        pusher = spawn.Process(target=_pusher, args=(url, api_url, staff, args.messages,
+                                                     args.concurrency, theirs), daemon=True)
+        pusher.start()
+        theirs.close()
+        answers: list[tuple[str, float, float, int]] = await asyncio.to_thread(mine.recv)
+        pusher.join()
+        try:
+            await asyncio.wait_for(recorder.reached.wait(), timeout=args.timeout)
+        except TimeoutError:
+            print(f"  (gave up waiting after {args.timeout:.0f} s)")
+        after = _counts(engine)
+    finally:
+        await adapter.stop()
+        await service.stop()
+        engine.dispose()
+    _report(f"callback mode: {CALLBACK_PATH} on HttpService", args, answers, recorder,
+            (after[0] - before[0], after[1] - before[1]), "HTTP answer")
+
+
+async def _stream(args: argparse.Namespace, api_url: str, tmp: str) -> None:
+    staff = [f"staff{n:03d}" for n in range(args.people)]
+    engine = _bound_engine(tmp, "stream.db", staff)
+    settings = _settings(api_url, "stream")
+    adapter = DingTalkAdapter(settings.dingtalk)
+    app = App(settings, clock=SystemClock(), adapter=adapter, engine=engine)
+    recorder = _Recorder(app)
+    await adapter.start(recorder)
+    try:
+        before = _counts(engine)
+        recorder.expect(args.messages)
+        async with httpx.AsyncClient(timeout=None) as client:
+            response = await client.post(f"{api_url}/bench/push", json={
+                "messages": args.messages, "window": args.concurrency, "staff": staff})
+            response.raise_for_status()
+            answers = [(str(mid), float(p), float(a), int(c)) for mid, p, a, c in response.json()]
+        try:
+            await asyncio.wait_for(recorder.reached.wait(), timeout=args.timeout)
+        except TimeoutError:
+            print(f"  (gave up waiting after {args.timeout:.0f} s)")
+        after = _counts(engine)
+    finally:
+        await adapter.stop()
+        engine.dispose()
+    _report("stream mode: fake gateway over WebSocket", args, answers, recorder,
+            (after[0] - before[0], after[1] - before[1]), "ACK (= handled)")
+
+
+# --------------------------------------------------------------------------- main
+
+
+async def _run(args: argparse.Namespace) -> None:
+    port = _free_port()
+    server = multiprocessing.get_context("spawn").Process(target=_serve_fake, args=(port,),
+                                                          daemon=True)
+    server.start()
+    api_url = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_until_up(f"{api_url}/v1.0/oauth2/accessToken")
+        with tempfile.TemporaryDirectory() as tmp:
+            await _callbacks(args, api_url, tmp)
+            if args.stream:
+                await _stream(args, api_url, tmp)
+    finally:
+        server.terminate()
+        server.join()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--people", type=int, default=50, help="bound staff writing")
+    parser.add_argument("--concurrency", type=int, default=8,
+                        help="requests (callback) or frames (stream) in flight")
+    parser.add_argument("--warmup", type=int, default=20, help="unmeasured messages first")
+    parser.add_argument("--timeout", type=float, default=300.0,
+                        help="longest wait for the handling to finish, seconds")
+    parser.add_argument("--stream", action="store_true",
+                        help="also Stream mode against the fake gateway")
+    args = parser.parse_args()
+    asyncio.run(_run(args))
+
+
+if __name__ == "__main__":
+    main()

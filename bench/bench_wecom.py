@@ -1,0 +1,498 @@
+"""WeCom (企业微信): callback handling rate, and delivery against WeCom's limits (not a test).
+
+Run ``python bench/bench_wecom.py`` (options: ``--messages``, ``--people``,
+``--concurrency``, ``--members``, ``--per-member``, ``--robot``, ``--seconds``,
+``--only callbacks|delivery``). Everything runs on 127.0.0.1; the clock is the real one.
+
+1. **Callbacks.** The real :class:`~bot.adapters.wecom.WeComAdapter` serves its
+   ``/wecom/callback`` routes with :class:`~bot.http.HttpService` inside the bot's event
+   loop, in front of the real :class:`~bot.app.App` on a temporary SQLite file. A separate
+   process plays WeCom: it encrypts and signs ``--messages`` text messages (``/duty`` and
+   ``/whoami`` from ``--people`` bound members, each with its own MsgId) exactly as WeCom
+   does (:class:`~bot.adapters.wecom_crypto.WeComCrypto`) and POSTs them, ``--concurrency``
+   at a time, timing each answer. The outbox sender does not run, so the numbers are the
+   callback path alone: an answer (WeCom retries a callback not answered within 5 s; the
+   adapter answers before doing the work), and a message *handled* once it is decrypted,
+   dispatched and its reply written to the outbox (the app's handler returned). The
+   handling rate is messages handled per second from the first POST to the last message
+   handled; the backlog is how long handling went on after the last answer.
+
+2. **Delivery.** ``tests/fakes/fake_wecom.FakeWeComApi`` in its own process (as WeCom is
+   remote: its timing is not distorted by the bot's event loop), served by uvicorn, with
+   WeCom's limits: an app message beyond 30 a minute or 1000 an hour to one member is
+   *silently dropped* (errcode 0, recorded as dropped), the group robot refuses beyond 20
+   a minute (errcode 45009). The outbox holds ``--per-member`` messages for each of
+   ``--members`` members plus ``--robot`` robot broadcasts; the real
+   :class:`~bot.outbox.OutboxSender` delivers them for at most ``--seconds`` (default 75,
+   so the per-minute window turns over once). Goals: at most 30 to a member in any 60 s,
+   nothing dropped, at most 20 robot messages in any 60 s and no 45009; and a rate close
+   to the allowed one. In the first 60 s from the first message the fake received, the
+   allowed number is min(600 (the adapter's overall pace), Σ min(queued, 30) per member +
+   min(robot, 20)); the share is what arrived in that minute over that. Messages beyond 30
+   per member may go at the earliest 60 s after the first, so the shortest possible time
+   for the whole queue is 60 s when a member has more than 30.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import itertools
+import multiprocessing
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from bot.adapters.wecom import WeComAdapter
+from bot.adapters.wecom_crypto import WeComCrypto, signature
+from bot.app import App
+from bot.config import Settings, load_settings
+from bot.http import HttpService
+from bot.models import ProcessedUpdate
+from bot.outbox import OutboxSender
+from core.clock import SystemClock
+from core.db import make_engine, session_scope, upgrade
+from core.messages import Inbound, Outbound
+from core.outbox import OutboxMessage, OutboxStatus, enqueue
+from people.models import Role
+from tests.factories import make_person
+from tests.fakes.fake_wecom import FakeWeComApi
+
+CORP = "ww-bench-corp"
+SECRET = "bench-app-secret"
+AGENT = 1000002
+TOKEN = "benchToken123"
+AES_KEY = base64.b64encode(bytes(range(32))).decode().rstrip("=")  # 43 characters
+ROBOT_KEY = "bench-robot-key"
+CALLBACK_PATH = "/wecom/callback"
+COMMANDS = ("/duty", "/whoami")
+MEMBER_PER_MINUTE = 30
+ROBOT_PER_MINUTE = 20
+OVERALL_PER_MINUTE = 600  # the adapter's own pace for the whole app (its "global" limit)
+WINDOW = 60.0
+
+
+# --------------------------------------------------------------------------- shared
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _settings(api_url: str) -> Settings:
+    return load_settings(None, env={
+        "DUTYBOT_WECOM_CORP_ID": CORP, "DUTYBOT_WECOM_AGENT_ID": str(AGENT),
+        "DUTYBOT_WECOM_SECRET": SECRET, "DUTYBOT_WECOM_TOKEN": TOKEN,
+        "DUTYBOT_WECOM_AES_KEY": AES_KEY, "DUTYBOT_WECOM_API_BASE": api_url,
+        "DUTYBOT_WECOM_ROBOT_WEBHOOK": f"{api_url}/cgi-bin/webhook/send?key={ROBOT_KEY}"})
+
+
+def _engine(tmp: str, name: str) -> Engine:
+    engine = make_engine(f"sqlite:///{Path(tmp) / name}")
+    upgrade(engine)
+    return engine
+
+
+def _bind(engine: Engine, userids: Sequence[str]) -> list[int]:
+    """One bound WeCom member (officer) per userid; their person ids."""
+    now = SystemClock().now()
+    with Session(engine) as session:
+        people = [make_person(session, f"值班员{n:03d}", roles=(Role.officer,), now=now,
+                              platform="wecom", external_id=userid)
+                  for n, userid in enumerate(userids)]
+        session.commit()
+        ids = [p.id for p in people]
+    assert all(i is not None for i in ids)
+    return [int(i) for i in ids if i is not None]
+
+
+def _pct(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
+
+
+def _max_in_window(times: Sequence[float], span: float = WINDOW) -> int:
+    """The most of ``times`` inside any half-open interval [t, t + span)."""
+    ordered, best, first = sorted(times), 0, 0
+    for last, at in enumerate(ordered):
+        while ordered[first] + span <= at:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
+async def _wait_until_up(url: str) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(400):
+            try:
+                await client.get(url)
+                return
+            except httpx.TransportError:
+                await asyncio.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up")
+
+
+# --------------------------------------------------------------------------- the fake WeCom
+
+
+def _serve_fake(port: int) -> None:
+    """The fake WeCom API in its own process (real clock, limits on), with ``GET /stats``."""
+    import uvicorn
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    fake = FakeWeComApi(corp_id=CORP, secret=SECRET, agent_id=AGENT, robot_keys=(ROBOT_KEY,))
+
+    async def stats(request: Request) -> JSONResponse:
+        webhook_calls = sum(1 for c in fake.calls if c["path"] == "/cgi-bin/webhook/send")
+        return JSONResponse({
+            "sent": [[m["touser"], m["time"].timestamp()] for m in fake.sent],
+            "dropped": [[m["touser"], m["time"].timestamp()] for m in fake.dropped],
+            "robot": [m["time"].timestamp() for m in fake.robot_sent],
+            "robot_refused": webhook_calls - len(fake.robot_sent),
+            "gettoken": fake.gettoken_calls()})
+
+    fake.app.router.routes.insert(0, Route("/stats", stats))
+    uvicorn.run(fake.app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+async def _stats(url: str) -> dict[str, Any]:
+    async with httpx.AsyncClient() as client:
+        return (await client.get(f"{url}/stats")).json()  # type: ignore[no-any-return]
+
+
+# --------------------------------------------------------------------------- WeCom pushing
+
+
+def _cdata(value: str) -> str:
+    return f"<![CDATA[{value}]]>"
+
+
+def _signed_callback(crypto: WeComCrypto, user: str, content: str,
+                     msg_id: int) -> tuple[dict[str, str], str]:
+    """Query parameters and body of one text-message callback, as WeCom sends it."""
+    now = int(time.time())
+    inner = (f"<xml><ToUserName>{_cdata(CORP)}</ToUserName><FromUserName>{_cdata(user)}"
+             f"</FromUserName><CreateTime>{now}</CreateTime><MsgType>{_cdata('text')}"
+             f"</MsgType><Content>{_cdata(content)}</Content><MsgId>{msg_id}</MsgId>"
+             f"<AgentID>{AGENT}</AgentID></xml>")
+    encrypted = crypto.encrypt(inner)
+    nonce = f"n{msg_id}"
+    params = {"msg_signature": signature(TOKEN, str(now), nonce, encrypted),
+              "timestamp": str(now), "nonce": nonce}
+    body = (f"<xml><ToUserName>{_cdata(CORP)}</ToUserName><AgentID>{_cdata(str(AGENT))}"
+            f"</AgentID><Encrypt>{_cdata(encrypted)}</Encrypt></xml>")
+    return params, body
+
+
+def _pusher(url: str, users: list[str], messages: int, concurrency: int, first_id: int,
+            conn: Connection) -> None:
+    """WeCom in its own process: POST ``messages`` callbacks, ``concurrency`` at a time;
+    sends back ``[(msg_id, posted_at, answered_at, status)]`` (monotonic seconds)."""
+
+    async def run() -> list[tuple[int, float, float, int]]:
+        crypto = WeComCrypto(TOKEN, AES_KEY, CORP)
+        numbers = iter(range(messages))
+        results: list[tuple[int, float, float, int]] = []
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+
+            async def worker() -> None:
+                for n in numbers:
+                    msg_id = first_id + n
+                    params, body = _signed_callback(crypto, users[n % len(users)],
+                                                    COMMANDS[n % len(COMMANDS)], msg_id)
+                    posted = time.monotonic()
+                    try:
+                        status = (await client.post(url, params=params, content=body)).status_code
+                    except httpx.HTTPError:
+                        status = 0
+                    results.append((msg_id, posted, time.monotonic(), status))
+
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return results
+
+    conn.send(asyncio.run(run()))
+    conn.close()
+
+
+# --------------------------------------------------------------------------- 1. callbacks
+
+
+class _Recorder:
+    """Wraps the app's handler: when each update was handled (monotonic seconds)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.done: dict[str, float] = {}
+        self.target = 0
+        self.reached = asyncio.Event()
+
+    async def __call__(self, inbound: Inbound) -> Any:
+        try:
+            return await self.app.handle(inbound)
+        finally:
+            self.done[inbound.update_id] = time.monotonic()
+            if len(self.done) >= self.target:
+                self.reached.set()
+
+    def expect(self, total: int) -> None:
+        self.target = total
+        self.reached.clear()
+        if len(self.done) >= total:
+            self.reached.set()
+
+
+def _counts(engine: Engine) -> tuple[int, int]:
+    with Session(engine) as session:
+        updates = session.exec(select(func.count()).select_from(ProcessedUpdate)).one()
+        rows = session.exec(select(func.count()).select_from(OutboxMessage)).one()
+    return int(updates), int(rows)
+
+
+async def _callbacks(args: argparse.Namespace, api_url: str, tmp: str) -> None:
+    engine = _engine(tmp, "callbacks.db")
+    users = [f"user{n:03d}" for n in range(args.people)]
+    _bind(engine, users)
+    settings = _settings(api_url)
+    adapter = WeComAdapter(settings.wecom)
+    app = App(settings, clock=SystemClock(), adapter=adapter, engine=engine)
+    recorder = _Recorder(app)
+    service = HttpService(host="127.0.0.1", port=0, routes=adapter.http_routes(),
+                          health=app.health)
+    await service.start()
+    await adapter.start(recorder)
+    url = f"http://127.0.0.1:{service.port}{CALLBACK_PATH}"
+    ids = itertools.count(7_000_000_001)
+    try:
+        # Warm-up (first-use costs), from this process; not measured.
+        crypto = WeComCrypto(TOKEN, AES_KEY, CORP)
+        async with httpx.AsyncClient(timeout=30) as client:
+            for n in range(args.warmup):
+                params, body = _signed_callback(crypto, users[n % len(users)],
+                                                COMMANDS[n % len(COMMANDS)], next(ids))
+                (await client.post(url, params=params, content=body)).raise_for_status()
+        await adapter.wait_idle()
+        recorder.done.clear()
+        before = _counts(engine)
+
+        recorder.expect(args.messages)
+        mine, theirs = multiprocessing.get_context("spawn").Pipe(duplex=False)
+        pusher = multiprocessing.get_context("spawn").Process(
+            target=_pusher, args=(url, users, args.messages, args.concurrency, next(ids) + 1,
+                                  theirs), daemon=True)
+        pusher.start()
+        theirs.close()
+        results: list[tuple[int, float, float, int]] = await asyncio.to_thread(mine.recv)
+        pusher.join()
+        try:
+            await asyncio.wait_for(recorder.reached.wait(), timeout=args.timeout)
+        except TimeoutError:
+            print(f"  (gave up waiting after {args.timeout:.0f} s)")
+        await adapter.wait_idle()
+        after = _counts(engine)
+    finally:
+        await adapter.stop()
+        await service.stop()
+        engine.dispose()
+
+    statuses = Counter(status for _, _, _, status in results)
+    latencies = [(answered - posted) * 1000 for _, posted, answered, _ in results]
+    first_post = min(posted for _, posted, _, _ in results)
+    last_answer = max(answered for _, _, answered, _ in results)
+    posted_at = {f"msg:{msg_id}": posted for msg_id, posted, _, _ in results}
+    handled = [at for key, at in recorder.done.items() if key in posted_at]
+    end_to_end = [(recorder.done[key] - posted) * 1000 for key, posted in posted_at.items()
+                  if key in recorder.done]
+    last_done = max(handled) if handled else float("nan")
+    new_updates, new_rows = after[0] - before[0], after[1] - before[1]
+    print(f"[callbacks] {args.messages} encrypted text messages from {args.people} members, "
+          f"{args.concurrency} at a time, to {CALLBACK_PATH} (HttpService on 127.0.0.1)")
+    print(f"  HTTP answer: p50 {statistics.median(latencies):.1f} ms, p99 "
+          f"{_pct(latencies, 0.99):.1f} ms, max {max(latencies):.1f} ms (WeCom allows 5 s); "
+          f"statuses {dict(sorted(statuses.items()))}")
+    print(f"  (closed loop: while the bot is saturated an answer waits about "
+          f"{args.concurrency} / handling rate)")
+    print(f"  arrival: {len(results) / (last_answer - first_post):.0f} msg/s "
+          f"(first POST to last answer {last_answer - first_post:.2f} s)")
+    print(f"  handled (decrypt + dispatch + reply in the outbox): {len(handled)}/"
+          f"{args.messages} in {last_done - first_post:.2f} s = "
+          f"{len(handled) / (last_done - first_post):.0f} msg/s; backlog after the last "
+          f"answer {max(0.0, last_done - last_answer):.2f} s")
+    print(f"  POST to reply queued: p50 {statistics.median(end_to_end):.0f} ms, p99 "
+          f"{_pct(end_to_end, 0.99):.0f} ms; ledger rows +{new_updates}, outbox rows "
+          f"+{new_rows} (expected {args.messages} each)")
+
+
+# --------------------------------------------------------------------------- 2. delivery
+
+
+def _fill(engine: Engine, person_ids: Sequence[int], per_member: int, robot: int) -> int:
+    now = SystemClock().now()
+    text = ("【值班提醒】今日 18:00 起您值夜班，请提前到岗并完成交接。\n"
+            "未结事件 2 件，今日到期留言 3 条。详见 /brief")
+    total = 0
+    with session_scope(engine) as session:
+        for k in range(max(per_member, robot)):
+            if k < per_member:
+                for pid in person_ids:
+                    enqueue(session=session, now=now, event_key=f"bench:remind:{k}",
+                            message=Outbound(f"{text}（第 {k + 1} 条）", person_id=pid))
+                    total += 1
+            if k < robot:
+                enqueue(session=session, now=now, event_key=f"bench:broadcast:{k}",
+                        platform="wecom",
+                        message=Outbound(f"【值班群通知】第 {k + 1} 条：{text}", chat_id="robot"))
+                total += 1
+    return total
+
+
+def _status_counts(engine: Engine) -> tuple[dict[str, int], int]:
+    with Session(engine) as session:
+        rows = session.exec(select(OutboxMessage.status, func.count())
+                            .group_by(OutboxMessage.status)).all()
+        retried = session.exec(select(func.count()).where(OutboxMessage.attempts > 0)).one()
+    return {str(status): int(n) for status, n in rows}, int(retried)
+
+
+async def _delivery(args: argparse.Namespace, api_url: str, tmp: str) -> None:
+    engine = _engine(tmp, "delivery.db")
+    members = [f"member{n:02d}" for n in range(args.members)]
+    person_ids = _bind(engine, members)
+    total = _fill(engine, person_ids, args.per_member, args.robot)
+    settings = _settings(api_url)
+    adapter = WeComAdapter(settings.wecom)
+
+    async def no_inbound(inbound: Inbound) -> None:
+        return None
+
+    await adapter.start(no_inbound)
+    sender = OutboxSender(engine=engine, adapter=adapter, clock=SystemClock(),
+                          settings=settings.outbox)
+    stop = asyncio.Event()
+    started = time.time()
+    task = asyncio.create_task(sender.run(stop))
+    try:
+        while time.time() - started < args.seconds:
+            await asyncio.sleep(0.5)
+            if _status_counts(engine)[0].get(OutboxStatus.pending.value, 0) == 0:
+                break
+    finally:
+        ran = time.time() - started
+        stop.set()
+        sender.wake()
+        await task
+        await adapter.stop()
+    statuses, retried = _status_counts(engine)
+    engine.dispose()
+    result = await _stats(api_url)
+
+    sent, dropped, robot = result["sent"], result["dropped"], result["robot"]
+    firsts = [at for _, at in sent] + [at for _, at in dropped] + robot
+    t0 = min(firsts) if firsts else started
+    per_member: dict[str, list[float]] = {m: [] for m in members}
+    for user, at in sent:
+        per_member.setdefault(user, []).append(at)
+    first_minute = {m: sum(1 for at in ts if at < t0 + WINDOW) for m, ts in per_member.items()}
+    worst_window = {m: _max_in_window(ts) for m, ts in per_member.items()}
+    robot_first = sum(1 for at in robot if at < t0 + WINDOW)
+    allowed = min(OVERALL_PER_MINUTE,
+                  args.members * min(args.per_member, MEMBER_PER_MINUTE)
+                  + min(args.robot, ROBOT_PER_MINUTE))
+    achieved = sum(first_minute.values()) + robot_first
+    member_allowed = args.members * MEMBER_PER_MINUTE
+    last = max(firsts) - t0 if firsts else float("nan")
+    needs_two = args.per_member > MEMBER_PER_MINUTE or args.robot > ROBOT_PER_MINUTE
+    earliest = "60 s" if needs_two else "under 1 s"
+    arrivals = sorted(firsts)
+    burst = arrivals[min(allowed, len(arrivals)) - 1] - t0 if arrivals else float("nan")
+    fm = sorted(first_minute.values())
+    ww = sorted(worst_window.values())
+    print(f"[delivery] {args.members} members × {args.per_member} + {args.robot} robot "
+          f"broadcasts = {total} outbox rows; real OutboxSender for {ran:.1f} s "
+          f"(limit {args.seconds:.0f} s), fake WeCom API in its own process")
+    print(f"  delivered: {len(sent)} member messages + {len(robot)} robot; outbox "
+          f"{dict(sorted(statuses.items()))}, rows retried {retried}; last arrival "
+          f"{last:.2f} s after the first (earliest possible {earliest})")
+    print(f"  per member, first 60 s: min {fm[0] if fm else 0}, max {fm[-1] if fm else 0} "
+          f"(limit {MEMBER_PER_MINUTE}); most in any 60 s: {ww[-1] if ww else 0}; "
+          f"silently dropped by WeCom: {len(dropped)} (goal 0)")
+    print(f"  robot: {robot_first} in the first 60 s, most in any 60 s "
+          f"{_max_in_window(robot)} (limit {ROBOT_PER_MINUTE}); 45009 refusals: "
+          f"{result['robot_refused']} (goal 0)")
+    print(f"  first 60 s: {achieved} of {allowed} allowed = {100 * achieved / allowed:.1f}% "
+          f"(member messages {sum(first_minute.values())} of {args.members} × "
+          f"{MEMBER_PER_MINUTE} = {member_allowed}: "
+          f"{100 * sum(first_minute.values()) / member_allowed:.1f}%; the app's overall "
+          f"pace is {OVERALL_PER_MINUTE}/min); the first {min(allowed, len(arrivals))} "
+          f"arrived within {burst:.2f} s")
+    if args.histogram and arrivals:
+        buckets = [0] * (int((arrivals[-1] - t0) / 5) + 1)
+        for at in arrivals:
+            buckets[int((at - t0) / 5)] += 1
+        print("  per 5 s:", buckets)
+
+
+# --------------------------------------------------------------------------- main
+
+
+async def _run(args: argparse.Namespace) -> None:
+    port = _free_port()
+    server = multiprocessing.get_context("spawn").Process(target=_serve_fake, args=(port,),
+                                                          daemon=True)
+    server.start()
+    api_url = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_until_up(f"{api_url}/stats")
+        with tempfile.TemporaryDirectory() as tmp:
+            if args.only in (None, "callbacks"):
+                await _callbacks(args, api_url, tmp)
+            if args.only in (None, "delivery"):
+                await _delivery(args, api_url, tmp)
+    finally:
+        server.terminate()
+        server.join()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("callbacks", "delivery"), default=None)
+    group = parser.add_argument_group("1. callbacks")
+    group.add_argument("--messages", type=int, default=2000)
+    group.add_argument("--people", type=int, default=50, help="bound members writing")
+    group.add_argument("--concurrency", type=int, default=8, help="POSTs in flight")
+    group.add_argument("--warmup", type=int, default=20, help="unmeasured messages first")
+    group.add_argument("--timeout", type=float, default=300.0,
+                       help="longest wait for the handling to finish, seconds")
+    group = parser.add_argument_group("2. delivery")
+    group.add_argument("--members", type=int, default=20)
+    group.add_argument("--per-member", type=int, default=40)
+    group.add_argument("--robot", type=int, default=25, help="robot broadcasts queued")
+    group.add_argument("--seconds", type=float, default=75.0,
+                       help="longest time the sender runs")
+    group.add_argument("--histogram", action="store_true", help="arrivals per 5 s")
+    args = parser.parse_args()
+    asyncio.run(_run(args))
+
+
+if __name__ == "__main__":
+    main()
