@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -80,8 +81,13 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(minutes=2 ** max(attempts - 1, 0)), MAX_BACKOFF)
 
 
+@functools.lru_cache(maxsize=4096)
 def _after(trigger: CronTrigger, instant: datetime) -> datetime | None:
-    """The trigger's first fire time strictly after ``instant``, in UTC."""
+    """The trigger's first fire time strictly after ``instant``, in UTC.
+
+    Cached: a trigger is never changed once registered, and the drill mode asks the same
+    question for every event it steps through (a pure function of its arguments).
+    """
     fire = trigger.get_next_fire_time(instant, instant)
     return None if fire is None else ensure_utc(fire)
 
@@ -310,9 +316,9 @@ class Scheduler:
             due = session.exec(select(DueItem.due_at).where(DueItem.status == DueStatus.pending)
                                .order_by(DueItem.due_at).limit(1)).first()  # type: ignore[arg-type]
             times += [due] if due is not None else []
+            last_fires = {s.name: s.last_fire_at for s in session.exec(select(JobState))}
             for name, cron in self._crons.items():
-                state = session.get(JobState, name)
-                fire = _after(cron.trigger, state.last_fire_at if state else now)
+                fire = _after(cron.trigger, last_fires.get(name, now))
                 if fire is not None:
                     times.append(max(fire, cron.retry_at or fire))
         return min(times, default=None)
