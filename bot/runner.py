@@ -20,7 +20,7 @@ from bot.adapters.base import Adapter
 from bot.app import App
 from bot.config import Settings
 from core.clock import SystemClock
-from core.errors import InputError
+from core.errors import AdapterError, ConfigError, InputError
 from people.models import PLATFORM_ZH
 
 log = logging.getLogger(__name__)
@@ -31,9 +31,16 @@ def build_adapter(name: str, settings: Settings) -> Adapter:
     """The adapter called ``name``, from the settings.
 
     Raises:
-        AdapterError: its credentials are missing.
-        InputError: no such adapter in this version.
+        ConfigError: its credentials are missing or malformed.
+        InputError: no such adapter.
     """
+    try:
+        return _construct(name, settings)
+    except AdapterError as exc:
+        raise ConfigError([exc.message], settings.source) from None
+
+
+def _construct(name: str, settings: Settings) -> Adapter:
     if name == "telegram":
         from bot.adapters.telegram import TelegramAdapter
         return TelegramAdapter(settings.telegram)

@@ -140,3 +140,14 @@ def test_people_list_shows_each_persons_chat_accounts(tmp_path: Path, capsys: py
     line = next(x for x in out.splitlines() if x.startswith("张伟"))
     assert "Telegram:1001、企业微信:zhangwei、钉钉:staff001" in line
     assert next(x for x in out.splitlines() if x.startswith("王芳")).endswith("未绑定")
+
+
+@pytest.mark.parametrize(("adapter", "variable"), [("telegram", "DUTYBOT_TELEGRAM_TOKEN"),
+                                                   ("wecom", "DUTYBOT_WECOM_AES_KEY"),
+                                                   ("dingtalk", "DUTYBOT_DINGTALK_CLIENT_SECRET")])
+def test_run_without_credentials_names_the_variables(adapter: str, variable: str,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--adapter", adapter]) == 2
+    err = capsys.readouterr().err
+    assert "配置有误" in err and variable in err
+    assert not (Path.cwd() / "dutybot.db").exists()  # nothing created for a run that cannot start
