@@ -43,6 +43,8 @@ from urllib.parse import quote
 import httpx
 
 from bot.adapters.base import Capabilities, text_with_commands
+from bot.adapters.redact import install as install_log_redaction
+from bot.adapters.redact import redact
 from core.clock import Clock
 from core.errors import AdapterError
 from core.messages import Button, Outbound
@@ -77,42 +79,6 @@ _WEBHOOK_CONFIG_ERRORS = {
     400101: "robot access_token missing",
     400102: "robot is disabled",
 }
-
-_SECRET_QUERY_RE = re.compile(r"(?<=[?&])(access_token|session|sign|ticket)=[^&\s\"']*")
-
-
-# --------------------------------------------------------------------------- log hygiene
-
-
-def redact(text: str) -> str:
-    """``text`` with the values of ``access_token``, ``session``, ``sign`` and
-    ``ticket`` query parameters replaced by ``***``."""
-    return _SECRET_QUERY_RE.sub(lambda m: f"{m.group(1)}=***", text)
-
-
-class _RedactFilter(logging.Filter):
-    """Masks secrets in the request lines ``httpx`` and ``websockets`` log."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record is not ours to fix
-            return True
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, ()
-        return True
-
-
-_REDACT_FILTER = _RedactFilter()
-
-
-def _install_log_redaction() -> None:
-    for name in ("httpx", "websockets.client"):
-        logger = logging.getLogger(name)
-        if _REDACT_FILTER not in logger.filters:
-            logger.addFilter(_REDACT_FILTER)
-
 
 # --------------------------------------------------------------------------- rendering
 
@@ -304,7 +270,7 @@ class DingTalkApi:
 
     def __init__(self, *, client_id: str, client_secret: str, robot_code: str,
                  api_base: str, clock: Clock, http: httpx.AsyncClient | None = None) -> None:
-        _install_log_redaction()
+        install_log_redaction()
         self.client_id = client_id
         self._secret = client_secret
         self.robot_code = robot_code

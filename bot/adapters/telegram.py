@@ -70,6 +70,7 @@ from bot.adapters.base import (
     RateWindow,
     text_with_commands,
 )
+from bot.adapters.redact import install as install_log_redaction
 from bot.config import TelegramSettings
 from bot.http import read_body
 from core.errors import AdapterError
@@ -155,6 +156,7 @@ class TelegramAdapter(Adapter):
                                "（或配置文件 [telegram] token）。", retryable=False)
         self.settings = settings
         self.retry_base = retry_base_seconds
+        install_log_redaction()  # httpx logs request URLs, and ours hold the token
         api, files = api_urls(settings.base_url)
         timeout = settings.poll_timeout
         self.bot = Bot(

@@ -37,6 +37,8 @@ from typing import Any, Literal
 
 import httpx
 
+from bot.adapters.redact import install as install_log_redaction
+from bot.adapters.redact import redact
 from core.clock import Clock
 from core.errors import AdapterError
 
@@ -84,39 +86,6 @@ _TASK_ID_RE = re.compile(r"^[A-Za-z0-9_\-@]+$")
 
 
 # --------------------------------------------------------------------------- log hygiene
-
-_SECRET_QUERY_RE = re.compile(r"(?<=[?&])(access_token|corpsecret|key)=[^&\s\"']*")
-
-
-def redact(text: str) -> str:
-    """``text`` with the values of ``access_token``, ``corpsecret`` and ``key`` query
-    parameters replaced by ``***``."""
-    return _SECRET_QUERY_RE.sub(lambda m: f"{m.group(1)}=***", text)
-
-
-class _RedactQueryFilter(logging.Filter):
-    """Masks secrets in the request lines ``httpx`` logs (it logs full URLs at INFO)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record is not ours to fix
-            return True
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, ()
-        return True
-
-
-_REDACT_FILTER = _RedactQueryFilter()
-
-
-def _install_log_redaction() -> None:
-    """Attach the redacting filter to the ``httpx`` logger once (idempotent)."""
-    httpx_logger = logging.getLogger("httpx")
-    if _REDACT_FILTER not in httpx_logger.filters:
-        httpx_logger.addFilter(_REDACT_FILTER)
-
 
 def _errmsg_for_log(body: dict[str, Any]) -> str:
     """The server's ``errmsg``, shortened and ASCII-only, for log lines and error text."""
@@ -318,7 +287,7 @@ class WeComClient:
                  api_base: str = DEFAULT_API_BASE, clock: Clock,
                  http: httpx.AsyncClient | None = None,
                  refresh_margin_seconds: float = 300) -> None:
-        _install_log_redaction()
+        install_log_redaction()
         self.corp_id = corp_id
         self._secret = secret
         self.agent_id = agent_id
@@ -499,7 +468,7 @@ class WeComRobot:
     """
 
     def __init__(self, webhook_url: str, http: httpx.AsyncClient | None = None) -> None:
-        _install_log_redaction()
+        install_log_redaction()
         self._url = webhook_url
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(timeout=DEFAULT_TIMEOUT)

@@ -15,7 +15,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from bot.adapters.dingtalk import CALLBACK_PATH, DingTalkAdapter
-from bot.adapters.dingtalk_api import SEND_MESSAGE_URL, command_url, redact, render, to_markdown
+from bot.adapters.dingtalk_api import SEND_MESSAGE_URL, command_url, render, to_markdown
+from bot.adapters.redact import redact
 from bot.app import App
 from bot.config import Settings, load_settings
 from bot.http import HttpService

@@ -11,6 +11,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from bot.adapters.redact import redact
 from bot.adapters.wecom_api import (
     MEMBER_PER_HOUR,
     MEMBER_PER_MINUTE,
@@ -20,7 +21,6 @@ from bot.adapters.wecom_api import (
     WeComRobot,
     button_card,
     new_task_id,
-    redact,
 )
 from core.clock import FakeClock
 from core.errors import AdapterError
@@ -441,3 +441,5 @@ def test_redact() -> None:
     assert redact("/send?access_token=tok-9&debug=1") == "/send?access_token=***&debug=1"
     assert redact("webhook/send?key=k-1 done") == "webhook/send?key=*** done"
     assert redact("monkey=1") == "monkey=1"
+    assert redact("POST http://127.0.0.1:8081/bot123456:AA-b_c/getUpdates") == \
+        "POST http://127.0.0.1:8081/bot***/getUpdates"          # a Telegram token in the path
