@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import socket
 import statistics
 import sys
 import tempfile
@@ -47,20 +46,17 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import func
+from benchlib import HandledRecorder, free_port, ledger_and_outbox_counts, percentile, wait_until_up
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from bot.adapters.dingtalk import DingTalkAdapter
 from bot.adapters.dingtalk_sign import compute_sign
 from bot.app import App
 from bot.config import Settings, load_settings
 from bot.http import HttpService
-from bot.models import ProcessedUpdate
 from core.clock import SystemClock
 from core.db import make_engine, upgrade
-from core.messages import Inbound
-from core.outbox import OutboxMessage
 from people.models import Role
 from tests.factories import make_person
 from tests.fakes.fake_dingtalk import FakeDingTalk
@@ -75,22 +71,11 @@ COMMANDS = ("/duty", "/whoami")
 # --------------------------------------------------------------------------- shared
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _settings(api_url: str, mode: str) -> Settings:
     return load_settings(None, env={
         "DUTYBOT_DINGTALK_MODE": mode, "DUTYBOT_DINGTALK_CLIENT_ID": CLIENT_ID,
         "DUTYBOT_DINGTALK_CLIENT_SECRET": SECRET, "DUTYBOT_DINGTALK_ROBOT_CODE": ROBOT_CODE,
         "DUTYBOT_DINGTALK_API_BASE": api_url})
-
-
-def _pct(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
 
 
 def bot_message(api_url: str, text: str, staff_id: str, nick: str, msg_id: str) -> dict[str, Any]:
@@ -170,17 +155,6 @@ def _serve_fake(port: int) -> None:
     uvicorn.run(fake.app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-async def _wait_until_up(url: str) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(400):
-            try:
-                await client.post(url, json={})
-                return
-            except httpx.TransportError:
-                await asyncio.sleep(0.05)
-    raise RuntimeError(f"{url} did not come up")
-
-
 # --------------------------------------------------------------------------- DingTalk pushing
 
 
@@ -220,37 +194,6 @@ def _pusher(url: str, api_url: str, staff: list[str], messages: int, concurrency
 # --------------------------------------------------------------------------- the bot
 
 
-class _Recorder:
-    """Wraps the app's handler: when each update was handled (monotonic seconds)."""
-
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self.done: dict[str, float] = {}
-        self.target = 0
-        self.reached = asyncio.Event()
-
-    async def __call__(self, inbound: Inbound) -> Any:
-        try:
-            return await self.app.handle(inbound)
-        finally:
-            self.done[inbound.update_id] = time.monotonic()
-            if len(self.done) >= self.target:
-                self.reached.set()
-
-    def expect(self, total: int) -> None:
-        self.target = total
-        self.reached.clear()
-        if len(self.done) >= total:
-            self.reached.set()
-
-
-def _counts(engine: Engine) -> tuple[int, int]:
-    with Session(engine) as session:
-        updates = session.exec(select(func.count()).select_from(ProcessedUpdate)).one()
-        rows = session.exec(select(func.count()).select_from(OutboxMessage)).one()
-    return int(updates), int(rows)
-
-
 def _bound_engine(tmp: str, name: str, staff: Sequence[str]) -> Engine:
     engine = make_engine(f"sqlite:///{Path(tmp) / name}")
     upgrade(engine)
@@ -264,7 +207,7 @@ def _bound_engine(tmp: str, name: str, staff: Sequence[str]) -> Engine:
 
 
 def _report(label: str, args: argparse.Namespace, answers: list[tuple[str, float, float, int]],
-            recorder: _Recorder, growth: tuple[int, int], answer_name: str) -> None:
+            recorder: HandledRecorder, growth: tuple[int, int], answer_name: str) -> None:
     codes = Counter(code for _, _, _, code in answers)
     latencies = [(answered - posted) * 1000 for _, posted, answered, _ in answers]
     first = min(posted for _, posted, _, _ in answers)
@@ -277,7 +220,7 @@ def _report(label: str, args: argparse.Namespace, answers: list[tuple[str, float
     print(f"[{label}] {args.messages} private messages from {args.people} bound staff, "
           f"{args.concurrency} in flight")
     print(f"  {answer_name}: p50 {statistics.median(latencies):.1f} ms, p99 "
-          f"{_pct(latencies, 0.99):.1f} ms, max {max(latencies):.1f} ms; "
+          f"{percentile(latencies, 0.99):.1f} ms, max {max(latencies):.1f} ms; "
           f"codes {dict(sorted(codes.items()))}")
     print(f"  (closed loop: while the bot is saturated an answer waits about "
           f"{args.concurrency} / handling rate)")
@@ -287,7 +230,7 @@ def _report(label: str, args: argparse.Namespace, answers: list[tuple[str, float
           f"{last_done - first:.2f} s = {len(handled) / (last_done - first):.0f} msg/s; "
           f"backlog after the last answer {max(0.0, last_done - last_answer):.2f} s")
     print(f"  sent to reply queued: p50 {statistics.median(end_to_end):.0f} ms, p99 "
-          f"{_pct(end_to_end, 0.99):.0f} ms; ledger rows +{growth[0]}, outbox rows "
+          f"{percentile(end_to_end, 0.99):.0f} ms; ledger rows +{growth[0]}, outbox rows "
           f"+{growth[1]} (expected {args.messages} each)")
 
 
@@ -297,7 +240,7 @@ async def _callbacks(args: argparse.Namespace, api_url: str, tmp: str) -> None:
     settings = _settings(api_url, "callback")
     adapter = DingTalkAdapter(settings.dingtalk)
     app = App(settings, clock=SystemClock(), adapter=adapter, engine=engine)
-    recorder = _Recorder(app)
+    recorder = HandledRecorder(app)
     service = HttpService(host="127.0.0.1", port=0, routes=adapter.http_routes(),
                           health=app.health)
     await service.start()
@@ -316,7 +259,7 @@ async def _callbacks(args: argparse.Namespace, api_url: str, tmp: str) -> None:
                  ).raise_for_status()
         await asyncio.wait_for(recorder.reached.wait(), timeout=30)
         recorder.done.clear()
-        before = _counts(engine)
+        before = ledger_and_outbox_counts(engine)
 
         recorder.expect(args.messages)
         spawn = multiprocessing.get_context("spawn")
@@ -331,7 +274,7 @@ async def _callbacks(args: argparse.Namespace, api_url: str, tmp: str) -> None:
             await asyncio.wait_for(recorder.reached.wait(), timeout=args.timeout)
         except TimeoutError:
             print(f"  (gave up waiting after {args.timeout:.0f} s)")
-        after = _counts(engine)
+        after = ledger_and_outbox_counts(engine)
     finally:
         await adapter.stop()
         await service.stop()
@@ -346,10 +289,10 @@ async def _stream(args: argparse.Namespace, api_url: str, tmp: str) -> None:
     settings = _settings(api_url, "stream")
     adapter = DingTalkAdapter(settings.dingtalk)
     app = App(settings, clock=SystemClock(), adapter=adapter, engine=engine)
-    recorder = _Recorder(app)
+    recorder = HandledRecorder(app)
     await adapter.start(recorder)
     try:
-        before = _counts(engine)
+        before = ledger_and_outbox_counts(engine)
         recorder.expect(args.messages)
         async with httpx.AsyncClient(timeout=None) as client:
             response = await client.post(f"{api_url}/bench/push", json={
@@ -360,7 +303,7 @@ async def _stream(args: argparse.Namespace, api_url: str, tmp: str) -> None:
             await asyncio.wait_for(recorder.reached.wait(), timeout=args.timeout)
         except TimeoutError:
             print(f"  (gave up waiting after {args.timeout:.0f} s)")
-        after = _counts(engine)
+        after = ledger_and_outbox_counts(engine)
     finally:
         await adapter.stop()
         engine.dispose()
@@ -372,13 +315,13 @@ async def _stream(args: argparse.Namespace, api_url: str, tmp: str) -> None:
 
 
 async def _run(args: argparse.Namespace) -> None:
-    port = _free_port()
+    port = free_port()
     server = multiprocessing.get_context("spawn").Process(target=_serve_fake, args=(port,),
                                                           daemon=True)
     server.start()
     api_url = f"http://127.0.0.1:{port}"
     try:
-        await _wait_until_up(f"{api_url}/v1.0/oauth2/accessToken")
+        await wait_until_up(f"{api_url}/v1.0/oauth2/accessToken")
         with tempfile.TemporaryDirectory() as tmp:
             await _callbacks(args, api_url, tmp)
             if args.stream:

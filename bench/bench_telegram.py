@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import socket
 import sys
 import tempfile
 import time
@@ -30,6 +29,8 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchlib import free_port
 
 from bot.adapters.telegram import TelegramAdapter
 from bot.config import load_settings
@@ -86,19 +87,13 @@ def _serve_fake(port: int, latency: float, groups: int) -> None:
     uvicorn.run(fake.app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def _stats(url: str) -> dict[str, Any]:
     async with httpx.AsyncClient() as client:
         return (await client.get(f"{url}/stats")).json()  # type: ignore[no-any-return]
 
 
 async def _run(args: argparse.Namespace) -> None:
-    port = _free_port()
+    port = free_port()
     server = multiprocessing.get_context("spawn").Process(
         target=_serve_fake, args=(port, args.latency, args.groups), daemon=True)
     server.start()

@@ -40,7 +40,6 @@ import asyncio
 import base64
 import itertools
 import multiprocessing
-import socket
 import statistics
 import sys
 import tempfile
@@ -55,6 +54,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchlib import HandledRecorder, free_port, ledger_and_outbox_counts, percentile, wait_until_up
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -64,7 +64,6 @@ from bot.adapters.wecom_crypto import WeComCrypto, signature
 from bot.app import App
 from bot.config import Settings, load_settings
 from bot.http import HttpService
-from bot.models import ProcessedUpdate
 from bot.outbox import OutboxSender
 from core.clock import SystemClock
 from core.db import make_engine, session_scope, upgrade
@@ -89,12 +88,6 @@ WINDOW = 60.0
 
 
 # --------------------------------------------------------------------------- shared
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _settings(api_url: str) -> Settings:
@@ -124,11 +117,6 @@ def _bind(engine: Engine, userids: Sequence[str]) -> list[int]:
     return [int(i) for i in ids if i is not None]
 
 
-def _pct(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
-
-
 def _max_in_window(times: Sequence[float], span: float = WINDOW) -> int:
     """The most of ``times`` inside any half-open interval [t, t + span)."""
     ordered, best, first = sorted(times), 0, 0
@@ -137,17 +125,6 @@ def _max_in_window(times: Sequence[float], span: float = WINDOW) -> int:
             first += 1
         best = max(best, last - first + 1)
     return best
-
-
-async def _wait_until_up(url: str) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(400):
-            try:
-                await client.get(url)
-                return
-            except httpx.TransportError:
-                await asyncio.sleep(0.05)
-    raise RuntimeError(f"{url} did not come up")
 
 
 # --------------------------------------------------------------------------- the fake WeCom
@@ -238,37 +215,6 @@ def _pusher(url: str, users: list[str], messages: int, concurrency: int, first_i
 # --------------------------------------------------------------------------- 1. callbacks
 
 
-class _Recorder:
-    """Wraps the app's handler: when each update was handled (monotonic seconds)."""
-
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self.done: dict[str, float] = {}
-        self.target = 0
-        self.reached = asyncio.Event()
-
-    async def __call__(self, inbound: Inbound) -> Any:
-        try:
-            return await self.app.handle(inbound)
-        finally:
-            self.done[inbound.update_id] = time.monotonic()
-            if len(self.done) >= self.target:
-                self.reached.set()
-
-    def expect(self, total: int) -> None:
-        self.target = total
-        self.reached.clear()
-        if len(self.done) >= total:
-            self.reached.set()
-
-
-def _counts(engine: Engine) -> tuple[int, int]:
-    with Session(engine) as session:
-        updates = session.exec(select(func.count()).select_from(ProcessedUpdate)).one()
-        rows = session.exec(select(func.count()).select_from(OutboxMessage)).one()
-    return int(updates), int(rows)
-
-
 async def _callbacks(args: argparse.Namespace, api_url: str, tmp: str) -> None:
     engine = _engine(tmp, "callbacks.db")
     users = [f"user{n:03d}" for n in range(args.people)]
@@ -276,7 +222,7 @@ async def _callbacks(args: argparse.Namespace, api_url: str, tmp: str) -> None:
     settings = _settings(api_url)
     adapter = WeComAdapter(settings.wecom)
     app = App(settings, clock=SystemClock(), adapter=adapter, engine=engine)
-    recorder = _Recorder(app)
+    recorder = HandledRecorder(app)
     service = HttpService(host="127.0.0.1", port=0, routes=adapter.http_routes(),
                           health=app.health)
     await service.start()
@@ -293,7 +239,7 @@ async def _callbacks(args: argparse.Namespace, api_url: str, tmp: str) -> None:
                 (await client.post(url, params=params, content=body)).raise_for_status()
         await adapter.wait_idle()
         recorder.done.clear()
-        before = _counts(engine)
+        before = ledger_and_outbox_counts(engine)
 
         recorder.expect(args.messages)
         mine, theirs = multiprocessing.get_context("spawn").Pipe(duplex=False)
@@ -309,7 +255,7 @@ async def _callbacks(args: argparse.Namespace, api_url: str, tmp: str) -> None:
         except TimeoutError:
             print(f"  (gave up waiting after {args.timeout:.0f} s)")
         await adapter.wait_idle()
-        after = _counts(engine)
+        after = ledger_and_outbox_counts(engine)
     finally:
         await adapter.stop()
         await service.stop()
@@ -328,7 +274,7 @@ async def _callbacks(args: argparse.Namespace, api_url: str, tmp: str) -> None:
     print(f"[callbacks] {args.messages} encrypted text messages from {args.people} members, "
           f"{args.concurrency} at a time, to {CALLBACK_PATH} (HttpService on 127.0.0.1)")
     print(f"  HTTP answer: p50 {statistics.median(latencies):.1f} ms, p99 "
-          f"{_pct(latencies, 0.99):.1f} ms, max {max(latencies):.1f} ms (WeCom allows 5 s); "
+          f"{percentile(latencies, 0.99):.1f} ms, max {max(latencies):.1f} ms (WeCom allows 5 s); "
           f"statuses {dict(sorted(statuses.items()))}")
     print(f"  (closed loop: while the bot is saturated an answer waits about "
           f"{args.concurrency} / handling rate)")
@@ -339,7 +285,7 @@ async def _callbacks(args: argparse.Namespace, api_url: str, tmp: str) -> None:
           f"{len(handled) / (last_done - first_post):.0f} msg/s; backlog after the last "
           f"answer {max(0.0, last_done - last_answer):.2f} s")
     print(f"  POST to reply queued: p50 {statistics.median(end_to_end):.0f} ms, p99 "
-          f"{_pct(end_to_end, 0.99):.0f} ms; ledger rows +{new_updates}, outbox rows "
+          f"{percentile(end_to_end, 0.99):.0f} ms; ledger rows +{new_updates}, outbox rows "
           f"+{new_rows} (expected {args.messages} each)")
 
 
@@ -456,13 +402,13 @@ async def _delivery(args: argparse.Namespace, api_url: str, tmp: str) -> None:
 
 
 async def _run(args: argparse.Namespace) -> None:
-    port = _free_port()
+    port = free_port()
     server = multiprocessing.get_context("spawn").Process(target=_serve_fake, args=(port,),
                                                           daemon=True)
     server.start()
     api_url = f"http://127.0.0.1:{port}"
     try:
-        await _wait_until_up(f"{api_url}/stats")
+        await wait_until_up(f"{api_url}/stats")
         with tempfile.TemporaryDirectory() as tmp:
             if args.only in (None, "callbacks"):
                 await _callbacks(args, api_url, tmp)
