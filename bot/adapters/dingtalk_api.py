@@ -45,6 +45,7 @@ import httpx
 from bot.adapters.base import Capabilities, text_with_commands
 from bot.adapters.redact import install as install_log_redaction
 from bot.adapters.redact import redact
+from bot.http import retry_after_of
 from core.clock import Clock
 from core.errors import AdapterError
 from core.messages import Button, Outbound
@@ -170,16 +171,6 @@ def api_payload(rendered: Rendered) -> tuple[str, dict[str, str]]:
 
 
 # --------------------------------------------------------------------------- errors
-
-
-def _retry_after_header(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:
@@ -339,7 +330,7 @@ class DingTalkApi:
             body = _json_object(response)
             if response.status_code >= 500 or response.status_code == 429:
                 raise openapi_error(response.status_code, body, what="accessToken",
-                                    retry_after=_retry_after_header(response))
+                                    retry_after=retry_after_of(response))
             if response.status_code >= 400:
                 raise AdapterError(f"DingTalk accessToken: credentials refused "
                                    f"(HTTP {response.status_code}, {_hint(body)})",
@@ -386,7 +377,7 @@ class DingTalkApi:
                 self.invalidate_token(token)
                 continue
             raise openapi_error(response.status_code, answer, what=what, target=target,
-                                retry_after=_retry_after_header(response))
+                                retry_after=retry_after_of(response))
         raise AssertionError("unreachable")  # pragma: no cover
 
     # ------------------------------------------------------------------ stream
@@ -405,7 +396,7 @@ class DingTalkApi:
         body = _json_object(response)
         if response.status_code >= 500 or response.status_code == 429:
             raise openapi_error(response.status_code, body, what=what,
-                                retry_after=_retry_after_header(response))
+                                retry_after=retry_after_of(response))
         if response.status_code >= 400:
             raise AdapterError(f"DingTalk {what}: refused (HTTP {response.status_code}, "
                                f"{_hint(body)})", retryable=False)
@@ -460,7 +451,7 @@ class DingTalkApi:
         status = response.status_code
         if status == 429 or status >= 500:
             raise AdapterError(f"DingTalk {what}: HTTP {status}", retryable=True,
-                               retry_after=_retry_after_header(response)
+                               retry_after=retry_after_of(response)
                                or (ROBOT_RETRY_AFTER if status == 429 else None))
         if status >= 400:
             raise AdapterError(f"DingTalk {what}: HTTP {status} ({_hint(body)})",

@@ -39,6 +39,7 @@ import httpx
 
 from bot.adapters.redact import install as install_log_redaction
 from bot.adapters.redact import redact
+from bot.http import retry_after_of
 from core.clock import Clock
 from core.errors import AdapterError
 
@@ -151,10 +152,10 @@ async def _request_json(http: httpx.AsyncClient, method: str, url: str, *, what:
     status = response.status_code
     if status == 429:
         raise AdapterError(f"WeCom {what}: HTTP 429 too many requests", retryable=True,
-                           retry_after=_retry_after_header(response) or RATE_LIMIT_RETRY_AFTER)
+                           retry_after=retry_after_of(response) or RATE_LIMIT_RETRY_AFTER)
     if status >= 500:
         raise AdapterError(f"WeCom {what}: HTTP {status} from server", retryable=True,
-                           retry_after=_retry_after_header(response))
+                           retry_after=retry_after_of(response))
     if status >= 400:
         raise AdapterError(f"WeCom {what}: HTTP {status}", retryable=False)
     try:
@@ -165,16 +166,6 @@ async def _request_json(http: httpx.AsyncClient, method: str, url: str, *, what:
     if not isinstance(body, dict):
         raise AdapterError(f"WeCom {what}: response is not a JSON object", retryable=True)
     return body
-
-
-def _retry_after_header(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 def _errcode(body: dict[str, Any]) -> int:
