@@ -412,6 +412,7 @@ async def test_secret_and_token_never_logged(client: WeComClient, fake: FakeWeCo
                                              base_url: str, http: httpx.AsyncClient,
                                              caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # `dutybot run` quiets httpx; not here
     await client.send_text("wangfang", "one")
     fake.expire_tokens()
     await client.send_text("wangfang", "two")
