@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from bot.adapters.base import Adapter
-from bot.chat_alias import record_move
+from bot.chat_alias import record_move, record_reachability
 from bot.config import Settings
 from bot.dispatcher import Dispatcher, DispatchResult, Handler
 from bot.handlers import default_handlers
@@ -97,7 +97,8 @@ class App:
             engine=self.engine, clock=clock, settings=settings, calendar=self.calendar,
             profile=self.profile, handlers=handlers if handlers is not None else default_handlers(),
             on_commit=self.sender.wake)
-        adapter.configure(commands=self.dispatcher.menu(), on_chat_moved=self.chat_moved)
+        adapter.configure(commands=self.dispatcher.menu(), on_chat_moved=self.chat_moved,
+                          on_reachability=self.reachability)
 
     def _register_domains(self) -> None:
         """Hand each domain's due-item processors and cron jobs to the scheduler."""
@@ -123,6 +124,15 @@ class App:
             moved = record_move(session, platform=self.adapter.platform, old=old, new=new,
                                 now=self.clock.now())
         if moved:
+            self.sender.wake()
+
+    async def reachability(self, chat_id: str, is_group: bool, reachable: bool) -> None:
+        """The bot was blocked or removed from ``chat_id`` (or let back in): record it,
+        tell the admins."""
+        with session_scope(self.engine) as session:
+            changed = record_reachability(session, platform=self.adapter.platform, chat_id=chat_id,
+                                          is_group=is_group, reachable=reachable, now=self.clock.now())
+        if changed:
             self.sender.wake()
 
     def health(self) -> dict[str, object]:

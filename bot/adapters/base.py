@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 InboundHandler = Callable[[Inbound], Awaitable[object]]
 ChatMovedHandler = Callable[[str, str], Awaitable[None]]
+# (chat id, is a group, the bot can write there now)
+ReachabilityHandler = Callable[[str, bool, bool], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -81,13 +83,17 @@ class Adapter(ABC):
     # Set by the app (``configure``) before ``start``.
     commands: tuple[CommandInfo, ...] = ()
     on_chat_moved: ChatMovedHandler | None = None
+    on_reachability: ReachabilityHandler | None = None
 
     def configure(self, *, commands: Sequence[CommandInfo],
-                  on_chat_moved: ChatMovedHandler | None) -> None:
-        """What the app tells the adapter: the command menu, and where to report a chat
-        that the platform moved to a new id."""
+                  on_chat_moved: ChatMovedHandler | None,
+                  on_reachability: ReachabilityHandler | None = None) -> None:
+        """What the app tells the adapter: the command menu, where to report a chat that
+        the platform moved to a new id, and where to report that the bot was blocked or
+        removed from a chat (or let back in)."""
         self.commands = tuple(commands)
         self.on_chat_moved = on_chat_moved
+        self.on_reachability = on_reachability
 
     @abstractmethod
     async def start(self, handler: InboundHandler) -> None:

@@ -6,7 +6,9 @@ Receiving: long polling (default) or a webhook served by :mod:`bot.http` at
 text and captions, commands (``/help@thisbot`` in groups; commands addressed to another
 bot are ignored), photos and files (downloaded), and button presses, each answered so the
 client stops its spinner. A group that became a supergroup is reported through
-``on_chat_moved``.
+``on_chat_moved``; a person blocking the bot (or unblocking it) and the bot being removed
+from a group arrive as ``my_chat_member`` updates and are reported through
+``on_reachability`` at once, not only at the next failed send.
 
 Exactly once: the handler records every ``update_id`` in the update ledger, so a webhook
 retry or the updates Telegram repeats after a restart are handled once. An update whose
@@ -46,6 +48,7 @@ from telegram import (
     BotCommandScopeAllGroupChats,
     BotCommandScopeAllPrivateChats,
     CallbackQuery,
+    ChatMemberUpdated,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     LinkPreviewOptions,
@@ -80,7 +83,9 @@ log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-ALLOWED_UPDATES = ("message", "callback_query")
+ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
+# A bot with one of these statuses in a chat can write there.
+PRESENT = frozenset({"member", "administrator", "creator"})
 MAX_CALLBACK_BYTES = 64          # Telegram's limit on callback_data
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # the Bot API serves files up to 20 MB
 BUTTONS_PER_ROW = 2
@@ -264,6 +269,11 @@ class TelegramAdapter(Adapter):
                 await self._pause(delay)
                 delay = min(delay * 2, RETRY_MAX_SECONDS)
                 continue
+            except Exception:  # e.g. an update this library version cannot read
+                log.exception("getUpdates returned something unreadable; retrying in %.0fs", delay)
+                await self._pause(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+                continue
             if not updates:
                 delay = self.retry_base
                 continue
@@ -302,6 +312,9 @@ class TelegramAdapter(Adapter):
             raise RuntimeError("the Telegram adapter is not started")
         if update.callback_query is not None:
             await self._process_button(update, update.callback_query)
+            return
+        if update.my_chat_member is not None:
+            await self._membership(update.my_chat_member)
             return
         message = update.message
         if message is None:
@@ -343,6 +356,17 @@ class TelegramAdapter(Adapter):
     async def answer_button(self, inbound: Inbound, notice: str | None = None) -> None:
         if inbound.callback_id:
             await self._answer(inbound.callback_id, notice)
+
+    async def _membership(self, change: ChatMemberUpdated) -> None:
+        """A person blocked (or unblocked) the bot, or the bot left or joined a group."""
+        member = change.new_chat_member
+        reachable = member.status in PRESENT or (
+            member.status == "restricted" and bool(getattr(member, "can_send_messages", False)))
+        is_group = change.chat.type in ("group", "supergroup")
+        log.info("Telegram: the bot is now %s in %s chat %s", member.status,
+                 change.chat.type, change.chat.id)
+        if self.on_reachability is not None:
+            await self.on_reachability(str(change.chat.id), is_group, reachable)
 
     async def _chat_moved(self, message: Message) -> None:
         if message.migrate_to_chat_id:

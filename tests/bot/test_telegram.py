@@ -408,3 +408,36 @@ async def test_dutybot_run_with_only_the_two_environment_variables(tmp_path: Pat
     assert "/bind" in (fake.sent_to(555)[0].text or "")
     assert "值班机器人已启动（Telegram，长轮询模式）" in out.getvalue()
     assert "值班机器人已停止" in out.getvalue()
+
+
+def _membership(fake: FakeBotApi, chat: dict[str, object], status: str, old: str) -> dict[str, object]:
+    def member(state: str) -> dict[str, object]:
+        return {"user": fake.bot_user, "status": state, **({"until_date": 0} if state == "kicked" else {})}
+    return {"my_chat_member": {"chat": chat, "from": {"id": WANG, "is_bot": False, "first_name": "王芳"},
+                               "date": 1764032400, "old_chat_member": member(old),
+                               "new_chat_member": member(status)}}
+
+
+async def test_blocking_the_bot_is_known_at_once_and_unblocking_clears_it(tg: Harness) -> None:
+    private = {"id": WANG, "type": "private", "first_name": "王芳"}
+    tg.fake.push_update(_membership(tg.fake, private, "kicked", "member"))
+    await eventually(lambda: any("已屏蔽机器人" in (r.text or "") for r in tg.fake.sent_to(ZHANG)))
+    notice = next(r.text for r in tg.fake.sent_to(ZHANG) if "已屏蔽机器人" in (r.text or ""))
+    assert "王芳" in (notice or "")
+    with Session(tg.engine) as session:
+        ident = session.exec(select(ChatIdentity).where(ChatIdentity.external_id == str(WANG))).one()
+        assert ident.blocked_at is not None
+    tg.fake.push_update(_membership(tg.fake, private, "member", "kicked"))
+
+    def unblocked() -> bool:
+        with Session(tg.engine) as session:
+            ident = session.exec(select(ChatIdentity).where(ChatIdentity.external_id == str(WANG))).one()
+            return ident.blocked_at is None
+    await eventually(unblocked)
+
+
+async def test_removed_from_the_duty_group_tells_the_admins(tg: Harness) -> None:
+    group = {"id": GROUP, "type": "supergroup", "title": "值班群"}
+    tg.fake.push_update(_membership(tg.fake, group, "left", "member"))
+    await eventually(lambda: any("移出群聊" in (r.text or "") for r in tg.fake.sent_to(ZHANG)))
+    assert str(GROUP) in next(r.text or "" for r in tg.fake.sent_to(ZHANG) if "移出群聊" in (r.text or ""))
