@@ -410,18 +410,14 @@ class OutboxSender:
                            col(_M.platform_message_id).is_not(None), col(_M.id) < row.id)
                     .order_by(col(_M.id).desc()).limit(1)).first()
             if ref is not None:
-                problem: Exception
                 try:
                     await self.adapter.edit(target.chat_id, ref, outbound)
                     return ref, True
                 except AdapterError as exc:
                     if exc.retryable:
                         raise  # busy or unreachable: try the edit again later
-                    problem = exc
-                except NotImplementedError as exc:
-                    problem = exc
-                log.warning("outbox row %s: editing card %s (message %s) failed, sending "
-                            "a new message instead: %s", row.id, row.card_key, ref, problem)
+                    log.warning("outbox row %s: editing card %s (message %s) failed, sending "
+                                "a new message instead: %s", row.id, row.card_key, ref, exc)
                 again = self._acquire(target)  # the new send is one more platform call
                 try:
                     return await self.adapter.send(target.chat_id, outbound,

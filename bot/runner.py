@@ -78,6 +78,8 @@ async def run_adapter(settings: Settings, name: str, *, out: IO[str] | None = No
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
+        # Not available off the main thread or on Windows loops: Ctrl+C then ends the
+        # process the default way, and the outbox keeps what was not sent.
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     try:

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from core.errors import AdapterError
 from core.messages import Inbound, Outbound
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ class Adapter(ABC):
         Raises:
             AdapterError: the platform refused; the sender then sends a new message.
         """
-        raise NotImplementedError(f"{self.platform} cannot edit sent messages")
+        raise AdapterError(f"{self.platform} cannot edit sent messages", retryable=False)
 
     async def answer_button(self, inbound: Inbound, notice: str | None = None) -> None:
         """Acknowledge a button press (platforms that show a spinner until answered)."""
