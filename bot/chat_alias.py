@@ -23,6 +23,7 @@ from bot.models import ChatAlias
 from core.messages import Outbound
 from core.outbox import OutboxMessage, OutboxStatus, enqueue
 from people.models import ChatIdentity, Person, Role
+from people.service import people_with_role
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,6 @@ def record_reachability(session: Session, *, platform: str, chat_id: str, is_gro
 
 
 def _tell_admins(session: Session, text: str, *, event: str, now: datetime) -> None:
-    for admin in session.exec(select(Person).where(col(Person.active).is_(True))):
-        if Role.admin in admin.role_set():
-            enqueue(session=session, message=Outbound(text, person_id=admin.id), now=now,
-                    event_key=event)
+    for admin in people_with_role(session=session, role=Role.admin):
+        enqueue(session=session, message=Outbound(text, person_id=admin.id), now=now,
+                event_key=event)

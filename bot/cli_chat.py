@@ -165,7 +165,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         logging.getLogger().setLevel(logging.INFO)  # a service's log: what it connected to
         for noisy in ("apscheduler", "alembic"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-    # httpx logs every request with its URL, and a Telegram URL holds the bot token.
+    # httpx logs every request line at INFO: noise for a service (the secrets in those
+    # URLs are masked anyway, bot.adapters.redact).
     for leaky in ("httpx", "httpcore"):
         logging.getLogger(leaky).setLevel(logging.WARNING)
     from bot.runner import run_adapter

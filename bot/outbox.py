@@ -51,6 +51,7 @@ from core.errors import AdapterError
 from core.messages import Outbound
 from core.outbox import OutboxMessage, OutboxStatus, enqueue
 from people.models import ChatIdentity, Person, Role
+from people.service import people_with_role
 
 log = logging.getLogger("dutybot.outbox")
 
@@ -508,8 +509,7 @@ class OutboxSender:
 
 def _tell_admins(session: Session, row: OutboxMessage, now: datetime) -> int:
     """Queue a Chinese notice about dead ``row`` to every active admin; returns how many."""
-    admins = [p for p in session.exec(select(Person).where(col(Person.active).is_(True)))
-              if Role.admin in p.role_set()]
+    admins = people_with_role(session=session, role=Role.admin)
     if not admins:
         log.error("outbox row %s is dead and there is no active admin to tell", row.id)
         return 0

@@ -1,9 +1,9 @@
 """``dutybot run`` on a chat platform: the adapter chosen by name, the app, signals.
 
 The console adapter has its own loop (:func:`bot.cli_chat.run_console`); every other
-adapter runs here until SIGINT or SIGTERM, then stops cleanly: the adapter stops
-receiving, the HTTP service finishes its requests, the scheduler and the outbox sender
-end their current step. Nothing is lost on a stop — what was not sent yet is in the
+adapter runs here until SIGINT or SIGTERM, then stops cleanly: the scheduler and the
+outbox sender end their current step, the HTTP service finishes its requests, the
+adapter stops receiving (see :meth:`bot.app.App.run`). Nothing is lost on a stop — what was not sent yet is in the
 outbox and goes out at the next start.
 """
 
@@ -24,7 +24,6 @@ from core.errors import AdapterError, ConfigError, InputError
 from people.models import PLATFORM_ZH
 
 log = logging.getLogger(__name__)
-
 
 
 def build_adapter(name: str, settings: Settings) -> Adapter:

@@ -129,7 +129,8 @@ class Adapter(ABC):
         raise AdapterError(f"{self.platform} cannot edit sent messages", retryable=False)
 
     async def answer_button(self, inbound: Inbound, notice: str | None = None) -> None:
-        """Acknowledge a button press (platforms that show a spinner until answered)."""
+        """Acknowledge a button press once it was handled (platforms that show a spinner
+        or keep a card clickable until answered); the adapter calls it itself."""
         return None
 
     def http_routes(self) -> list[BaseRoute]:

@@ -353,10 +353,6 @@ class TelegramAdapter(Adapter):
         except TelegramError as exc:  # too old (a redelivery), or the network: nothing to redo
             log.info("answering button press %s failed: %s", query_id, exc)
 
-    async def answer_button(self, inbound: Inbound, notice: str | None = None) -> None:
-        if inbound.callback_id:
-            await self._answer(inbound.callback_id, notice)
-
     async def _membership(self, change: ChatMemberUpdated) -> None:
         """A person blocked (or unblocked) the bot, or the bot left or joined a group."""
         member = change.new_chat_member
