@@ -175,6 +175,45 @@ def load_override_dir(directory: Path | None) -> dict[int, YearOverride]:
     return result
 
 
+class HolidayPackage:
+    """The ``chinese-calendar`` package's data, as the calendar consults it.
+
+    ``through`` caps the years taken from the package: a year after it counts as not
+    covered even when the installed release knows it. Tests use the cap so that what they
+    assert about an unpublished year stays true when a newer release adds that year.
+    A subclass may stand in for the package (a release that gained a year, in a test).
+    """
+
+    def __init__(self, *, through: int | None = None) -> None:
+        self.through = through
+        self._known: dict[int, bool] = {}
+
+    def covers(self, year: int) -> bool:
+        """Whether the package has the State Council's arrangement for ``year``."""
+        if self.through is not None and year > self.through:
+            return False
+        if year not in self._known:
+            try:
+                chinese_calendar.is_workday(date(year, 6, 1))
+                self._known[year] = True
+            except NotImplementedError:
+                self._known[year] = False
+        return self._known[year]
+
+    def is_workday(self, d: date) -> bool:
+        """Working day per the package (only for a covered year)."""
+        return bool(chinese_calendar.is_workday(d))
+
+    def holiday_name(self, d: date) -> str | None:
+        """The Chinese name of the holiday ``d`` belongs to, if any."""
+        _, name = chinese_calendar.get_holiday_detail(d)
+        return _NAMES_ZH.get(name, name) if name else None
+
+
+#: The package as every calendar consults it unless given another one.
+PACKAGE = HolidayPackage()
+
+
 class WorkdayCalendar:
     """Answers is-workday and counts periods; see the module docstring for the rules.
 
@@ -182,6 +221,8 @@ class WorkdayCalendar:
         overrides: year -> override, usually from :func:`load_override_dir`.
         use_package: consult ``chinese-calendar`` (tests may turn it off).
         cutoff: the default end of a period's last day; ``None`` is 24:00.
+        package: the package data to consult; ``None`` means :data:`PACKAGE`, looked up
+            at each use (so a test can cap the package for calendars built at import).
     """
 
     def __init__(
@@ -190,11 +231,17 @@ class WorkdayCalendar:
         overrides: dict[int, YearOverride] | None = None,
         use_package: bool = True,
         cutoff: time | None = None,
+        package: HolidayPackage | None = None,
     ) -> None:
         self._overrides = dict(overrides or {})
         self._use_package = use_package
-        self._package_years: dict[int, bool] = {}
+        self._package = package
         self.cutoff = cutoff
+
+    @property
+    def package(self) -> HolidayPackage:
+        """The package data this calendar consults."""
+        return self._package if self._package is not None else PACKAGE
 
     @classmethod
     def from_dir(cls, directory: Path | None, *, cutoff: time | None = None) -> WorkdayCalendar:
@@ -203,15 +250,7 @@ class WorkdayCalendar:
 
     # --- coverage -----------------------------------------------------------------
     def _package_covers(self, year: int) -> bool:
-        if not self._use_package:
-            return False
-        if year not in self._package_years:
-            try:
-                chinese_calendar.is_workday(date(year, 6, 1))
-                self._package_years[year] = True
-            except NotImplementedError:
-                self._package_years[year] = False
-        return self._package_years[year]
+        return self._use_package and self.package.covers(year)
 
     def coverage(self, year: int) -> str | None:
         """Where the year's data comes from (``override``/``package``), or None."""
@@ -240,9 +279,8 @@ class WorkdayCalendar:
             if d in ov.workdays:
                 return DayInfo(d, True, False, ov.workdays[d], "override")
         if self._package_covers(d.year):
-            work = chinese_calendar.is_workday(d)
-            _, name = chinese_calendar.get_holiday_detail(d)
-            name = _NAMES_ZH.get(name, name) if name else None
+            work = self.package.is_workday(d)
+            name = self.package.holiday_name(d)
             if work and d.weekday() < 5:
                 name = None   # an ordinary working day inside a holiday's season
             return DayInfo(d, work, False, name, "package")

@@ -15,10 +15,19 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from core import workdays
 from core.clock import SHANGHAI, FakeClock
 from core.db import make_engine, upgrade
 
 PG_URL = os.environ.get("DUTYBOT_TEST_DATABASE_URL")
+
+#: The last year whose holiday arrangement the suite takes from ``chinese-calendar``.
+#: The tests were written when the State Council had published 2026 and not 2027; what
+#: they say about 2027 (provisional, fixed-date holidays only) must not change when a
+#: newer release of the package adds 2027. tests/core/test_new_year_data.py shows what
+#: happens when it does.
+PACKAGE_KNOWN_THROUGH = 2026
+_CAPPED_PACKAGE = workdays.HolidayPackage(through=PACKAGE_KNOWN_THROUGH)
 
 
 def _is_local(address: object) -> bool:
@@ -50,6 +59,12 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
     monkeypatch.setattr(socket.socket, "connect_ex", guarded_ex)
+
+
+@pytest.fixture(autouse=True)
+def _package_years_fixed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every calendar consults the package only up to :data:`PACKAGE_KNOWN_THROUGH`."""
+    monkeypatch.setattr(workdays, "PACKAGE", _CAPPED_PACKAGE)
 
 
 @pytest.fixture(autouse=True)
