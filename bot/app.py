@@ -33,8 +33,10 @@ from core.messages import Inbound
 from core.outbox import OutboxMessage, OutboxStatus
 from core.workdays import WorkdayCalendar
 from incidents import escalation as incident_escalation
+from incidents import retime as incident_retime
 from incidents.playbooks import check_against_profile
 from replies import flows as replies_flows
+from replies import retime as replies_retime
 from roster import changes as roster_changes
 from roster.gaps import register_gap_warnings
 from roster.lifecycle import LifecyclePolicy, register_lifecycle
@@ -115,6 +117,11 @@ class App:
         register_spotchecks(self.scheduler, profile=self.profile)
         register_lifecycle(self.scheduler, policy=LifecyclePolicy.from_settings(self.settings.roster), profile=self.profile)
         self.scheduler.register(roster_changes.EXPIRE_KIND, roster_changes.process_expiry)
+        # A new year's holiday data re-times what was counted as 暂定 (at start, then every 15 minutes).
+        replies_retime.register_retime(self.scheduler, calendar=self.calendar, profile=self.profile,
+                                       policy=self.settings.replies.policy())
+        incident_retime.register_retime(self.scheduler, calendar=self.calendar, profile=self.profile,
+                                        policy=self.settings.incidents.policy())
         register_gap_warnings(self.scheduler, calendar=self.calendar, patterns=self.settings.roster.patterns(),
                               days=self.settings.roster.gap_warning_days, citation=self.profile.citation("DUTY-1"))
 

@@ -12,12 +12,20 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Column, Index, Text
 from sqlmodel import Field, Session, SQLModel, select
 
 from core.db import UTCDateTime
+
+
+class CronRegistry(Protocol):
+    """What a domain needs of the scheduler to hand it processors and cron jobs."""
+
+    def register(self, kind: str, fn: Any) -> None: ...
+    def register_cron(self, name: str, fn: Any, *, run_at_start: bool = False,
+                      **cron_fields: object) -> None: ...
 
 
 class DueStatus(StrEnum):

@@ -254,7 +254,7 @@ def _set_step_due(step: IncidentStep, anchor: datetime, *, calendar: WorkdayCale
     step.provisional = due.provisional
 
 
-def _quantity_for(incident: Incident, step: IncidentStep, profile: Profile,
+def quantity_for(incident: Incident, step: IncidentStep, profile: Profile,
                   policy: IncidentPolicy) -> Quantity | None:
     spec = next(s for s in load_playbooks()[IncidentType(incident.type)].steps_for(Source(incident.source))
                 if s.key == step.key)
@@ -446,7 +446,7 @@ def _start_dependents(*, session: Session, calendar: WorkdayCalendar, profile: P
     started = []
     for other in steps:
         if other.anchor.partition("#")[0] == f"step:{done.key}" and other.is_pending and other.due_at is None:
-            quantity = _quantity_for(incident, other, profile, policy)
+            quantity = quantity_for(incident, other, profile, policy)
             if quantity is not None:
                 _set_step_due(other, now, calendar=calendar, policy=policy, quantity=quantity)
                 session.add(other)
