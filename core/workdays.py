@@ -43,6 +43,8 @@ from core.errors import CalendarDataError, CalendarError, InputError
 FIXED_HOLIDAYS = {(1, 1): "元旦", (5, 1): "劳动节", (5, 2): "劳动节",
                   (10, 1): "国庆节", (10, 2): "国庆节", (10, 3): "国庆节"}
 MAX_PERIOD = {"workdays": 1000, "days": 3660, "months": 120}
+MAX_WEEKS = MAX_PERIOD["days"] // 7
+_UNIT_ZH = {"workdays": "个工作日", "days": "天", "weeks": "周", "months": "个月"}
 _NAMES_ZH = {
     "New Year's Day": "元旦", "Spring Festival": "春节", "Tomb-sweeping Day": "清明节",
     "Labour Day": "劳动节", "Dragon Boat Festival": "端午节", "National Day": "国庆节",
@@ -325,8 +327,9 @@ class WorkdayCalendar:
     def _check(self, kind: str, n: int) -> None:
         if n <= 0:
             raise InputError(f"期限必须是正整数，收到 {n}")
-        if n > MAX_PERIOD[kind]:
-            raise InputError(f"期限过长：{kind} 最多 {MAX_PERIOD[kind]}，收到 {n}")
+        most = MAX_WEEKS if kind == "weeks" else MAX_PERIOD[kind]
+        if n > most:
+            raise InputError(f"期限过长：最多 {most}{_UNIT_ZH[kind]}，收到 {n}{_UNIT_ZH[kind]}")
 
     def add_workdays(self, start: datetime, n: int, *, cutoff: time | Literal["default"] | None = "default") -> Deadline:
         """End of "within ``n`` working days" from ``start``: the ``n``-th working day after
@@ -370,6 +373,7 @@ class WorkdayCalendar:
         if unit == "days":
             return self.add_days(start, amount, cutoff=cutoff)
         if unit == "weeks":
+            self._check("weeks", amount)
             return self.add_days(start, amount * 7, cutoff=cutoff)
         if unit == "months":
             return self.add_months(start, amount, cutoff=cutoff)
