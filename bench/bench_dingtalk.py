@@ -9,7 +9,7 @@ Run ``python bench/bench_dingtalk.py`` (options: ``--messages``, ``--people``,
 :class:`~bot.app.App` on a temporary SQLite file. A separate process plays DingTalk: it
 POSTs ``--messages`` private bot messages (``/duty`` and ``/whoami`` from ``--people``
 bound staff, each with its own ``msgId``), signed as DingTalk does (headers ``timestamp``
-and ``sign`` from :func:`bot.adapters.dingtalk_sign.compute_sign`), ``--concurrency`` at a
+and ``sign`` from :func:`bot.adapters.dingtalk.sign.compute_sign`), ``--concurrency`` at a
 time, timing each answer. The adapter answers ``{}`` at once and handles the message in
 the background; a message is *handled* once it is dispatched and its reply written to the
 outbox (the app's handler returned). The outbox sender does not run, so the numbers are
@@ -51,7 +51,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.adapters.dingtalk import DingTalkAdapter
-from bot.adapters.dingtalk_sign import compute_sign
+from bot.adapters.dingtalk.sign import compute_sign
 from bot.app import App
 from bot.config import Settings, load_settings
 from bot.http import HttpService

@@ -52,6 +52,7 @@ from bot.adapters.memory import MemoryAdapter
 from bot.app import App
 from bot.config import load_settings
 from bot.scheduler import Scheduler
+from briefing import incident_sections as incident_briefing
 from briefing.service import build_daily, build_weekly
 from core.audit import AuditEvent
 from core.clock import SHANGHAI, FakeClock, local, local_midnight
@@ -60,11 +61,12 @@ from core.messages import Inbound
 from core.numbering import next_number
 from core.schedule import DueItem, DueStatus
 from core.workdays import WorkdayCalendar
-from incidents import briefing as incident_briefing
+from incidents.actions import open_incident
 from incidents.escalation import KIND, Escalator, announce_new
 from incidents.models import Grade, Incident, IncidentStep, IncidentType, Source
-from incidents.service import open_incident, steps_of
+from incidents.service import steps_of
 from people.models import ChatIdentity, Person
+from roster import service as roster_service
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=SHANGHAI)
 PER_DAY = 900                  # replicas reported a day (numbers stay INC-YYYYMMDD-NNN)
@@ -73,7 +75,7 @@ YEAR_SECONDS = 365 * 24 * 3600
 UNITS = [f"单位{n}" for n in range(10)]
 DISTRICT, OFFICE_UNIT, OFFICER = "刘洋", "区教育局", "陈晨"
 SETTINGS = load_settings(None, env={"DUTYBOT_INCIDENTS_DISTRICT_OFFICE": DISTRICT})
-POLICY = SETTINGS.incidents.policy()
+POLICY = SETTINGS.incidents.policy(on_duty=roster_service)   # as bot.app wires it
 PROFILE = SETTINGS.profile()
 CALENDAR = WorkdayCalendar()
 _INCIDENT_COLS = [c.name for c in Incident.__table__.columns if c.name != "id"]   # type: ignore[attr-defined]

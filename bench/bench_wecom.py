@@ -9,7 +9,7 @@ Run ``python bench/bench_wecom.py`` (options: ``--messages``, ``--people``,
    loop, in front of the real :class:`~bot.app.App` on a temporary SQLite file. A separate
    process plays WeCom: it encrypts and signs ``--messages`` text messages (``/duty`` and
    ``/whoami`` from ``--people`` bound members, each with its own MsgId) exactly as WeCom
-   does (:class:`~bot.adapters.wecom_crypto.WeComCrypto`) and POSTs them, ``--concurrency``
+   does (:class:`~bot.adapters.wecom.crypto.WeComCrypto`) and POSTs them, ``--concurrency``
    at a time, timing each answer. The outbox sender does not run, so the numbers are the
    callback path alone: an answer (WeCom retries a callback not answered within 5 s; the
    adapter answers before doing the work), and a message *handled* once it is decrypted,
@@ -60,7 +60,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from bot.adapters.wecom import WeComAdapter
-from bot.adapters.wecom_crypto import WeComCrypto, signature
+from bot.adapters.wecom.crypto import WeComCrypto, signature
 from bot.app import App
 from bot.config import Settings, load_settings
 from bot.http import HttpService

@@ -17,6 +17,7 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+import bot.models_index  # noqa: F401  (every table on SQLModel.metadata; core imports no domain)
 from bot.adapters.base import Adapter
 from bot.chat_alias import record_move, record_reachability
 from bot.config import Settings
@@ -38,8 +39,10 @@ from incidents.playbooks import check_against_profile
 from replies import flows as replies_flows
 from replies import retime as replies_retime
 from roster import changes as roster_changes
+from roster import service as roster_service
 from roster.gaps import register_gap_warnings
-from roster.lifecycle import LifecyclePolicy, register_lifecycle
+from roster.lifecycle import LifecyclePolicy
+from roster.reminders import register_reminders
 from roster.rounds import RoundPolicy, register_rounds
 from roster.spotcheck import register_spotchecks
 
@@ -91,14 +94,16 @@ class App:
         self.calendar = WorkdayCalendar.from_dir(
             settings.resolve(settings.calendar.holidays_dir), cutoff=settings.calendar.cutoff_time())
         self.profile = settings.profile()
+        # Incidents ask the roster who is on duty through this policy (they never import it).
+        self.incident_policy = settings.incidents.policy(on_duty=roster_service)
         self.sender = OutboxSender(engine=self.engine, adapter=adapter, clock=clock,
                                    settings=settings.outbox)
         self.scheduler = Scheduler(engine=self.engine, clock=clock, on_work=self.sender.wake)
         self._register_domains()
         self.dispatcher = Dispatcher(
             engine=self.engine, clock=clock, settings=settings, calendar=self.calendar,
-            profile=self.profile, handlers=handlers if handlers is not None else default_handlers(),
-            on_commit=self.sender.wake)
+            profile=self.profile, incident_policy=self.incident_policy,
+            handlers=handlers if handlers is not None else default_handlers(), on_commit=self.sender.wake)
         adapter.configure(commands=self.dispatcher.menu(), on_chat_moved=self.chat_moved,
                           on_reachability=self.reachability)
 
@@ -109,19 +114,19 @@ class App:
         if problems:
             raise ConfigError(problems, self.settings.source)
         self.scheduler.register(incident_escalation.KIND,
-                                incident_escalation.Escalator(self.profile, self.settings.incidents.policy()))
+                                incident_escalation.Escalator(self.profile, self.incident_policy))
         register_briefing(self.scheduler, calendar=self.calendar, settings=self.settings.briefing, platform=self.adapter.platform)
         register_rounds(self.scheduler, profile=self.profile, policy=RoundPolicy(
             windows=tuple(self.settings.roster.windows()), seed=self.settings.roster.round_seed,
             answer=timedelta(minutes=self.settings.roster.round_answer_minutes)))
         register_spotchecks(self.scheduler, profile=self.profile)
-        register_lifecycle(self.scheduler, policy=LifecyclePolicy.from_settings(self.settings.roster), profile=self.profile)
+        register_reminders(self.scheduler, policy=LifecyclePolicy.from_settings(self.settings.roster), profile=self.profile)
         self.scheduler.register(roster_changes.EXPIRE_KIND, roster_changes.process_expiry)
         # A new year's holiday data re-times what was counted as 暂定 (at start, then every 15 minutes).
         replies_retime.register_retime(self.scheduler, calendar=self.calendar, profile=self.profile,
                                        policy=self.settings.replies.policy())
         incident_retime.register_retime(self.scheduler, calendar=self.calendar, profile=self.profile,
-                                        policy=self.settings.incidents.policy())
+                                        policy=self.incident_policy)
         register_gap_warnings(self.scheduler, calendar=self.calendar, patterns=self.settings.roster.patterns(),
                               days=self.settings.roster.gap_warning_days, citation=self.profile.citation("DUTY-1"))
 

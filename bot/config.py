@@ -33,7 +33,7 @@ from pydantic import (
 
 from core.errors import ConfigError, ProfileError
 from core.profiles import Profile, load_profile
-from incidents.service import IncidentPolicy
+from incidents.service import DutyRoster, IncidentPolicy
 from replies.flows import ReminderPolicy
 from roster.patterns import ShiftPatterns, ShiftSpec
 
@@ -204,12 +204,14 @@ class IncidentsSettings(_Section):
         """A name-list setting split on 、 , ， and spaces."""
         return [n for n in re.split(r"[、,，\s]+", getattr(self, field)) if n]
 
-    def policy(self) -> IncidentPolicy:
-        """The domain's view of these settings."""
+    def policy(self, *, on_duty: DutyRoster) -> IncidentPolicy:
+        """The domain's view of these settings; ``on_duty`` is who the roster has on duty
+        (the composition root passes the roster's answer; there is no silent default)."""
         return IncidentPolicy(at_once_minutes=self.at_once_minutes,
                               remind_before=timedelta(minutes=self.remind_before_minutes),
                               leaders_on_duty=tuple(self.names("leaders_on_duty")),
-                              district_office=tuple(self.names("district_office")))
+                              district_office=tuple(self.names("district_office")),
+                              on_duty=on_duty)
 
 
 class ShiftEntry(_Section):

@@ -36,6 +36,7 @@ from core.messages import Inbound, Outbound
 from core.outbox import enqueue
 from core.profiles import Profile
 from core.workdays import WorkdayCalendar
+from incidents.service import IncidentPolicy
 from people.models import ROLE_ZH, Person, Role
 from people.service import identity_for
 
@@ -58,6 +59,8 @@ class Context:
     settings: Settings
     calendar: WorkdayCalendar
     profile: Profile
+    # ``[incidents]`` with who the roster has on duty (built once by the composition root).
+    incident_policy: IncidentPolicy
     handlers: Sequence[Handler] = field(default_factory=tuple)
     # What the handler's ``prepare`` produced outside the transaction (e.g. a fetched page).
     prepared: object = None
@@ -153,11 +156,12 @@ class Dispatcher:
         settings: Settings,
         calendar: WorkdayCalendar,
         profile: Profile,
+        incident_policy: IncidentPolicy,
         handlers: Sequence[Handler],
         on_commit: Callable[[], None] | None = None,
     ) -> None:
         self.engine, self.clock, self.settings = engine, clock, settings
-        self.calendar, self.profile = calendar, profile
+        self.calendar, self.profile, self.incident_policy = calendar, profile, incident_policy
         self.handlers = tuple(handlers)
         self.on_commit = on_commit
         self._by_name: dict[str, Handler] = {}
@@ -288,7 +292,7 @@ class Dispatcher:
                 Outbound(f"抱歉，/{handler.command} 需要以下角色之一：{needed}。如需开通请联系管理员。")]
         ctx = Context(session=session, now=now, inbound=inbound, person=person, args=args,
                       settings=self.settings, calendar=self.calendar, profile=self.profile,
-                      handlers=self.handlers, prepared=prepared)
+                      incident_policy=self.incident_policy, handlers=self.handlers, prepared=prepared)
         try:
             with session.begin_nested():
                 replies = await handler.handle(inbound, ctx)

@@ -1,6 +1,7 @@
 """The outbox sender: delivers queued messages through the adapter.
 
-``dutybot outbox`` lives in :mod:`bot.outbox_cli`.
+``dutybot outbox`` lives in :mod:`bot.cli.outbox`; dead letters and the admins' notice in
+:mod:`bot.dead_letters`; the values of a pass in :mod:`bot.delivery`.
 
 A row travels ``pending`` → claimed (``claimed_until`` = now + lease, set in a short
 transaction; on PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets several workers share the
@@ -34,92 +35,35 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, distinct, func, or_
+from sqlalchemy import and_, case, func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from bot import dead_letters
 from bot.adapters.base import Adapter
 from bot.chat_alias import current_ids, record_move
 from bot.config import OutboxSettings
+from bot.delivery import (
+    NEAR_READY_SECONDS,
+    RATE_MARGIN_SECONDS,
+    Deferred,
+    DeliveryReport,
+    Target,
+    recipient_key,
+)
 from bot.ratelimit import RateLimiter
 from core.clock import Clock
 from core.db import session_scope
 from core.errors import AdapterError
 from core.messages import Outbound
-from core.outbox import OutboxMessage, OutboxStatus, enqueue
-from people.models import ChatIdentity, Person, Role
-from people.service import people_with_role
+from core.outbox import OutboxMessage, OutboxStatus
+from people.models import ChatIdentity
 
 log = logging.getLogger("dutybot.outbox")
 
-DEAD_EVENT_PREFIX = "outbox-dead:"
-REASON_NOT_BOUND = "收件人未绑定账号"
-REASON_BLOCKED = "收件人已屏蔽机器人"
-REASON_GROUP_BLOCKED = "机器人已被移出该群或被禁止发言"
-RATE_MARGIN_SECONDS = 0.0  # sends count from the platform's answer (RateLimiter.settle)
-# A chat free again within this long keeps its turn for the next global slot: a younger
-# row of another chat may not take the last slots, or chats drift behind their queues.
-# It covers the spread of one pass's sends (network latency, concurrency).
-NEAR_READY_SECONDS = 0.3
 _M = OutboxMessage
-
-
-@dataclass
-class DeliveryReport:
-    """What one :meth:`OutboxSender.deliver_due` pass did.
-
-    Attributes:
-        claimed: rows claimed.
-        sent: rows the platform accepted (``edited`` included).
-        edited: cards updated in place.
-        retried: failed rows now waiting for a retry.
-        dead: rows given up (admins told).
-        deferred: rows left pending because their chat was over its rate limit.
-        set_aside: recipients newly skipped by the next passes until their chat may send.
-        retry_in: seconds until a deferred chat may send (None: none waits).
-    """
-
-    claimed: int = 0
-    sent: int = 0
-    edited: int = 0
-    retried: int = 0
-    dead: int = 0
-    deferred: int = 0
-    set_aside: int = 0
-    retry_in: float | None = None
-
-    @property
-    def progressed(self) -> bool:
-        """Another pass now may do more: rows left the queue, or busy chats were set
-        aside so that the next claim reaches other chats."""
-        return bool(self.sent or self.retried or self.dead or self.set_aside)
-
-
-@dataclass(frozen=True)
-class _Target:
-    chat_id: str
-    is_group: bool
-    identity_id: int | None = None
-
-
-class _Deferred(Exception):
-    """A chat is over its rate limit; raised inside a pass, never escapes this module."""
-
-    def __init__(self, wait: float) -> None:
-        self.wait = wait
-
-
-def _recipient(person_id: int | None, chat_id: str | None) -> tuple[str, str]:
-    return ("p", str(person_id)) if person_id is not None else ("c", chat_id or "")
-
-
-def snippet(text: str, n: int = 40) -> str:
-    """The first ``n`` characters on one line, with an ellipsis when cut."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= n else flat[:n] + "……"
 
 
 class OutboxSender:
@@ -221,8 +165,6 @@ class OutboxSender:
             report.retry_in = max(0.0, min(self._deferred.values()) - self.time_source())
         return report
 
-    # ------------------------------------------------------------ claiming
-
     def _claim(self, now: datetime, mono: float) -> list[OutboxMessage]:
         due = [_M.status == OutboxStatus.pending, _M.next_attempt_at <= now,
                or_(col(_M.claimed_until).is_(None), col(_M.claimed_until) <= now),
@@ -272,10 +214,10 @@ class OutboxSender:
                  .group_by(col(_M.person_id), col(_M.chat_id)))
         first: dict[tuple[str, str], int] = {}
         for person_id, chat_id, min_id in session.exec(query):
-            key = _recipient(person_id, chat_id)
+            key = recipient_key(person_id, chat_id)
             first[key] = min(min_id, first.get(key, min_id))
         return [r for r in rows
-                if r.id is not None and r.id < first.get(_recipient(r.person_id, r.chat_id), r.id + 1)]
+                if r.id is not None and r.id < first.get(recipient_key(r.person_id, r.chat_id), r.id + 1)]
 
     def _release(self, ids: list[int]) -> None:
         if not ids:
@@ -285,7 +227,7 @@ class OutboxSender:
                 if row.status == OutboxStatus.pending:
                     row.claimed_until = None
 
-    def _resolve(self, rows: list[OutboxMessage], report: DeliveryReport) -> dict[int, _Target]:
+    def _resolve(self, rows: list[OutboxMessage], report: DeliveryReport) -> dict[int, Target]:
         """Where each row goes; rows without a usable recipient are made dead here."""
         persons = {r.person_id for r in rows if r.person_id is not None}
         bound: dict[int, ChatIdentity] = {}
@@ -306,36 +248,34 @@ class OutboxSender:
         if chats:
             with Session(self.engine) as session:
                 moved = current_ids(session, self.platform, chats)
-        targets: dict[int, _Target] = {}
+        targets: dict[int, Target] = {}
         for row in rows:
             assert row.id is not None
             if row.person_id is None and row.chat_id:
-                targets[row.id] = _Target(moved.get(row.chat_id, row.chat_id), is_group=True)
+                targets[row.id] = Target(moved.get(row.chat_id, row.chat_id), is_group=True)
             elif row.person_id in bound:
                 ident = bound[row.person_id]
-                targets[row.id] = _Target(ident.chat_id, is_group=False, identity_id=ident.id)
+                targets[row.id] = Target(ident.chat_id, is_group=False, identity_id=ident.id)
             else:
-                reason = REASON_BLOCKED if row.person_id in blocked else REASON_NOT_BOUND
+                reason = dead_letters.REASON_BLOCKED if row.person_id in blocked else dead_letters.REASON_NOT_BOUND
                 self._kill(row, f"{reason}（平台 {self.platform}）", row.attempts, report)
         return targets
 
-    # ------------------------------------------------------------ delivering
-
-    async def _deliver_chain(self, chain: list[OutboxMessage], targets: dict[int, _Target],
+    async def _deliver_chain(self, chain: list[OutboxMessage], targets: dict[int, Target],
                              report: DeliveryReport, release: list[int]) -> None:
         """Send one chat's rows in order; stop at the first that must wait."""
         for index, row in enumerate(chain):
             assert row.id is not None
             try:
                 done = await self._attempt(row, targets[row.id], report)
-            except _Deferred as deferred:
+            except Deferred as deferred:
                 rest = chain[index:]
                 release.extend(r.id for r in rest if r.id is not None)
                 report.deferred += len(rest)
                 now = self.time_source()
                 until = now + deferred.wait
                 for r in rest:
-                    key = _recipient(r.person_id, r.chat_id)
+                    key = recipient_key(r.person_id, r.chat_id)
                     if deferred.wait > NEAR_READY_SECONDS and key not in self._deferred:
                         report.set_aside += 1
                     self._deferred[key] = max(until, self._deferred.get(key, until))
@@ -344,38 +284,38 @@ class OutboxSender:
                 release.extend(r.id for r in chain[index + 1:] if r.id is not None)
                 return
 
-    def _acquire(self, target: _Target) -> float:
+    def _acquire(self, target: Target) -> float:
         """Take a rate slot for one platform call to ``target``; returns when it was
         granted (for :meth:`_settle`).
 
         Raises:
-            _Deferred: the chat (or the whole bot) must wait.
+            Deferred: the chat (or the whole bot) must wait.
         """
         now = self.time_source()
         ready = [until for until in self._near_ready if until > now]
         if ready:
             spare = self.limiter.spare(now)
             if spare is not None and spare <= len(ready):
-                raise _Deferred(min(ready) - now)  # leave the slots to the older rows
+                raise Deferred(min(ready) - now)  # leave the slots to the older rows
         wait = self.limiter.acquire_delay(target.chat_id, target.is_group, now)
         if wait > 0:
             if wait <= NEAR_READY_SECONDS:
                 self._near_ready.append(now + wait)
-            raise _Deferred(wait)
+            raise Deferred(wait)
         return now
 
-    def _settle(self, target: _Target, granted: float) -> None:
+    def _settle(self, target: Target, granted: float) -> None:
         """The call granted at ``granted`` is answered: count it from now (see
         :meth:`RateLimiter.settle`)."""
         self.limiter.settle(target.chat_id, target.is_group, granted, self.time_source())
 
-    async def _attempt(self, row: OutboxMessage, target: _Target, report: DeliveryReport) -> bool:
+    async def _attempt(self, row: OutboxMessage, target: Target, report: DeliveryReport) -> bool:
         """Deliver one row; True when it left the queue (sent or dead)."""
         granted = self._acquire(target)
         outbound = row.to_outbound()
         try:
             ref, edited = await self._send_or_edit(row, target, outbound, granted)
-        except _Deferred:
+        except Deferred:
             raise
         except AdapterError as exc:
             return self._failed(row, target, exc, report)
@@ -393,14 +333,14 @@ class OutboxSender:
         report.edited += edited
         return True
 
-    async def _send_or_edit(self, row: OutboxMessage, target: _Target, outbound: Outbound,
+    async def _send_or_edit(self, row: OutboxMessage, target: Target, outbound: Outbound,
                             granted: float) -> tuple[str | None, bool]:
         try:
             return await self._call_platform(row, target, outbound)
         finally:
             self._settle(target, granted)
 
-    async def _call_platform(self, row: OutboxMessage, target: _Target,
+    async def _call_platform(self, row: OutboxMessage, target: Target,
                              outbound: Outbound) -> tuple[str | None, bool]:
         if row.card_key and self.adapter.capabilities.edit:
             with Session(self.engine) as session:
@@ -427,9 +367,7 @@ class OutboxSender:
                     self._settle(target, again)
         return await self.adapter.send(target.chat_id, outbound, is_group=target.is_group), False
 
-    # ------------------------------------------------------------ failures
-
-    def _failed(self, row: OutboxMessage, target: _Target, exc: AdapterError,
+    def _failed(self, row: OutboxMessage, target: Target, exc: AdapterError,
                 report: DeliveryReport) -> bool:
         attempts = row.attempts + 1
         reason = (exc.message or type(exc).__name__)[:500]
@@ -443,7 +381,7 @@ class OutboxSender:
             report.retried += 1  # not a failed attempt: the next pass sends to the new id
             return False
         if exc.permanent_reason == "blocked":
-            why = REASON_GROUP_BLOCKED if target.is_group else REASON_BLOCKED
+            why = dead_letters.REASON_GROUP_BLOCKED if target.is_group else dead_letters.REASON_BLOCKED
             self._kill(row, f"{why}（{reason}）", attempts, report,
                        blocked_identity=target.identity_id)
             return True
@@ -479,8 +417,8 @@ class OutboxSender:
                 ident = session.get(ChatIdentity, blocked_identity)
                 if ident is not None:
                     ident.blocked_at = now
-            if not stored.event_key.startswith(DEAD_EVENT_PREFIX):  # no notice about notices
-                _tell_admins(session, stored, now)
+            if not stored.event_key.startswith(dead_letters.DEAD_EVENT_PREFIX):  # no notice about notices
+                dead_letters.tell_admins(session, stored, now)
         log.warning("outbox row %s is dead after %d attempt(s): %s", row.id, attempts, reason)
         report.dead += 1
         if self.on_dead is not None:
@@ -505,33 +443,3 @@ class OutboxSender:
         if nxt is not None:
             wait = min(wait, max(0.0, (nxt - now).total_seconds()))
         return wait
-
-
-def _tell_admins(session: Session, row: OutboxMessage, now: datetime) -> int:
-    """Queue a Chinese notice about dead ``row`` to every active admin; returns how many."""
-    admins = people_with_role(session=session, role=Role.admin)
-    if not admins:
-        log.error("outbox row %s is dead and there is no active admin to tell", row.id)
-        return 0
-    key = f"{DEAD_EVENT_PREFIX}{row.id}"
-    deaths = session.exec(select(func.count(distinct(_M.event_key))).where(
-        or_(_M.event_key == key, col(_M.event_key).startswith(key + ":")))).one()
-    if deaths:  # dead again after `dutybot outbox retry`: a new event, so admins hear again
-        key = f"{key}:{deaths + 1}"
-    text = (f"【消息投递失败】一条消息未能送达，已停止重试。\n"
-            f"收件人：{recipient_label(session, row)}\n内容：{snippet(row.text)}\n"
-            f"已尝试：{row.attempts} 次\n原因：{row.last_error}\n"
-            f"请在服务器上运行 dutybot outbox 查看；排除原因后可运行 "
-            f"dutybot outbox retry {row.id} 重新投递。")
-    for admin in admins:
-        enqueue(session=session, message=Outbound(text=text, person_id=admin.id),
-                now=now, event_key=key)
-    return len(admins)
-
-
-def recipient_label(session: Session, row: OutboxMessage) -> str:
-    """The person's name, or ``群聊 <chat id>``."""
-    if row.person_id is not None:
-        person = session.get(Person, row.person_id)
-        return person.name if person else f"人员#{row.person_id}"
-    return f"群聊 {row.chat_id}"

@@ -1,6 +1,6 @@
 """``dutybot run`` on a chat platform: the adapter chosen by name, the app, signals.
 
-The console adapter has its own loop (:func:`bot.cli_chat.run_console`); every other
+The console adapter has its own loop (:func:`bot.cli.chat.run_console`); every other
 adapter runs here until SIGINT or SIGTERM, then stops cleanly: the scheduler and the
 outbox sender end their current step, the HTTP service finishes its requests, the
 adapter stops receiving (see :meth:`bot.app.App.run`). Nothing is lost on a stop — what was not sent yet is in the

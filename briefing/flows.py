@@ -130,7 +130,7 @@ def register_briefing(scheduler: CronRegistry, *, calendar: WorkdayCalendar,
         ValueError: the jobs are already registered, or the settings are not valid times.
     """
     hour, minute = (int(part) for part in settings.time.split(":"))
-    deps = {"calendar": calendar, "settings": settings, "platform": platform}
-    scheduler.register_cron(DAILY_JOB, partial(daily_briefing_job, **deps), hour=hour, minute=minute)
-    scheduler.register_cron(WEEKLY_JOB, partial(weekly_summary_job, **deps),
-                            day_of_week=settings.weekly_day, hour=hour, minute=minute)
+    daily = partial(daily_briefing_job, calendar=calendar, settings=settings, platform=platform)
+    weekly = partial(weekly_summary_job, calendar=calendar, settings=settings, platform=platform)
+    scheduler.register_cron(DAILY_JOB, daily, hour=hour, minute=minute)
+    scheduler.register_cron(WEEKLY_JOB, weekly, day_of_week=settings.weekly_day, hour=hour, minute=minute)

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from briefing.models import BriefingConfig, Section, SectionProvider, Urgency
 from core.clock import local, local_midnight
+from core.db import select_row
 from core.outbox import OutboxMessage, OutboxStatus
 from core.workdays import WorkdayCalendar
 from people.models import Person
@@ -40,7 +41,7 @@ def _names(session: Session, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
     return {pid: name for pid, name in session.exec(
-        select(Person.id, Person.name).where(col(Person.id).in_(ids)))}
+        select(Person.id, Person.name).where(col(Person.id).in_(ids))) if pid is not None}
 
 
 def _category(value: str) -> str:
@@ -64,26 +65,26 @@ def _open_replies(session: Session, now: datetime, settings: BriefingConfig, *, 
                   urgency: Urgency, title: str, tag: str, lo: datetime | None, hi: datetime,
                   hint: str = "") -> Section | None:
     """Open items with ``lo < due_at <= hi``: count, then the first by deadline."""
-    where = [ReplyItem.status == ReplyStatus.open, col(ReplyItem.due_at) <= hi]
+    where = [col(ReplyItem.status) == ReplyStatus.open, col(ReplyItem.due_at) <= hi]
     where += [col(ReplyItem.due_at) > lo] if lo is not None else []
     total = _count(session, *where)
     if not total:
         return None
-    rows = session.exec(select(ReplyItem.number, ReplyItem.category, ReplyItem.due_at,
-                               ReplyItem.due_last_day, ReplyItem.assignee_id)
+    rows = session.exec(select_row(ReplyItem.number, ReplyItem.category, ReplyItem.due_at,
+                                   ReplyItem.due_last_day, ReplyItem.assignee_id)
                         .where(*where).order_by(col(ReplyItem.due_at), col(ReplyItem.id))
                         .limit(settings.max_lines)).all()
-    names = _names(session, {r.assignee_id for r in rows if r.assignee_id is not None})
+    names = _names(session, {assignee for *_, assignee in rows if assignee is not None})
     today = local(now).date()
     items = []
-    for r in rows:
+    for number, category, due_at, last_day, assignee in rows:
         if urgency == Urgency.overdue:
-            late = (today - r.due_last_day).days
+            late = (today - last_day).days
             when = f"超期{late}天" if late >= 1 else "今日超期"
         else:
-            when = _clock(r.due_at, r.due_last_day)
-        who = names.get(r.assignee_id, "未指派") if r.assignee_id is not None else "未指派"
-        items.append(" ".join(x for x in (r.number, _category(r.category), when, who) if x))
+            when = _clock(due_at, last_day)
+        who = names.get(assignee, "未指派") if assignee is not None else "未指派"
+        items.append(" ".join(x for x in (number, _category(category), when, who) if x))
     return Section(key, urgency, f"【{title}】{total} 条", tag=f"{tag}{total}", items=tuple(items),
                    total_items=total, hint=hint)
 
@@ -126,8 +127,8 @@ def undelivered_messages(session: Session, now: datetime, calendar: WorkdayCalen
     rows = session.exec(select(_M.person_id, chat, func.count())
                         .where(_M.status == OutboxStatus.dead,
                                col(_M.next_attempt_at) > now - DEAD_WINDOW)
-                        .group_by(_M.person_id, chat)
-                        .order_by(func.count().desc(), col(_M.person_id).is_(None), _M.person_id,
+                        .group_by(col(_M.person_id), chat)
+                        .order_by(func.count().desc(), col(_M.person_id).is_(None), col(_M.person_id),
                                   chat)).all()
     total = sum(n for _, _, n in rows)
     if not total:

@@ -1,13 +1,13 @@
 """The daily briefing (早报) and the weekly summary (周报): text built from the database.
 
 Pure: it reads and never writes or sends (``briefing.flows`` queues the text). The
-shapes (sections, urgency, provider) are in ``briefing.models``; the sections of the
-domains built so far in ``briefing.sections``.
+shapes (sections, urgency, provider) are in ``briefing.models``; the briefing's own
+sections (replies, outbox, calendar) in ``briefing.sections``.
 
-Other domains plug in without touching this package: a module named in
-:data:`DOMAIN_MODULES` (``roster.briefing``, ``incidents.briefing``) that exists exposes
-``DAILY`` and ``WEEKLY``, sequences of providers. They run before the providers here, so
-today's duty and incidents outrank reply deadlines of the same urgency. Until a domain
+Each domain's sections plug in as a module named in :data:`DOMAIN_MODULES`
+(``briefing.roster_sections``, ``briefing.incident_sections``) that, when it exists,
+exposes ``DAILY`` and ``WEEKLY``, sequences of providers. They run before the providers
+here, so today's duty and incidents outrank reply deadlines of the same urgency. Until a domain
 exists the briefing ends with ``（值班表、事件处置功能尚未启用）``: without that line,
 "一切正常" could be read as "no incidents".
 """
@@ -35,7 +35,7 @@ __all__ = ["ALL_CLEAR", "DOMAIN_MODULES", "Briefing", "Section", "SectionProvide
 
 log = logging.getLogger(__name__)
 
-DOMAIN_MODULES = {"roster.briefing": "值班表", "incidents.briefing": "事件处置"}
+DOMAIN_MODULES = {"briefing.roster_sections": "值班表", "briefing.incident_sections": "事件处置"}
 ALL_CLEAR = "一切正常：暂无需要关注的事项。"
 
 

@@ -35,7 +35,8 @@ class AuditEvent(SQLModel, table=True):
 
     def details(self) -> dict[str, Any]:
         """The detail JSON as a dict."""
-        return json.loads(self.detail or "{}")
+        data: dict[str, Any] = json.loads(self.detail or "{}")
+        return data
 
 
 def record(

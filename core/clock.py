@@ -6,11 +6,14 @@ Domain code never calls ``datetime.now()``: it receives a :class:`Clock`.
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+_MICROSECOND = timedelta(microseconds=1)
 WEEKDAYS_ZH = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
 
 
@@ -88,6 +91,16 @@ def fmt_span_zh(start: date, end: date, joiner: str = "—") -> str:
         return head
     tail = f"{end.month}月{end.day}日" if end.year == start.year else f"{end.year}年{end.month}月{end.day}日"
     return f"{head}{joiner}{tail}"
+
+
+def median_duration(spans: Iterable[timedelta]) -> timedelta:
+    """The median of ``spans`` (at least one), as ``statistics.median`` of the timedeltas
+    gives it: taken over whole microseconds, the mean of the middle two rounds half to even.
+
+    Raises:
+        statistics.StatisticsError: ``spans`` is empty.
+    """
+    return timedelta(microseconds=statistics.median(s // _MICROSECOND for s in spans))
 
 
 def fmt_duration_zh(delta: timedelta) -> str:

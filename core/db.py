@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from alembic import command
 from alembic.config import Config
@@ -20,10 +20,17 @@ from sqlalchemy import DateTime, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
+from sqlmodel.sql.expression import Select
 
 from core.errors import SchemaOutOfDate
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+_T0 = TypeVar("_T0")
+_T1 = TypeVar("_T1")
+_T2 = TypeVar("_T2")
+_T3 = TypeVar("_T3")
+_T4 = TypeVar("_T4")
+_T5 = TypeVar("_T5")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -144,3 +151,16 @@ def check_schema(engine: Engine) -> None:
             f"数据库结构版本 {current} 比本程序更新：请升级 dutybot 程序后再启动")
     raise SchemaOutOfDate(
         f"数据库结构版本 {current} 已过期（最新 {head}）：请运行 dutybot db upgrade")
+
+
+@overload
+def select_row(c0: _T0, c1: _T1, c2: _T2, c3: _T3, c4: _T4, /) -> Select[_T0, _T1, _T2, _T3, _T4]: ...
+@overload
+def select_row(c0: _T0, c1: _T1, c2: _T2, c3: _T3, c4: _T4, c5: _T5, /) -> Select[_T0, _T1, _T2, _T3, _T4, _T5]: ...
+
+
+def select_row(*columns: Any) -> Select[*tuple[Any, ...]]:
+    """``sqlmodel.select`` of five or six model attributes (``Model.field``, not ``col()``
+    or a whole model), typed as the row of their types: SQLModel's own overloads stop at four.
+    """
+    return Select(*columns)

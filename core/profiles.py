@@ -332,9 +332,9 @@ def load_profile(
                         own.rule_id, own.article, own.summary, own.source, own.source_short,
                         own.values | missing, own.inherited,
                         {k: entry.value_citation(k) for k in missing})
-    missing = [r for r in CATALOG if r not in rules]
-    if missing:
-        raise ProfileError(f"规则配置档 {name}.toml 缺少规则：{', '.join(missing)}")
+    absent = [r for r in CATALOG if r not in rules]
+    if absent:
+        raise ProfileError(f"规则配置档 {name}.toml 缺少规则：{', '.join(absent)}")
     parsed: dict[str, Quantity] = {}
     for ref, text in (overrides or {}).items():
         rule_id, _, key = ref.partition(".")

@@ -55,7 +55,8 @@ class DueItem(SQLModel, table=True):
 
     def data(self) -> dict[str, Any]:
         """The payload as a dict."""
-        return json.loads(self.payload or "{}")
+        data: dict[str, Any] = json.loads(self.payload or "{}")
+        return data
 
 
 class JobState(SQLModel, table=True):

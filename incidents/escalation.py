@@ -16,8 +16,8 @@ deadline, the rule and its article.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, time, timedelta
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -258,12 +258,11 @@ def announce_new(session: Session, incident: Incident, *, profile: Profile, poli
 def after_acknowledged(session: Session, incident: Incident, person: Person, now: datetime) -> None:
     """Stop the ack ladder and tell those already pinged, so no one keeps a stale card."""
     cancel_runs(session, incident, "ack:")
-    told = []
+    told: dict[int | None, Person] = {}   # each person once, in the order first pinged
     for level in range(0, incident.escalation_level + 1):
-        told += rung_people(session, incident, level)
-    seen: set[int | None] = set()
-    unique = [p for p in told if not (p.id in seen or seen.add(p.id))]
-    notify(session, unique, f"【已确认】{incident.number} 已由 {person.name} 于 {fmt_short_zh(now)} 确认收到，"
+        for p in rung_people(session, incident, level):
+            told.setdefault(p.id, p)
+    notify(session, list(told.values()), f"【已确认】{incident.number} 已由 {person.name} 于 {fmt_short_zh(now)} 确认收到，"
            f"升级提醒已停止。\n{card(session, incident)}", event=f"{ref_of(incident)}:acked", now=now,
            card=card_key(incident), skip=person.id)
 
@@ -285,8 +284,9 @@ def after_step_closed(session: Session, incident: Incident, step: IncidentStep,
 
 def after_resolved(session: Session, incident: Incident, person: Person, now: datetime) -> None:
     """All required steps done: ask the owner (or the leaders) to close it; ``person``,
-    who did the last step, reads it in the reply."""
-    people = [p for p in (session.get(Person, incident.owner_id or -1),) if p] or rung_people(session, incident, 1)
+    who did the last step, reads it in the reply. An owner who has left is not asked."""
+    owner = session.get(Person, incident.owner_id) if incident.owner_id is not None else None
+    people = [owner] if owner is not None and owner.active else rung_people(session, incident, 1)
     notify(session, people, f"【可结案】{incident.number} 必做步骤已全部完成。\n"
            f"请写明结论：/incident close {incident.number} 结论", event=f"{ref_of(incident)}:resolved", now=now,
            skip=person.id)
@@ -300,7 +300,7 @@ def after_ended(session: Session, incident: Incident, person: Person, now: datet
         people += rung_people(session, incident, level)
     if incident.reporter_id:
         reporter = session.get(Person, incident.reporter_id)
-        if reporter:
+        if reporter is not None and reporter.active:   # not those who have left
             people.append(reporter)
     what = STATUS_ZH[IncidentStatus(incident.status)]
     detail = incident.conclusion or incident.status_reason or ""
@@ -374,21 +374,21 @@ class Escalator:
         else:
             self._step(session, incident, data, event, now)
 
-    def _repeat_next(self, session: Session, incident: Incident, data: dict[str, object], now: datetime) -> None:
+    def _repeat_next(self, session: Session, incident: Incident, data: dict[str, Any], now: datetime) -> None:
         spec = load_ladders().for_grade(Grade(incident.grade))
-        n = int(data["repeat"]) + 1  # type: ignore[call-overload]
-        _schedule(session, incident, run=str(data["run"]), step=str(data["step"]), level=int(data["level"]),  # type: ignore[call-overload]
+        n = int(data["repeat"]) + 1
+        _schedule(session, incident, run=str(data["run"]), step=str(data["step"]), level=int(data["level"]),
                   repeat=n, at=now + spec.repeat_after(n), now=now)
 
-    def _ack(self, session: Session, incident: Incident, data: dict[str, object], event: str, now: datetime) -> None:
+    def _ack(self, session: Session, incident: Incident, data: dict[str, Any], event: str, now: datetime) -> None:
         if incident.acknowledged_at is not None:
             return
-        level = int(data["level"])  # type: ignore[call-overload]
+        level = int(data["level"])
         rungs = incident.ladder_rungs()
         reached, people = reachable_rung(session, incident, level)
         label = rungs[reached]["label"]
         minutes = int((now - incident.reported_at).total_seconds() // 60)
-        again = f"·第{int(data['repeat']) + 1}次" if int(data["repeat"]) else ""  # type: ignore[call-overload]
+        again = f"·第{int(data['repeat']) + 1}次" if int(data["repeat"]) else ""
         notify(session, people,
                f"【事件升级·{label}{again}】报告后 {minutes} 分钟仍无人确认\n{card(session, incident)}\n{_basis(self.profile)}",
                event=event, now=now, buttons=ack_buttons(incident))
@@ -399,12 +399,12 @@ class Escalator:
         if level == len(rungs) - 1:
             self._repeat_next(session, incident, data, now)
 
-    def _step(self, session: Session, incident: Incident, data: dict[str, object], event: str, now: datetime) -> None:
+    def _step(self, session: Session, incident: Incident, data: dict[str, Any], event: str, now: datetime) -> None:
         steps = steps_of(session=session, incident=incident)
         step = next((s for s in steps if s.key == data["step"]), None)
         if step is None or not step.is_pending or step.due_at is None:
             return
-        level = int(data["level"])  # type: ignore[call-overload]
+        level = int(data["level"])
         basis = f"依据：{step.citation}，{step.period_zh}"
         done = f"完成后请发送：/incident done {incident.number} {step.seq}" + (
             " 方式 联系人 [编号]" if step.external else "")
@@ -418,7 +418,7 @@ class Escalator:
             return
         base = OWNER_LEVEL.get(step.owner_role, 0)
         rungs = incident.ladder_rungs()
-        again = f"·第{int(data['repeat']) + 1}次" if int(data["repeat"]) else ""  # type: ignore[call-overload]
+        again = f"·第{int(data['repeat']) + 1}次" if int(data["repeat"]) else ""
         if level == base:
             people = step_owners(session, incident, step, self.policy, now)
             msg = f"【事件超期{again}】已过期限：{head}\n{text}\n{basis}\n{done}"
@@ -437,7 +437,3 @@ class Escalator:
                 person=None, actor="system", level=level, step=step.key)
         if level == len(rungs) - 1:
             self._repeat_next(session, incident, data, now)
-
-
-def payload_of(due: DueItem) -> dict[str, object]:
-    return json.loads(due.payload or "{}")

@@ -138,7 +138,8 @@ class Incident(SQLModel, table=True):
 
     def ladder_rungs(self) -> list[dict[str, Any]]:
         """The snapshotted ladder: ``[{"level", "label", "person_ids", "after_minutes"}, …]``."""
-        return json.loads(self.ladder or "[]")
+        rungs: list[dict[str, Any]] = json.loads(self.ladder or "[]")
+        return rungs
 
 
 class IncidentStep(SQLModel, table=True):
@@ -176,7 +177,8 @@ class IncidentStep(SQLModel, table=True):
 
     def required_keys(self) -> list[str]:
         """Keys of the steps that must be done first."""
-        return json.loads(self.requires or "[]")
+        keys: list[str] = json.loads(self.requires or "[]")
+        return keys
 
     @property
     def is_pending(self) -> bool:

@@ -144,7 +144,8 @@ class LaddersFile(_Strict):
     special: LadderSpec
 
     def for_grade(self, grade: Grade) -> LadderSpec:
-        return getattr(self, grade.value)
+        spec: LadderSpec = getattr(self, grade.value)
+        return spec
 
 
 ROLE_LABEL = {"officer": "值班员", "leader": "带班领导", "principal": "主要负责人", "district": "区政府办公室"}

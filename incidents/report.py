@@ -15,12 +15,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session, col, select
 
 from core.audit import AuditEvent, history
 from core.clock import fmt_duration_zh, fmt_instant_zh, fmt_short_zh, local
 from core.errors import InputError
+from incidents.evidence import describe, verify
 from incidents.models import (
     GRADE_ZH,
     SOURCE_ZH,
@@ -69,8 +71,9 @@ class Report:
 
 # ---------------------------------------------------------------- shared helpers
 
-def label(mapping: Mapping[object, str], value: str) -> str:
-    """The Chinese label of a stored enum value (the value itself when unknown)."""
+def label(mapping: Mapping[Any, str], value: str) -> str:
+    """The Chinese label of a stored enum value (the value itself when unknown); the
+    mapping is keyed by a StrEnum, whose members equal and hash as their values."""
     return mapping.get(value, value)
 
 
@@ -139,8 +142,6 @@ def build_report(*, session: Session, incident: Incident, evidence_dir: Path,
     Returns:
         The report; ``integrity_ok`` is False when any evidence failed its check.
     """
-    from incidents.evidence import describe, verify
-
     steps = steps_of(session, incident)
     events = history(session=session, entity_type="incident", entity_id=incident.number)
     names = person_names(session, [incident.reporter_id, incident.owner_id,
@@ -289,7 +290,7 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Write through a temporary file in the same folder, then rename over ``path``."""
     path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise InputError(f"无法写入 {path}：{exc.strerror or exc}") from None
     os.close(fd)

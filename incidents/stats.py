@@ -10,7 +10,6 @@ deadline or a required step is still pending past it (see
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -19,7 +18,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from core.clock import fmt_short_zh, local, local_midnight
+from core.clock import fmt_short_zh, local, local_midnight, median_duration
 from core.errors import InputError
 from incidents.models import (
     GRADE_ZH,
@@ -55,12 +54,12 @@ class IncidentGroup:
     @property
     def mtta(self) -> timedelta | None:
         """Median time from report to acknowledgement (None when nothing was acknowledged)."""
-        return statistics.median(self.ack_times) if self.ack_times else None
+        return median_duration(self.ack_times) if self.ack_times else None
 
     @property
     def mttr(self) -> timedelta | None:
         """Median time from report to resolution (None when nothing was resolved)."""
-        return statistics.median(self.resolve_times) if self.resolve_times else None
+        return median_duration(self.resolve_times) if self.resolve_times else None
 
 
 @dataclass
@@ -263,4 +262,5 @@ def write_register_xlsx(*, session: Session, start: date, end: date, path: Path,
 def _column_letter(index: int) -> str:
     from openpyxl.utils import get_column_letter
 
-    return get_column_letter(index)
+    letter: str = get_column_letter(index)
+    return letter

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import partial
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from core import audit
 from core.profiles import Profile
@@ -42,7 +42,7 @@ def retime_provisional(session: Session, fire_time: datetime, now: datetime, *,
     """
     stmt = (select(ReplyItem)
             .where(ReplyItem.status == ReplyStatus.open, ReplyItem.provisional == True)  # noqa: E712
-            .order_by(ReplyItem.id))
+            .order_by(col(ReplyItem.id)))
     changed = 0
     for item in session.exec(stmt).all():
         deadline = compute_deadline(calendar=calendar, profile=profile,

@@ -14,7 +14,8 @@ started, the requester still holds it, the other person is still free); one that
 longer holds is cancelled, never applied. A due item (``roster.swap_expire``) cancels an
 open request when its shift starts.
 
-Substitutions by admins (``/substitute``) are in ``roster.substitute``.
+Substitutions by admins (``/substitute``) are in ``roster.substitute``; the checks both
+share (who holds a shift, who is free) in ``roster.holders``.
 
 Functions work in the caller's transaction; every change is audited (entity ``swap``,
 and ``shift`` for the assignments) and every message goes through the outbox.
@@ -22,39 +23,33 @@ and ``shift`` for the assignments) and every message goes through the outbox.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlmodel import Session, col, select
 
 from core import audit, schedule
-from core.clock import fmt_date_zh
-from core.errors import DutybotError, NotFound, PermissionDenied
+from core.errors import NotFound, PermissionDenied
 from core.messages import Button, Outbound
 from core.outbox import enqueue
 from core.schedule import DueItem
 from people.models import Person, Role
 from people.service import people_with_role
+from roster.holders import PERSON_ROLE, SwapRefused, conflict, holder_role, roles_on
 from roster.models import (
     DUTY_ROLE_ZH,
     SWAP_STATUS_ZH,
     DutyRole,
     Shift,
-    ShiftAssignment,
     SwapRequest,
     SwapStatus,
 )
-from roster.service import assign, find_shift, label, on_leave, shifts_of, unassign, views
+from roster.service import assign, label, unassign, views
 
 EXPIRE_KIND = "roster.swap_expire"
 OPEN = frozenset({SwapStatus.pending, SwapStatus.accepted})
-PERSON_ROLE = {DutyRole.officer: Role.officer, DutyRole.leader: Role.leader}
 EXCHANGE_HINT = "如对方愿意互换，可用：/swap 日期 [班次] 对方 换 日期2 [班次2]"
-
-
-class SwapRefused(DutybotError):
-    """The roster does not allow this swap or substitution; the message says why."""
 
 
 class SwapNotFound(NotFound):
@@ -74,70 +69,7 @@ class Outcome:
     why: str = ""
 
 
-# ---------------------------------------------------------------- who holds what
-
-def roles_on(session: Session, shift: Shift, person: Person) -> list[DutyRole]:
-    """The duty roles ``person`` holds on ``shift``."""
-    rows = session.exec(select(ShiftAssignment.role).where(
-        ShiftAssignment.shift_id == shift.id, ShiftAssignment.person_id == person.id)).all()
-    return [DutyRole(r) for r in rows]
-
-
-def holder_role(session: Session, shift: Shift, person: Person, *, who: str) -> DutyRole:
-    """The one role ``person`` holds on ``shift``.
-
-    Raises:
-        SwapRefused: they hold none, or both (which one to change would be a guess).
-    """
-    roles = roles_on(session, shift, person)
-    if not roles:
-        raise SwapRefused(f"{who}没有担任{label(shift)}的值班。")
-    if len(roles) > 1:
-        raise SwapRefused(f"{who}在{label(shift)}同时担任值班员和带班领导，无法确定要调整哪一个角色；"
-                          "请联系管理员用 /substitute 调整。")
-    return roles[0]
-
-
-def held_shift(*, session: Session, day: date, name: str | None, person: Person, who: str) -> Shift:
-    """``person``'s shift on ``day``: the one called ``name``, or their only one that day.
-
-    Raises:
-        DutybotError: the day has no shifts, or ``name`` is not one of them.
-        SwapRefused: ``name`` is None and they hold no shift, or several, that day.
-    """
-    if name is not None:
-        return find_shift(session=session, day=day, name=name)
-    stmt = (select(Shift).join(ShiftAssignment, col(ShiftAssignment.shift_id) == Shift.id)
-            .where(Shift.day == day, ShiftAssignment.person_id == person.id)
-            .order_by(col(Shift.starts_at)))
-    shifts = list({s.id: s for s in session.exec(stmt)}.values())
-    if not shifts:
-        raise SwapRefused(f"{who}在{fmt_date_zh(day)}没有值班。")
-    if len(shifts) > 1:
-        raise SwapRefused(f"{who}在{fmt_date_zh(day)}有 {len(shifts)} 个班次（{'、'.join(s.name for s in shifts)}），"
-                          "请写明班次。")
-    return shifts[0]
-
-
-def conflict(session: Session, *, person: Person, shift: Shift,
-             ignore: Collection[int | None] = ()) -> tuple[str, Shift | None] | None:
-    """Why ``person`` cannot take ``shift`` (an overlapping shift, or leave), or None.
-
-    Returns:
-        The Chinese reason, and the overlapping shift when that is the reason.
-    """
-    busy = [s for s in shifts_of(session=session, person=person, start=shift.starts_at, end=shift.ends_at)
-            if s.id != shift.id and s.id not in ignore]
-    if busy:
-        return f"{person.name} 在该时段已有值班（{label(busy[0])}）", busy[0]
-    assert person.id is not None
-    leave = on_leave(session=session, person_ids=[person.id], start=shift.day, end=shift.day).get(person.id)
-    if leave:
-        span = leave[0]
-        return (f"{person.name} {fmt_date_zh(shift.day)}请假（{span.start_day.month}月{span.start_day.day}日至"
-                f"{span.end_day.month}月{span.end_day.day}日）"), None
-    return None
-
+# ---------------------------------------------------------------- swap requests
 
 def _problem(session: Session, *, shift: Shift, back_shift: Shift | None, requester: Person,
              target: Person, role: DutyRole, now: datetime) -> str | None:
@@ -174,8 +106,6 @@ def _problem(session: Session, *, shift: Shift, back_shift: Shift | None, reques
         return busy[0] + hint
     return None
 
-
-# ---------------------------------------------------------------- swap requests
 
 def ref_of(swap: SwapRequest) -> str:
     """The due-item ``ref`` of a swap's expiry."""

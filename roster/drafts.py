@@ -115,7 +115,7 @@ def generate_draft(*, session: Session, calendar: WorkdayCalendar, patterns: Shi
     if redo:
         ids = [s.id for s in redo]
         replaced = len(session.exec(select(ShiftAssignment.id).where(col(ShiftAssignment.shift_id).in_(ids))).all())
-        session.execute(delete(ShiftAssignment).where(col(ShiftAssignment.shift_id).in_(ids)))
+        session.exec(delete(ShiftAssignment).where(col(ShiftAssignment.shift_id).in_(ids)))
     for shift in redo:
         plan = plan_by_key.get((shift.day, shift.name))
         if plan is None:
@@ -131,7 +131,7 @@ def generate_draft(*, session: Session, calendar: WorkdayCalendar, patterns: Shi
     holidays = Holidays(calendar)
     slots = [to_slot(s, plan_by_key[(s.day, s.name)].officers, holidays) for s in shifts]
 
-    people = {p.id: p for p in (*officers, *leaders)}
+    people = {p.id: p for p in (*officers, *leaders) if p.id is not None}
     busy: dict[int, list[tuple[datetime, datetime]]] = {}
     carried: dict[int, Tally] = {}
     counted_from = start - timedelta(days=lookback_days)
@@ -239,6 +239,7 @@ def publish_draft(*, session: Session, calendar: WorkdayCalendar, patterns: Shif
     mine: dict[int, list[tuple[ShiftView, DutyRole]]] = {}
     people: dict[int, Person] = {}
     for view in draft.views:
+        assert view.shift.id is not None
         view.shift.published = True
         session.add(view.shift)
         for role in (DutyRole.officer, DutyRole.leader):

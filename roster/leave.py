@@ -52,6 +52,7 @@ def add_leave(*, session: Session, person: Person, start: date, end: date, reaso
     leave = Leave(person_id=person.id, start_day=start, end_day=end, reason=reason, created_at=now)
     session.add(leave)
     session.flush()
+    assert leave.id is not None
     audit.record(session=session, at=now, entity_type="leave", entity_id=leave.id, action="added", actor=actor,
                  zh=f"登记 {person.name} 请假：{span_zh(start, end)}" + (f"（{reason}）" if reason else ""),
                  person=person.name, start=start.isoformat(), end=end.isoformat())

@@ -28,6 +28,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from core import audit, schedule
 from core.clock import SHANGHAI, ensure_utc, fmt_short_zh, local
@@ -139,6 +140,7 @@ def _drop(session: Session, rnd: ReadingRound, now: datetime, why: str) -> None:
 
 def _sync_shift(session: Session, shift: Shift, policy: RoundPolicy, now: datetime,
                 report: PlanReport) -> None:
+    assert shift.id is not None
     wanted = {p.prompt_at: p for p in planned_rounds(shift, policy) if p.prompt_at > now}
     rounds = rounds_of(session, shift)
     kept = []
@@ -323,7 +325,7 @@ def register_rounds(scheduler: CronRegistry, *, profile: Profile, policy: RoundP
 # -- answering -----------------------------------------------------------------------
 
 
-def _mine(person: Person) -> Any:
+def _mine(person: Person) -> Select[ReadingRound, Shift]:
     return (select(ReadingRound, Shift)
             .join(Shift, col(Shift.id) == ReadingRound.shift_id)
             .join(ShiftAssignment, col(ShiftAssignment.shift_id) == Shift.id)

@@ -137,6 +137,7 @@ def assign(*, session: Session, shift: Shift, person: Person, role: DutyRole, so
         ShiftAssignment.role == role.value)).first()
     if found is not None:
         return found
+    assert shift.id is not None and person.id is not None
     row = ShiftAssignment(shift_id=shift.id, person_id=person.id, role=role.value, source=source, created_at=now)
     session.add(row)
     session.flush()
@@ -153,6 +154,7 @@ def unassign(*, session: Session, shift: Shift, person: Person, role: DutyRole, 
     if row is None:
         return False
     session.delete(row)
+    assert shift.id is not None
     audit.record(session=session, at=now, entity_type="shift", entity_id=shift.id, action="unassigned", actor=actor,
                  zh=f"{label(shift)}：撤下{DUTY_ROLE_ZH[role]} {person.name}" + (f"（{why}）" if why else ""),
                  person=person.name, role=role.value)

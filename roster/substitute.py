@@ -15,7 +15,8 @@ from sqlmodel import Session, col, or_, select
 
 from core import audit
 from people.models import Person
-from roster.changes import OPEN, PERSON_ROLE, SwapRefused, cancel, conflict, holder_role, roles_on
+from roster.changes import OPEN, cancel
+from roster.holders import PERSON_ROLE, SwapRefused, conflict, holder_role, roles_on
 from roster.models import DUTY_ROLE_ZH, DutyRole, Shift, SwapRequest
 from roster.service import assign, label, unassign
 

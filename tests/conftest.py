@@ -1,5 +1,9 @@
 """Shared fixtures: no network, a migrated database per test (SQLite, and PostgreSQL when
-``DUTYBOT_TEST_DATABASE_URL`` is set), a fake clock."""
+``DUTYBOT_TEST_DATABASE_URL`` is set), a fake clock.
+
+The suite runs under pytest-xdist (``-n auto`` in pyproject.toml): every worker is its own
+process, so nothing here may be shared between tests except through the test's own
+``tmp_path`` (per worker and test) or a PostgreSQL schema made for that one test."""
 
 from __future__ import annotations
 
@@ -20,6 +24,9 @@ from core.clock import SHANGHAI, FakeClock
 from core.db import make_engine, upgrade
 
 PG_URL = os.environ.get("DUTYBOT_TEST_DATABASE_URL")
+#: The pytest-xdist worker running this process (``gw0``, ``gw1``, …), ``main`` without
+#: xdist; it names the PostgreSQL schemas a worker makes, so leftovers can be traced.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 #: The last year whose holiday arrangement the suite takes from ``chinese-calendar``.
 #: The tests were written when the State Council had published 2026 and not 2027; what
@@ -83,9 +90,19 @@ def _backends() -> list[object]:
     return params
 
 
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[Engine]:
+    """This worker's connection to the PostgreSQL test database, to make and drop schemas."""
+    assert PG_URL
+    admin = make_engine(PG_URL)
+    yield admin
+    admin.dispose()
+
+
 @pytest.fixture(params=_backends())
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A freshly migrated database, thrown away after the test."""
+    """A freshly migrated database, thrown away after the test: a SQLite file in the test's
+    ``tmp_path``, or a PostgreSQL schema of its own (unique across workers and runs)."""
     if request.param == "sqlite":
         eng = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
         upgrade(eng)
@@ -93,8 +110,8 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         eng.dispose()
         return
     assert PG_URL
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(PG_URL)
+    admin: Engine = request.getfixturevalue("pg_admin")
+    schema = f"t_{WORKER}_{uuid.uuid4().hex[:12]}"
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     eng = make_engine(PG_URL, search_path=schema)
@@ -105,7 +122,6 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         eng.dispose()
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""/duty and /myduty: who is on duty, from the published roster (DUTY-1)."""
+"""/duty and /myduty: who is on duty, from the published roster; ``/duty log``, the duty log
+(DUTY-1, CHECK-2)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from bot.dispatcher import Context, Handler
 from core.clock import WEEKDAYS_ZH, fmt_date_zh, local
 from core.errors import InputError
 from core.messages import Inbound, Outbound
+from reports import dutylog
+from roster import lifecycle
 from roster import service as roster
 
 MYDUTY_DAYS = 30
+LOG_WEEK_DAYS = 7
 _MONTH_DAY = re.compile(r"^(\d{1,2})[-/.月](\d{1,2})日?$")
 
 
@@ -51,6 +55,20 @@ def day_lines(ctx: Context, day: date) -> list[str]:
     return [head] + [f"  {roster.describe(v)}" for v in roster.views(ctx.session, shifts)]
 
 
+def duty_log_reply(ctx: Context, arg: str, today: date) -> str:
+    """``/duty log [今天|昨天|12-03|week]``: the duty log, compact for a phone."""
+    arg = arg.strip()
+    if arg.lower() in ("week", "本周", "这周", "7天", "最近7天"):
+        start, end, compact = today - timedelta(days=LOG_WEEK_DAYS - 1), today, True
+    else:
+        start = end = parse_day(arg, today) if arg else today
+        compact = False
+    window = lifecycle.LifecyclePolicy.from_settings(ctx.settings.roster).checkin_window
+    log = dutylog.build_log(session=ctx.session, start=start, end=end, now=ctx.now,
+                            checkin_window=window)
+    return dutylog.render_zh(log, compact=compact)
+
+
 class DutyHandler(Handler):
     command = "duty"
     aliases = ("值班",)
@@ -66,7 +84,6 @@ class DutyHandler(Handler):
             return [Outbound(self._now(ctx, today))]
         word, _, rest = arg.partition(" ")
         if word.lower() in ("log", "日志"):
-            from bot.handlers.shift import duty_log_reply
             return [Outbound(duty_log_reply(ctx, rest, today))]
         if arg.lower() in ("week", "本周", "这周", "next", "下周"):
             start = today - timedelta(days=today.weekday())

@@ -10,10 +10,13 @@ import httpx
 
 from bot.config import Settings
 from bot.dispatcher import Context, Handler
+from core import audit
 from core.clock import fmt_short_zh
 from core.errors import DutybotError, InputError, PermissionDenied
 from core.messages import Button, Inbound, Outbound
+from incidents import actions
 from incidents import escalation as esc
+from incidents import evidence as ev
 from incidents import service as svc
 from incidents.drafts import draft_external
 from incidents.fetch import fetch_page
@@ -30,6 +33,7 @@ from incidents.models import (
     Source,
     StepStatus,
 )
+from incidents.report import build_report, render_chat
 from people.models import Person, Role
 
 # An address someone means as a page: with a scheme, or a bare domain such as www.x.gov.cn/a.
@@ -135,7 +139,7 @@ class IncidentHandler(Handler):
     # -- new (with a guided dialog when arguments are missing) -----------------------
 
     async def _new(self, rest: str, ctx: Context) -> list[Outbound]:
-        policy = ctx.settings.incidents.policy()
+        policy = ctx.incident_policy
         me = _me(ctx)
         tokens = rest.split()
         if not tokens:
@@ -170,7 +174,7 @@ class IncidentHandler(Handler):
         if not tokens:
             ctx.ask(f"{base} {target}")
             return [Outbound(f"请简要描述情况（发现了什么、在哪个栏目、影响范围）。回复“取消”放弃。\n对象：{target}")]
-        incident = svc.open_incident(
+        incident = actions.open_incident(
             session=ctx.session, calendar=ctx.calendar, profile=ctx.profile, policy=policy,
             type_=type_, target=target, description=" ".join(tokens), reporter=me, unit=unit,
             source=source, grade=grade, now=ctx.now, actor=ctx.actor)
@@ -202,7 +206,6 @@ class IncidentHandler(Handler):
         return [Outbound("\n".join(lines))]
 
     async def _show(self, rest: str, ctx: Context) -> list[Outbound]:
-        from core import audit
         incident = self._incident(ctx, rest)
         steps = svc.steps_of(session=ctx.session, incident=incident)
         lines = [esc.card(ctx.session, incident, steps), "处置步骤："] + [_step_line(ctx, s) for s in steps]
@@ -224,7 +227,7 @@ class IncidentHandler(Handler):
 
     async def _ack(self, rest: str, ctx: Context) -> list[Outbound]:
         incident = self._incident(ctx, rest)
-        if not svc.acknowledge(session=ctx.session, incident=incident, person=_me(ctx), now=ctx.now, actor=ctx.actor):
+        if not actions.acknowledge(session=ctx.session, incident=incident, person=_me(ctx), now=ctx.now, actor=ctx.actor):
             return [Outbound(f"{incident.number} 已由 {svc.name_of(ctx.session, incident.acknowledged_by_id)} "
                              f"于 {fmt_short_zh(incident.acknowledged_at)} 确认，无需重复确认。")]  # type: ignore[arg-type]
         esc.after_acknowledged(ctx.session, incident, _me(ctx), ctx.now)
@@ -235,10 +238,10 @@ class IncidentHandler(Handler):
 
     async def _take(self, rest: str, ctx: Context) -> list[Outbound]:
         incident = self._incident(ctx, rest)
-        policy = ctx.settings.incidents.policy()
+        policy = ctx.incident_policy
         svc.require_manage(_me(ctx), incident, policy, "接手")
         was_acked = incident.acknowledged_at is not None
-        svc.take(session=ctx.session, incident=incident, person=_me(ctx), now=ctx.now, actor=ctx.actor)
+        actions.take(session=ctx.session, incident=incident, person=_me(ctx), now=ctx.now, actor=ctx.actor)
         if not was_acked:
             esc.after_acknowledged(ctx.session, incident, _me(ctx), ctx.now)
         steps = svc.steps_of(session=ctx.session, incident=incident)
@@ -255,7 +258,7 @@ class IncidentHandler(Handler):
 
     async def _done(self, rest: str, ctx: Context) -> list[Outbound]:
         incident, step, note = self._step_args(rest, ctx)
-        policy = ctx.settings.incidents.policy()
+        policy = ctx.incident_policy
         svc.require_manage(_me(ctx), incident, policy, "处置")
         if step.external and not note:
             draft = draft_external(session=ctx.session, incident=incident, external=step.external,
@@ -264,23 +267,23 @@ class IncidentHandler(Handler):
                 f"步骤{step.seq}是向{step.external}报告，请记录报告方式和联系人：\n"
                 f"/incident done {incident.number} {step.seq} 电话 联系人姓名 [登记编号]\n\n参考报告稿：\n{draft}")
         was_acked = incident.acknowledged_at is not None
-        started = svc.complete_step(session=ctx.session, calendar=ctx.calendar, profile=ctx.profile, policy=policy,
+        started = actions.complete_step(session=ctx.session, calendar=ctx.calendar, profile=ctx.profile, policy=policy,
                                     incident=incident, step=step, person=_me(ctx), now=ctx.now,
                                     actor=ctx.actor, note=note)
         return self._after_step(ctx, incident, step, started, was_acked, "已完成")
 
     async def _skip(self, rest: str, ctx: Context) -> list[Outbound]:
         incident, step, reason = self._step_args(rest, ctx)
-        policy = ctx.settings.incidents.policy()
+        policy = ctx.incident_policy
         svc.require_manage(_me(ctx), incident, policy, "处置")
-        started = svc.skip_step(session=ctx.session, calendar=ctx.calendar, profile=ctx.profile, policy=policy,
+        started = actions.skip_step(session=ctx.session, calendar=ctx.calendar, profile=ctx.profile, policy=policy,
                                 incident=incident, step=step, person=_me(ctx), reason=reason, now=ctx.now,
                                 actor=ctx.actor)
         return self._after_step(ctx, incident, step, started, True, "已标记为不适用")
 
     def _after_step(self, ctx: Context, incident: Incident, step: IncidentStep, started: list[IncidentStep],
                     was_acked: bool, verb: str) -> list[Outbound]:
-        policy = ctx.settings.incidents.policy()
+        policy = ctx.incident_policy
         if not was_acked:
             esc.after_acknowledged(ctx.session, incident, _me(ctx), ctx.now)
         esc.after_step_closed(ctx.session, incident, step, started, policy, ctx.now)
@@ -300,7 +303,7 @@ class IncidentHandler(Handler):
     async def _note(self, rest: str, ctx: Context) -> list[Outbound]:
         number, _, text = rest.partition(" ")
         incident = self._incident(ctx, number)
-        svc.add_note(session=ctx.session, incident=incident, person=_me(ctx), text=text, now=ctx.now, actor=ctx.actor)
+        actions.add_note(session=ctx.session, incident=incident, person=_me(ctx), text=text, now=ctx.now, actor=ctx.actor)
         return [Outbound(f"已记入 {incident.number} 的时间线。")]
 
     async def _grade(self, rest: str, ctx: Context) -> list[Outbound]:
@@ -309,10 +312,10 @@ class IncidentHandler(Handler):
         me = _me(ctx)
         if not me.role_set() & {Role.leader, Role.principal, Role.admin}:
             raise PermissionDenied("抱歉，调整事件等级需要带班领导、主要负责人或管理员。")
-        policy = ctx.settings.incidents.policy()
+        policy = ctx.incident_policy
         svc.require_manage(me, incident, policy, "调整等级")
         grade = svc.parse_grade(text)
-        before = svc.change_grade(session=ctx.session, incident=incident, grade=grade, person=me, policy=policy,
+        before = actions.change_grade(session=ctx.session, incident=incident, grade=grade, person=me, policy=policy,
                                   now=ctx.now, actor=ctx.actor)
         esc.after_regraded(ctx.session, incident, policy, ctx.profile, me, before, ctx.now)
         return [Outbound(f"{incident.number} 等级：{GRADE_ZH[before]} → {GRADE_ZH[grade]}，已按新等级重新安排升级提醒"
@@ -330,16 +333,16 @@ class IncidentHandler(Handler):
     async def _close(self, rest: str, ctx: Context) -> list[Outbound]:
         number, _, conclusion = rest.partition(" ")
         incident = self._incident(ctx, number)
-        svc.close(session=ctx.session, incident=incident, person=_me(ctx), conclusion=conclusion, now=ctx.now,
-                  actor=ctx.actor, policy=ctx.settings.incidents.policy())
+        actions.close(session=ctx.session, incident=incident, person=_me(ctx), conclusion=conclusion, now=ctx.now,
+                  actor=ctx.actor, policy=ctx.incident_policy)
         esc.after_ended(ctx.session, incident, _me(ctx), ctx.now)
         return [Outbound(f"{incident.number} 已结案。情况报告：/incident report {incident.number}")]
 
     async def _withdraw(self, rest: str, ctx: Context, false_alarm: bool) -> list[Outbound]:
         number, _, reason = rest.partition(" ")
         incident = self._incident(ctx, number)
-        svc.withdraw(session=ctx.session, incident=incident, person=_me(ctx), reason=reason,
-                     false_alarm=false_alarm, now=ctx.now, actor=ctx.actor, policy=ctx.settings.incidents.policy())
+        actions.withdraw(session=ctx.session, incident=incident, person=_me(ctx), reason=reason,
+                     false_alarm=false_alarm, now=ctx.now, actor=ctx.actor, policy=ctx.incident_policy)
         esc.after_ended(ctx.session, incident, _me(ctx), ctx.now)
         return [Outbound(f"{incident.number} 已{'标记为误报' if false_alarm else '撤销'}，相关提醒已停止。")]
 
@@ -352,7 +355,6 @@ class IncidentHandler(Handler):
     # -- evidence, drafts, reports ---------------------------------------------------
 
     async def _evidence(self, rest: str, ctx: Context) -> list[Outbound]:
-        from incidents import evidence as ev
 
         number, _, what = rest.partition(" ")
         incident = self._incident(ctx, number)
@@ -386,7 +388,6 @@ class IncidentHandler(Handler):
                          f"{step.seq if step else '序号'} 方式 联系人 [编号]）：\n\n{text}")]
 
     async def _report(self, rest: str, ctx: Context) -> list[Outbound]:
-        from incidents.report import build_report, render_chat
 
         incident = self._incident(ctx, rest)
         report = build_report(session=ctx.session, incident=incident,

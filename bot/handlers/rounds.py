@@ -9,6 +9,7 @@ from datetime import timedelta
 from bot.dispatcher import Context, Handler
 from core.errors import DutybotError, InputError, PermissionDenied
 from core.messages import Button, Inbound, Outbound
+from incidents import actions as incident_actions
 from incidents import escalation as esc
 from incidents import service as incidents
 from incidents.models import TYPE_ALIASES, TYPE_ZH, Grade, IncidentType, Source
@@ -77,8 +78,8 @@ class ReadHandler(Handler):
             raise InputError("请写明出现异常的站点名称（或网址）和异常描述，如：/read 异常 无法访问 门户网站 首页打不开。")
         target, description = tokens[0], " ".join(tokens[1:])
         site = find_site(session=ctx.session, name=target, unit=me.unit)
-        policy = ctx.settings.incidents.policy()
-        incident = incidents.open_incident(
+        policy = ctx.incident_policy
+        incident = incident_actions.open_incident(
             session=ctx.session, calendar=ctx.calendar, profile=ctx.profile, policy=policy, type_=type_,
             target=target, description=description, reporter=me, unit=me.unit, source=Source.self_found,
             grade=Grade.general, now=ctx.now, actor=ctx.actor)
@@ -127,7 +128,7 @@ class SpotCheckHandler(Handler):
 
     def _require_office(self, ctx: Context) -> None:
         me = _me(ctx)
-        if Role.admin not in me.role_set() and not incidents.in_district(me, ctx.settings.incidents.policy()):
+        if Role.admin not in me.role_set() and not incidents.in_district(me, ctx.incident_policy):
             raise PermissionDenied("抱歉，在岗抽查由区政府办公室（管理员）发起。值班员确认在岗请发送：确认在岗")
 
     def _start(self, unit: str, ctx: Context, *, randomly: bool = False) -> Outbound:

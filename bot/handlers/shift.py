@@ -1,16 +1,15 @@
-"""/checkin (接班) and /handover (交班), and the ``/duty log`` text (DUTY-1, CHECK-2)."""
+"""/checkin (接班) and /handover (交班) (DUTY-1, CHECK-2).
+
+The duty log these fill is shown by ``/duty log`` (:mod:`bot.handlers.duty`)."""
 
 from __future__ import annotations
-
-from datetime import date, timedelta
 
 from bot.dispatcher import Context, Handler
 from core.clock import fmt_short_zh
 from core.messages import Inbound, Outbound
-from roster import dutylog, lifecycle
+from reports.handover import handover_summary
+from roster import lifecycle
 from roster.service import label, views
-
-LOG_WEEK_DAYS = 7
 
 
 def _policy(ctx: Context) -> lifecycle.LifecyclePolicy:
@@ -52,7 +51,7 @@ class HandoverHandler(Handler):
     async def handle(self, inbound: Inbound, ctx: Context) -> list[Outbound]:
         assert ctx.person is not None
         done = lifecycle.hand_over(session=ctx.session, person=ctx.person, note=ctx.args, now=ctx.now,
-                                   profile=ctx.profile, actor=ctx.actor)
+                                   profile=ctx.profile, actor=ctx.actor, summarize=handover_summary)
         head = (f"已更新交班记录（替换 {fmt_short_zh(done.replaced_at)} 的上一份，"
                 f"{'备注已更新' if ctx.args.strip() else '沿用原备注'}）" if done.replaced_at else "已交班")
         lines = [f"{head}：{label(done.shift)}"]
@@ -66,18 +65,3 @@ class HandoverHandler(Handler):
             lines.append(f"已抄送带班领导：{'、'.join(p.name for p in done.told_leaders)}。")
         lines += [done.handover.summary, f"备注：{done.handover.note or '无'}"]
         return [Outbound("\n".join(lines))]
-
-
-def duty_log_reply(ctx: Context, arg: str, today: date) -> str:
-    """``/duty log [今天|昨天|12-03|week]``: the duty log, compact for a phone."""
-    from bot.handlers.duty import parse_day
-
-    arg = arg.strip()
-    if arg.lower() in ("week", "本周", "这周", "7天", "最近7天"):
-        start, end, compact = today - timedelta(days=LOG_WEEK_DAYS - 1), today, True
-    else:
-        start = end = parse_day(arg, today) if arg else today
-        compact = False
-    log = dutylog.build_log(session=ctx.session, start=start, end=end, now=ctx.now,
-                            checkin_window=_policy(ctx).checkin_window)
-    return dutylog.render_zh(log, compact=compact)

@@ -11,7 +11,7 @@ from core.errors import InputError
 from core.messages import Button, Inbound, Outbound
 from people.models import Person, Role
 from people.service import find_person
-from roster import changes, substitute
+from roster import changes, holders, substitute
 from roster import service as roster
 from roster.models import DUTY_ROLE_ZH, SWAP_STATUS_ZH, DutyRole, Shift, SwapRequest, SwapStatus
 
@@ -86,12 +86,12 @@ class SwapHandler(Handler):
         if not first.rest:
             raise InputError("请写明要换给谁（对方姓名）。")
         target = find_person(session=ctx.session, name=first.rest[0])
-        shift = changes.held_shift(session=ctx.session, day=first.day, name=first.shift_name, person=me, who="您")
+        shift = holders.held_shift(session=ctx.session, day=first.day, name=first.shift_name, person=me, who="您")
         rest = first.rest[1:]
         back: Shift | None = None
         if rest and rest[0] in EXCHANGE_WORDS:
             second = _day_and_shift(rest[1:], ctx, today)
-            back = changes.held_shift(session=ctx.session, day=second.day, name=second.shift_name,
+            back = holders.held_shift(session=ctx.session, day=second.day, name=second.shift_name,
                                       person=target, who=target.name)
             rest = second.rest
         reason = " ".join(rest)
@@ -239,7 +239,7 @@ class SubstituteHandler(Handler):
         reason = " ".join(parsed.rest[2:])
         if len(reason) > MAX_REASON:
             raise InputError(f"理由过长（上限 {MAX_REASON} 字）。")
-        shift = changes.held_shift(session=ctx.session, day=parsed.day, name=parsed.shift_name, person=old,
+        shift = holders.held_shift(session=ctx.session, day=parsed.day, name=parsed.shift_name, person=old,
                                    who=old.name)
         sub = substitute.substitute(session=ctx.session, shift=shift, old=old, new=new, reason=reason,
                                    now=ctx.now, actor=ctx.actor)

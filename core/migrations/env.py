@@ -1,17 +1,23 @@
-"""Alembic environment: runs on the engine/connection dutybot hands in."""
+"""Alembic environment: runs on the engine/connection dutybot hands in.
+
+The one place under ``core`` that sees every domain's tables: ``bot.models_index``
+registers them on ``SQLModel.metadata``, so autogenerate compares the whole schema. The
+kernel modules themselves import no domain.
+"""
 
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import core.models_index  # noqa: F401  (registers every table on SQLModel.metadata)
+import bot.models_index  # noqa: F401  (registers every table on SQLModel.metadata)
 
 config = context.config
 target_metadata = SQLModel.metadata
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

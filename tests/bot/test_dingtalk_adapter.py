@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from bot.adapters.dingtalk import CALLBACK_PATH, DingTalkAdapter
-from bot.adapters.dingtalk_api import SEND_MESSAGE_URL, command_url, render, to_markdown
+from bot.adapters.dingtalk.render import SEND_MESSAGE_URL, command_url, render, to_markdown
 from bot.adapters.redact import redact
 from bot.app import App
 from bot.config import Settings, load_settings

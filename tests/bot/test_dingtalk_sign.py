@@ -24,7 +24,7 @@ import urllib.parse
 
 import pytest
 
-from bot.adapters.dingtalk_sign import (
+from bot.adapters.dingtalk.sign import (
     CALLBACK_MAX_SKEW_MS,
     DingTalkSignError,
     compute_sign,

@@ -115,16 +115,45 @@ def admin_notices(engine: Engine) -> list[OutboxMessage]:
         return list(s.exec(query).all())
 
 
-async def test_crash_after_commit_delivers_after_restart_exactly_once(
+class AcceptThenDie(FakeAdapter):
+    """The platform accepts the message, then the process dies before it records that."""
+
+    def __init__(self, delivered: list[tuple[str, str, bool]], accepted: asyncio.Event) -> None:
+        super().__init__(sent=delivered)
+        self.accepted = accepted
+
+    async def send(self, chat_id: str, message: Outbound, *, is_group: bool) -> str:
+        ref = await super().send(chat_id, message, is_group=is_group)
+        self.accepted.set()
+        await asyncio.Event().wait()                 # killed here, before the commit
+        return ref
+
+
+async def test_crash_between_platform_accept_and_commit_redelivers_once_after_the_lease(
         engine: Engine, clock: FakeClock, people: dict[str, int]) -> None:
-    put(engine, clock, "今晚 20:00 轮到您值班", "shift:1", person=people["王芳"])
-    first = sender_for(engine, FakeAdapter(), clock)
-    del first                                        # the process died before delivering
-    adapter = FakeAdapter()
-    restarted = sender_for(engine, adapter, clock)
+    """The one duplicate window the module docstring allows: at-least-once, never lost,
+    and no third copy."""
+    rid = put(engine, clock, "今晚 20:00 轮到您值班", "shift:1", person=people["王芳"])
+    delivered: list[tuple[str, str, bool]] = []      # what 王芳's phone shows
+    accepted = asyncio.Event()
+    first = asyncio.ensure_future(
+        sender_for(engine, AcceptThenDie(delivered, accepted), clock).deliver_due())
+    await asyncio.wait_for(accepted.wait(), 5)
+    first.cancel()                                   # the process dies after the platform said ok
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert delivered == [("u-王芳", "今晚 20:00 轮到您值班", False)]
+    died = row(engine, rid)
+    assert died.status == OutboxStatus.pending and died.claimed_until is not None
+    restarted = sender_for(engine, FakeAdapter(sent=delivered), clock)
+    assert (await restarted.deliver_due()).claimed == 0   # the dead worker's lease still holds
+    clock.advance(timedelta(seconds=121))
     assert (await restarted.deliver_due()).sent == 1
-    assert (await restarted.deliver_due()).sent == 0
-    assert adapter.sent == [("u-王芳", "今晚 20:00 轮到您值班", False)]
+    assert (await restarted.deliver_due()).claimed == 0
+    clock.advance(timedelta(hours=1))
+    assert (await restarted.deliver_due()).claimed == 0
+    assert delivered == [("u-王芳", "今晚 20:00 轮到您值班", False)] * 2
+    assert row(engine, rid).status == OutboxStatus.sent
 
 
 async def test_same_event_for_same_person_twice_is_one_message(
@@ -177,6 +206,32 @@ async def test_transient_failure_is_retried_after_backoff_not_before(
     clock.set(second.next_attempt_at)
     assert (await sender.deliver_due()).sent == 1
     assert adapter.texts("u-王芳") == ["提醒"] and row(engine, rid).status == OutboxStatus.sent
+
+
+async def test_retries_back_off_exponentially_with_full_jitter_up_to_the_cap(
+        engine: Engine, clock: FakeClock, people: dict[str, int]) -> None:
+    """After failure k the row waits uniform(0, min(max, base·2^(k-1))) seconds."""
+    rid = put(engine, clock, "提醒", "r:backoff", person=people["王芳"])
+    adapter = FakeAdapter(failures={"u-王芳": [AdapterError("timeout")] * 6})
+    settings = OutboxSettings(backoff_base_seconds=3.0, backoff_max_seconds=20.0, max_attempts=10)
+    sender = OutboxSender(engine=engine, adapter=adapter, clock=clock, settings=settings,
+                          rng=random.Random(2026), time_source=lambda: clock.now().timestamp())
+    same_seed = random.Random(2026)
+    ceilings = [3.0, 6.0, 12.0, 20.0, 20.0, 20.0]      # 3·2^(k-1), capped at 20 from k = 4
+    expected = [timedelta(seconds=same_seed.uniform(0, c)) for c in ceilings]
+    waited = []
+    for attempt in range(1, 7):
+        failed_at = clock.now()
+        assert (await sender.deliver_due()).retried == 1
+        stored = row(engine, rid)
+        assert stored.attempts == attempt
+        waited.append(stored.next_attempt_at - failed_at)
+        clock.set(stored.next_attempt_at)
+    assert waited == expected
+    assert len(set(waited)) == 6                      # jittered: no two waits alike
+    assert max(waited) <= timedelta(seconds=20)       # never longer than backoff_max_seconds
+    assert (await sender.deliver_due()).sent == 1
+    assert adapter.texts("u-王芳") == ["提醒"]
 
 
 async def test_permanent_failure_is_dead_and_the_admin_is_told(

@@ -46,6 +46,27 @@ async def eventually(check: Callable[[], object], timeout: float = 10.0) -> None
         await asyncio.sleep(0.01)
 
 
+#: What the bot's answer to each barrier command starts with or contains.
+BARRIER_ANSWERS = {"/help": "您可以使用以下命令", "/whoami": "姓名："}
+
+
+async def after_barrier(fake: FakeBotApi, chat: int, sender: int, command: str = "/help") -> list[str]:
+    """Send ``command`` in ``chat`` (the next update id) and wait for its answer; return
+    the text of every bot message in ``chat`` so far, the barrier's answer last.
+
+    One chat's updates are handled in order, and its replies leave the outbox in order:
+    once the barrier is answered, any reply to an earlier update would be there too. This
+    is how a test shows that something was *not* answered, without sleeping.
+    """
+    said = command + ("@" + fake.username if chat < 0 else "")
+    fake.push_message(chat, sender, said)
+    marker = BARRIER_ANSWERS[command]
+    await eventually(lambda: any(marker in (r.text or "") for r in fake.sent_to(chat)))
+    replies = [r.text or "" for r in fake.sent_to(chat)]
+    assert marker in replies[-1], replies
+    return replies
+
+
 def texts(fake: FakeBotApi, chat: int) -> list[str]:
     """The current text of every bot message in ``chat`` (edits applied), oldest first."""
     return [m.get("text", "") for (c, _), m in sorted(fake.messages.items(), key=lambda kv: kv[0][1])
@@ -116,10 +137,8 @@ async def test_command_in_the_duty_group(tg: Harness) -> None:
     tg.fake.push_message(GROUP, WANG, "/help@someone_else_bot")  # not for us
     tg.fake.push_message(GROUP, WANG, "/due@dutybot_test_bot 2026-09-30 1个工作日")
     tg.fake.push_message(GROUP, WANG, "大家辛苦了")                  # chatter, not for the bot
-    await eventually(lambda: tg.fake.sent_to(GROUP))
-    await asyncio.sleep(0.2)  # give a wrong second reply the chance to show up
-    replies = tg.fake.sent_to(GROUP)
-    assert len(replies) == 1 and "2026年10月8日" in (replies[0].text or "")
+    replies = await after_barrier(tg.fake, GROUP, WANG, "/whoami")
+    assert len(replies) == 2 and "2026年10月8日" in replies[0]   # the /due answer, then the barrier's
 
 
 async def test_bind_in_a_group_is_refused(tg: Harness) -> None:
@@ -152,9 +171,8 @@ async def test_button_press_is_answered_and_the_card_edited(tg: Harness) -> None
 async def test_same_update_twice_is_handled_once(tg: Harness) -> None:
     update = tg.fake.push_message(WANG, WANG, "/whoami")
     tg.fake.push_update({"message": update["message"]}, update_id=update["update_id"])
-    await eventually(lambda: tg.fake.sent_to(WANG))
-    await asyncio.sleep(0.3)
-    assert len(tg.fake.sent_to(WANG)) == 1
+    replies = await after_barrier(tg.fake, WANG, WANG, "/help")
+    assert len(replies) == 2 and replies[0].startswith("姓名：王芳")   # one /whoami answer, then /help's
 
 
 async def test_a_group_upgraded_to_a_supergroup_keeps_getting_messages(tg: Harness, clock: FakeClock) -> None:
@@ -292,21 +310,32 @@ async def test_webhook_registered_with_the_secret(hooked: Harness) -> None:
 
 async def test_webhook_with_a_wrong_secret_is_refused(hooked: Harness) -> None:
     update = FakeBotApi.update_json(hooked.fake.push_message(WANG, WANG, "/whoami"))
+    hook, good = hooked.url + "/telegram/webhook", {"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}
+    helps = 0
+
+    async def barrier(client: httpx.AsyncClient) -> list[str]:
+        """Post a /help (the next update id) and wait for its answer; every reply to an
+        update posted before it is out by then (see :func:`after_barrier`)."""
+        nonlocal helps
+        helps += 1
+        sentinel = FakeBotApi.update_json(hooked.fake.push_message(WANG, WANG, "/help"))
+        assert (await client.post(hook, json=sentinel, headers=good)).status_code == 200
+        marker = BARRIER_ANSWERS["/help"]
+        await eventually(lambda: sum(marker in (r.text or "") for r in hooked.fake.sent_to(WANG)) == helps)
+        return [r.text or "" for r in hooked.fake.sent_to(WANG)]
+
     async with httpx.AsyncClient() as client:
-        wrong = await client.post(hooked.url + "/telegram/webhook", json=update,
-                                  headers={"X-Telegram-Bot-Api-Secret-Token": "guess"})
-        missing = await client.post(hooked.url + "/telegram/webhook", json=update)
+        wrong = await client.post(hook, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"})
+        missing = await client.post(hook, json=update)
         assert (wrong.status_code, missing.status_code) == (403, 403)
-        await asyncio.sleep(0.2)
-        assert hooked.fake.sent_to(WANG) == []
-        good = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}
-        first = await client.post(hooked.url + "/telegram/webhook", json=update, headers=good)
-        again = await client.post(hooked.url + "/telegram/webhook", json=update, headers=good)
-    assert (first.status_code, again.status_code) == (200, 200)  # a retry is acknowledged …
-    await eventually(lambda: hooked.fake.sent_to(WANG))
-    await asyncio.sleep(0.2)
-    assert len(hooked.fake.sent_to(WANG)) == 1                    # … and handled once
-    assert "王芳" in (hooked.fake.sent_to(WANG)[0].text or "")
+        replies = await barrier(client)
+        assert len(replies) == 1                                  # only the barrier's: /whoami unanswered
+        first = await client.post(hook, json=update, headers=good)
+        again = await client.post(hook, json=update, headers=good)
+        assert (first.status_code, again.status_code) == (200, 200)  # a retry is acknowledged …
+        replies = await barrier(client)
+    assert len(replies) == 3                                      # … and handled once
+    assert replies[1].startswith("姓名：王芳")
 
 
 # ---------------------------------------------------------------- limits

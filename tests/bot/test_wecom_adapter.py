@@ -23,8 +23,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from bot.adapters.wecom import CALLBACK_PATH, WeComAdapter
-from bot.adapters.wecom_crypto import WeComCrypto, signature
-from bot.adapters.wecom_support import (
+from bot.adapters.wecom.crypto import WeComCrypto, signature
+from bot.adapters.wecom.support import (
     MAX_UPDATE_ID_CHARS,
     SEE_ABOVE_NOTE,
     TEXT_MAX_BYTES,

@@ -12,16 +12,15 @@ import httpx
 import pytest
 
 from bot.adapters.redact import redact
-from bot.adapters.wecom_api import (
+from bot.adapters.wecom.api import (
     MEMBER_PER_HOUR,
     MEMBER_PER_MINUTE,
     ROBOT_PER_MINUTE,
     SendResult,
     WeComClient,
     WeComRobot,
-    button_card,
-    new_task_id,
 )
+from bot.adapters.wecom.cards import button_card, new_task_id
 from core.clock import FakeClock
 from core.errors import AdapterError
 from tests.fakes.fake_wecom import FakeWeComApi
@@ -246,14 +245,15 @@ async def test_gettoken_502_is_retryable(client: WeComClient, fake: FakeWeComApi
 
 
 async def test_network_error_is_retryable(clock: FakeClock, http: httpx.AsyncClient) -> None:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()  # nothing listens there now
-    client = WeComClient(corp_id=CORP, secret=SECRET, agent_id=AGENT,
-                         api_base=f"http://127.0.0.1:{port}", clock=clock, http=http)
-    with pytest.raises(AdapterError) as err:
-        await client.send_text("wangfang", "x")
+    # Bound but not listening: connections are refused, and no server of a test running in
+    # parallel can take the port meanwhile.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        client = WeComClient(corp_id=CORP, secret=SECRET, agent_id=AGENT,
+                             api_base=f"http://127.0.0.1:{port}", clock=clock, http=http)
+        with pytest.raises(AdapterError) as err:
+            await client.send_text("wangfang", "x")
     assert err.value.retryable
 
 

@@ -26,7 +26,7 @@ import struct
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from bot.adapters.wecom_crypto import (
+from bot.adapters.wecom.crypto import (
     WeComCrypto,
     WeComCryptoError,
     parse_message,

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
-import core.models_index  # noqa: F401
+import bot.models_index  # noqa: F401
 from core import audit
 from core.clock import SHANGHAI
 from core.db import check_schema, head_revision, make_engine, upgrade

@@ -1,7 +1,7 @@
 """A fake DingTalk (钉钉) for tests: OpenAPI, Stream gateway and webhooks in one Starlette
 app, to run with ``serve_asgi`` (set :attr:`FakeDingTalk.base_url` to the served URL).
 
-It implements what :mod:`bot.adapters.dingtalk` and :mod:`bot.adapters.dingtalk_api`
+It implements what :mod:`bot.adapters.dingtalk` and :mod:`bot.adapters.dingtalk.api`
 use, with DingTalk's behaviour where it matters to us:
 
 * ``POST /v1.0/oauth2/accessToken`` checks ``appKey``/``appSecret`` and issues ``tok-1``,
@@ -25,26 +25,25 @@ use, with DingTalk's behaviour where it matters to us:
 
 ``fail_next(path, status=..., code=..., errcode=...)`` injects failures before any other
 check. Time comes from ``time_source`` (pass ``clock.now``), so no test sleeps for time.
+The request log, failure injection, tokens and rate window are :mod:`tests.fakes.platform`'s.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from bot.adapters.dingtalk_sign import compute_sign
+from bot.adapters.dingtalk.sign import compute_sign
+from tests.fakes.platform import FakePlatform, Injected, SlidingWindow, epoch_ms
 
 ROBOT_PER_MINUTE = 20
 BOT_TOPIC = "/v1.0/im/bot/messages/get"
@@ -57,14 +56,6 @@ _ACTION_KEYS = {"sampleActionCard2": 2, "sampleActionCard3": 3, "sampleActionCar
 
 
 @dataclass
-class _Injected:
-    status: int | None
-    code: str | None
-    errcode: int | None
-    times: int
-
-
-@dataclass
 class GatewayConnection:
     """One WebSocket client of the fake gateway."""
 
@@ -74,11 +65,7 @@ class GatewayConnection:
     received: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _now_ms(instant: datetime) -> int:
-    return int(instant.timestamp() * 1000)
-
-
-class FakeDingTalk:
+class FakeDingTalk(FakePlatform):
     """In-memory DingTalk.
 
     Args:
@@ -110,6 +97,7 @@ class FakeDingTalk:
                  robot_secret: str | None = "SECrobot-secret", expire_in: int = 7200,
                  session_ttl: int = 90 * 60,
                  time_source: Callable[[], datetime] | None = None) -> None:
+        super().__init__(time_source=time_source)
         self.client_id = client_id
         self.client_secret = client_secret
         self.robot_code = robot_code or client_id
@@ -117,12 +105,9 @@ class FakeDingTalk:
         self.robot_secret = robot_secret
         self.expire_in = expire_in
         self.session_ttl = session_ttl
-        self.time_source = time_source or (lambda: datetime.now(UTC))
-        self.base_url = "http://127.0.0.1"
         self.invalid_users: set[str] = set()
         self.flow_controlled: set[str] = set()
         self.groups_without_robot: set[str] = set()
-        self.tokens_issued: list[str] = []
         self.opens: list[dict[str, Any]] = []
         self.connections: list[GatewayConnection] = []
         self.acks: list[dict[str, Any]] = []
@@ -130,19 +115,17 @@ class FakeDingTalk:
         self.group_sent: list[dict[str, Any]] = []
         self.session_sent: list[dict[str, Any]] = []
         self.robot_sent: list[dict[str, Any]] = []
-        self.calls: list[dict[str, Any]] = []
-        self._tokens: dict[str, int] = {}          # token -> expiry (ms)
         self._tickets: set[str] = set()
         self._sessions: dict[str, tuple[str, int]] = {}  # session -> (chat, expiry ms)
-        self._robot_log: deque[int] = deque()
-        self._inject: dict[str, list[_Injected]] = {}
-        self._token_ids = itertools.count(1)
+        self._robot_limit = SlidingWindow(ROBOT_PER_MINUTE, timedelta(minutes=1))
         self._ticket_ids = itertools.count(1)
         self._frame_ids = itertools.count(1)
         self._msg_ids = itertools.count(1)
         self._session_ids = itertools.count(1)
         self._query_ids = itertools.count(1)
-        self.app = Starlette(routes=[
+
+    def routes(self) -> list[BaseRoute]:
+        return [
             Route("/v1.0/oauth2/accessToken", self._access_token, methods=["POST"]),
             Route("/v1.0/gateway/connections/open", self._open, methods=["POST"]),
             WebSocketRoute("/gateway", self._gateway),
@@ -150,21 +133,15 @@ class FakeDingTalk:
             Route("/v1.0/robot/groupMessages/send", self._group_send, methods=["POST"]),
             Route("/robot/sendBySession", self._session_send, methods=["POST"]),
             Route("/robot/send", self._robot_send, methods=["POST"]),
-        ])
+        ]
 
     # ------------------------------------------------------------------ test controls
-
-    def now_ms(self) -> int:
-        """The fake's current time in milliseconds."""
-        return _now_ms(self.time_source())
 
     def fail_next(self, path: str, *, status: int | None = None, code: str | None = None,
                   errcode: int | None = None, times: int = 1) -> None:
         """Answer the next ``times`` requests to ``path`` with HTTP ``status`` (and an
         OpenAPI error ``code``) or, for webhooks, HTTP 200 with ``errcode``."""
-        if (status is None) == (errcode is None):
-            raise ValueError("give exactly one of status or errcode")
-        self._inject.setdefault(path, []).append(_Injected(status, code, errcode, times))
+        self._fail_next(path, Injected(times, status=status, errcode=errcode, code=code))
 
     def forget_tokens(self) -> None:
         """Every access token issued so far stops working (401 from now on)."""
@@ -216,16 +193,6 @@ class FakeDingTalk:
     def live_connections(self) -> list[GatewayConnection]:
         """Gateway clients still connected."""
         return [c for c in self.connections if not c.closed]
-
-    async def wait_for(self, predicate: Callable[[], bool], *, timeout: float = 3.0,
-                       what: str = "condition") -> None:
-        """Wait (bounded) until ``predicate()`` holds."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate():
-            if loop.time() >= deadline:
-                raise AssertionError(f"timed out waiting for {what}")
-            await asyncio.sleep(0.005)
 
     async def wait_connections(self, count: int, *, timeout: float = 3.0) -> GatewayConnection:
         """Wait until ``count`` clients have connected; the newest one."""
@@ -282,29 +249,12 @@ class FakeDingTalk:
 
     # ------------------------------------------------------------------ helpers
 
-    async def _record(self, request: Request) -> tuple[dict[str, Any], Response | None]:
-        raw = await request.body()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        self.calls.append({"method": request.method, "path": request.url.path,
-                           "params": dict(request.query_params), "json": body,
-                           "headers": dict(request.headers), "time": self.time_source()})
-        queue = self._inject.get(request.url.path)
-        if queue:
-            injected = queue[0]
-            injected.times -= 1
-            if injected.times <= 0:
-                queue.pop(0)
-            if injected.errcode is not None:
-                return {}, JSONResponse({"errcode": injected.errcode, "errmsg": "injected"})
-            assert injected.status is not None
-            if injected.code is None:
-                return {}, PlainTextResponse("injected failure", status_code=injected.status)
-            return {}, JSONResponse({"code": injected.code, "message": "injected",
-                                     "requestid": "req-1"}, status_code=injected.status)
-        return body if isinstance(body, dict) else {}, None
+    def _injected_error(self, injected: Injected) -> Response:
+        if injected.errcode is not None:
+            return JSONResponse({"errcode": injected.errcode, "errmsg": "injected"})
+        assert injected.status is not None
+        return JSONResponse({"code": injected.code, "message": "injected",
+                             "requestid": "req-1"}, status_code=injected.status)
 
     @staticmethod
     def _error(status: int, code: str, message: str = "") -> JSONResponse:
@@ -313,8 +263,7 @@ class FakeDingTalk:
 
     def _token_error(self, request: Request) -> tuple[str, Response | None]:
         token = request.headers.get("x-acs-dingtalk-access-token", "")
-        expiry = self._tokens.get(token)
-        if expiry is None or self.now_ms() >= expiry:
+        if not self._token_live(token):
             return token, self._error(401, "InvalidAuthentication", "不合法的access_token")
         return token, None
 
@@ -350,9 +299,7 @@ class FakeDingTalk:
             return injected
         if body.get("appKey") != self.client_id or body.get("appSecret") != self.client_secret:
             return self._error(400, "invalidClientIdOrSecret", "无效的clientId或者clientSecret")
-        token = f"tok-{next(self._token_ids)}"
-        self._tokens[token] = self.now_ms() + self.expire_in * 1000
-        self.tokens_issued.append(token)
+        token = self._issue_token(self.expire_in)
         return JSONResponse({"accessToken": token, "expireIn": self.expire_in})
 
     async def _open(self, request: Request) -> Response:
@@ -482,22 +429,21 @@ class FakeDingTalk:
         params = request.query_params
         if params.get("access_token") != self.robot_token:
             return JSONResponse({"errcode": ERR_TOKEN, "errmsg": "token is not exist"})
-        now = self.now_ms()
+        instant = self.time_source()
+        now = epoch_ms(instant)
         if self.robot_secret is not None:
             ts = params.get("timestamp", "")
             if not ts.isdigit() or abs(now - int(ts)) >= 3_600_000:
                 return JSONResponse({"errcode": ERR_SECURITY, "errmsg": "timestamp invalid"})
             if params.get("sign") != compute_sign(self.robot_secret, ts):
                 return JSONResponse({"errcode": ERR_SECURITY, "errmsg": "sign not match"})
-        while self._robot_log and now - self._robot_log[0] >= 60_000:
-            self._robot_log.popleft()
-        if len(self._robot_log) >= ROBOT_PER_MINUTE:
+        if not self._robot_limit.allows(instant):
             return JSONResponse({"errcode": ERR_TOO_FAST,
                                  "errmsg": "send too fast, exceed 20 times per minute"})
         problem = self._webhook_problem(body)
         if problem:
             return JSONResponse({"errcode": 40035, "errmsg": problem})
-        self._robot_log.append(now)
+        self._robot_limit.add(instant)
         self.robot_sent.append({"msgtype": body["msgtype"], "body": body,
                                 "timestamp": params.get("timestamp"), "time": self.time_source()})
         return JSONResponse({"errcode": 0, "errmsg": "ok"})

@@ -1,6 +1,6 @@
 """A fake WeCom (企业微信) API server for tests: a Starlette app to run with ``serve_asgi``.
 
-It implements what :mod:`bot.adapters.wecom_api` uses, with WeCom's behaviour where it
+It implements what :mod:`bot.adapters.wecom.api` uses, with WeCom's behaviour where it
 matters to us:
 
 * ``GET /cgi-bin/gettoken`` checks ``corpid`` (40013) and ``corpsecret`` (40001) and
@@ -16,23 +16,22 @@ matters to us:
 
 ``fail_next(path, errcode=..., status=...)`` injects failures before any other check;
 ``errmsg_for`` overrides the ``errmsg`` of any error, to prove clients branch on errcode.
-Time comes from ``time_source`` (pass ``clock.now``), so no test sleeps.
+Time comes from ``time_source`` (pass ``clock.now``), so no test sleeps. The request
+log, failure injection, tokens and rate windows are :mod:`tests.fakes.platform`'s.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from tests.fakes.platform import FakePlatform, Injected, SlidingWindow
 
 MEMBER_PER_MINUTE = 30
 MEMBER_PER_HOUR = 1000
@@ -52,15 +51,7 @@ _DEFAULT_ERRMSG = {
 }
 
 
-@dataclass
-class _Injected:
-    errcode: int | None
-    status: int | None
-    errmsg: str | None
-    times: int
-
-
-class FakeWeComApi:
+class FakeWeComApi(FakePlatform):
     """In-memory WeCom server.
 
     Args:
@@ -79,46 +70,44 @@ class FakeWeComApi:
         dropped: the same, for messages silently dropped by the per-member limits.
         updates: request bodies of ``update_template_card`` calls, plus ``token``/``time``.
         robot_sent: ``{"key", "msgtype", "content", "time"}`` per accepted robot message.
-        calls: ``{"method", "path", "params", "json", "time"}`` per request, in order.
+        calls: ``{"method", "path", "params", "json", "headers", "time"}`` per request,
+            in order.
     """
 
     def __init__(self, *, corp_id: str = "corp-1", secret: str = "s3cret",
                  agent_id: int = 1000002, expires_in: int = 7200,
                  robot_keys: tuple[str, ...] = ("robot-key",),
                  time_source: Callable[[], datetime] | None = None) -> None:
+        super().__init__(time_source=time_source)
         self.corp_id = corp_id
         self.secret = secret
         self.agent_id = agent_id
         self.expires_in = expires_in
         self.robot_keys = set(robot_keys)
-        self.time_source = time_source or (lambda: datetime.now(UTC))
         self.invalid_users: set[str] = set()
         #: when every addressed user is invalid: errcode 81013 (WeCom's behaviour) or,
         #: when False, errcode 0 with them all in ``invaliduser``.
         self.all_invalid_is_error = True
         self.errmsg_for: dict[int, str] = {}
-        self.tokens_issued: list[str] = []
         self.sent: list[dict[str, Any]] = []
         self.dropped: list[dict[str, Any]] = []
         self.updates: list[dict[str, Any]] = []
         self.robot_sent: list[dict[str, Any]] = []
-        self.calls: list[dict[str, Any]] = []
-        self._tokens: dict[str, datetime] = {}      # token -> expiry instant
         self._expired: set[str] = set()
-        self._ever_issued: set[str] = set()
-        self._member_log: dict[str, deque[datetime]] = {}
-        self._robot_log: dict[str, deque[datetime]] = {}
+        # per member: both windows must allow a message, and it counts in both
+        self._member_limits: dict[str, tuple[SlidingWindow, SlidingWindow]] = {}
+        self._robot_limits: dict[str, SlidingWindow] = {}
         self._response_codes: set[str] = set()
-        self._inject: dict[str, list[_Injected]] = {}
-        self._token_ids = itertools.count(1)
         self._msg_ids = itertools.count(1)
-        self.app = Starlette(routes=[
+
+    def routes(self) -> list[BaseRoute]:
+        return [
             Route("/cgi-bin/gettoken", self._gettoken, methods=["GET"]),
             Route("/cgi-bin/message/send", self._message_send, methods=["POST"]),
             Route("/cgi-bin/message/update_template_card", self._update_card,
                   methods=["POST"]),
             Route("/cgi-bin/webhook/send", self._webhook_send, methods=["POST"]),
-        ])
+        ]
 
     # ------------------------------------------------------------------ test controls
 
@@ -126,9 +115,7 @@ class FakeWeComApi:
                   times: int = 1, errmsg: str | None = None) -> None:
         """Answer the next ``times`` requests to ``path`` with ``errcode`` (HTTP 200) or
         HTTP ``status`` (plain-text body), before any other processing."""
-        if (errcode is None) == (status is None):
-            raise ValueError("give exactly one of errcode or status")
-        self._inject.setdefault(path, []).append(_Injected(errcode, status, errmsg, times))
+        self._fail_next(path, Injected(times, status=status, errcode=errcode, errmsg=errmsg))
 
     def expire_tokens(self) -> None:
         """Make every token issued so far expired (answers 42001 from now on)."""
@@ -138,7 +125,6 @@ class FakeWeComApi:
         """Forget every token issued so far, as if never issued (answers 40014)."""
         self._tokens.clear()
         self._expired.clear()
-        self._ever_issued.clear()
 
     def sent_to(self, userid: str) -> list[dict[str, Any]]:
         """The delivered messages of one member."""
@@ -154,50 +140,22 @@ class FakeWeComApi:
         msg = self.errmsg_for.get(errcode, errmsg or _DEFAULT_ERRMSG.get(errcode, "error"))
         return JSONResponse({"errcode": errcode, "errmsg": msg, **extra})
 
-    async def _record(self, request: Request) -> tuple[dict[str, Any], Response | None]:
-        """Log the call; the JSON body, and an injected response if one is due."""
-        body: Any = None
-        if request.method == "POST":
-            raw = await request.body()
-            try:
-                body = json.loads(raw) if raw else None
-            except ValueError:
-                body = None
-        self.calls.append({"method": request.method, "path": request.url.path,
-                           "params": dict(request.query_params), "json": body,
-                           "time": self.time_source()})
-        queue = self._inject.get(request.url.path)
-        if queue:
-            injected = queue[0]
-            injected.times -= 1
-            if injected.times <= 0:
-                queue.pop(0)
-            if injected.status is not None:
-                return {}, PlainTextResponse("injected failure", status_code=injected.status)
-            assert injected.errcode is not None
-            return {}, self._error(injected.errcode, injected.errmsg)
-        return body if isinstance(body, dict) else {}, None
+    def _injected_error(self, injected: Injected) -> Response:
+        assert injected.errcode is not None
+        return self._error(injected.errcode, injected.errmsg)
 
     def _check_token(self, request: Request) -> tuple[str, Response | None]:
         token = request.query_params.get("access_token", "")
-        if token not in self._ever_issued:
+        if token not in self._tokens:
             return token, self._error(40014)
-        expiry = self._tokens.get(token)
-        if token in self._expired or expiry is None or self.time_source() >= expiry:
+        if token in self._expired or not self._token_live(token):
             return token, self._error(42001)
         return token, None
 
-    @staticmethod
-    def _within(log: deque[datetime], now: datetime, window: timedelta) -> int:
-        return sum(1 for t in log if now - t < window)
-
-    def _member_allows(self, userid: str, now: datetime) -> bool:
-        log = self._member_log.setdefault(userid, deque())
-        while log and now - log[0] >= timedelta(hours=1):
-            log.popleft()
-        if len(log) >= MEMBER_PER_HOUR:
-            return False
-        return self._within(log, now, timedelta(minutes=1)) < MEMBER_PER_MINUTE
+    def _member_windows(self, userid: str) -> tuple[SlidingWindow, SlidingWindow]:
+        return self._member_limits.setdefault(userid, (
+            SlidingWindow(MEMBER_PER_MINUTE, timedelta(minutes=1)),
+            SlidingWindow(MEMBER_PER_HOUR, timedelta(hours=1))))
 
     # ------------------------------------------------------------------ endpoints
 
@@ -209,10 +167,7 @@ class FakeWeComApi:
             return self._error(40013)
         if request.query_params.get("corpsecret") != self.secret:
             return self._error(40001)
-        token = f"tok-{next(self._token_ids)}"
-        self._tokens[token] = self.time_source() + timedelta(seconds=self.expires_in)
-        self._ever_issued.add(token)
-        self.tokens_issued.append(token)
+        token = self._issue_token(self.expires_in)
         return JSONResponse({"errcode": 0, "errmsg": "ok", "access_token": token,
                              "expires_in": self.expires_in})
 
@@ -245,8 +200,10 @@ class FakeWeComApi:
         for user in valid:
             entry = {"touser": user, "msgtype": msgtype, **payload, "token": token,
                      "time": now, "msgid": msgid, "raw": body}
-            if self._member_allows(user, now):
-                self._member_log[user].append(now)
+            windows = self._member_windows(user)
+            if all([w.allows(now) for w in windows]):
+                for window in windows:
+                    window.add(now)
                 self.sent.append(entry)
             else:
                 self.dropped.append(entry)  # WeCom drops it and still answers "ok"
@@ -286,15 +243,14 @@ class FakeWeComApi:
         if key not in self.robot_keys:
             return self._error(93000)
         now = self.time_source()
-        log = self._robot_log.setdefault(key, deque())
-        while log and now - log[0] >= timedelta(minutes=1):
-            log.popleft()
-        if len(log) >= ROBOT_PER_MINUTE:
+        window = self._robot_limits.setdefault(
+            key, SlidingWindow(ROBOT_PER_MINUTE, timedelta(minutes=1)))
+        if not window.allows(now):
             return self._error(45009)
         msgtype = body.get("msgtype")
         if msgtype not in ("text", "markdown"):
             return self._error(40058, "invalid msgtype")
-        log.append(now)
+        window.add(now)
         self.robot_sent.append({"key": key, "msgtype": msgtype,
                                 "content": body.get(msgtype, {}).get("content"),
                                 "time": now})

@@ -271,11 +271,13 @@ async def test_a_trickling_server_is_cut_off_as_a_whole(server, client) -> None:
 
 
 async def test_connection_refused_is_explained(client) -> None:  # type: ignore[no-untyped-def]
-    with socket.socket() as sock:   # a port that was free a moment ago and is closed now
+    # A port bound but not listening refuses connections, and stays ours meanwhile (a port
+    # closed again could be taken by a server of another test running in parallel).
+    with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with pytest.raises(InputError) as err:
-        await fetch(f"http://127.0.0.1:{port}/", client, timeout=1)
+        with pytest.raises(InputError) as err:
+            await fetch(f"http://127.0.0.1:{port}/", client, timeout=1)
     assert err.value.message == f"无法获取网页 http://127.0.0.1:{port}/：连接被拒绝"
 
 

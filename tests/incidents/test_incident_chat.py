@@ -21,7 +21,7 @@ from core.messages import Attachment
 from core.schedule import DueItem, DueStatus
 from incidents.models import Incident, IncidentStep, IncidentType, Source, StepStatus
 from incidents.playbooks import load_playbooks
-from people.models import Role
+from people.models import Person, Role
 from tests.factories import make_person
 
 SHOT = Attachment(filename="shot.png", data=b"\x89PNG fake screenshot", content_type="image/png", kind="photo")
@@ -371,3 +371,100 @@ async def test_bad_input_shows_the_usage_of_the_attempted_sub_command(engine: En
     reply = await chat.send("/incident done INC-20261123-001", as_="王芳")
     assert "用法：/incident done 编号 步骤序号" in reply and "close 编号 结论" not in reply
     assert "close 编号 结论" in await chat.send("/incident frobnicate", as_="王芳")
+
+
+# -- permissions: the reporter and the owner, beyond their own unit ---------------------
+
+
+def add_person(engine: Engine, name: str, role: Role, unit: str) -> None:
+    with Session(engine) as session:
+        make_person(session, name, roles=(role,), now=parse_local("2026-11-01T09:00"), unit=unit)
+        session.commit()
+
+
+def move_to_unit(engine: Engine, name: str, unit: str) -> None:
+    """An officer transferred to another unit (the admin edits the person)."""
+    with Session(engine) as session:
+        person = session.exec(select(Person).where(Person.name == name)).one()
+        person.unit = unit
+        session.add(person)
+        session.commit()
+
+
+def deactivate(engine: Engine, name: str) -> None:
+    """A person who left: kept for the records, no longer active."""
+    with Session(engine) as session:
+        person = session.exec(select(Person).where(Person.name == name)).one()
+        person.active = False
+        session.add(person)
+        session.commit()
+
+
+async def test_the_reporter_may_handle_the_incident_they_reported_for_another_unit(engine: Engine) -> None:
+    chat = build(engine, "2026-11-23T09:00")
+    add_person(engine, "周杰", Role.officer, "区卫健委")
+    # 陈晨 (区教育局) spots an error on 区政府办's site and reports it for that unit.
+    reply = await chat.send("/incident new 内容错误 @区政府办 https://www.example.gov.cn/zwgk/1 发布日期写错",
+                            as_="陈晨")
+    number = number_in(reply)
+    assert "单位：区政府办" in reply
+    assert "步骤1" in await chat.send(f"/incident done {number} 1", as_="陈晨")
+    assert "由您负责处置" in await chat.send(f"/incident take {number}", as_="陈晨")
+    # A plain officer of a third unit, neither reporter nor owner, is refused.
+    refused = await chat.send(f"/incident done {number} 2", as_="周杰")
+    assert f"抱歉，{number} 属于区政府办，您（区卫健委）不能处置。请联系该单位或管理员。" in refused
+    assert [s.status for s in steps(engine, number)][:2] == [StepStatus.done, StepStatus.pending]
+
+
+async def test_the_owner_keeps_handling_the_incident_after_moving_to_another_unit(engine: Engine) -> None:
+    chat = build(engine, "2026-11-23T09:00")
+    number = number_in(await chat.send("/incident new 内容错误 https://www.example.gov.cn/zwgk/2 领导姓名写错",
+                                       as_="李强"))
+    assert "由您负责处置" in await chat.send(f"/incident take {number}", as_="王芳")
+    move_to_unit(engine, "王芳", "区教育局")
+    assert "步骤1" in await chat.send(f"/incident done {number} 1", as_="王芳")
+    # 陈晨 is now in 王芳's unit, but the incident is neither his unit's nor his.
+    refused = await chat.send(f"/incident done {number} 2", as_="陈晨")
+    assert f"抱歉，{number} 属于区政府办，您（区教育局）不能处置。请联系该单位或管理员。" in refused
+    assert "请结案" in await chat.send(f"/incident skip {number} 2 内容已由发布单位自行撤回", as_="李强")
+    assert "不能结案" in await chat.send(f"/incident close {number} 已更正", as_="陈晨")
+    assert "已结案" in await chat.send(f"/incident close {number} 已更正，复查无误", as_="王芳")
+
+
+# -- a deactivated person leaves the ladder -------------------------------------------------
+
+
+async def test_a_deactivated_leader_on_the_ladder_is_skipped_and_the_other_leader_told(engine: Engine) -> None:
+    chat = build(engine, "2026-11-23T02:10")
+    add_person(engine, "孙丽", Role.leader, "区政府办")       # both leaders are on rung 1
+    number = number_in(await chat.send("/incident new 无法访问 @区政府办 https://www.example.gov.cn 首页502",
+                                       as_="刘洋"))
+    deactivate(engine, "李强")                                  # leaves before anyone acknowledges
+    await chat.app.advance_to(parse_local("2026-11-23T02:25"))
+    assert "【事件升级·带班领导】报告后 15 分钟仍无人确认" in chat.last("孙丽")
+    assert alerts(chat, "李强") == []
+    await chat.send(f"/incident ack {number}", as_="王芳")
+    assert "【已确认】" in chat.last("孙丽")
+    assert chat.messages("李强") == []
+
+
+async def test_when_everyone_on_a_rung_is_deactivated_the_admins_are_told(engine: Engine) -> None:
+    chat = build(engine, "2026-11-23T02:10")
+    await chat.send("/incident new 无法访问 @区政府办 https://www.example.gov.cn 首页502", as_="刘洋")
+    deactivate(engine, "李强")                                  # the only leader
+    await chat.app.advance_to(parse_local("2026-11-23T02:25"))
+    assert alerts(chat, "李强") == []
+    assert "【事件升级·带班领导】报告后 15 分钟仍无人确认" in chat.last("张伟")
+
+
+async def test_an_owner_who_left_is_not_asked_to_close_nor_told_it_ended(engine: Engine) -> None:
+    chat = build(engine, "2026-11-23T09:00")
+    number = number_in(await chat.send("/incident new 内容错误 https://www.example.gov.cn/zwgk/3 附件链接失效",
+                                       as_="王芳"))
+    await chat.send(f"/incident take {number}", as_="王芳")
+    assert "步骤1" in await chat.send(f"/incident done {number} 1", as_="王芳")
+    deactivate(engine, "王芳")                                  # reporter and owner leaves
+    assert "请结案" in await chat.send(f"/incident done {number} 2 已恢复", as_="张伟")
+    assert "【可结案】" in chat.last("李强")                    # the leader closes it instead
+    assert "已结案" in await chat.send(f"/incident close {number} 已恢复，复查无误", as_="李强")
+    assert not any(m.startswith(("【可结案】", "【事件已结案】")) for m in chat.messages("王芳"))

@@ -13,7 +13,7 @@ from openpyxl import Workbook
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
-from bot.cli_replies import register
+from bot.cli.replies import register
 from core.audit import AuditEvent, history
 from core.clock import FakeClock, local_midnight, parse_local
 from core.db import make_engine, upgrade

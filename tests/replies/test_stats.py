@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.cli_replies import register
+from bot.cli.replies import register
 from core.clock import FakeClock, parse_local
 from core.db import make_engine, upgrade
 from core.errors import InputError

@@ -19,14 +19,8 @@ from core.db import make_engine, upgrade
 from core.tables import read_table
 from core.workdays import WorkdayCalendar
 from people.models import Person, Role
-from roster.io import (
-    COLUMNS_HINT,
-    REQUIRED,
-    RosterImportFailed,
-    export_xlsx,
-    import_roster,
-    person_ical,
-)
+from roster.export import export_xlsx, person_ical
+from roster.importer import COLUMNS_HINT, REQUIRED, RosterImportFailed, import_roster
 from roster.models import DutyRole, Shift, ShiftAssignment
 from roster.service import assign, find_shift, shifts_between, views
 from tests.factories import make_person, roster_days

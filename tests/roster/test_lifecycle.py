@@ -22,8 +22,9 @@ from incidents.models import Incident
 from people.models import Person, Role
 from replies.models import ReplyCategory, ReplyChannel
 from replies.service import create_item
-from roster.lifecycle import EVENING_MIN_GAP, LifecyclePolicy, plan, wanted_times
+from roster.lifecycle import LifecyclePolicy
 from roster.models import DutyRole, ReadingRound, RoundStatus, Shift
+from roster.reminders import EVENING_MIN_GAP, plan, wanted_times
 from roster.service import assign, find_shift, unassign
 from tests.factories import make_person, roster_days
 

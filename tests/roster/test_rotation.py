@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from bot.adapters.memory import MemoryAdapter, MemoryChat
 from bot.app import App
-from bot.cli_roster_plan import add_commands
+from bot.cli.roster_plan import add_commands
 from bot.config import load_settings
 from core.audit import AuditEvent
 from core.clock import FakeClock, local, parse_local

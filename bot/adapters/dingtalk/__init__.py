@@ -1,0 +1,18 @@
+"""DingTalk (钉钉): an enterprise-internal app robot (企业内部应用机器人), two-way.
+
+The package's modules:
+
+* :mod:`~bot.adapters.dingtalk.adapter`: :class:`DingTalkAdapter` (receiving by Stream or
+  callback, and the route each message is sent by; its docstring tells the whole story);
+* :mod:`~bot.adapters.dingtalk.render`: messages as DingTalk text or ActionCards;
+* :mod:`~bot.adapters.dingtalk.api`: the API client (access token, sends, Stream
+  registration) and its error mapping;
+* :mod:`~bot.adapters.dingtalk.sign`: callback and custom-robot signatures;
+* :mod:`~bot.adapters.dingtalk.stream`: the Stream-mode WebSocket client.
+"""
+
+from __future__ import annotations
+
+from bot.adapters.dingtalk.adapter import CALLBACK_PATH, ROBOT_CHAT_ID, DingTalkAdapter
+
+__all__ = ["CALLBACK_PATH", "ROBOT_CHAT_ID", "DingTalkAdapter"]

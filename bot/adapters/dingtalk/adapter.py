@@ -1,0 +1,398 @@
+"""DingTalk (钉钉): an enterprise-internal app robot (企业内部应用机器人), two-way.
+
+This module is the adapter, :class:`DingTalkAdapter`: receiving, the callback route, and
+the route each message is sent by. Rendering is in :mod:`bot.adapters.dingtalk.render`;
+the API client (token, sends, Stream registration), error mapping and log redaction are
+in :mod:`bot.adapters.dingtalk.api`.
+
+Receiving, one of (``[dingtalk] mode``):
+
+* **stream** (default; no public URL): :class:`~bot.adapters.dingtalk.stream.StreamClient`
+  keeps a WebSocket to DingTalk's Stream gateway subscribed to the bot-message topic
+  ``/v1.0/im/bot/messages/get``; every frame is answered (ACK), callbacks once handled.
+* **callback**: DingTalk posts each message to ``/dingtalk/callback`` on the HTTP
+  service with the headers ``timestamp`` and ``sign``, checked with the app secret
+  (:func:`bot.adapters.dingtalk.sign.verify_callback`): a forged or missing sign, or a
+  timestamp an hour or more away, is refused with 403. The request is answered
+  ``200 {}`` at once and handled in the background.
+
+Either way the message (``conversationType`` "1" private / "2" group, ``senderStaffId``,
+``text.content`` …) becomes an :class:`~core.messages.Inbound`: a private chat's id is
+the sender's staff id (so a bound person's chat id is their staffId), a group's is its
+``conversationId`` (= ``openConversationId``). Group text starts after the @mention, so
+leading whitespace is stripped. ``msgId`` is the update id: the dispatcher's ledger makes
+a redelivered message (the gateway repeats unanswered callbacks) a no-op, and a copy
+arriving while the first is still being handled is dropped here. Messages of one chat
+are handled one at a time, in order.
+
+Sending (``send``), by chat id:
+
+* ``"robot"``: the custom robot (自定义机器人) webhook, signed (加签) with
+  :func:`~bot.adapters.dingtalk.sign.robot_url` when a secret is set;
+* a chat with a live ``sessionWebhook`` (remembered from its latest inbound message,
+  until ``sessionWebhookExpiredTime`` less a minute): that webhook;
+* otherwise a group (an id seen as a group, or one starting with ``cid``):
+  ``groupMessages/send``; a person (staff id): ``oToMessages/batchSend``, both through
+  :class:`~bot.adapters.dingtalk.api.DingTalkApi` with the app's access token.
+
+The message is rendered by :func:`~bot.adapters.dingtalk.render.render`: plain text, or an
+ActionCard whose buttons make the DingTalk client send their command into the chat. A
+press therefore arrives as ordinary text (``is_button`` False) and goes through the same
+path as a typed command. Handlers always send plain text (``markdown`` is False).
+
+Limits (enforced by the outbox sender, declared in :attr:`DingTalkAdapter.limits`):
+20 calls/s for the whole bot (DingTalk's per-app, per-API QPS limit of a standard
+organisation; beyond it ``Forbidden.AccessDenied.QpsLimitForAppkeyAndApi``), and 20
+messages a minute per group (the custom robot's documented 20/min, applied to every group
+to be safe: the rate limiter's ``group`` scope cannot single out the robot). Failures are
+:class:`~core.errors.AdapterError`, mapped in :mod:`bot.adapters.dingtalk.api`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.adapters.base import Adapter, Capabilities, InboundHandler, RateWindow
+from bot.adapters.dingtalk.api import DingTalkApi
+from bot.adapters.dingtalk.render import MAX_TEXT, api_payload, render, webhook_payload
+from bot.adapters.dingtalk.sign import DingTalkSignError, robot_url, verify_callback
+from bot.adapters.dingtalk.stream import BOT_MESSAGE_TOPIC, StreamClient
+from bot.config import DingTalkSettings
+from bot.http import read_body
+from core.clock import Clock, SystemClock
+from core.errors import AdapterError
+from core.messages import Inbound, Outbound
+
+log = logging.getLogger("dutybot.dingtalk")
+
+CALLBACK_PATH = "/dingtalk/callback"
+ROBOT_CHAT_ID = "robot"
+
+#: A session webhook is not used in its last minute (a send may take that long).
+SESSION_MARGIN_MS = 60_000
+STOP_GRACE_SECONDS = 1.0
+MAX_REMEMBERED_CHATS = 5000
+
+
+def _secret(value: Any) -> str:
+    return value.get_secret_value() if value is not None else ""
+
+
+@dataclass
+class _Session:
+    url: str
+    expires_ms: int
+
+
+class DingTalkAdapter(Adapter):
+    """A DingTalk enterprise-internal app robot.
+
+    Args:
+        settings: ``[dingtalk]`` (mode, credentials, robot code, API root, custom robot).
+        clock: the current time (token and session expiry, callback and robot
+            signatures); the system clock by default.
+        http: a shared HTTP client (tests); by default the adapter makes its own.
+        retry_base_seconds: the first wait after a failed Stream connection.
+        stop_grace_seconds: how long :meth:`stop` lets messages in hand finish.
+
+    Raises:
+        AdapterError: the Client ID or Client Secret is not configured
+            (``retryable=False``, a Chinese message naming the variables).
+    """
+
+    platform = "dingtalk"
+    capabilities = Capabilities(buttons=True, edit=False, mentions=False, markdown=False,
+                                max_text=MAX_TEXT)
+    limits = (RateWindow("global", 20, 1.0), RateWindow("group", 20, 60.0))
+
+    def __init__(self, settings: DingTalkSettings, *, clock: Clock | None = None,
+                 http: httpx.AsyncClient | None = None,
+                 retry_base_seconds: float = 1.0,
+                 stop_grace_seconds: float = STOP_GRACE_SECONDS) -> None:
+        secret = _secret(settings.client_secret)
+        missing = [name for name, value in (("DUTYBOT_DINGTALK_CLIENT_ID", settings.client_id),
+                                            ("DUTYBOT_DINGTALK_CLIENT_SECRET", secret))
+                   if not value.strip()]
+        if missing:
+            raise AdapterError(
+                "未配置钉钉应用凭证：请设置环境变量 " + " 和 ".join(missing)
+                + "（或配置文件 [dingtalk] client_id、client_secret，"
+                "即钉钉开发者后台应用的 Client ID 与 Client Secret）。", retryable=False)
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.api = DingTalkApi(client_id=settings.client_id.strip(), client_secret=secret,
+                               robot_code=(settings.robot_code or settings.client_id).strip(),
+                               api_base=settings.api_base, clock=self.clock, http=http)
+        self._app_secret = secret
+        self.stream: StreamClient | None = None
+        if settings.mode == "stream":
+            self.stream = StreamClient(
+                open_connection=self._open_stream, on_callback=self._on_stream_callback,
+                retry_base_seconds=retry_base_seconds, stop_grace_seconds=stop_grace_seconds)
+        self.stop_grace = stop_grace_seconds
+        self.handler: InboundHandler | None = None
+        self._sessions: dict[str, _Session] = {}
+        self._groups: dict[str, bool] = {}
+        self._in_hand: set[str] = set()
+        self._chat_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self, handler: InboundHandler) -> None:
+        """Begin receiving (stream: connect; callback: wait for DingTalk's posts).
+
+        Raises:
+            AdapterError: DingTalk refused the Client ID or Secret (``retryable=False``).
+        """
+        self.handler = handler
+        self.api.reopen()
+        try:
+            if self.stream is not None:
+                await self.stream.start()
+                log.info("DingTalk adapter receiving in stream mode (app %s)",
+                         self.api.client_id)
+            else:
+                try:
+                    await self.api.token()
+                except AdapterError as exc:
+                    if not exc.retryable:
+                        raise
+                    log.warning("DingTalk is not reachable yet (%s); sending will retry",
+                                exc.message)
+                log.info("DingTalk adapter receiving callbacks at %s (app %s)", CALLBACK_PATH,
+                         self.api.client_id)
+        except AdapterError as exc:
+            if exc.retryable:
+                raise
+            self.handler = None
+            raise AdapterError(
+                "钉钉拒绝了应用凭证：请检查 DUTYBOT_DINGTALK_CLIENT_ID 与 "
+                "DUTYBOT_DINGTALK_CLIENT_SECRET 是否与开发者后台一致、应用是否已发布"
+                f"（{exc.message}）。", retryable=False) from None
+
+    async def stop(self) -> None:
+        """Stop receiving, let messages in hand finish briefly, close connections."""
+        if self.stream is not None:
+            await self.stream.stop()
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=self.stop_grace)
+        for task in list(self._background):
+            task.cancel()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        self._background.clear()
+        await self.api.aclose()
+        self.handler = None
+
+    # ------------------------------------------------------------ receiving
+
+    async def _open_stream(self) -> tuple[str, str]:
+        return await self.api.open_stream([{"type": "CALLBACK", "topic": BOT_MESSAGE_TOPIC}])
+
+    async def _on_stream_callback(self, topic: str, data: dict[str, Any]) -> None:
+        if topic != BOT_MESSAGE_TOPIC:
+            log.info("DingTalk Stream: ignoring callback topic %s", topic)
+            return
+        await self.deliver(data)
+
+    def to_inbound(self, data: dict[str, Any]) -> Inbound | None:
+        """The platform-neutral message (and the chat's session webhook remembered), or
+        None when there is nothing for the bot in it."""
+        msg_id = str(data.get("msgId") or "")
+        sender = str(data.get("senderStaffId") or data.get("senderId") or "")
+        is_group = str(data.get("conversationType", "1")) == "2"
+        chat_id = str(data.get("conversationId") or "") if is_group else sender
+        if not msg_id or not sender or not chat_id:
+            log.warning("DingTalk message without msgId, sender or conversation; ignored")
+            return None
+        self._remember(chat_id, is_group, data)
+        text = _message_text(data).strip()
+        if not text:
+            log.info("DingTalk %s message %s has no text; ignored", data.get("msgtype"), msg_id)
+            return None
+        received_at = None
+        created = data.get("createAt")
+        if isinstance(created, int | float) and created > 0:
+            received_at = datetime.fromtimestamp(created / 1000, UTC)
+        return Inbound(platform=self.platform, chat_id=chat_id, sender_id=sender,
+                       sender_name=str(data.get("senderNick") or ""), text=text,
+                       update_id=msg_id, is_group=is_group, received_at=received_at, raw=data)
+
+    def _remember(self, chat_id: str, is_group: bool, data: dict[str, Any]) -> None:
+        if len(self._groups) >= MAX_REMEMBERED_CHATS and chat_id not in self._groups:
+            self._forget_stale()
+        self._groups[chat_id] = is_group
+        url, expires = data.get("sessionWebhook"), data.get("sessionWebhookExpiredTime")
+        if isinstance(url, str) and url.startswith(("https://", "http://")) \
+                and isinstance(expires, int | float):
+            self._sessions[chat_id] = _Session(url, int(expires))
+
+    def _forget_stale(self) -> None:
+        now = self._now_ms()
+        self._sessions = {k: s for k, s in self._sessions.items() if s.expires_ms > now}
+        if len(self._groups) >= MAX_REMEMBERED_CHATS:
+            keep = list(self._groups.items())[-(MAX_REMEMBERED_CHATS // 2):]
+            self._groups = dict(keep)
+
+    async def deliver(self, data: dict[str, Any]) -> None:
+        """Hand one bot message to the bot: one at a time per chat, in arrival order;
+        a copy of a message still in hand is dropped (the ledger catches later ones).
+
+        Raises:
+            Exception: whatever the bot's handler raised (the frame is then not confirmed).
+        """
+        handler = self.handler
+        if handler is None:
+            raise RuntimeError("the DingTalk adapter is not started")
+        inbound = self.to_inbound(data)
+        if inbound is None:
+            return
+        if inbound.update_id in self._in_hand:
+            log.info("DingTalk message %s is already being handled; copy ignored",
+                     inbound.update_id)
+            return
+        self._in_hand.add(inbound.update_id)
+        key = inbound.chat_id
+        lock, users = self._chat_locks.get(key, (asyncio.Lock(), 0))
+        self._chat_locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                await handler(inbound)
+        finally:
+            self._in_hand.discard(inbound.update_id)
+            lock, users = self._chat_locks[key]
+            if users <= 1:
+                del self._chat_locks[key]
+            else:
+                self._chat_locks[key] = (lock, users - 1)
+
+    # ------------------------------------------------------------ HTTP callback
+
+    def http_routes(self) -> list[BaseRoute]:
+        """The callback route, in callback mode (stream mode needs no HTTP service)."""
+        if self.settings.mode != "callback":
+            return []
+        return [Route(CALLBACK_PATH, self._callback, methods=["POST"])]
+
+    async def _callback(self, request: Request) -> Response:
+        peer = request.client.host if request.client else "?"
+        try:
+            verify_callback(request.headers.get("timestamp", ""), request.headers.get("sign", ""),
+                            self._app_secret, self._now_ms())
+        except DingTalkSignError as exc:
+            log.warning("refused a DingTalk callback from %s: %s", peer, exc.code)
+            return Response(status_code=403)
+        body = await read_body(request)
+        if body is None:
+            return Response(status_code=413)
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            log.warning("refused a DingTalk callback whose body is not a JSON object")
+            return Response(status_code=400)
+        if self.handler is None:
+            return Response(status_code=503)
+        task = asyncio.create_task(self._deliver_logged(data), name="dingtalk-callback")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return JSONResponse({})
+
+    async def _deliver_logged(self, data: dict[str, Any]) -> None:
+        try:
+            await self.deliver(data)
+        except Exception:
+            log.exception("handling DingTalk message %s failed", data.get("msgId"))
+
+    # ------------------------------------------------------------ sending
+
+    def _now_ms(self) -> int:
+        return int(self.clock.now().timestamp() * 1000)
+
+    def is_group_chat(self, chat_id: str) -> bool:
+        """Whether ``chat_id`` is a group: as seen in its messages, else by the shape of
+        DingTalk's conversation ids (``cid…``); anything else is a staff id."""
+        known = self._groups.get(chat_id)
+        return known if known is not None else chat_id.startswith("cid")
+
+    def _live_session(self, chat_id: str) -> str | None:
+        session = self._sessions.get(chat_id)
+        if session is None:
+            return None
+        if session.expires_ms - self._now_ms() <= SESSION_MARGIN_MS:
+            del self._sessions[chat_id]
+            return None
+        return session.url
+
+    async def send(self, chat_id: str, message: Outbound, *, is_group: bool) -> str:
+        """Deliver ``message``; see the module docstring for the route taken.
+
+        ``is_group`` is not trusted: the outbox also calls private chats of unbound
+        people "groups"; the chat id decides.
+
+        Returns:
+            DingTalk's ``processQueryKey`` for API sends, ``""`` for webhooks.
+        """
+        if chat_id == ROBOT_CHAT_ID:
+            await self._send_robot(message)
+            return ""
+        group = self.is_group_chat(chat_id)
+        rendered = render(message, group=group)
+        session = self._live_session(chat_id)
+        if session is not None:
+            try:
+                await self.api.post_webhook(session, webhook_payload(rendered),
+                                            what="sessionWebhook")
+                return ""
+            except AdapterError as exc:
+                if exc.retryable:
+                    raise
+                log.warning("DingTalk session webhook of chat %s refused (%s); sending through "
+                            "the API instead", chat_id, exc.message)
+                self._sessions.pop(chat_id, None)
+        msg_key, msg_param = api_payload(rendered)
+        if group:
+            return await self.api.send_to_group(chat_id, msg_key, msg_param)
+        return await self.api.send_to_user(chat_id, msg_key, msg_param)
+
+    async def _send_robot(self, message: Outbound) -> None:
+        webhook = _secret(self.settings.robot_webhook)
+        if not webhook:
+            raise AdapterError(
+                "未配置钉钉自定义机器人：请设置 DUTYBOT_DINGTALK_ROBOT_WEBHOOK（及加签密钥 "
+                "DUTYBOT_DINGTALK_ROBOT_SECRET），或把群聊改为机器人所在群的会话 ID。",
+                retryable=False)
+        secret = _secret(self.settings.robot_secret)
+        url = robot_url(webhook, secret, self._now_ms()) if secret else webhook
+        await self.api.post_webhook(url, webhook_payload(render(message, group=True)),
+                                    what="custom robot")
+
+
+def _message_text(data: dict[str, Any]) -> str:
+    """The text of a bot message: ``text``, ``richText`` parts, or an audio message's
+    speech recognition; empty for pictures, files and others."""
+    msgtype = data.get("msgtype")
+    text = data.get("text")
+    if isinstance(text, dict) and isinstance(text.get("content"), str):
+        return text["content"]
+    content = data.get("content")
+    if not isinstance(content, dict):
+        return ""
+    if msgtype == "richText" and isinstance(content.get("richText"), list):
+        return "".join(str(part.get("text", "")) for part in content["richText"]
+                       if isinstance(part, dict))
+    if msgtype == "audio" and isinstance(content.get("recognition"), str):
+        return content["recognition"]
+    return ""

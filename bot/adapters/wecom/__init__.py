@@ -1,0 +1,65 @@
+"""WeCom (企业微信) self-built app: two-way chat through the app's callback and message API.
+
+The package's modules:
+
+* :mod:`~bot.adapters.wecom.adapter`: :class:`WeComAdapter`, described below;
+* :mod:`~bot.adapters.wecom.api`: the HTTP client (access token, errors, app messages,
+  the group robot webhook); :mod:`~bot.adapters.wecom.cards` builds template cards;
+* :mod:`~bot.adapters.wecom.crypto`: the callback signature and encryption;
+* :mod:`~bot.adapters.wecom.support`: text cuts, card layout, the per-member message
+  budget, update ids and the settings check.
+
+Receiving: WeCom calls ``/wecom/callback`` on the HTTP service (:mod:`bot.http`).
+
+* ``GET`` is the URL check WeCom makes when the callback is saved in the admin console:
+  the signature and timestamp are verified, ``echostr`` is decrypted and its plaintext is
+  the answer (no database work).
+* ``POST`` carries one encrypted message. The signature and the timestamp's freshness are
+  checked before anything is decrypted (a refusal is a 403 and a log line), then the
+  message is decrypted (the receive id must be our corp id) and parsed. The answer is an
+  empty 200 at once: the work is done afterwards in a background task, because WeCom
+  retries a callback not answered within five seconds. Tasks are kept and awaited by
+  :meth:`WeComAdapter.stop`; updates of one person are handled one after another, in the
+  order they arrived.
+
+Exactly once: the dispatcher's update ledger records ``update_id`` (``msg:<MsgId>`` for
+text, ``evt:<user>:<CreateTime>:<EventKey>`` for a button click), so WeCom's retries of
+the same callback are handled once. An update whose handling raised is only logged: WeCom
+does not redeliver after a 200.
+
+What is understood: text messages and ``template_card_event`` (a button click; the
+button's key *is* its command, so a click maps straight back to the typed command). Other
+events (``enter_agent``, ``subscribe``, …) and other message types (images, voice, files,
+locations) are ignored with a log line; images are not downloaded in this version. The
+self-built app receives private messages only, so every inbound is ``is_group=False``.
+
+Sending (:meth:`WeComAdapter.send`):
+
+* chat id ``robot`` → the group robot webhook (``[wecom] robot_webhook``) as plain text,
+  buttons shown as typed commands (a robot has no callbacks);
+* any other chat id is a member's userid → an app message: plain ``text`` without buttons,
+  with buttons a template card (:func:`~bot.adapters.wecom.support.card_layout`: a long
+  text goes first as a text message, then a compact card). Texts are cut to 2048 bytes.
+
+WeCom cannot edit a sent app message (``edit=False``): the outbox sends a new message
+where it would have edited a card. After a click the clicked card's buttons are replaced by
+a disabled ``已提交`` (``update_template_card`` with the click's ``ResponseCode``), so the
+same card is not pressed twice.
+
+Limits: WeCom *silently drops* app messages beyond 30 a minute or 1000 an hour to one
+member, so both are declared in ``limits`` for the outbox sender, as are the robot's 20 a
+minute. A long card is two messages for one outbox send: the second is sent only when the
+member's :class:`~bot.adapters.wecom.support.MemberBudget` has room (otherwise the card
+goes alone, its body cut); should the budget be spent all the same, ``send`` raises a
+retryable ``AdapterError`` with ``retry_after`` rather than let WeCom drop the message.
+
+Errors come from :mod:`bot.adapters.wecom.api` as :class:`~core.errors.AdapterError`: a
+recipient WeCom cannot reach (errcode 81013, or the userid in ``invaliduser``) is
+``permanent_reason="blocked"``; network errors, 5xx and frequency limits are retryable.
+"""
+
+from __future__ import annotations
+
+from bot.adapters.wecom.adapter import CALLBACK_PATH, ROBOT_CHAT_ID, WeComAdapter
+
+__all__ = ["CALLBACK_PATH", "ROBOT_CHAT_ID", "WeComAdapter"]

@@ -1,0 +1,414 @@
+"""The WeCom adapter class: callbacks in, app and robot messages out.
+
+What it does and why (receiving, exactly-once, sending, limits, errors) is described in
+the package docstring, :mod:`bot.adapters.wecom`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hashlib
+import logging
+import uuid
+from collections import OrderedDict
+from datetime import UTC, datetime
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.adapters.base import (
+    Adapter,
+    Capabilities,
+    InboundHandler,
+    RateWindow,
+    text_with_commands,
+)
+from bot.adapters.wecom.api import (
+    DEFAULT_TIMEOUT,
+    MEMBER_PER_HOUR,
+    MEMBER_PER_MINUTE,
+    ROBOT_PER_MINUTE,
+    WeComClient,
+    WeComRobot,
+)
+from bot.adapters.wecom.cards import button_card, new_task_id
+from bot.adapters.wecom.crypto import (
+    BAD_SIGNATURE,
+    BAD_TIMESTAMP,
+    STALE_TIMESTAMP,
+    WRONG_RECEIVE_ID,
+    WeComCrypto,
+    WeComCryptoError,
+    parse_message,
+)
+from bot.adapters.wecom.support import (
+    NO_BUTTONS,
+    REQUIRED_SETTINGS,
+    CardLayout,
+    MemberBudget,
+    card_layout,
+    fit_bytes,
+    ledger_id,
+    missing_settings,
+)
+from bot.config import WeComSettings
+from bot.http import read_body
+from core.clock import Clock, SystemClock
+from core.errors import AdapterError
+from core.messages import Inbound, Outbound
+
+log = logging.getLogger("bot.adapters.wecom")  # the name it had as one module
+
+CALLBACK_PATH = "/wecom/callback"
+#: Messages to this chat id go to the group robot webhook.
+ROBOT_CHAT_ID = "robot"
+
+#: What a clicked card shows instead of its buttons.
+CLICKED_LABEL = "已提交"
+#: Overall pace for the whole app; far below WeCom's per-corp API limits.
+GLOBAL_PER_MINUTE = 600
+#: How many half-delivered long cards (text sent, card not) are remembered for a retry.
+PARTIAL_MEMORY = 512
+
+_REFUSED_CODES = frozenset({BAD_SIGNATURE, BAD_TIMESTAMP, STALE_TIMESTAMP, WRONG_RECEIVE_ID})
+
+
+class WeComAdapter(Adapter):
+    """A WeCom self-built app (企业微信自建应用) and, optionally, a group robot.
+
+    Args:
+        settings: ``[wecom]``: corp id, agent id, secret, callback token and
+            EncodingAESKey, API root, robot webhook.
+        clock: for the callback timestamp check, the token cache and the member budget.
+        http: a shared HTTP client (tests); by default the adapter makes one and closes
+            it in :meth:`stop`.
+
+    Raises:
+        AdapterError: a required setting is missing or the EncodingAESKey is unusable
+            (not retryable; the Chinese message names the environment variables).
+    """
+
+    platform = "wecom"
+    capabilities = Capabilities(buttons=True, edit=False, mentions=False, markdown=False,
+                                max_text=2000)
+    limits = (
+        RateWindow("global", GLOBAL_PER_MINUTE, 60.0),
+        RateWindow("chat", MEMBER_PER_MINUTE, 60.0),
+        RateWindow("chat", MEMBER_PER_HOUR, 3600.0),
+        RateWindow("group", ROBOT_PER_MINUTE, 60.0),
+    )
+
+    def __init__(self, settings: WeComSettings, *, clock: Clock | None = None,
+                 http: httpx.AsyncClient | None = None) -> None:
+        missing = missing_settings(settings)
+        if missing:
+            keys = "、".join(field for field, env in REQUIRED_SETTINGS if env in missing)
+            raise AdapterError(
+                f"未配置企业微信应用：请设置环境变量 {'、'.join(missing)}"
+                f"（或配置文件 [wecom] 中的 {keys}），可在企业微信管理后台的自建应用页面"
+                "及其“接收消息”设置中找到。", retryable=False)
+        assert settings.agent_id is not None
+        assert settings.secret is not None and settings.token is not None
+        assert settings.aes_key is not None
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        try:
+            self.crypto = WeComCrypto(settings.token.get_secret_value(),
+                                      settings.aes_key.get_secret_value(), settings.corp_id)
+        except WeComCryptoError:
+            raise AdapterError(
+                "企业微信 EncodingAESKey 无效：请把环境变量 DUTYBOT_WECOM_AES_KEY 设为应用"
+                "“接收消息”设置中的 43 位 EncodingAESKey。", retryable=False) from None
+        self._own_http = http is None
+        self.http = http or httpx.AsyncClient(timeout=DEFAULT_TIMEOUT)
+        self.client = WeComClient(corp_id=settings.corp_id,
+                                  secret=settings.secret.get_secret_value(),
+                                  agent_id=settings.agent_id, api_base=settings.api_base,
+                                  clock=self.clock, http=self.http)
+        webhook = settings.robot_webhook.get_secret_value() if settings.robot_webhook else ""
+        self.robot = WeComRobot(webhook, http=self.http) if webhook else None
+        self.budget = MemberBudget(self.clock)
+        self.handler: InboundHandler | None = None
+        self._accepting = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._tails: dict[str, asyncio.Task[None]] = {}
+        self._partial: OrderedDict[str, None] = OrderedDict()
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self, handler: InboundHandler) -> None:
+        """Accept callbacks, after checking the app's credentials with ``gettoken``.
+
+        Raises:
+            AdapterError: WeCom refused the corp id or secret, or this server's IP is not
+                trusted (nothing will work until that is fixed). An unreachable WeCom is
+                only logged: the outbox retries sends later.
+        """
+        try:
+            await self.client.token()
+        except AdapterError as exc:
+            if not exc.retryable:
+                raise AdapterError(
+                    "企业微信拒绝了应用凭据：请检查 DUTYBOT_WECOM_CORP_ID、DUTYBOT_WECOM_SECRET，"
+                    f"以及本服务器 IP 是否在应用的企业可信 IP 中（{exc.message}）。",
+                    retryable=False) from None
+            log.warning("WeCom is not reachable yet (%s); sends will be retried", exc.message)
+        self.handler = handler
+        self._accepting = True
+        log.info("WeCom app %s of corp %s ready; callbacks at %s", self.settings.agent_id,
+                 self.settings.corp_id, CALLBACK_PATH)
+
+    async def stop(self) -> None:
+        """Refuse new callbacks, finish the ones being handled, close the HTTP client."""
+        self._accepting = False
+        await self.wait_idle()
+        self.handler = None
+        if self._own_http:
+            await self.http.aclose()
+
+    @property
+    def pending(self) -> int:
+        """How many received updates are still being handled."""
+        return len(self._tasks)
+
+    async def wait_idle(self) -> None:
+        """Return once every received update has been handled (or failed)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # ------------------------------------------------------------ callbacks
+
+    def http_routes(self) -> list[BaseRoute]:
+        """``GET`` (URL verification) and ``POST`` (messages) on ``/wecom/callback``."""
+        return [Route(CALLBACK_PATH, self._verify_url, methods=["GET"]),
+                Route(CALLBACK_PATH, self._callback, methods=["POST"])]
+
+    def _now(self) -> float:
+        return self.clock.now().timestamp()
+
+    @staticmethod
+    def _refuse(what: str, exc: WeComCryptoError, request: Request) -> Response:
+        status = 403 if exc.code in _REFUSED_CODES else 400
+        log.warning("refused a WeCom %s from %s: %s (%s)", what,
+                    request.client.host if request.client else "?", exc.code, exc.message)
+        return Response(status_code=status)
+
+    async def _verify_url(self, request: Request) -> Response:
+        query = request.query_params
+        try:
+            echo = self.crypto.verify_url(query.get("msg_signature", ""),
+                                          query.get("timestamp", ""), query.get("nonce", ""),
+                                          query.get("echostr", ""), now=self._now())
+        except WeComCryptoError as exc:
+            return self._refuse("URL verification", exc, request)
+        log.info("WeCom callback URL verified")
+        return PlainTextResponse(echo)
+
+    async def _callback(self, request: Request) -> Response:
+        body = await read_body(request)
+        if body is None:
+            log.warning("refused a WeCom callback larger than the body limit")
+            return Response(status_code=413)
+        query = request.query_params
+        try:
+            inner = self.crypto.decrypt_message(query.get("msg_signature", ""),
+                                                query.get("timestamp", ""),
+                                                query.get("nonce", ""), body, now=self._now())
+            fields = parse_message(inner)
+        except WeComCryptoError as exc:
+            return self._refuse("callback", exc, request)
+        if not self._accepting or self.handler is None:
+            log.warning("a WeCom callback arrived while the adapter is not running; "
+                        "answered 503 so that WeCom retries it")
+            return Response(status_code=503)
+        self.process(fields)
+        return Response(status_code=200)  # empty body: WeCom expects nothing else
+
+    def process(self, fields: dict[str, str]) -> Inbound | None:
+        """Turn a decrypted callback into an inbound update and schedule its handling.
+
+        Returns:
+            The scheduled update, or None when the callback is not for the bot.
+        """
+        inbound = self.to_inbound(fields)
+        if inbound is not None:
+            self._schedule(inbound)
+        return inbound
+
+    def to_inbound(self, fields: dict[str, str]) -> Inbound | None:
+        """The platform-neutral update for a parsed callback, or None to ignore it."""
+        user = fields.get("FromUserName", "").strip()
+        msg_type = fields.get("MsgType", "")
+        agent = fields.get("AgentID", "").strip()
+        if not user:
+            log.info("ignoring a WeCom %s callback without FromUserName", msg_type or "?")
+            return None
+        if agent and agent != str(self.settings.agent_id):
+            log.warning("ignoring a WeCom callback for agent %s (this app is %s)", agent,
+                        self.settings.agent_id)
+            return None
+        created = fields.get("CreateTime", "").strip()
+        received_at = None
+        if created.isdigit():
+            with contextlib.suppress(OverflowError, OSError, ValueError):
+                received_at = datetime.fromtimestamp(int(created), UTC)
+        if msg_type == "text":
+            content = fields.get("Content", "")
+            if not content.strip():
+                return None
+            msg_id = fields.get("MsgId", "").strip()
+            if not msg_id:  # never seen in practice; keep redeliveries recognisable
+                digest = hashlib.sha256(content.encode("utf-8")).hexdigest()[:16]
+                msg_id = f"{user}:{created}:{digest}"
+            return Inbound(platform=self.platform, chat_id=user, sender_id=user,
+                           sender_name=user, text=content, update_id=ledger_id(f"msg:{msg_id}"),
+                           is_group=False, received_at=received_at, raw=fields)
+        if msg_type == "event":
+            event = fields.get("Event", "")
+            if event == "template_card_event":
+                key = fields.get("EventKey", "")
+                if not key.strip():
+                    log.info("ignoring a WeCom card click without a key from %s", user)
+                    return None
+                return Inbound(platform=self.platform, chat_id=user, sender_id=user,
+                               sender_name=user, text=key,
+                               update_id=ledger_id(f"evt:{user}:{created}:{key}"),
+                               is_group=False, is_button=True,
+                               callback_id=fields.get("ResponseCode") or None,
+                               message_ref=fields.get("TaskId") or None,
+                               received_at=received_at, raw=fields)
+            log.info("ignoring WeCom event %r from %s", event, user)
+            return None
+        # Images, voice, video, files, locations, links: not handled in this version
+        # (images would need media/get); nothing is replied.
+        log.info("ignoring a WeCom %s message from %s (only text and card buttons are "
+                 "handled)", msg_type or "untyped", user)
+        return None
+
+    def _schedule(self, inbound: Inbound) -> None:
+        """Handle ``inbound`` in the background, after the same person's earlier updates."""
+        previous = self._tails.get(inbound.chat_id)
+        task = asyncio.create_task(self._handle(inbound, previous),
+                                   name=f"wecom-{inbound.update_id}")
+        self._tails[inbound.chat_id] = task
+        self._tasks.add(task)
+        task.add_done_callback(functools.partial(self._finished, inbound.chat_id))
+
+    def _finished(self, chat_id: str, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._tails.get(chat_id) is task:
+            del self._tails[chat_id]
+
+    async def _handle(self, inbound: Inbound, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])
+        handler = self.handler
+        if handler is None:
+            log.error("WeCom update %s from %s was not handled: the adapter stopped",
+                      inbound.update_id, inbound.sender_id)
+            return
+        try:
+            result = await handler(inbound)
+        except Exception:
+            log.exception("handling WeCom update %s from %s failed; WeCom will not "
+                          "redeliver it", inbound.update_id, inbound.sender_id)
+            return
+        if inbound.is_button and not getattr(result, "duplicate", False):
+            await self.answer_button(inbound)
+
+    async def answer_button(self, inbound: Inbound, notice: str | None = None) -> None:
+        """Replace the clicked card's buttons with a disabled ``已提交`` (or ``notice``)
+        for the person who clicked; a failure is only logged."""
+        if not inbound.callback_id:
+            return
+        try:
+            await self.client.update_template_card([inbound.sender_id], inbound.callback_id,
+                                                   (notice or CLICKED_LABEL)[:10])
+        except AdapterError as exc:
+            log.info("could not mark the WeCom card %s of %s as handled: %s",
+                     inbound.message_ref, inbound.sender_id, exc.message)
+        except Exception:  # never let a cosmetic update fail the handled update
+            log.exception("marking the WeCom card %s of %s as handled failed",
+                          inbound.message_ref, inbound.sender_id)
+
+    # ------------------------------------------------------------ sending
+
+    async def send(self, chat_id: str, message: Outbound, *, is_group: bool) -> str:
+        """Deliver ``message`` to a member's userid, or to the group robot for ``robot``.
+
+        Returns:
+            WeCom's ``msgid`` (of the card, when text and card were sent); a local id for
+            robot messages, which have none.
+
+        Raises:
+            AdapterError: from the API client (``blocked`` when the member cannot be
+                reached), or retryable with ``retry_after`` when the member's WeCom budget
+                is spent.
+        """
+        if chat_id == ROBOT_CHAT_ID:
+            return await self._send_robot(message)
+        layout = card_layout(message)
+        if layout is None:
+            self._require_room(chat_id)
+            text = fit_bytes(text_with_commands(message, NO_BUTTONS))
+            result = await self.client.send_text(chat_id, text)
+            self.budget.record(chat_id)
+            return result.msgid
+        return await self._send_card(chat_id, message, layout)
+
+    def _require_room(self, member: str) -> int:
+        """How many messages ``member`` may still get now (at least one).
+
+        Raises:
+            AdapterError: retryable, with ``retry_after``, when not even one may be sent.
+        """
+        room, wait = self.budget.room(member)
+        if room <= 0:
+            raise AdapterError(
+                f"WeCom: member {member} reached the per-member message limit; "
+                f"retry in {wait:.0f}s", retryable=True, retry_after=max(wait, 1.0))
+        return room
+
+    async def _send_card(self, member: str, message: Outbound, layout: CardLayout) -> str:
+        memo = self._memo_key(member, message)
+        body = layout.body
+        if layout.lead_text is not None and memo not in self._partial:
+            if self._require_room(member) >= 2:
+                await self.client.send_text(member, layout.lead_text)
+                self.budget.record(member)
+                self._remember(memo)
+            else:
+                log.info("WeCom: sending the card to %s without its full text: the member's "
+                         "message budget has room for one message", member)
+                body = layout.single_body
+        else:
+            self._require_room(member)
+        card = button_card(layout.title, body, [(b.label, b.command) for b in layout.buttons],
+                           new_task_id("db"))
+        result = await self.client.send_template_card(member, card)
+        self.budget.record(member)
+        self._partial.pop(memo, None)
+        return result.msgid
+
+    @staticmethod
+    def _memo_key(member: str, message: Outbound) -> str:
+        parts = [member, message.text, *(f"{b.label}\x00{b.command}" for b in message.buttons)]
+        return hashlib.sha256("\x01".join(parts).encode("utf-8")).hexdigest()
+
+    def _remember(self, memo: str) -> None:
+        """The text part of a long card was delivered: a retry sends only the card."""
+        self._partial[memo] = None
+        while len(self._partial) > PARTIAL_MEMORY:
+            self._partial.popitem(last=False)
+
+    async def _send_robot(self, message: Outbound) -> str:
+        if self.robot is None:
+            raise AdapterError(
+                "企业微信群机器人未配置：请设置环境变量 DUTYBOT_WECOM_ROBOT_WEBHOOK"
+                "（或配置文件 [wecom] robot_webhook）。", retryable=False)
+        await self.robot.send_text(fit_bytes(text_with_commands(message, NO_BUTTONS)))
+        return f"robot-{uuid.uuid4().hex[:16]}"

@@ -1,0 +1,19 @@
+"""The ``dutybot`` command line (``[project.scripts] dutybot = "bot.cli:main"``).
+
+* :mod:`bot.cli.main` assembles the parser, runs a command and maps errors to exit codes;
+  it holds the top-level commands (``init``, ``db``, ``due``, ``rules``, ``calendar``).
+* One module per command group adds its commands to the parser: :mod:`~bot.cli.chat`
+  (``people``, ``console``, ``run``, ``demo``), :mod:`~bot.cli.incidents`,
+  :mod:`~bot.cli.replies`, :mod:`~bot.cli.roster` (``import``, ``export``, ``ical``),
+  :mod:`~bot.cli.roster_plan` (``generate``, ``draft``, ``publish``, ``leave``),
+  :mod:`~bot.cli.roster_log`, :mod:`~bot.cli.sites` and :mod:`~bot.cli.outbox`.
+* :mod:`bot.cli.common` holds what they share (exit codes, settings, calendar, the
+  Chinese argument parser and argument types). The group modules import only it (and
+  the domain and bot modules); only :mod:`bot.cli.main` imports the groups.
+"""
+
+from __future__ import annotations
+
+from bot.cli.main import build_parser, main
+
+__all__ = ["build_parser", "main"]

@@ -1,0 +1,224 @@
+"""CLI commands of the chat core: people, console, run, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import IO
+
+from sqlmodel import Session, col, select
+
+from bot.adapters.console import ConsoleAdapter, ConsoleSession
+from bot.app import App, open_database
+from bot.cli.common import ChineseParser, cli_settings
+from bot.config import Settings
+from bot.demo import run_demo
+from bot.runner import run_adapter
+from core.clock import FakeClock, SystemClock, fmt_short_zh, parse_local
+from people.io import read_table
+from people.models import PLATFORM_ZH, ChatIdentity
+from people.service import (
+    add_person,
+    create_invite,
+    find_person,
+    import_people,
+    list_people,
+    validate,
+)
+
+# ---------------------------------------------------------------- people
+
+def cmd_people_add(args: argparse.Namespace) -> int:
+    settings = cli_settings(args)
+    engine = open_database(settings)
+    new = validate(args.name, args.phone or "", args.unit or "", args.roles, args.organization or "")
+    with Session(engine) as session:
+        person = add_person(session=session, new=new, now=SystemClock().now(), actor="cli")
+        session.commit()
+        print(f"已添加 {person.name}（{person.roles_zh()}）。生成绑定码：dutybot people invite {person.name}")
+    return 0
+
+
+def cmd_people_list(args: argparse.Namespace) -> int:
+    engine = open_database(cli_settings(args))
+    with Session(engine) as session:
+        people = list_people(session=session, include_inactive=args.all)
+        if not people:
+            print("还没有任何人员。添加：dutybot people add 姓名 --roles 值班员 --phone 电话")
+            return 0
+        accounts: dict[int, list[str]] = {}
+        for ident in session.exec(select(ChatIdentity).order_by(col(ChatIdentity.id))):
+            mark = "（已屏蔽机器人）" if ident.blocked_at else ""
+            accounts.setdefault(ident.person_id, []).append(
+                f"{PLATFORM_ZH.get(ident.platform, ident.platform)}:{ident.external_id}{mark}")
+        for p in people:
+            state = "" if p.active else "（已停用）"
+            bound = "、".join(accounts.get(p.id or -1, [])) or "未绑定"
+            print(f"{p.name}{state}\t{p.roles_zh()}\t{p.unit or '—'}\t{p.phone or '—'}\t{bound}")
+        print(f"共 {len(people)} 人")
+    return 0
+
+
+def cmd_people_import(args: argparse.Namespace) -> int:
+    engine = open_database(cli_settings(args))
+    rows = read_table(Path(args.file))
+    with Session(engine) as session:
+        people = import_people(session=session, rows=rows, now=SystemClock().now(), actor="cli")
+        names = "、".join(p.name for p in people)
+        session.commit()
+    print(f"已导入 {len(people)} 人：{names}")
+    return 0
+
+
+def cmd_people_invite(args: argparse.Namespace) -> int:
+    settings = cli_settings(args)
+    engine = open_database(settings)
+    now = SystemClock().now()
+    with Session(engine) as session:
+        person = find_person(session=session, name=args.name)
+        invite = create_invite(session=session, person=person, now=now,
+                               ttl=timedelta(hours=settings.bot.invite_ttl_hours), actor="cli")
+        session.commit()
+        print(f"{person.name} 的绑定码：{invite.code}（{fmt_short_zh(invite.expires_at)} 前有效，仅可使用一次）")
+        print(f"请告知本人在与机器人的私聊中发送：/bind {invite.code}")
+    return 0
+
+
+# ---------------------------------------------------------------- console, run, demo
+
+async def run_console(settings: Settings, *, as_name: str | None, now_text: str | None,
+                      script: IO[str] | None, transcript: IO[str] | None,
+                      out: IO[str] | None = None, interactive: bool | None = None) -> int:
+    """The console adapter: a prompt (terminal) or a script (file or piped stdin)."""
+    out = out or sys.stdout
+    start = parse_local(now_text) if now_text else SystemClock().now()
+    clock = FakeClock(start)
+    session_holder: list[ConsoleSession] = []
+    adapter = ConsoleAdapter(lambda chat, text: session_holder[0].show(chat, text))
+    app = App(settings, clock=clock, adapter=adapter)
+    if interactive is None:
+        interactive = script is None and sys.stdin.isatty()
+    console = ConsoleSession(app, clock, out=out, transcript=transcript,
+                             follow_real_time=interactive and now_text is None)
+    session_holder.append(console)
+    name = console.ensure_first_admin(as_name)
+    app.scheduler.catch_up()
+    await app.drain()
+    if name:
+        console.act_as(name)
+    if not interactive:
+        source = script if script is not None else sys.stdin
+        await console.run_lines(source)
+        app.engine.dispose()
+        return 0
+    print("值班机器人控制台。输入 /help 查看命令，:help 查看控制台指令，:quit 退出。", file=out)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=settings.bot.tick_seconds)
+            if not stop.is_set():
+                await console.tick_real_time()
+
+    task = asyncio.create_task(ticker())
+    try:
+        while True:
+            try:
+                raw = await loop.run_in_executor(None, input, f"{console.speaker or '?'}> ")
+            except EOFError:
+                break
+            if not await console.line(raw):
+                break
+    finally:
+        stop.set()
+        await task
+        app.engine.dispose()
+    return 0
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    settings = cli_settings(args)
+    with contextlib.ExitStack() as stack:
+        script = stack.enter_context(open(args.script, encoding="utf-8")) if args.script else None
+        transcript = (stack.enter_context(open(args.transcript, "w", encoding="utf-8"))
+                      if args.transcript else None)
+        return asyncio.run(run_console(settings, as_name=args.as_name, now_text=args.now,
+                                       script=script, transcript=transcript))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = cli_settings(args)
+    adapter = args.adapter or settings.bot.adapter
+    if args.host:
+        settings.http.host = args.host
+    if args.port is not None:
+        settings.http.port = args.port
+    if adapter == "console":
+        return asyncio.run(run_console(settings, as_name=None, now_text=None, script=None,
+                                       transcript=None))
+    if not args.debug:
+        logging.getLogger().setLevel(logging.INFO)  # a service's log: what it connected to
+        for noisy in ("apscheduler", "alembic"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    # httpx logs every request line at INFO: noise for a service (the secrets in those
+    # URLs are masked anyway, bot.adapters.redact).
+    for leaky in ("httpx", "httpcore"):
+        logging.getLogger(leaky).setLevel(logging.WARNING)
+    return asyncio.run(run_adapter(settings, adapter))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    with contextlib.ExitStack() as stack:
+        transcript = (stack.enter_context(open(args.transcript, "w", encoding="utf-8"))
+                      if args.transcript else None)
+        return asyncio.run(run_demo(transcript=transcript))
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the chat-core commands to the dutybot parser."""
+    people = sub.add_parser("people", help="人员管理")
+    psub = people.add_subparsers(dest="people_command", metavar="操作", parser_class=ChineseParser,
+                                 required=True)
+    p = psub.add_parser("add", help="添加人员")
+    p.add_argument("name", metavar="姓名")
+    p.add_argument("--roles", default="值班员", help="角色，以顿号或逗号分隔：值班员、带班领导、主要负责人、管理员、外部联系人")
+    p.add_argument("--phone", help="电话")
+    p.add_argument("--unit", help="单位")
+    p.add_argument("--organization", help="外部联系人的机构，如 区委网信办")
+    p.set_defaults(func=cmd_people_add)
+    p = psub.add_parser("list", help="人员名单")
+    p.add_argument("--all", action="store_true", help="包括已停用的人员")
+    p.set_defaults(func=cmd_people_list)
+    p = psub.add_parser("import", help="从 CSV/xlsx 导入人员（表头：姓名、电话、单位、角色、机构）")
+    p.add_argument("file", metavar="FILE")
+    p.set_defaults(func=cmd_people_import)
+    p = psub.add_parser("invite", help="生成一次性绑定码")
+    p.add_argument("name", metavar="姓名")
+    p.set_defaults(func=cmd_people_invite)
+
+    p = sub.add_parser("console", help="控制台对话与演练模式")
+    p.add_argument("--as", dest="as_name", metavar="姓名", help="以此人身份发言")
+    p.add_argument("--now", metavar="ISO", help="模拟时钟的起点，如 2026-10-08T09:00")
+    p.add_argument("--script", metavar="FILE", help="逐行执行脚本文件")
+    p.add_argument("--transcript", metavar="FILE.jsonl", help="把每条消息记录为 JSON 行")
+    p.set_defaults(func=cmd_console)
+
+    p = sub.add_parser("run", help="启动机器人（默认控制台适配器）")
+    p.add_argument("--adapter", choices=["console", "telegram", "wecom", "dingtalk"],
+                   help="聊天平台（默认取配置 bot.adapter，即 console）")
+    p.add_argument("--host", help="回调服务监听地址（默认 127.0.0.1，取配置 http.host）")
+    p.add_argument("--port", type=int, help="回调服务端口（默认 8080，取配置 http.port）")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="在临时数据库上演示机器人能做什么")
+    p.add_argument("--transcript", metavar="FILE.jsonl", help="把每条消息记录为 JSON 行")
+    p.set_defaults(func=cmd_demo)
+
+

@@ -1,0 +1,120 @@
+"""CLI commands for the registry of what is read (DUTY-5): import, list, add, remove.
+
+``dutybot sites import FILE`` loads a CSV/xlsx list (all or nothing; ``第N行：…`` errors),
+``dutybot sites add`` registers one, ``dutybot sites remove`` deactivates one and
+``dutybot sites list`` shows them. Bad input raises :class:`~core.errors.InputError`,
+which ``bot.cli.main`` turns into Chinese lines on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sqlmodel import Session
+
+from bot.app import open_database
+from bot.cli.common import ChineseParser, cli_settings
+from core.clock import SystemClock
+from core.tables import read_table
+from roster.sites import (
+    COLUMNS_HINT,
+    KIND_ZH,
+    REQUIRED,
+    add_site,
+    import_sites,
+    list_sites,
+    remove_site,
+    site_line,
+    validate,
+)
+
+
+def cmd_sites_import(args: argparse.Namespace) -> int:
+    """dutybot sites import FILE"""
+    settings = cli_settings(args)
+    rows = read_table(Path(args.file), required=REQUIRED, columns_hint=COLUMNS_HINT)
+    engine = open_database(settings)
+    try:
+        with Session(engine) as session:
+            sites, created = import_sites(session=session, rows=rows, now=SystemClock().now(), actor="cli")
+            session.commit()
+    finally:
+        engine.dispose()
+    print(f"已导入 {len(sites)} 个网站和账号（新增 {created} 个，更新 {len(sites) - created} 个）。"
+          "查看：dutybot sites list")
+    return 0
+
+
+def cmd_sites_add(args: argparse.Namespace) -> int:
+    """dutybot sites add NAME --kind KIND [--url URL] [--unit UNIT]"""
+    settings = cli_settings(args)
+    new = validate(args.name, args.kind, args.url or "", args.unit or "")
+    engine = open_database(settings)
+    try:
+        with Session(engine) as session:
+            site, created = add_site(session=session, new=new, now=SystemClock().now(), actor="cli")
+            line = site_line(site, with_unit=True)
+            session.commit()
+    finally:
+        engine.dispose()
+    print(("已登记：" if created else "已更新：") + line)
+    return 0
+
+
+def cmd_sites_remove(args: argparse.Namespace) -> int:
+    """dutybot sites remove NAME [--unit UNIT]"""
+    settings = cli_settings(args)
+    engine = open_database(settings)
+    try:
+        with Session(engine) as session:
+            site = remove_site(session=session, name=args.name, unit=args.unit, now=SystemClock().now(),
+                               actor="cli")
+            line = site_line(site, with_unit=True)
+            session.commit()
+    finally:
+        engine.dispose()
+    print(f"已停用：{line}（读网提醒不再列出；重新登记：dutybot sites add）")
+    return 0
+
+
+def cmd_sites_list(args: argparse.Namespace) -> int:
+    """dutybot sites list [--unit UNIT] [--all]"""
+    settings = cli_settings(args)
+    engine = open_database(settings)
+    try:
+        with Session(engine) as session:
+            sites = list_sites(session=session, unit=args.unit, include_inactive=args.all)
+            lines = [site_line(s, with_unit=True) + ("" if s.active else "（已停用）") for s in sites]
+    finally:
+        engine.dispose()
+    if not lines:
+        print("还没有登记网站和账号。登记：dutybot sites add 名称 --kind 网站 --url https://… --unit 单位，"
+              f"或 dutybot sites import 文件（表头：{COLUMNS_HINT}）")
+        return 0
+    print("\n".join(lines))
+    print(f"共 {len(lines)} 个")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``dutybot sites …`` to the dutybot parser."""
+    sites = sub.add_parser("sites", help="值班读网的网站和政务新媒体账号：导入、列表、登记、停用")
+    ssub = sites.add_subparsers(dest="sites_command", metavar="操作", parser_class=ChineseParser, required=True)
+    p = ssub.add_parser("import", help=f"从 CSV/xlsx 导入（表头：{COLUMNS_HINT}）")
+    p.add_argument("file", metavar="FILE")
+    p.set_defaults(func=cmd_sites_import)
+    p = ssub.add_parser("list", help="列出网站和账号")
+    p.add_argument("--unit", help="只看此单位（含各单位共用的）")
+    p.add_argument("--all", action="store_true", help="包括已停用的")
+    p.set_defaults(func=cmd_sites_list)
+    p = ssub.add_parser("add", help="登记一个网站或账号（同名同单位则更新）")
+    p.add_argument("name", metavar="名称")
+    p.add_argument("--kind", required=True, help="类型：" + "、".join(KIND_ZH.values()))
+    p.add_argument("--url", help="网址（网站必填）或账号")
+    p.add_argument("--unit", help="单位（留空表示各单位都读）")
+    p.set_defaults(func=cmd_sites_add)
+    p = ssub.add_parser("remove", help="停用一个网站或账号")
+    p.add_argument("name", metavar="名称")
+    p.add_argument("--unit", help="单位（同名登记在多个单位时必填）")
+    p.set_defaults(func=cmd_sites_remove)

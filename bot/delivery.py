@@ -1,0 +1,61 @@
+"""The values one outbox delivery pass works with: where a row goes, what the pass did,
+and the signal that a chat must wait for its rate limit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+RATE_MARGIN_SECONDS = 0.0  # sends count from the platform's answer (RateLimiter.settle)
+# A chat free again within this long keeps its turn for the next global slot: a younger
+# row of another chat may not take the last slots, or chats drift behind their queues.
+# It covers the spread of one pass's sends (network latency, concurrency).
+NEAR_READY_SECONDS = 0.3
+
+
+@dataclass
+class DeliveryReport:
+    """What one :meth:`OutboxSender.deliver_due` pass did.
+
+    Attributes:
+        claimed: rows claimed.
+        sent: rows the platform accepted (``edited`` included).
+        edited: cards updated in place.
+        retried: failed rows now waiting for a retry.
+        dead: rows given up (admins told).
+        deferred: rows left pending because their chat was over its rate limit.
+        set_aside: recipients newly skipped by the next passes until their chat may send.
+        retry_in: seconds until a deferred chat may send (None: none waits).
+    """
+
+    claimed: int = 0
+    sent: int = 0
+    edited: int = 0
+    retried: int = 0
+    dead: int = 0
+    deferred: int = 0
+    set_aside: int = 0
+    retry_in: float | None = None
+
+    @property
+    def progressed(self) -> bool:
+        """Another pass now may do more: rows left the queue, or busy chats were set
+        aside so that the next claim reaches other chats."""
+        return bool(self.sent or self.retried or self.dead or self.set_aside)
+
+
+@dataclass(frozen=True)
+class Target:
+    chat_id: str
+    is_group: bool
+    identity_id: int | None = None
+
+
+class Deferred(Exception):
+    """A chat is over its rate limit; raised inside a pass, never escapes this module."""
+
+    def __init__(self, wait: float) -> None:
+        self.wait = wait
+
+
+def recipient_key(person_id: int | None, chat_id: str | None) -> tuple[str, str]:
+    return ("p", str(person_id)) if person_id is not None else ("c", chat_id or "")
