@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,7 +77,7 @@ class SlidingWindow:
         self._events.append(now)
 
 
-class FakePlatform:
+class FakePlatform(ABC):
     """The scaffolding of an in-memory chat platform.
 
     Args:
@@ -101,9 +102,9 @@ class FakePlatform:
         self._inject: dict[str, list[Injected]] = {}
         self.app = Starlette(routes=self.routes())
 
+    @abstractmethod
     def routes(self) -> list[BaseRoute]:
         """The platform's endpoints."""
-        raise NotImplementedError
 
     # ------------------------------------------------------------------ test controls
 
@@ -166,6 +167,6 @@ class FakePlatform:
             return {}, self._injected_error(injected)
         return body if isinstance(body, dict) else {}, None
 
+    @abstractmethod
     def _injected_error(self, injected: Injected) -> Response:
         """The platform's answer to an injected ``errcode`` or ``code`` failure."""
-        raise NotImplementedError
