@@ -40,6 +40,7 @@ from replies import flows as replies_flows
 from replies import retime as replies_retime
 from roster import changes as roster_changes
 from roster import service as roster_service
+from roster import sites as roster_sites
 from roster.gaps import register_gap_warnings
 from roster.lifecycle import LifecyclePolicy
 from roster.reminders import register_reminders
@@ -94,8 +95,10 @@ class App:
         self.calendar = WorkdayCalendar.from_dir(
             settings.resolve(settings.calendar.holidays_dir), cutoff=settings.calendar.cutoff_time())
         self.profile = settings.profile()
-        # Incidents ask the roster who is on duty through this policy (they never import it).
-        self.incident_policy = settings.incidents.policy(on_duty=roster_service)
+        # Incidents ask the roster who is on duty, and the site registry who supports a
+        # site, through this policy (they never import them).
+        self.incident_policy = settings.incidents.policy(on_duty=roster_service, sites=roster_sites,
+                                                         office_hours=settings.office_hours(self.calendar))
         self.sender = OutboxSender(engine=self.engine, adapter=adapter, clock=clock,
                                    settings=settings.outbox)
         self.scheduler = Scheduler(engine=self.engine, clock=clock, on_work=self.sender.wake)
@@ -117,18 +120,18 @@ class App:
                                 incident_escalation.Escalator(self.profile, self.incident_policy))
         register_briefing(self.scheduler, calendar=self.calendar, settings=self.settings.briefing, platform=self.adapter.platform)
         register_rounds(self.scheduler, profile=self.profile, policy=RoundPolicy(
-            windows=tuple(self.settings.roster.windows()), seed=self.settings.roster.round_seed,
+            windows=tuple(self.settings.roster.windows(round_the_clock=self.profile.round_the_clock)), seed=self.settings.roster.round_seed,
             answer=timedelta(minutes=self.settings.roster.round_answer_minutes)))
         register_spotchecks(self.scheduler, profile=self.profile)
         register_reminders(self.scheduler, policy=LifecyclePolicy.from_settings(self.settings.roster), profile=self.profile)
         self.scheduler.register(roster_changes.EXPIRE_KIND, roster_changes.process_expiry)
         # A new year's holiday data re-times what was counted as 暂定 (at start, then every 15 minutes).
         replies_retime.register_retime(self.scheduler, calendar=self.calendar, profile=self.profile,
-                                       policy=self.settings.replies.policy())
+                                       policy=self.settings.reply_policy(self.calendar))
         incident_retime.register_retime(self.scheduler, calendar=self.calendar, profile=self.profile,
                                         policy=self.incident_policy)
         register_gap_warnings(self.scheduler, calendar=self.calendar, patterns=self.settings.roster.patterns(),
-                              days=self.settings.roster.gap_warning_days, citation=self.profile.citation("DUTY-1"))
+                              days=self.settings.roster.gap_warning_days, citation=self.profile.cited("DUTY-1", "DUTY-5"))
 
     async def chat_moved(self, old: str, new: str) -> None:
         """The platform gave chat ``old`` the id ``new``: remember it, re-address the queue."""

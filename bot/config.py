@@ -32,8 +32,10 @@ from pydantic import (
 )
 
 from core.errors import ConfigError, ProfileError
+from core.office_hours import OfficeHours
 from core.profiles import Profile, load_profile
-from incidents.service import DutyRoster, IncidentPolicy
+from core.workdays import WorkdayCalendar
+from incidents.service import NO_SITES, DutyRoster, IncidentPolicy, SiteSupport
 from replies.flows import ReminderPolicy
 from roster.patterns import ShiftPatterns, ShiftSpec
 
@@ -67,6 +69,9 @@ class RulesSettings(_Section):
 class CalendarSettings(_Section):
     holidays_dir: str = "holidays"
     cutoff: str = "24:00"
+    # Office hours on working days: routine reminders (public replies, 一般 incidents'
+    # steps) falling outside wait for the next working period; "" sends them at any hour.
+    office_hours: str = "09:00-17:30"
 
     @field_validator("cutoff")
     @classmethod
@@ -74,6 +79,24 @@ class CalendarSettings(_Section):
         if not _HHMM.match(v):
             raise ValueError(f"应为 HH:MM 格式的时间（如 24:00 或 17:30），收到 {v!r}")
         return v
+
+    @field_validator("office_hours")
+    @classmethod
+    def _office(cls, v: str) -> str:
+        if not v.strip():
+            return ""
+        _window(v)
+        start, end = (_hhmm(part.strip()) for part in v.split("-"))
+        if not start < end:
+            raise ValueError(f"上班时间应早于下班时间（如 09:00-17:30），收到 {v!r}")
+        return v
+
+    def office(self, calendar: WorkdayCalendar) -> OfficeHours | None:
+        """The office hours on ``calendar``'s working days; None when not set."""
+        if not self.office_hours:
+            return None
+        start, end = (_hhmm(part.strip()) for part in self.office_hours.split("-"))
+        return OfficeHours(calendar, start, end)
 
     def cutoff_time(self) -> time | None:
         """None for 24:00 (end of day), else the office cut-off."""
@@ -97,12 +120,12 @@ class RepliesSettings(_Section):
     escalate_leader_hours: float = Field(default=4, ge=0, le=24 * 14)
     escalate_principal_hours: float = Field(default=24, ge=0, le=24 * 30)
 
-    def policy(self) -> ReminderPolicy:
-        """The domain's view of these settings."""
+    def policy(self, office_hours: OfficeHours | None = None) -> ReminderPolicy:
+        """The domain's view of these settings (``Settings.reply_policy`` adds the office hours)."""
         hh, mm = map(int, self.remind_time.split(":"))
         return ReminderPolicy(self.remind_lead_workdays, time(hh, mm),
                               timedelta(hours=self.escalate_leader_hours),
-                              timedelta(hours=self.escalate_principal_hours))
+                              timedelta(hours=self.escalate_principal_hours), office_hours)
 
 
 class BriefingSettings(_Section):
@@ -196,6 +219,10 @@ class IncidentsSettings(_Section):
     # The district office's people (top rung of every ladder; their reports count as
     # 区政府办公室通报, SENS-3).
     district_office: str = ""
+    # After every rung of a ladder was told, it is repeated (to the unit's leader on duty
+    # and principal) at most this many times, then one closing note; the intervals are in
+    # incidents/playbooks/ladders.toml.
+    repeat_limit: int = Field(default=2, ge=0, le=20)
     evidence_dir: str = "evidence"
     fetch_timeout_seconds: float = Field(default=15, gt=0, le=120)
     fetch_max_bytes: int = Field(default=10_000_000, ge=10_000, le=200_000_000)
@@ -204,14 +231,18 @@ class IncidentsSettings(_Section):
         """A name-list setting split on 、 , ， and spaces."""
         return [n for n in re.split(r"[、,，\s]+", getattr(self, field)) if n]
 
-    def policy(self, *, on_duty: DutyRoster) -> IncidentPolicy:
+    def policy(self, *, on_duty: DutyRoster, sites: SiteSupport = NO_SITES,
+               office_hours: OfficeHours | None = None) -> IncidentPolicy:
         """The domain's view of these settings; ``on_duty`` is who the roster has on duty
-        (the composition root passes the roster's answer; there is no silent default)."""
+        (the composition root passes the roster's answer; there is no silent default),
+        ``sites`` the site registry (who supports a site), ``office_hours`` when routine
+        pings may go out (``Settings.office_hours``)."""
         return IncidentPolicy(at_once_minutes=self.at_once_minutes,
                               remind_before=timedelta(minutes=self.remind_before_minutes),
                               leaders_on_duty=tuple(self.names("leaders_on_duty")),
                               district_office=tuple(self.names("district_office")),
-                              on_duty=on_duty)
+                              on_duty=on_duty, sites=sites, repeat_limit=self.repeat_limit,
+                              office_hours=office_hours)
 
 
 class ShiftEntry(_Section):
@@ -230,6 +261,12 @@ def _window(value: str) -> str:
     return value
 
 
+# Reading-round windows when none are configured: 7×24 reading (梁平办法第二十条 "7×24小时读网检查，
+# 不定时阅读") spreads rounds over day and night; daily patrols (日常巡查巡检) keep office hours.
+ROUND_WINDOWS_7X24 = ["09:00-11:30", "14:30-17:00", "20:00-22:30", "06:30-08:00"]
+ROUND_WINDOWS_DAILY = ["09:00-11:30", "14:30-17:00"]
+
+
 class RosterSettings(_Section):
     workday_shifts: list[ShiftEntry] = Field(default_factory=lambda: [
         ShiftEntry(name="白班", start="08:30", end="17:30"), ShiftEntry(name="夜班", start="17:30", end="08:30")])
@@ -246,10 +283,11 @@ class RosterSettings(_Section):
     # reminded, and after checkin_escalate_minutes more the leader on duty is told.
     checkin_minutes: int = Field(default=30, ge=5, le=24 * 60)
     checkin_escalate_minutes: int = Field(default=15, ge=1, le=24 * 60)
-    # Reading rounds (读网, DUTY-1 不定时): one prompt at a random time inside each window
-    # that falls in a shift; answered within round_answer_minutes.
-    round_windows: list[Annotated[str, AfterValidator(_window)]] = Field(default_factory=lambda: [
-        "09:00-11:30", "14:30-17:00", "20:00-22:30", "06:30-08:00"])
+    # Reading rounds (读网): one prompt at a random time inside each window that falls in a
+    # shift; answered within round_answer_minutes. Unset: the profile decides — around the
+    # clock where the office's rules require 7×24 reading (梁平办法第二十条), office-hours
+    # patrols (日常巡查) otherwise.
+    round_windows: list[Annotated[str, AfterValidator(_window)]] | None = None
     round_answer_minutes: int = Field(default=30, ge=5, le=24 * 60)
     round_seed: str = "dutybot"
     # Spot-checks (DUTY-4): the officer on duty must confirm within this many minutes.
@@ -273,9 +311,12 @@ class RosterSettings(_Section):
             return tuple(ShiftSpec(e.name, _hhmm(e.start), _hhmm(e.end), e.officers) for e in entries)
         return ShiftPatterns(specs(self.workday_shifts), specs(self.restday_shifts))
 
-    def windows(self) -> list[tuple[time, time]]:
-        """The reading-round windows as times."""
-        return [(_hhmm(a.strip()), _hhmm(b.strip())) for a, b in (w.split("-") for w in self.round_windows)]
+    def windows(self, *, round_the_clock: bool = True) -> list[tuple[time, time]]:
+        """The reading-round windows as times: the configured ones, else the profile's kind."""
+        chosen = self.round_windows
+        if chosen is None:
+            chosen = ROUND_WINDOWS_7X24 if round_the_clock else ROUND_WINDOWS_DAILY
+        return [(_hhmm(a.strip()), _hhmm(b.strip())) for a, b in (w.split("-") for w in chosen)]
 
 
 def _hhmm(text: str) -> time:
@@ -315,6 +356,14 @@ class Settings(_Section):
             if rest and rest != ":memory:":
                 return "sqlite:///" + str(self.resolve(rest).resolve())
         return url
+
+    def office_hours(self, calendar: WorkdayCalendar) -> OfficeHours | None:
+        """``[calendar] office_hours`` on ``calendar``'s working days (None: not set)."""
+        return self.calendar.office(calendar)
+
+    def reply_policy(self, calendar: WorkdayCalendar) -> ReminderPolicy:
+        """``[replies]`` with the office hours their reminders wait for."""
+        return self.replies.policy(self.office_hours(calendar))
 
     def profile(self) -> Profile:
         """The active rule profile with the configured overrides.

@@ -75,8 +75,9 @@ def _zh(mapping: dict[Any, str], value: str) -> str:
     return mapping.get(value, value)
 
 
-def _head(number: str, type_: str, grade: str) -> str:
-    return f"{number} {_zh(TYPE_ZH, type_)} {_zh(GRADE_ZH, grade)}"
+def _head(number: str, type_: str, grade: str, grade_name: str | None) -> str:
+    """``INC-… 篡改/挂马 重大``; the grade as recorded in the office's own words (重要信息)."""
+    return f"{number} {_zh(TYPE_ZH, type_)} {grade_name or _zh(GRADE_ZH, grade)}"
 
 
 def _late_step(now: datetime) -> Any:
@@ -147,22 +148,23 @@ def overdue_incidents(session: Session, now: datetime, calendar: WorkdayCalendar
         return None
     first_due = func.min(IncidentStep.due_at)
     rows = session.exec(
-        select_row(Incident.id, Incident.number, Incident.type, Incident.grade, Incident.status)
+        select_row(Incident.id, Incident.number, Incident.type, Incident.grade, Incident.grade_name,
+                   Incident.status)
         .join(IncidentStep, col(IncidentStep.incident_id) == col(Incident.id))
         .where(col(Incident.status).in_(_OPEN), IncidentStep.status == StepStatus.pending,
                IncidentStep.optional == False, col(IncidentStep.due_at) < now)  # noqa: E712
         .group_by(col(Incident.id), col(Incident.number), col(Incident.type), col(Incident.grade),
-                  col(Incident.status))
+                  col(Incident.grade_name), col(Incident.status))
         .order_by(first_due, col(Incident.id)).limit(settings.max_lines)).all()
     late = _pending_steps(session, _ids(rows), IncidentStep.optional == False,  # noqa: E712
                           col(IncidentStep.due_at) < now)
     items = []
-    for incident_id, number, type_, grade, status in rows:
+    for incident_id, number, type_, grade, grade_name, status in rows:
         assert incident_id is not None
         if not late[incident_id]:
             continue   # done between the two reads (PostgreSQL reads each statement afresh)
         step, *others = late[incident_id]
-        line = (f"{_head(number, type_, grade)} 步骤{step.seq}“{step.title}” "
+        line = (f"{_head(number, type_, grade, grade_name)} 步骤{step.seq}“{step.title}” "
                 f"截止 {step_due_zh(step)}，已超期{duration_zh(now - (step.due_at or now))}")
         line += f"（另有 {len(others)} 步超期）" if others else ""
         line += "，无人确认" if status == IncidentStatus.reported else ""
@@ -179,14 +181,14 @@ def unacknowledged_incidents(session: Session, now: datetime, calendar: WorkdayC
     total = _count(session, *where)
     if not total:
         return None
-    rows = session.exec(select_row(Incident.number, Incident.type, Incident.grade, Incident.reported_at,
-                                   Incident.escalation_level, Incident.ladder)
+    rows = session.exec(select_row(Incident.number, Incident.type, Incident.grade, Incident.grade_name,
+                                   Incident.reported_at, Incident.escalation_level, Incident.ladder)
                         .where(*where).order_by(col(Incident.reported_at), col(Incident.id))
                         .limit(settings.max_lines)).all()
     items = []
-    for number, type_, grade, reported_at, level, ladder in rows:
+    for number, type_, grade, grade_name, reported_at, level, ladder in rows:
         label = _rung_label(ladder, level)
-        items.append(f"{_head(number, type_, grade)} {fmt_short_zh(reported_at)} 报告，"
+        items.append(f"{_head(number, type_, grade, grade_name)} {fmt_short_zh(reported_at)} 报告，"
                      f"{duration_zh(now - reported_at)}无人确认" + (f"，已提醒{label}" if label else ""))
     return Section("incidents.unacknowledged", Urgency.overdue, f"【未确认事件】{total} 起",
                    tag=f"未确认事件{total}", items=tuple(items), total_items=total,
@@ -202,19 +204,20 @@ def open_incidents(session: Session, now: datetime, calendar: WorkdayCalendar,
         return None
     next_due = func.min(IncidentStep.due_at)
     rows = session.exec(
-        select_row(Incident.id, Incident.number, Incident.type, Incident.grade, Incident.status)
+        select_row(Incident.id, Incident.number, Incident.type, Incident.grade, Incident.grade_name,
+                   Incident.status)
         .outerjoin(IncidentStep, (col(IncidentStep.incident_id) == col(Incident.id))
                    & (IncidentStep.status == StepStatus.pending))
         .where(*where)
         .group_by(col(Incident.id), col(Incident.number), col(Incident.type), col(Incident.grade),
-                  col(Incident.status), col(Incident.reported_at))
+                  col(Incident.grade_name), col(Incident.status), col(Incident.reported_at))
         .order_by(next_due.is_(None), next_due, col(Incident.reported_at), col(Incident.id))
         .limit(settings.max_lines)).all()
     pending = _pending_steps(session, _ids(rows))
     items = []
-    for incident_id, number, type_, grade, status in rows:
+    for incident_id, number, type_, grade, grade_name, status in rows:
         assert incident_id is not None
-        line = f"{_head(number, type_, grade)} {_zh(STATUS_ZH, status)}"
+        line = f"{_head(number, type_, grade, grade_name)} {_zh(STATUS_ZH, status)}"
         step = next_step(pending[incident_id])
         if step is None:
             line += "，待结案"
@@ -249,16 +252,18 @@ def yesterday_incidents(session: Session, now: datetime, calendar: WorkdayCalend
     opened_notable, ended_notable = int(opened_notable or 0), sum(n for _, n in ended.values())
     items: list[str] = []
     if opened_notable:
-        items += [f"{_head(number, type_, grade)} 新增（{_zh(STATUS_ZH, status)}）"
-                  for number, type_, grade, status in session.exec(
-                      select(Incident.number, Incident.type, Incident.grade, Incident.status)
+        items += [f"{_head(number, type_, grade, grade_name)} 新增（{_zh(STATUS_ZH, status)}）"
+                  for number, type_, grade, grade_name, status in session.exec(
+                      select_row(Incident.number, Incident.type, Incident.grade, Incident.grade_name,
+                                 Incident.status)
                       .where(*_reported_between(lo, hi), notable)
                       .order_by(col(Incident.reported_at), col(Incident.id))
                       .limit(settings.max_lines))]
     if ended_notable and len(items) < settings.max_lines:
-        items += [f"{_head(number, type_, grade)} {_zh(STATUS_ZH, action)}"
-                  for number, type_, grade, action in session.exec(
-                      select(Incident.number, Incident.type, Incident.grade, AuditEvent.action)
+        items += [f"{_head(number, type_, grade, grade_name)} {_zh(STATUS_ZH, action)}"
+                  for number, type_, grade, grade_name, action in session.exec(
+                      select_row(Incident.number, Incident.type, Incident.grade, Incident.grade_name,
+                                 AuditEvent.action)
                       .join(Incident, col(Incident.number) == col(AuditEvent.entity_id))
                       .where(*_events(lo, hi, *_ENDED_ACTIONS), notable_before)
                       .order_by(col(AuditEvent.at), col(AuditEvent.id))

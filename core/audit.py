@@ -38,6 +38,21 @@ class AuditEvent(SQLModel, table=True):
         data: dict[str, Any] = json.loads(self.detail or "{}")
         return data
 
+    def actor_zh(self) -> str:
+        """Who acted, as a chat user reads it: the person's name then, or a Chinese label
+        for the machine actors (``system``, ``calendar``, ``cli``, ...)."""
+        return actor_zh(self.actor)
+
+
+# Machine actors written by the scheduler, the CLI and the demo; people are recorded by name.
+ACTOR_ZH = {"system": "系统", "calendar": "系统（节假日安排更新）", "cli": "管理员（命令行）",
+            "console": "控制台", "demo": "演示"}
+
+
+def actor_zh(actor: str) -> str:
+    """``系统`` for ``system`` and the like; a person's name unchanged."""
+    return ACTOR_ZH.get(actor, actor)
+
 
 def record(
     *,

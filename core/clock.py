@@ -12,6 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from core.messages import duration_zh
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _MICROSECOND = timedelta(microseconds=1)
 WEEKDAYS_ZH = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
@@ -103,16 +105,8 @@ def median_duration(spans: Iterable[timedelta]) -> timedelta:
     return timedelta(microseconds=statistics.median(s // _MICROSECOND for s in spans))
 
 
-def fmt_duration_zh(delta: timedelta) -> str:
-    """``12分钟``, ``3小时5分钟``, ``2天4小时``, ``不到1分钟`` (whole minutes, rounded down)."""
-    minutes = max(0, int(delta.total_seconds() // 60))
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days}天" + (f"{hours}小时" if hours else "")
-    if hours:
-        return f"{hours}小时" + (f"{mins}分钟" if mins else "")
-    return f"{mins}分钟" if mins else "不到1分钟"
+# ``12分钟``, ``3小时5分钟``, ``2天4小时``, ``不到1分钟``: the one formatter lives in core.messages.
+fmt_duration_zh = duration_zh
 
 
 def fmt_instant_zh(instant: datetime, *, with_weekday: bool = True) -> str:

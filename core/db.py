@@ -31,6 +31,7 @@ _T2 = TypeVar("_T2")
 _T3 = TypeVar("_T3")
 _T4 = TypeVar("_T4")
 _T5 = TypeVar("_T5")
+_T6 = TypeVar("_T6")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -157,10 +158,13 @@ def check_schema(engine: Engine) -> None:
 def select_row(c0: _T0, c1: _T1, c2: _T2, c3: _T3, c4: _T4, /) -> Select[_T0, _T1, _T2, _T3, _T4]: ...
 @overload
 def select_row(c0: _T0, c1: _T1, c2: _T2, c3: _T3, c4: _T4, c5: _T5, /) -> Select[_T0, _T1, _T2, _T3, _T4, _T5]: ...
+@overload
+def select_row(c0: _T0, c1: _T1, c2: _T2, c3: _T3, c4: _T4, c5: _T5, c6: _T6, /
+               ) -> Select[_T0, _T1, _T2, _T3, _T4, _T5, _T6]: ...
 
 
 def select_row(*columns: Any) -> Select[*tuple[Any, ...]]:
-    """``sqlmodel.select`` of five or six model attributes (``Model.field``, not ``col()``
+    """``sqlmodel.select`` of five to seven model attributes (``Model.field``, not ``col()``
     or a whole model), typed as the row of their types: SQLModel's own overloads stop at four.
     """
     return Select(*columns)

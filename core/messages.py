@@ -8,7 +8,7 @@ here knows any chat platform.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 
@@ -87,3 +87,21 @@ class Outbound:
     buttons: tuple[Button, ...] = ()
     card_key: str | None = None
     event_key: str | None = None
+
+
+def duration_zh(td: timedelta) -> str:
+    """A span as a person writes it in a chat message: ``不到1分钟``, ``45分钟``, ``2小时``,
+    ``4小时45分钟``, ``1天``, ``8天3小时``.
+
+    Whole minutes, rounded down; once days are shown, minutes are dropped. No space
+    between number and unit. A negative span (clock skew, a deadline not yet reached)
+    reads as zero, ``不到1分钟``: a chat message never shows a minus sign or fails over it.
+    """
+    minutes = max(0, int(td.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}天" + (f"{hours}小时" if hours else "")
+    if hours:
+        return f"{hours}小时" + (f"{mins}分钟" if mins else "")
+    return f"{mins}分钟" if mins else "不到1分钟"

@@ -1,7 +1,9 @@
-"""Rule profiles: the values of the DOMAIN.md rules, each citing its article.
+"""Rule profiles: the values of the DOMAIN.md rules, each value citing the article that says it.
 
-A profile file (``core/profiles/<name>.toml``) names a jurisdiction's document and
-lists, per rule id, the article, a Chinese summary and the rule's values::
+A profile file (``core/profiles/<name>.toml``) names a jurisdiction's document and lists
+the rules that document regulates. Each rule names its article(s) and a phrase of the
+article (``quote``) that shows the rule is there; each value names the ONE article whose
+text states it and the phrase that states it::
 
     name = "liangping"
     jurisdiction = "重庆市梁平区"
@@ -10,13 +12,25 @@ lists, per rule id, the article, a Chinese summary and the rule's values::
 
     [rules.SENS-3]
     article = "第二十四条"
-    summary = "区政府办发现后通知主办单位，主办单位1个工作日内删除"
-    values = { delete = "1 workdays" }
+    summary = "区政府办公室发现敏感信息后通知主办单位，主办单位1个工作日内删除"
+    quote = "主办单位应在1个工作日内删除信息"
 
-Rules a jurisdiction does not regulate are inherited from ``default``, which takes the
-strictest value of each and names, per rule, the profile (``source``) it comes from.
-The catalog below is the mechanism: which rules and value keys exist, in which unit,
-and whether a smaller or larger number is stricter. The numbers live in the files.
+    [rules.SENS-3.values.delete]
+    value = "1 workdays"
+    article = "第二十四条"
+    quote = "主办单位应在1个工作日内删除信息"
+
+Provenance (DOMAIN §11, issue 14): a value is the office's own when its document states
+it. Where the document is silent, the bot looks along the document's declared
+``[[parents]]`` — only documents the regulation itself names as its basis (江川制度第一条
+names the 云南 rules) — and shows what it finds there as ``参照《…》第…条``. Where no
+parent states it either, there is no value: the bot says 本地规定未作要求 and does not
+invent a deadline. A deployment may set a value itself (``[rules.overrides]``), shown as
+本地配置. The ``default`` profile is the composite "strictest of every value across the
+shipped documents"; it has no document of its own, so everything in it is 参照.
+
+The catalog below is the mechanism: which rules and value keys exist, of which kind, in
+which unit, and whether a smaller or larger number is stricter. The values live in files.
 """
 
 from __future__ import annotations
@@ -43,41 +57,70 @@ UNIT_ZH = {
     "weeks": "周", "months": "个月", "years": "年", "count": "次", "chars": "位", "date": "",
 }
 
+# The external bodies a report may go to, by their Chinese names (the JSON of
+# ``dutybot playbooks`` and the chat show these as they are).
+BODIES = ("网信部门", "公安机关", "电信主管部门", "上级主管部门", "平台运营方", "政务公开办公室")
+
+NOT_REQUIRED = "本地规定未作要求"
+
 # Direction: "max" means the value is an upper bound (a deadline, an interval): smaller is
 # stricter. "min" means a lower bound (posts per week, password length): larger is stricter.
 Direction = Literal["max", "min"]
+Kind = Literal["quantity", "bodies", "flag", "labels"]
 
-# rule id -> {value key: (allowed units, direction)}. Rules with no values still need a
-# citation, because playbooks and reminders name them.
-CATALOG: dict[str, dict[str, tuple[tuple[str, ...], Direction]]] = {
-    "DUTY-1": {}, "DUTY-2": {"notify": (("immediate", "minutes"), "max")},
-    "DUTY-3": {"report": (("immediate", "minutes"), "max")}, "DUTY-4": {}, "DUTY-5": {},
-    "SEC-1": {}, "SEC-2": {}, "SEC-3": {}, "SEC-4": {}, "SEC-5": {},
-    "SEC-6": {"password_min_length": (("chars",), "min")},
+
+@dataclass(frozen=True)
+class KeySpec:
+    """What a value key holds: its kind, the units a quantity may use, its direction."""
+
+    kind: Kind
+    units: tuple[str, ...] = ()
+    direction: Direction = "max"
+
+
+def _q(units: tuple[str, ...], direction: Direction = "max") -> KeySpec:
+    return KeySpec("quantity", units, direction)
+
+
+_BODIES = KeySpec("bodies")
+_FLAG = KeySpec("flag")
+
+# rule id -> {value key: spec}. Rules with no values still need a citation, because
+# playbooks and reminders name them.
+CATALOG: dict[str, dict[str, KeySpec]] = {
+    "DUTY-1": {"round_the_clock": _FLAG},
+    "DUTY-2": {"notify": _q(("immediate", "minutes"))},
+    "DUTY-3": {"report": _q(("immediate", "minutes"))}, "DUTY-4": {}, "DUTY-5": {},
+    "SEC-1": {"report_to": _BODIES, "report_mandatory": _FLAG, "evidence_first": _FLAG},
+    "SEC-2": {"evidence_first": _FLAG, "report_to": _BODIES, "report_mandatory": _FLAG},
+    "SEC-3": {"report_to": _BODIES, "report_mandatory": _FLAG, "evidence_first": _FLAG},
+    "SEC-4": {},
+    "SEC-5": {"report_to": _BODIES, "report_mandatory": _FLAG},
+    "SEC-6": {"password_min_length": _q(("chars",), "min")},
     "SENS-1": {},
-    "SENS-2": {"delete": (("immediate", "minutes", "hours"), "max")},
-    "SENS-3": {"delete": (("workdays", "days", "hours"), "max")},
-    "OP-1": {"report": (("immediate", "minutes", "hours"), "max")},
+    "SENS-2": {"delete": _q(("immediate", "minutes", "hours"))},
+    "SENS-3": {"delete": _q(("workdays", "days", "hours"))},
+    "OP-1": {"report": _q(("immediate", "minutes", "hours")), "report_to": _BODIES},
     "OP-2": {}, "OP-3": {}, "OP-4": {},
-    "GRADE-1": {}, "GRADE-2": {},
-    "REPLY-1": {"reply": (("workdays", "days"), "max")},
-    "REPLY-2": {"reply": (("workdays", "days"), "max")},
-    "REPLY-3": {"reply": (("workdays", "days"), "max")},
-    "REPLY-4": {"max": (("months", "days"), "max")},
-    "REPLY-5": {"decide": (("workdays", "days"), "max"), "max_total": (("workdays", "days"), "max")},
+    "GRADE-1": {"grades": KeySpec("labels")}, "GRADE-2": {},
+    "REPLY-1": {"reply": _q(("workdays", "days"))},
+    "REPLY-2": {"reply": _q(("workdays", "days"))},
+    "REPLY-3": {"reply": _q(("workdays", "days"))},
+    "REPLY-4": {"max": _q(("months", "days"))},
+    "REPLY-5": {"decide": _q(("workdays", "days")), "max_total": _q(("workdays", "days"))},
     "REPLY-6": {},
     "FRESH-1": {
-        "news": (("days", "weeks", "months"), "max"),
-        "notices": (("days", "weeks", "months"), "max"),
-        "other": (("days", "weeks", "months", "years"), "max"),
+        "news": _q(("days", "weeks", "months")),
+        "notices": _q(("days", "weeks", "months")),
+        "other": _q(("days", "weeks", "months", "years")),
     },
-    "FRESH-2": {"posts_per_week": (("count",), "min"), "post_interval": (("days",), "max")},
-    "FRESH-3": {"original_interval": (("days", "weeks"), "max")},
-    "FRESH-4": {"silence": (("days",), "max")},
-    "LIFE-1": {"filing": (("workdays", "days"), "max")},
-    "LIFE-2": {"announce": (("workdays", "days"), "min")},
-    "LIFE-3": {"open_notice": (("days",), "min"), "close_notice": (("days",), "min")},
-    "CHECK-1": {"annual_report_by": (("date",), "max"), "check_interval": (("months",), "max")},
+    "FRESH-2": {"posts_per_week": _q(("count",), "min"), "post_interval": _q(("days",))},
+    "FRESH-3": {"original_interval": _q(("days", "weeks"))},
+    "FRESH-4": {"silence": _q(("days",))},
+    "LIFE-1": {"filing": _q(("workdays", "days"))},
+    "LIFE-2": {"announce": _q(("workdays", "days"), "min")},
+    "LIFE-3": {"open_notice": _q(("days",), "min"), "close_notice": _q(("days",), "min")},
+    "CHECK-1": {"annual_report_by": _q(("date",)), "check_interval": _q(("months",))},
     "CHECK-2": {},
 }
 
@@ -85,6 +128,8 @@ _QUANTITY = re.compile(r"^\s*(?:(immediate)|(\d{2}-\d{2})|(\d+)\s+([a-z]+))\s*$"
 # To compare values of different units when choosing the strictest.
 _APPROX_DAYS = {"immediate": 0, "minutes": 1 / 1440, "hours": 1 / 24, "days": 1, "workdays": 1.4,
                 "weeks": 7, "months": 30.5, "years": 365}
+_ONE_ARTICLE = re.compile(r"^第[一二三四五六七八九十百零〇]+条$")
+_ARTICLES = re.compile(r"^第[一二三四五六七八九十百零〇]+条(、第[一二三四五六七八九十百零〇]+条)*$")
 
 
 @dataclass(frozen=True)
@@ -138,92 +183,208 @@ class Quantity:
         return f"{self.amount} {self.unit}"
 
 
-class _RuleFile(BaseModel):
+# ---------------------------------------------------------------------------- file model
+
+class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    article: str = Field(min_length=2)
+
+
+class _ValueFile(_Strict):
+    value: bool | str | list[str]
+    article: str
+    quote: str = Field(min_length=2, max_length=120)
+    source: str | None = None      # default.toml: the profile whose document states it
+
+    @field_validator("article")
+    @classmethod
+    def _one_article(cls, v: str) -> str:
+        if not _ONE_ARTICLE.match(v):
+            raise ValueError(f"取值只能引用一条条款（写作“第N条”），收到 {v!r}")
+        return v
+
+
+class _RuleFile(_Strict):
+    article: str
     summary: str = Field(min_length=2)
+    quote: str = Field(min_length=2, max_length=120)
+    brief: str | None = Field(default=None, max_length=24)
     source: str | None = None
-    values: dict[str, str] = Field(default_factory=dict)
+    values: dict[str, _ValueFile] = Field(default_factory=dict)
 
     @field_validator("article")
     @classmethod
     def _article_shape(cls, v: str) -> str:
-        if not re.search(r"第[一二三四五六七八九十百零〇]+条", v):
+        if not _ARTICLES.match(v):
             raise ValueError(f"条款应写作“第N条”（可带多条，以“、”分隔），收到 {v!r}")
         return v
 
 
-class _ProfileFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _ParentFile(_Strict):
+    profile: str
+    article: str
+    quote: str = Field(min_length=2)
+
+
+class _ProfileFile(_Strict):
     name: str
     jurisdiction: str
     document: str
     short: str
     year: int | None = None
-    inherits: str | None = None
+    parents: list[_ParentFile] = Field(default_factory=list)
     rules: dict[str, _RuleFile]
+
+
+# ------------------------------------------------------------------------- loaded model
+
+Origin = Literal["own", "parent", "reference", "override"]
+
+
+@dataclass(frozen=True)
+class Document:
+    """A shipped regulation: enough to cite it."""
+
+    name: str           # profile name
+    title: str          # 云南省政务新媒体管理办法
+    short: str          # 云南办法
+
+
+def cite(origin: Origin, doc: Document, article: str) -> str:
+    """``梁平办法第二十四条`` for the office's own document, ``参照《…》第…条`` otherwise."""
+    if origin == "own":
+        return f"{doc.short}{article}"
+    return f"参照《{doc.title}》{article}"
 
 
 @dataclass(frozen=True)
 class RuleValue:
-    """One value of one rule, with the citation a reminder shows."""
+    """One value of one rule, with where it comes from.
+
+    Exactly one of ``quantity`` / ``items`` / ``flag`` is meaningful, by the key's kind.
+    """
 
     rule_id: str
     key: str
-    quantity: Quantity
-    citation: str
-    overridden: bool = False
+    kind: Kind
+    citation: str                   # 梁平办法第二十四条 / 参照《…》第十七条 / 本地配置（原…）
+    origin: Origin
+    source: str                     # profile name of the document (or "config")
+    article: str | None             # None for a value set only in the config
+    quote: str | None
+    quantity_value: Quantity | None = None
+    items: tuple[str, ...] = ()
+    flag: bool | None = None
+
+    @property
+    def overridden(self) -> bool:
+        return self.origin == "override"
+
+    @property
+    def quantity(self) -> Quantity:
+        """The quantity of a quantity-kind value."""
+        if self.quantity_value is None:
+            raise ProfileError(f"规则 {self.rule_id}.{self.key} 不是时限或数量")
+        return self.quantity_value
+
+    def zh(self) -> str:
+        """The value as a person reads it: ``3个工作日``, ``公安机关、网信部门``, ``是``."""
+        if self.kind == "quantity":
+            return self.quantity.zh()
+        if self.kind == "flag":
+            return "是" if self.flag else "否"
+        return "、".join(self.items)
+
+    def plain(self) -> str | bool | list[str]:
+        """The value for JSON: ``"3 workdays"``, ``true``, ``["公安机关"]``."""
+        if self.kind == "quantity":
+            return str(self.quantity)
+        if self.kind == "flag":
+            return bool(self.flag)
+        return list(self.items)
 
 
 @dataclass(frozen=True)
 class RuleEntry:
-    """A rule as a profile states it."""
+    """A rule as the active profile sees it: its own, a parent's (参照), or not regulated."""
 
     rule_id: str
-    article: str
+    article: str | None        # None: not regulated here nor by a parent
     summary: str
-    source: str          # profile name of the document the article belongs to
-    source_short: str    # e.g. 梁平办法
-    values: dict[str, Quantity] = field(default_factory=dict)
-    inherited: bool = False
-    # Values this jurisdiction does not state come from default, with default's citation.
-    value_citations: dict[str, str] = field(default_factory=dict)
+    brief: str
+    origin: Origin | None      # own / parent / reference; None when not regulated
+    source: str                # profile name of the document ("" when not regulated)
+    source_short: str
+    citation_text: str
+
+    @property
+    def regulated(self) -> bool:
+        return self.origin is not None
+
+    @property
+    def inherited(self) -> bool:
+        """Cited from a document other than the office's own."""
+        return self.origin in ("parent", "reference")
 
     @property
     def citation(self) -> str:
-        """``梁平办法第二十四条``."""
-        return f"{self.source_short}{self.article}"
+        """``梁平办法第二十四条``, ``参照《…》第四十一条`` or ``本地规定未作要求``."""
+        return self.citation_text
 
-    def value_citation(self, key: str) -> str:
-        """The article that states ``key``'s value."""
-        return self.value_citations.get(key, self.citation)
+
+class MissingValue(ProfileError):
+    """The profile (and its parents) state no value for this key."""
+
+    def __init__(self, rule_id: str, key: str, profile: str) -> None:
+        super().__init__(f"{NOT_REQUIRED}：配置档 {profile} 未规定 {rule_id}.{key}"
+                         f"（如需设定，请在 dutybot.toml 的 [rules.overrides] 中填写 \"{rule_id}.{key}\"）")
+        self.rule_id = rule_id
+        self.key = key
 
 
 @dataclass(frozen=True)
 class Profile:
-    """A complete rule profile: every catalog rule has an entry."""
+    """A resolved rule profile: every catalog rule has an entry (possibly 未作要求)."""
 
     name: str
     jurisdiction: str
     document: str
     short: str
     rules: dict[str, RuleEntry]
-    overrides: dict[str, Quantity] = field(default_factory=dict)
+    resolved: dict[str, RuleValue] = field(default_factory=dict)   # "RULE.key" -> value
+    parents: tuple[Document, ...] = ()
+
+    @property
+    def overrides(self) -> dict[str, Quantity]:
+        return {ref: v.quantity for ref, v in self.resolved.items() if v.overridden}
+
+    def find(self, rule_id: str, key: str) -> RuleValue | None:
+        """The value of ``rule_id``'s ``key``, or None where nothing states it."""
+        if rule_id not in CATALOG:
+            raise ProfileError(f"未知规则 {rule_id}")
+        if key not in CATALOG[rule_id]:
+            raise ProfileError(f"规则 {rule_id} 没有取值项 {key!r}")
+        return self.resolved.get(f"{rule_id}.{key}")
 
     def value(self, rule_id: str, key: str) -> RuleValue:
         """The value of ``rule_id``'s ``key``, with its citation; overrides win.
 
         Raises:
-            ProfileError: the rule or key is not in the catalog or not set.
+            MissingValue: neither the document, its parents nor the config state it.
+            ProfileError: the rule or key is not in the catalog.
         """
-        entry = self.rule(rule_id)
-        ref = f"{rule_id}.{key}"
-        if ref in self.overrides:
-            return RuleValue(rule_id, key, self.overrides[ref],
-                             f"本地配置（原{entry.value_citation(key)}）", overridden=True)
-        if key not in entry.values:
-            raise ProfileError(f"规则 {ref} 在配置档 {self.name} 中没有取值")
-        return RuleValue(rule_id, key, entry.values[key], entry.value_citation(key))
+        found = self.find(rule_id, key)
+        if found is None:
+            raise MissingValue(rule_id, key, self.name)
+        return found
+
+    def values_of(self, rule_id: str) -> dict[str, RuleValue]:
+        """Every stated value of one rule, by key."""
+        return {k: v for k in CATALOG[rule_id] if (v := self.resolved.get(f"{rule_id}.{k}"))}
+
+    def flag(self, rule_id: str, key: str) -> bool:
+        """A flag's value; an unstated flag is false."""
+        found = self.find(rule_id, key)
+        return bool(found and found.flag)
 
     def rule(self, rule_id: str) -> RuleEntry:
         """The entry for ``rule_id``."""
@@ -233,9 +394,39 @@ class Profile:
             raise ProfileError(f"未知规则 {rule_id}") from None
 
     def citation(self, rule_id: str) -> str:
-        """``依据：梁平办法第二十四条`` without the prefix."""
+        """``梁平办法第二十四条`` / ``参照《…》第…条`` / ``本地规定未作要求``."""
         return self.rule(rule_id).citation
 
+    def first_regulated(self, *rule_ids: str) -> RuleEntry:
+        """The first of ``rule_ids`` this profile regulates (else the first, 未作要求)."""
+        for rule_id in rule_ids:
+            if self.rule(rule_id).regulated:
+                return self.rule(rule_id)
+        return self.rule(rule_ids[0])
+
+    def cited(self, *rule_ids: str) -> str:
+        """``梁平办法第二十条（7×24小时值班读网）`` for the first regulated of ``rule_ids``."""
+        entry = self.first_regulated(*rule_ids)
+        if not entry.regulated:
+            return NOT_REQUIRED
+        return f"{entry.citation}（{entry.brief}）"
+
+    def basis(self, *rule_ids: str) -> str:
+        """``依据：梁平办法第二十条（7×24小时值班读网）``; several groups joined by ``；``."""
+        return f"依据：{self.cited(*rule_ids)}"
+
+    @property
+    def duty_wording(self) -> str:
+        """How the office's own rules name reading duty: 7×24 only where they say so."""
+        return "7×24小时值班读网" if self.round_the_clock else "值班值守、日常巡查"
+
+    @property
+    def round_the_clock(self) -> bool:
+        """Whether the office's rules require 7×24 reading (only 梁平第二十条 does)."""
+        return self.flag("DUTY-1", "round_the_clock")
+
+
+# -------------------------------------------------------------------------- loading
 
 def _profile_text(name: str, directory: Path | None) -> str:
     if directory is not None:
@@ -262,33 +453,65 @@ def _read_file(name: str, directory: Path | None) -> _ProfileFile:
         raise ProfileError(f"规则配置档 {name}.toml 有误：{problems}") from None
     if data.name != name:
         raise ProfileError(f"规则配置档 {name}.toml 的 name 写成了 {data.name!r}")
+    _check(data)
     return data
 
 
-def _entries(data: _ProfileFile, shorts: dict[str, str]) -> dict[str, RuleEntry]:
-    out: dict[str, RuleEntry] = {}
+def _check_value(where: str, spec: KeySpec, raw: bool | str | list[str]) -> None:
+    if spec.kind == "quantity":
+        if not isinstance(raw, str):
+            raise ProfileError(f"{where} 应为时限或数量（如 \"3 workdays\"）")
+        try:
+            q = Quantity.parse(raw)
+        except ValueError as exc:
+            raise ProfileError(f"{where}：{exc}") from None
+        if q.unit not in spec.units:
+            raise ProfileError(f"{where} 的单位应为 {'/'.join(spec.units)}，收到 {q.unit}")
+    elif spec.kind == "flag":
+        if not isinstance(raw, bool):
+            raise ProfileError(f"{where} 应为 true 或 false")
+    else:
+        if not isinstance(raw, list) or not raw or not all(raw):
+            raise ProfileError(f"{where} 应为非空的名称列表")
+        if spec.kind == "bodies":
+            unknown = [x for x in raw if x not in BODIES]
+            if unknown:
+                raise ProfileError(f"{where}：未知的报告对象 {'、'.join(unknown)}（可用：{'、'.join(BODIES)}）")
+
+
+def _check(data: _ProfileFile) -> None:
     for rule_id, rf in data.rules.items():
         if rule_id not in CATALOG:
             raise ProfileError(f"规则配置档 {data.name}.toml：未知规则 {rule_id}")
-        values: dict[str, Quantity] = {}
-        for key, text in rf.values.items():
+        for key, vf in rf.values.items():
+            where = f"规则配置档 {data.name}.toml：{rule_id}.{key}"
             if key not in CATALOG[rule_id]:
-                raise ProfileError(
-                    f"规则配置档 {data.name}.toml：规则 {rule_id} 没有取值项 {key!r}"
-                    f"（可用：{', '.join(CATALOG[rule_id]) or '无'}）")
-            try:
-                q = Quantity.parse(text)
-            except ValueError as exc:
-                raise ProfileError(f"规则配置档 {data.name}.toml：{rule_id}.{key}：{exc}") from None
-            units, _ = CATALOG[rule_id][key]
-            if q.unit not in units:
-                raise ProfileError(
-                    f"规则配置档 {data.name}.toml：{rule_id}.{key} 的单位应为 {'/'.join(units)}，收到 {q.unit}")
-            values[key] = q
-        source = rf.source or data.name
-        if source not in shorts:
-            raise ProfileError(f"规则配置档 {data.name}.toml：{rule_id} 的 source {source!r} 不是已知配置档")
-        out[rule_id] = RuleEntry(rule_id, rf.article, rf.summary, source, shorts[source], values)
+                raise ProfileError(f"{where} 不是该规则的取值项（可用：{', '.join(CATALOG[rule_id]) or '无'}）")
+            _check_value(where, CATALOG[rule_id][key], vf.value)
+
+
+def _make_value(rule_id: str, key: str, raw: bool | str | list[str], *, citation: str,
+                origin: Origin, source: str, article: str | None, quote: str | None) -> RuleValue:
+    kind = CATALOG[rule_id][key].kind
+    quantity = Quantity.parse(raw) if kind == "quantity" and isinstance(raw, str) else None
+    flag = raw if kind == "flag" and isinstance(raw, bool) else None
+    items = tuple(raw) if isinstance(raw, list) else ()
+    return RuleValue(rule_id, key, kind, citation, origin, source, article, quote,
+                     quantity_value=quantity, items=items, flag=flag)
+
+
+def _chain(name: str, directory: Path | None, seen: tuple[str, ...] = ()) -> list[_ProfileFile]:
+    """The document and its declared parents, depth first, each once."""
+    if name in seen:
+        raise ProfileError(f"规则配置档的上位文件循环引用：{' → '.join((*seen, name))}")
+    data = _read_file(name, directory)
+    out = [data]
+    for parent in data.parents:
+        if parent.profile == "default":
+            raise ProfileError(f"规则配置档 {name}.toml：default 不是上位文件")
+        for more in _chain(parent.profile, directory, (*seen, name)):
+            if all(more.name != d.name for d in out):
+                out.append(more)
     return out
 
 
@@ -298,7 +521,7 @@ def load_profile(
     overrides: dict[str, str] | None = None,
     directory: Path | None = None,
 ) -> Profile:
-    """Load a profile by name, fill the rules it lacks from ``default``, apply overrides.
+    """Load a profile by name and resolve every rule and value along its lawful chain.
 
     Args:
         name: one of :data:`PROFILE_NAMES` (or a file in ``directory``).
@@ -306,48 +529,72 @@ def load_profile(
         directory: an extra folder searched before the shipped profiles.
 
     Returns:
-        A profile with an entry for every rule in :data:`CATALOG`.
+        A profile with an entry for every rule in :data:`CATALOG`; values only where a
+        document of the chain (or the config) states them.
 
     Raises:
-        ProfileError: unknown profile, malformed file, missing rule, bad override.
+        ProfileError: unknown profile, malformed file, bad parent, bad override.
     """
-    shorts = {n: _read_file(n, directory).short for n in PROFILE_NAMES}
-    data = _read_file(name, directory)
-    shorts.setdefault(data.name, data.short)
-    rules = _entries(data, shorts)
-    if name != "default":
-        base = load_profile("default", directory=directory)
-        for rule_id, entry in base.rules.items():
-            if rule_id not in rules:
-                rules[rule_id] = RuleEntry(entry.rule_id, entry.article, entry.summary,
-                                           entry.source, entry.source_short, entry.values,
-                                           inherited=True)
-            else:
-                # A jurisdiction that states a rule but not all its values takes the rest
-                # from default, cited to default's source, never to its own article.
-                own = rules[rule_id]
-                missing = {k: v for k, v in entry.values.items() if k not in own.values}
-                if missing:
-                    rules[rule_id] = RuleEntry(
-                        own.rule_id, own.article, own.summary, own.source, own.source_short,
-                        own.values | missing, own.inherited,
-                        {k: entry.value_citation(k) for k in missing})
-    absent = [r for r in CATALOG if r not in rules]
-    if absent:
-        raise ProfileError(f"规则配置档 {name}.toml 缺少规则：{', '.join(absent)}")
-    parsed: dict[str, Quantity] = {}
+    chain = _chain(name, directory)
+    own = chain[0]
+    documents = {d.name: Document(d.name, d.document, d.short) for d in chain}
+    composite = own.name == "default"
+    if composite:
+        named = {n for r in own.rules.values() for n in (r.source, *(v.source for v in r.values.values()))}
+        for source_name in sorted(n for n in named if n is not None):
+            if source_name not in documents:
+                data = _read_file(source_name, directory)
+                documents[source_name] = Document(data.name, data.document, data.short)
+        if any(r.source is None for r in own.rules.values()):
+            raise ProfileError("规则配置档 default.toml：每条规则都须写明 source")
+
+    rules: dict[str, RuleEntry] = {}
+    resolved: dict[str, RuleValue] = {}
+    for rule_id, keys in CATALOG.items():
+        for depth, doc in enumerate(chain):
+            rf = doc.rules.get(rule_id)
+            if rf is None:
+                continue
+            origin: Origin = "reference" if composite else ("own" if depth == 0 else "parent")
+            src = documents[(rf.source or doc.name) if composite else doc.name]
+            rules[rule_id] = RuleEntry(rule_id, rf.article, rf.summary, rf.brief or rf.summary,
+                                       origin, src.name, src.short, cite(origin, src, rf.article))
+            break
+        else:
+            rules[rule_id] = RuleEntry(rule_id, None, NOT_REQUIRED, NOT_REQUIRED, None, "", "",
+                                       NOT_REQUIRED)
+        for key in keys:
+            for depth, doc in enumerate(chain):
+                holder = doc.rules.get(rule_id)
+                vf = holder.values.get(key) if holder is not None else None
+                if vf is None or holder is None:
+                    continue
+                origin = "reference" if composite else ("own" if depth == 0 else "parent")
+                src = documents[(vf.source or holder.source or doc.name) if composite else doc.name]
+                resolved[f"{rule_id}.{key}"] = _make_value(
+                    rule_id, key, vf.value, citation=cite(origin, src, vf.article), origin=origin,
+                    source=src.name, article=vf.article, quote=vf.quote)
+                break
+
     for ref, text in (overrides or {}).items():
         rule_id, _, key = ref.partition(".")
         if rule_id not in CATALOG or key not in CATALOG[rule_id]:
             raise ProfileError(f"rules.overrides 中的 {ref!r} 不是已知的规则取值（形如 \"REPLY-1.reply\"）")
+        spec = CATALOG[rule_id][key]
+        if spec.kind != "quantity":
+            raise ProfileError(f"rules.overrides.{ref} 不是时限或数量，不能在配置中覆盖")
         try:
             q = Quantity.parse(text)
         except ValueError as exc:
             raise ProfileError(f"rules.overrides.{ref}：{exc}") from None
-        if q.unit not in CATALOG[rule_id][key][0]:
-            raise ProfileError(f"rules.overrides.{ref} 的单位应为 {'/'.join(CATALOG[rule_id][key][0])}")
-        parsed[ref] = q
-    return Profile(data.name, data.jurisdiction, data.document, data.short, rules, parsed)
+        if q.unit not in spec.units:
+            raise ProfileError(f"rules.overrides.{ref} 的单位应为 {'/'.join(spec.units)}")
+        before = resolved.get(ref)
+        citation = f"本地配置（原{before.citation}）" if before else f"本地配置（{NOT_REQUIRED}）"
+        resolved[ref] = RuleValue(rule_id, key, "quantity", citation, "override", "config",
+                                  None, None, quantity_value=q)
+    return Profile(own.name, own.jurisdiction, own.document, own.short, rules, resolved,
+                   tuple(documents[d.name] for d in chain[1:]))
 
 
 def strictest(values: list[Quantity], direction: Direction) -> Quantity:

@@ -13,16 +13,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session
 
 from core.clock import local
 from core.errors import DutybotError, InputError, PermissionDenied
+from core.messages import duration_zh
 from core.numbering import next_number
 from core.profiles import Profile, Quantity
 from core.workdays import WorkdayCalendar
+from incidents.grades import grade_names
 from incidents.models import (
-    GRADE_ZH,
     SOURCE_ZH,
     TYPE_ZH,
     Grade,
@@ -33,7 +35,7 @@ from incidents.models import (
     Source,
     StepStatus,
 )
-from incidents.playbooks import due_from, load_playbooks, step_timing
+from incidents.playbooks import due_from, evidence_basis, load_playbooks, resolve_steps
 from incidents.service import (
     MAX_DESCRIPTION,
     MAX_NOTE,
@@ -48,6 +50,7 @@ from incidents.service import (
     split_target,
     steps_of,
 )
+from incidents.signoff import dump, format_signoffs, signoff_rule
 from people.models import Person, Role
 
 METHODS = {"电话": "电话", "书面": "书面", "函": "书面", "公文": "书面", "系统": "系统", "平台": "系统",
@@ -91,34 +94,48 @@ def open_incident(
         raise InputError(f"事件描述过长（{len(description)} 字，上限 {MAX_DESCRIPTION} 字）。")
     site, url = split_target(target)
     spec = load_playbooks()[type_]
+    grades = grade_names(profile)
+    grades.require(grade)    # 古丈办法第十条 has no 特级
     incident = Incident(
         number=next_number(session=session, column=Incident.number, prefix="INC", day=local(now).date()),
-        type=type_.value, grade=grade.value, source=source.value, site=site, url=url,
+        type=type_.value, grade=grade.value, grade_name=grades.recorded(grade), source=source.value,
+        site=site, url=url,
         description=description, unit=unit, reporter_id=reporter.id, playbook=spec.name,
         reported_at=now)
     session.add(incident)
     session.flush()
     assert incident.id is not None
     snapshot_ladder(session, incident, policy)
-    chosen = spec.steps_for(source)
-    seq_of = {s.key: n for n, s in enumerate(chosen, start=1)}
-    for seq, step_spec in enumerate(chosen, start=1):
-        timing = step_timing(step_spec, profile, policy.at_once_minutes)
+    # The steps as the office's own rules have them (who is reported to, what is
+    # mandatory, what waits for evidence): see incidents.playbooks.resolve_steps.
+    chosen = resolve_steps(spec, source, profile, policy.at_once_minutes)
+    seq_of = {r.spec.key: n for n, r in enumerate(chosen, start=1)}
+    for seq, resolved in enumerate(chosen, start=1):
+        step_spec, timing = resolved.spec, resolved.timing
         step = IncidentStep(
-            incident_id=incident.id, seq=seq, key=step_spec.key, title=step_spec.title,
-            rule_id=step_spec.rule, citation=timing.citation, period_zh=timing.period_zh,
-            owner_role=step_spec.owner, anchor="report" if step_spec.after == "report" else f"step:{step_spec.after}#{seq_of[step_spec.after]}",
-            requires=json.dumps(list(step_spec.requires)), evidence_required=step_spec.evidence,
-            external=step_spec.external, optional=step_spec.optional)
-        if timing.quantity is not None and step_spec.after == "report":
+            incident_id=incident.id, seq=seq, key=step_spec.key, title=resolved.title,
+            rule_id=step_spec.rule, citation=resolved.reports_citation or timing.citation,
+            period_zh=timing.period_zh, owner_role=step_spec.owner,
+            anchor="report" if resolved.after == "report" else f"step:{resolved.after}#{seq_of[resolved.after]}",
+            requires=json.dumps(list(step_spec.requires)), evidence_required=resolved.evidence_first,
+            signoff_required=step_spec.signoff,
+            external=resolved.external, optional=not resolved.mandatory)
+        if timing.quantity is not None and resolved.after == "report":
             _set_step_due(step, now, calendar=calendar, policy=policy, quantity=timing.quantity)
         session.add(step)
     session.flush()
     where = f"{site}" + (f"（{url}）" if url and url != site else "")
     record(session, incident, now, "reported",
-            f"登记事件：{TYPE_ZH[type_]}｜{GRADE_ZH[grade]}｜{SOURCE_ZH[source]}｜{where}｜{description[:100]}",
+            f"登记事件：{TYPE_ZH[type_]}｜{incident.grade_label}｜{SOURCE_ZH[source]}｜{where}｜{description[:100]}",
             person=reporter, actor=actor, to_state=IncidentStatus.reported)
     return incident
+
+
+def _evidence_basis(incident: Incident, step: IncidentStep, profile: Profile) -> str:
+    """Why this step waits for evidence: the office's article, or the working practice."""
+    spec = next((s for s in load_playbooks()[IncidentType(incident.type)].steps if s.key == step.key), None)
+    reason = evidence_basis(spec, profile)[1] if spec is not None else None
+    return f"依据：{reason}" if reason and not reason.startswith("工作要求") else (reason or "工作要求")
 
 
 # -- actions -------------------------------------------------------------------------
@@ -135,9 +152,8 @@ def acknowledge(*, session: Session, incident: Incident, person: Person, now: da
     if incident.status == IncidentStatus.reported:
         incident.status = IncidentStatus.acknowledged
     session.add(incident)
-    minutes = int((now - incident.reported_at).total_seconds() // 60)
     record(session, incident, now, "acknowledged",
-            f"确认收到（报告后 {minutes} 分钟）" + ("，随首个处置动作自动确认" if implicit else ""),
+            f"确认收到（报告后{duration_zh(now - incident.reported_at)}）" + ("，随首个处置动作自动确认" if implicit else ""),
             person=person, actor=actor, from_state=before, to_state=incident.status)
     return True
 
@@ -195,10 +211,15 @@ def complete_step(*, session: Session, calendar: WorkdayCalendar, profile: Profi
         raise DutybotError(f"请先完成{names}，再做步骤{step.seq}。")
     if step.evidence_required and evidence_count(session=session, incident=incident, preserved_only=True) == 0:
         raise DutybotError(
-            f"步骤{step.seq}“{step.title}”须先保全证据（网页存档、截图或文件；依据：{step.citation}）。\n"
+            f"步骤{step.seq}“{step.title}”须先保全证据（网页存档、截图或文件；{_evidence_basis(incident, step, profile)}）。\n"
             f"请发送：/incident evidence {incident.number} 网址（自动抓取网页存档），或发送截图/文件并附上该命令；"
             "文字记录不能代替网页存档或截图。")
     contact: ExternalContact | None = None
+    signoffs: list[dict[str, str]] = []
+    if step.signoff_required:
+        # Republishing: who did each 审 and 校, as many as the office's document requires.
+        signoffs, note = signoff_rule(profile).collect(note, number=incident.number, seq=step.seq,
+                                                       title=step.title)
     if step.external:
         contact = parse_external(note)
         note = ""
@@ -209,16 +230,20 @@ def complete_step(*, session: Session, calendar: WorkdayCalendar, profile: Profi
         take(session=session, incident=incident, person=person, now=now, actor=actor)
     step.status, step.done_at, step.done_by_id = StepStatus.done, now, person.id
     step.note = note or None
+    step.signoffs = dump(signoffs) if signoffs else None
     late = step.due_at is not None and now > step.due_at
     text = f"完成步骤{step.seq}：{step.title}" + ("（超期完成）" if late else "")
     if contact is not None:
         step.method, step.contact, step.contact_ref = contact.method, contact.contact, contact.ref
         text += f"；向{step.external}报告：方式 {contact.method}，联系人 {contact.contact}" + (
             f"，编号 {contact.ref}" if contact.ref else "")
+    if signoffs:
+        text += f"；审校：{format_signoffs(signoffs)}"
     if note:
         text += f"；备注：{note[:200]}"
     session.add(step)
-    record(session, incident, now, "step_done", text, person=person, actor=actor, step=step.key)
+    detail: dict[str, Any] = {"signoffs": signoffs} if signoffs else {}   # structured, for the record
+    record(session, incident, now, "step_done", text, person=person, actor=actor, step=step.key, **detail)
     started = _start_dependents(session=session, calendar=calendar, profile=profile, policy=policy,
                                 incident=incident, steps=steps, done=step, now=now)
     _maybe_resolve(session=session, incident=incident, steps=steps, person=person, now=now, actor=actor)
@@ -284,17 +309,24 @@ def add_note(*, session: Session, incident: Incident, person: Person, text: str,
 
 
 def change_grade(*, session: Session, incident: Incident, grade: Grade, person: Person,
-                 policy: IncidentPolicy, now: datetime, actor: str) -> Grade:
-    """Set the grade and re-snapshot the ladder; returns the previous grade."""
+                 policy: IncidentPolicy, profile: Profile, now: datetime, actor: str) -> Grade:
+    """Set the grade (named as ``profile``'s document names it) and re-snapshot the
+    ladder; returns the previous grade.
+
+    Raises:
+        DutybotError: the same grade, or one the document does not have (古丈: 特级).
+    """
     require_open(incident)
-    before = Grade(incident.grade)
+    grades = grade_names(profile)
+    before, before_zh = Grade(incident.grade), incident.grade_label
     if before == grade:
-        raise DutybotError(f"{incident.number} 已是{GRADE_ZH[grade]}事件。")
-    incident.grade = grade.value
+        raise DutybotError(f"{incident.number} 已是{before_zh}事件。")
+    grades.require(grade)
+    incident.grade, incident.grade_name = grade.value, grades.recorded(grade)
     snapshot_ladder(session, incident, policy, now)
     incident.escalation_level = 0
     session.add(incident)
-    record(session, incident, now, "graded", f"等级调整：{GRADE_ZH[before]} → {GRADE_ZH[grade]}",
+    record(session, incident, now, "graded", f"等级调整：{before_zh} → {incident.grade_label}",
             person=person, actor=actor, from_state=before, to_state=grade)
     return before
 
@@ -329,9 +361,9 @@ def withdraw(*, session: Session, incident: Incident, person: Person, reason: st
              false_alarm: bool, now: datetime, actor: str, policy: IncidentPolicy) -> None:
     """Cancel it or mark it a false alarm, with a reason."""
     require_open(incident)
-    require_manage(person, incident, policy, "撤销" if not false_alarm else "标记误报")
+    require_manage(person, incident, policy, "撤销" if not false_alarm else "标记为误报")
     if person.id != incident.reporter_id and not person.role_set() & {Role.leader, Role.principal, Role.admin}:
-        raise PermissionDenied("只有报告人、带班领导、主要负责人或管理员可以撤销事件或标记误报。")
+        raise PermissionDenied("只有报告人、带班领导、主要负责人或管理员可以撤销事件或标记为误报。")
     reason = reason.strip()
     if not reason:
         raise InputError("请写明理由。")

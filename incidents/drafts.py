@@ -12,10 +12,8 @@ from sqlmodel import Session
 
 from core.clock import fmt_date_zh, fmt_short_zh, local
 from incidents.models import (
-    GRADE_ZH,
     SOURCE_ZH,
     TYPE_ZH,
-    Grade,
     Incident,
     IncidentType,
     Source,
@@ -24,13 +22,18 @@ from incidents.models import (
 from incidents.service import evidence_count, name_of, steps_of
 from people.models import Person
 
-ADDRESSEE = {"网信": "区委网信办", "公安": "公安机关（网安部门）", "电信": "电信主管部门",
+# The bodies of core.profiles.BODIES (and the short names of older incidents) as a letter
+# is addressed to them.
+ADDRESSEE = {"网信部门": "网信部门", "公安机关": "公安机关（网安部门）", "电信主管部门": "电信主管部门",
+             "上级主管部门": "上级主管部门", "平台运营方": "平台运营方", "政务公开办公室": "政务公开办公室",
+             "网信": "网信部门", "公安": "公安机关（网安部门）", "电信": "电信主管部门",
              "上级": "上级主管部门", "平台": "平台运营方"}
 
 
 def addressee(external: str) -> str:
-    """``网信/公安`` → ``区委网信办、公安机关（网安部门）``."""
-    return "、".join(ADDRESSEE.get(part, part) for part in external.split("/"))
+    """``网信部门、公安机关`` (or the older ``网信/公安``) → ``网信部门、公安机关（网安部门）``."""
+    parts = [p for p in external.replace("/", "、").split("、") if p]
+    return "、".join(ADDRESSEE.get(part, part) for part in parts)
 
 
 def draft_external(*, session: Session, incident: Incident, external: str, person: Person | None,
@@ -44,7 +47,7 @@ def draft_external(*, session: Session, incident: Incident, external: str, perso
     pending = [s for s in steps_of(session=session, incident=incident) if s.status == StepStatus.pending]
     lines = [f"关于{where}{kind}情况的报告", "", f"{addressee(external)}：", "",
              f"{fmt_short_zh(incident.reported_at)}，{unit}{how}，{where}出现{kind}情况：{incident.description}"
-             f"（事件编号 {incident.number}，等级：{GRADE_ZH[Grade(incident.grade)]}，来源：{SOURCE_ZH[Source(incident.source)]}）。"]
+             f"（事件编号 {incident.number}，等级：{incident.grade_label}，来源：{SOURCE_ZH[Source(incident.source)]}）。"]
     if done:
         lines.append("已采取措施：" + "；".join(f"{fmt_short_zh(s.done_at)}{s.title}" for s in done if s.done_at) + "。")
     if pending:

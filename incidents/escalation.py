@@ -4,10 +4,19 @@ ladders (GRADE-2), all as due items and outbox rows in the caller's transaction.
 Two kinds of ladder run climb the incident's snapshotted ladder:
 
 ``ack``    from the report until someone acknowledges (or acts): rung *n* is pinged
-           ``offset(n)`` after the report; then the top rung again after growing
-           intervals. Rungs whose offset is 0 hear at once (特级: every rung).
+           ``offset(n)`` after the report. Rungs whose offset is 0 hear at once (特级:
+           every rung). Never waits for office hours.
 ``step``   from a step's deadline until it is done: the step's owners at the deadline,
-           then each rung above the owner's, then the top rung again and again.
+           then each rung above the owner's. For a 一般 incident its reminders, breach
+           ladder and repeats wait for office hours (``IncidentPolicy.office_hours``).
+
+Once the top rung was told, both runs repeat after growing intervals
+(``repeat_first_minutes`` × ``repeat_factor``ⁿ, at most ``repeat_max_minutes``) — to the
+incident unit's own leader on duty and principal, never to the reporter unless they are
+the only leader (:func:`repeat_people`) — at most ``IncidentPolicy.repeat_limit`` times;
+then one closing note 已通知全部层级，停止重复提醒 to the leader, and nothing more. The
+acknowledgement run does not ping the reporter about their own report either, unless
+they are alone on the rung (a district officer who reported hears that nobody acted).
 
 Every due item is keyed ``incident:<number>:<run>:<step>:<grade>:<level>:<repeat>``; a
 re-grade cancels the runs of the old grade and starts new ones. Every message names the
@@ -21,14 +30,14 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from core import schedule
+from core import audit, schedule
 from core.clock import SHANGHAI, fmt_short_zh
-from core.messages import Button, Outbound
+from core.messages import Button, Outbound, duration_zh
 from core.outbox import enqueue
 from core.profiles import Profile
 from core.schedule import DueItem, DueStatus
+from incidents.grades import grade_names
 from incidents.models import (
-    GRADE_ZH,
     SOURCE_ZH,
     STATUS_ZH,
     TYPE_ZH,
@@ -38,6 +47,7 @@ from incidents.models import (
     IncidentStep,
     IncidentType,
     Source,
+    StepStatus,
 )
 from incidents.playbooks import OWNER_ZH, load_ladders, load_playbooks
 from incidents.service import (
@@ -50,12 +60,21 @@ from incidents.service import (
     record,
     step_due_zh,
     steps_of,
+    support_for,
 )
 from people.models import Person, Role
-from people.service import people_with_role
+from people.service import people_with_role, reachable
 
 KIND = "incident.escalate"
-OWNER_LEVEL = {"officer": 0, "leader": 1, "principal": 2}
+# A "support" step that the bot could not do itself falls to the duty officer.
+OWNER_LEVEL = {"officer": 0, "leader": 1, "principal": 2, "support": 0}
+# What the 技术保障 is asked to do, per incident type (DUTY-2: 立即通知相关人员处理).
+SUPPORT_ASK = {
+    IncidentType.site_down: "请立即排查故障、恢复访问",
+    IncidentType.content_error: "请立即核对并更正错误内容（更正后经三审三校再发布）",
+    IncidentType.tamper: "请立即协助核实篡改/挂马情况，下线被篡改页面或恢复备份、清除挂马，并保留日志",
+}
+SUPPORT_ACTIONS = ("support_notified", "support_unreachable", "support_missing")
 
 
 def ref_of(incident: Incident) -> str:
@@ -70,7 +89,7 @@ def card(session: Session, incident: Incident, steps: list[IncidentStep] | None 
     """The lines every message about an incident starts with."""
     steps = steps if steps is not None else steps_of(session=session, incident=incident)
     where = incident.site + (f" {incident.url}" if incident.url and incident.url != incident.site else "")
-    lines = [f"{incident.number}｜{TYPE_ZH[IncidentType(incident.type)]}｜{GRADE_ZH[Grade(incident.grade)]}｜"
+    lines = [f"{incident.number}｜{TYPE_ZH[IncidentType(incident.type)]}｜{incident.grade_label}｜"
              f"{STATUS_ZH[IncidentStatus(incident.status)]}",
              f"对象：{where}", f"描述：{incident.description[:80]}",
              f"报告：{name_of(session, incident.reporter_id)} {fmt_short_zh(incident.reported_at)}"
@@ -96,7 +115,7 @@ def ack_hint(incident: Incident) -> str:
     rungs = incident.ladder_rungs()
     for level, offset in enumerate(spec.offsets()):
         if offset > timedelta(0):
-            return f"{int(offset.total_seconds() // 60)}分钟内无人确认或接手，将提醒{rungs[level]['label']}。"
+            return f"{duration_zh(offset)}内无人确认或接手，将提醒{rungs[level]['label']}。"
     return "各级已同时通知；无人确认将持续提醒。"
 
 
@@ -142,7 +161,8 @@ def _everyone_or_admins(session: Session, people: list[Person]) -> list[Person]:
 
 def step_owners(session: Session, incident: Incident, step: IncidentStep, policy: IncidentPolicy,
                 at: datetime | None = None) -> list[Person]:
-    """Who must do ``step``: the officer (owner), or the leader on duty at ``at``, or the principal."""
+    """Who must do ``step``: the officer (owner), or the leader on duty at ``at``, or the
+    principal; a 技术保障 step the bot could not do itself falls to the officer."""
     if step.owner_role == "leader":
         people = leaders_on_duty(session, incident, policy, at)
     elif step.owner_role == "principal":
@@ -153,17 +173,135 @@ def step_owners(session: Session, incident: Incident, step: IncidentStep, policy
 
 
 def _basis(profile: Profile) -> str:
-    return f"依据：{profile.citation('DUTY-3')}（及时报告带班领导）；{profile.citation('GRADE-2')}（分级上报）"
+    return f"依据：{profile.cited('DUTY-3')}；{profile.cited('GRADE-2')}"
+
+
+# -- 技术保障 (DUTY-2) -----------------------------------------------------------------
+
+
+def _with_phone(people: list[Person]) -> str:
+    return "、".join(p.name + (f"（{p.phone}）" if p.phone else "") for p in people)
+
+
+def ping_support(session: Session, incident: Incident, step: IncidentStep, *, policy: IncidentPolicy,
+                 now: datetime) -> tuple[str, list[Person]]:
+    """Ask the incident's 技术保障 to fix it (DUTY-2: 立即通知相关人员处理).
+
+    Those the bot can write to get the card and the ask; the step is then done (by the
+    bot). Those without a bound chat account are named, with their phone, for the duty
+    officer to call; with nobody the bot can reach, or nobody set at all, the step stays
+    with the officer and the notice says how an admin sets a 技术保障. Every outcome is
+    written to the timeline.
+
+    Returns:
+        The line for the duty officer, and who was pinged.
+    """
+    people = support_for(session, incident, policy)
+    ids = reachable(session=session, people=people)
+    pinged = [p for p in people if p.id in ids]
+    by_phone = [p for p in people if p.id not in ids]
+    ask = SUPPORT_ASK.get(IncidentType(incident.type), "请立即协助处理")
+    where = incident.site + (f"（{incident.unit}）" if incident.unit else "")
+    finish = f"电话通知后请发送：/incident done {incident.number} {step.seq}"
+    if pinged:
+        names = "、".join(p.name for p in pinged)
+        officers = officers_for(session, incident, policy, now)
+        contact = _with_phone(officers) or "本单位值班员"
+        step.status, step.done_at, step.done_by_id = StepStatus.done, now, None
+        step.note = f"机器人已通知技术保障：{names}"
+        session.add(step)
+        notify(session, pinged,
+               f"【技术保障·请处理】{ask}\n{card(session, incident)}\n"
+               f"处理进展或恢复后请告知值班员：{contact}\n依据：{step.citation}（发现异常立即通知相关人员处理）",
+               event=f"{ref_of(incident)}:support:{step.key}", now=now, card=card_key(incident))
+        notice = f"已通知技术保障：{names}（{ask}）"
+        if by_phone:
+            notice += f"；{_with_phone(by_phone)} 未绑定机器人，请电话通知"
+        record(session, incident, now, "support_notified",
+               f"通知技术保障：{names}——{ask}；步骤{step.seq}“{step.title}”由系统完成"
+               + (f"（另需电话通知：{_with_phone(by_phone)}）" if by_phone else ""),
+               person=None, actor="system", step=step.key, notice=notice,
+               support=[p.id for p in pinged], by_phone=[p.id for p in by_phone])
+        return notice, pinged
+    if by_phone:
+        notice = (f"注意：技术保障 {_with_phone(by_phone)} 未绑定机器人，机器人无法代为通知。"
+                  f"请立即电话通知（{ask}）；{finish}。")
+        record(session, incident, now, "support_unreachable",
+               f"技术保障 {_with_phone(by_phone)} 未绑定机器人，已提示值班员电话通知",
+               person=None, actor="system", step=step.key, notice=notice, by_phone=[p.id for p in by_phone])
+        return notice, []
+    unit = incident.unit or "单位名称"
+    notice = (f"注意：未设置技术保障——{where}没有登记技术保障人员，机器人无法代为通知。"
+              f"请立即电话通知技术保障人员处理；{finish}。\n"
+              f"设置方法（管理员）：本单位的技术保障 /people add 姓名 电话 技术保障 {unit}；"
+              f"单个网站的技术保障 /sites support {incident.site} 姓名"
+              "（命令行：dutybot people add、dutybot sites support）。")
+    record(session, incident, now, "support_missing", f"未设置技术保障（{where}），已提示值班员电话通知并设置",
+           person=None, actor="system", step=step.key, notice=notice)
+    return notice, []
+
+
+def support_notice(session: Session, incident: Incident) -> str | None:
+    """The latest 技术保障 line of ``incident`` (what :func:`ping_support` told the officer)."""
+    for event in reversed(audit.history(session=session, entity_type="incident", entity_id=incident.number)):
+        if event.action in SUPPORT_ACTIONS:
+            notice = event.details().get("notice")
+            return str(notice) if notice else None
+    return None
+
+
+# -- who hears repeats -------------------------------------------------------------------
+
+
+def repeat_people(session: Session, incident: Incident, policy: IncidentPolicy, at: datetime, *,
+                  leaders_only: bool = False) -> list[Person]:
+    """Who hears the repeats after the top rung was told: the incident unit's own
+    leader(s) on duty at ``at`` (else the unit's leaders) and its principal(s); never the
+    person who reported it — unless they are the only leader, who then keeps hearing
+    (someone in charge must, and reporting is not acknowledging). Nobody in the unit: the
+    top rung as snapshotted (else the admins)."""
+    unit = incident.unit
+    on_duty = leaders_on_duty(session, incident, policy, at)
+    leaders = [p for p in on_duty if not unit or p.unit == unit] or [
+        p for p in people_with_role(session=session, role=Role.leader) if unit and p.unit == unit] or on_duty
+    leaders = [p for p in leaders if p.id != incident.reporter_id] or leaders
+    if leaders_only and leaders:
+        return leaders
+    principals = [p for p in people_with_role(session=session, role=Role.principal) if p.unit == unit] \
+        or people_with_role(session=session, role=Role.principal)
+    principals = [p for p in principals if p.id != incident.reporter_id]
+    people = list({p.id: p for p in (leaders if not leaders_only else []) + principals}.values())
+    return people or reachable_rung(session, incident, len(incident.ladder_rungs()) - 1)[1]
 
 
 def _key(incident: Incident, run: str, step: str, level: int, repeat: int) -> str:
     return f"{ref_of(incident)}:{run}:{step}:{incident.grade}:{level}:{repeat}"
 
 
+def is_routine(incident: Incident) -> bool:
+    """一般 incidents are routine: their step reminders wait for office hours. 重大 and 特级
+    ping at any hour."""
+    return Grade(incident.grade) == Grade.general
+
+
+def office_time(incident: Incident, policy: IncidentPolicy | None, at: datetime) -> datetime:
+    """``at``; for a routine incident outside office hours, the start of the next working
+    period (``incidents.office_hours``)."""
+    if policy is None or policy.office_hours is None or not is_routine(incident):
+        return at
+    return policy.office_hours.next_open(at)
+
+
 def _schedule(session: Session, incident: Incident, *, run: str, step: str, level: int,
-              repeat: int, at: datetime, now: datetime) -> None:
+              repeat: int, at: datetime, now: datetime, policy: IncidentPolicy | None = None) -> None:
+    """One ladder ping; a step run's (reminders, breach ladder, repeats) waits for office
+    hours when the incident is routine. The acknowledgement run never waits: nobody has
+    read the report yet."""
+    due_at = max(at, now)
+    if run == "step":
+        due_at = office_time(incident, policy, due_at)
     schedule.schedule(session=session, key=_key(incident, run, step, level, repeat), kind=KIND,
-                      ref=ref_of(incident), due_at=max(at, now), now=now,
+                      ref=ref_of(incident), due_at=due_at, now=now,
                       payload={"run": run, "step": step, "level": level, "repeat": repeat,
                                "grade": incident.grade})
 
@@ -207,8 +345,12 @@ def schedule_step(session: Session, incident: Incident, step: IncidentStep, poli
     if step.due_at - now > timedelta(days=1) and step.due_last_day is not None:
         # A deadline days away: remind on the morning of its last day, not at night.
         remind_at = min(remind_at, datetime.combine(step.due_last_day, time(9, 0), tzinfo=SHANGHAI))
-    if policy.remind_before > timedelta(0) and remind_at > now:
-        _schedule(session, incident, run="step", step=step.key, level=-1, repeat=0, at=remind_at, now=now)
+    # A routine incident's breach ladder starts when the office opens (and climbs from there).
+    start = office_time(incident, policy, step.due_at)
+    if (policy.remind_before > timedelta(0) and remind_at > now
+            and office_time(incident, policy, remind_at) < start):   # never "due soon" after the breach
+        _schedule(session, incident, run="step", step=step.key, level=-1, repeat=0, at=remind_at, now=now,
+                  policy=policy)
     if step.optional:
         return   # optional steps are reminded, never escalated
     spec = load_ladders().for_grade(Grade(incident.grade))
@@ -217,8 +359,9 @@ def schedule_step(session: Session, incident: Incident, step: IncidentStep, poli
     for level in range(base_level, len(offsets)):
         if level > base_level and level <= step.escalation_level:
             continue
-        at = step.due_at + (offsets[level] - offsets[base_level])
-        _schedule(session, incident, run="step", step=step.key, level=level, repeat=0, at=at, now=now)
+        at = start + (offsets[level] - offsets[base_level])
+        _schedule(session, incident, run="step", step=step.key, level=level, repeat=0, at=at, now=now,
+                  policy=policy)
 
 
 def announce_new(session: Session, incident: Incident, *, profile: Profile, policy: IncidentPolicy,
@@ -228,24 +371,31 @@ def announce_new(session: Session, incident: Incident, *, profile: Profile, poli
     steps = steps_of(session=session, incident=incident)
     spec = load_ladders().for_grade(Grade(incident.grade))
     offsets = spec.offsets()
-    text = card(session, incident, steps)
     told: list[Person] = []
+    notices: list[str] = []
+    for step in steps:   # DUTY-2: the 技术保障 is asked at once, before anyone else reads the card
+        if step.owner_role == "support" and step.is_pending and step.anchor == "report":
+            notice, pinged = ping_support(session, incident, step, policy=policy, now=now)
+            notices.append(notice)
+            told += pinged
+    text = card(session, incident, steps)
     reporter = incident.reporter_id
     for level, offset in enumerate(offsets):
         if offset > timedelta(0):
             break
         label = incident.ladder_rungs()[level]["label"]
-        head = "【新事件】请确认并处置" if level == 0 else f"【事件报告·{label}】{GRADE_ZH[Grade(incident.grade)]}事件"
+        head = "【新事件】请确认并处置" if level == 0 else f"【事件报告·{label}】{incident.grade_label}事件"
+        extra = "".join(f"\n{n}" for n in notices) if level == 0 else ""
         told += notify(session, _everyone_or_admins(session, rung_people(session, incident, level))
                        if level == 0 else rung_people(session, incident, level),
-                       f"{head}\n{text}\n{_basis(profile)}", event=f"{ref_of(incident)}:new:{level}",
+                       f"{head}\n{text}{extra}\n{_basis(profile)}", event=f"{ref_of(incident)}:new:{level}",
                        now=now, buttons=ack_buttons(incident), card=card_key(incident), skip=reporter)
         incident.escalation_level = max(incident.escalation_level, level)
     playbook = load_playbooks()[IncidentType(incident.type)]
     if playbook.inform_leader and incident.escalation_level < 1:
         told += notify(session, leaders_on_duty(session, incident, policy),
                        f"【事件报告·带班领导】{TYPE_ZH[IncidentType(incident.type)]}事件，请知悉并督促处置\n{text}\n"
-                       f"依据：{profile.citation('DUTY-3')}（突发舆情、安全事件及时报告带班领导）",
+                       + profile.basis('DUTY-3'),
                        event=f"{ref_of(incident)}:inform-leader", now=now, buttons=ack_buttons(incident),
                        card=card_key(incident), skip=reporter)
     session.add(incident)
@@ -272,6 +422,11 @@ def after_step_closed(session: Session, incident: Incident, step: IncidentStep,
     """Stop the step's ladder; start the clocks of the steps that counted from it."""
     cancel_runs(session, incident, f"step:{step.key}:")
     for other in started:
+        if other.owner_role == "support" and other.is_pending:
+            notice, _ = ping_support(session, incident, other, policy=policy, now=now)
+            notify(session, _everyone_or_admins(session, officers_for(session, incident, policy, now)),
+                   f"【技术保障】{incident.number} 步骤{other.seq}“{other.title}”\n{notice}",
+                   event=f"{ref_of(incident)}:support-notice:{other.key}", now=now, skip=step.done_by_id)
         schedule_step(session, incident, other, policy, now)
     if step.escalation_level > 0:
         people: list[Person] = []
@@ -321,7 +476,7 @@ def after_regraded(session: Session, incident: Incident, policy: IncidentPolicy,
         if level == 0 or offset > timedelta(0):
             continue
         notify(session, rung_people(session, incident, level),
-               f"【事件等级调整·{GRADE_ZH[before]}→{GRADE_ZH[Grade(incident.grade)]}】由 {person.name} 调整\n{text}\n{_basis(profile)}",
+               f"【事件等级调整·{grade_names(profile).zh(before)}→{incident.grade_label}】由 {person.name} 调整\n{text}\n{_basis(profile)}",
                event=f"{ref_of(incident)}:graded:{incident.grade}:{level}", now=now,
                buttons=ack_buttons(incident) if incident.acknowledged_at is None else (), skip=person.id)
         incident.escalation_level = max(incident.escalation_level, level)
@@ -375,22 +530,58 @@ class Escalator:
             self._step(session, incident, data, event, now)
 
     def _repeat_next(self, session: Session, incident: Incident, data: dict[str, Any], now: datetime) -> None:
+        """The next repeat after the growing interval; after ``policy.repeat_limit`` repeats
+        that slot carries the closing note instead (see :meth:`_repeat`)."""
         spec = load_ladders().for_grade(Grade(incident.grade))
         n = int(data["repeat"]) + 1
+        if n > self.policy.repeat_limit + 1:
+            return
         _schedule(session, incident, run=str(data["run"]), step=str(data["step"]), level=int(data["level"]),
-                  repeat=n, at=now + spec.repeat_after(n), now=now)
+                  repeat=n, at=now + spec.repeat_after(n), now=now, policy=self.policy)
+
+    def _repeat(self, session: Session, incident: Incident, data: dict[str, Any], event: str, now: datetime,
+                what: str, text: str, buttons: tuple[Button, ...], head: str = "事件升级") -> None:
+        """A repeat after every rung was told: to the unit's leader on duty and principal
+        (:func:`repeat_people`), at most ``policy.repeat_limit`` times; then one closing
+        note to the leader, and nothing more is scheduled."""
+        n = int(data["repeat"])
+        step = str(data["step"])
+        if n > self.policy.repeat_limit:
+            leaders = repeat_people(session, incident, self.policy, now, leaders_only=True)
+            notify(session, leaders,
+                   f"【停止重复提醒】{incident.number}：{what}。已通知全部层级，停止重复提醒"
+                   f"（已重复提醒{self.policy.repeat_limit}次）。请带班领导跟进处置。\n{text}\n{_basis(self.profile)}",
+                   event=event, now=now, buttons=buttons)
+            record(session, incident, now, "repeats_stopped",
+                   f"已通知全部层级，停止重复提醒（已重复{self.policy.repeat_limit}次）；告知：{'、'.join(p.name for p in leaders)}",
+                   person=None, actor="system", run=data["run"], step=step)
+            return
+        people = repeat_people(session, incident, self.policy, now)
+        notify(session, people,
+               f"【{head}·重复提醒·第{n + 1}次】{what}\n{text}\n{_basis(self.profile)}",
+               event=event, now=now, buttons=buttons)
+        record(session, incident, now, "pinged",
+               f"{what}，第{n + 1}次提醒：{'、'.join(p.name for p in people)}",
+               person=None, actor="system", level=int(data["level"]), repeat=n, step=step)
+        self._repeat_next(session, incident, data, now)
 
     def _ack(self, session: Session, incident: Incident, data: dict[str, Any], event: str, now: datetime) -> None:
         if incident.acknowledged_at is not None:
             return
+        if int(data["repeat"]):
+            waited = duration_zh(now - incident.reported_at)
+            self._repeat(session, incident, data, event, now, f"报告后{waited}仍无人确认",
+                         card(session, incident), ack_buttons(incident))
+            return
         level = int(data["level"])
         rungs = incident.ladder_rungs()
         reached, people = reachable_rung(session, incident, level)
+        # Not the reporter about their own report, unless nobody else is on the rung.
+        people = [p for p in people if p.id != incident.reporter_id] or people
         label = rungs[reached]["label"]
-        minutes = int((now - incident.reported_at).total_seconds() // 60)
-        again = f"·第{int(data['repeat']) + 1}次" if int(data["repeat"]) else ""
+        waited = duration_zh(now - incident.reported_at)
         notify(session, people,
-               f"【事件升级·{label}{again}】报告后 {minutes} 分钟仍无人确认\n{card(session, incident)}\n{_basis(self.profile)}",
+               f"【事件升级·{label}】报告后{waited}仍无人确认\n{card(session, incident)}\n{_basis(self.profile)}",
                event=event, now=now, buttons=ack_buttons(incident))
         incident.escalation_level = max(incident.escalation_level, level)
         session.add(incident)
@@ -416,16 +607,21 @@ class Escalator:
             notify(session, step_owners(session, incident, step, self.policy, now),
                    f"【事件提醒】即将到期：{head}\n{text}\n{basis}\n{done}", event=event, now=now, buttons=button)
             return
+        if int(data["repeat"]):
+            owners = "、".join(p.name for p in step_owners(session, incident, step, self.policy, now))
+            self._repeat(session, incident, data, event, now,
+                         f"步骤{step.seq}“{step.title}”超期仍未完成，责任人：{owners}", f"{text}\n{basis}", (),
+                         head="事件超期升级")
+            return
         base = OWNER_LEVEL.get(step.owner_role, 0)
         rungs = incident.ladder_rungs()
-        again = f"·第{int(data['repeat']) + 1}次" if int(data["repeat"]) else ""
         if level == base:
             people = step_owners(session, incident, step, self.policy, now)
-            msg = f"【事件超期{again}】已过期限：{head}\n{text}\n{basis}\n{done}"
+            msg = f"【事件超期】已过期限：{head}\n{text}\n{basis}\n{done}"
         else:
             reached, people = reachable_rung(session, incident, level)
             owners = "、".join(p.name for p in step_owners(session, incident, step, self.policy, now))
-            msg = (f"【事件超期升级·{rungs[reached]['label']}{again}】{head} 仍未完成，责任人：{owners}\n{text}\n{basis}\n"
+            msg = (f"【事件超期升级·{rungs[reached]['label']}】{head} 仍未完成，责任人：{owners}\n{text}\n{basis}\n"
                    f"请督促办理；如需上报：/incident escalate {incident.number} 说明")
         notify(session, people, msg, event=event, now=now, buttons=button if level == base else ())
         step.escalation_level = max(step.escalation_level, level)

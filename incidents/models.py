@@ -59,6 +59,7 @@ class Grade(StrEnum):
 
 GRADE_ZH = {Grade.general: "一般", Grade.major: "重大", Grade.special: "特级"}
 GRADE_ALIASES: dict[str, Grade] = {v: k for k, v in GRADE_ZH.items()} | {g.value: g for g in Grade}
+_GRADE_ZH_BY_VALUE: dict[str, str] = {g.value: zh for g, zh in GRADE_ZH.items()}
 
 
 class IncidentStatus(StrEnum):
@@ -75,7 +76,7 @@ STATUS_ZH = {
     IncidentStatus.reported: "待确认", IncidentStatus.acknowledged: "已确认",
     IncidentStatus.handling: "处置中", IncidentStatus.resolved: "已处置",
     IncidentStatus.closed: "已结案", IncidentStatus.cancelled: "已撤销",
-    IncidentStatus.false_alarm: "误报",
+    IncidentStatus.false_alarm: "已标记为误报",
 }
 OPEN_STATUSES = (IncidentStatus.reported, IncidentStatus.acknowledged, IncidentStatus.handling,
                  IncidentStatus.resolved)
@@ -111,6 +112,9 @@ class Incident(SQLModel, table=True):
     number: str = Field(max_length=20, unique=True)        # INC-20261123-001
     type: str = Field(max_length=20)
     grade: str = Field(default=Grade.general, max_length=10)
+    # The grade as the office's document names it when it was given (重要信息 under 古丈);
+    # None: the bot's own word (GRADE_ZH). See incidents.grades.
+    grade_name: str | None = Field(default=None, max_length=20)
     source: str = Field(default=Source.self_found, max_length=10)
     site: str = Field(default="", max_length=200)          # site or account name
     url: str | None = Field(default=None, max_length=1000)
@@ -136,6 +140,11 @@ class Incident(SQLModel, table=True):
         """Not closed, cancelled or a false alarm."""
         return self.status not in ENDED_STATUSES
 
+    @property
+    def grade_label(self) -> str:
+        """The grade as shown: the document's name recorded with it, else 一般/重大/特级."""
+        return self.grade_name or _GRADE_ZH_BY_VALUE.get(self.grade, self.grade)
+
     def ladder_rungs(self) -> list[dict[str, Any]]:
         """The snapshotted ladder: ``[{"level", "label", "person_ids", "after_minutes"}, …]``."""
         rungs: list[dict[str, Any]] = json.loads(self.ladder or "[]")
@@ -160,6 +169,9 @@ class IncidentStep(SQLModel, table=True):
     anchor: str = Field(default="report", max_length=60)     # "report" or "step:KEY"
     requires: str = Field(default="[]", max_length=400)      # JSON list of step keys
     evidence_required: bool = Field(default=False)
+    # Republishing: who did each 审 and 校 must be recorded (incidents.signoff).
+    signoff_required: bool = Field(default=False)
+    signoffs: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON [{stage, name}]
     external: str | None = Field(default=None, max_length=40)   # 网信 / 公安 / 电信 / 上级 …
     optional: bool = Field(default=False)
     due_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
@@ -179,6 +191,11 @@ class IncidentStep(SQLModel, table=True):
         """Keys of the steps that must be done first."""
         keys: list[str] = json.loads(self.requires or "[]")
         return keys
+
+    def signoff_list(self) -> list[dict[str, str]]:
+        """Who did each 审 and 校: ``[{"stage": "一审", "name": "王芳"}, …]``."""
+        entries: list[dict[str, str]] = json.loads(self.signoffs or "[]")
+        return entries
 
     @property
     def is_pending(self) -> bool:

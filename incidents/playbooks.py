@@ -25,12 +25,16 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.errors import ConfigError, ProfileError
-from core.profiles import Profile, Quantity
+from core.messages import duration_zh
+from core.profiles import CATALOG, NOT_REQUIRED, Profile, Quantity
 from core.workdays import WorkdayCalendar
 from incidents.models import Grade, IncidentType, Source
 
-OwnerRole = Literal["officer", "leader", "principal"]
-OWNER_ZH = {"officer": "值班员", "leader": "带班领导", "principal": "主要负责人"}
+# "support": the step asks the 技术保障 of the incident's site or unit (DUTY-2). The bot
+# pings them itself when the step's clock starts and marks the step done; when nobody is
+# set or reachable, the duty officer does it (by phone) and is told how to set one.
+OwnerRole = Literal["officer", "leader", "principal", "support"]
+OWNER_ZH = {"officer": "值班员", "leader": "带班领导", "principal": "主要负责人", "support": "值班员→技术保障"}
 TIME_UNITS = ("minutes", "hours", "workdays", "days", "months")
 
 
@@ -50,7 +54,16 @@ class StepSpec(_Strict):
     owner: OwnerRole = "officer"
     requires: tuple[str, ...] = ()
     evidence: bool = False                   # evidence must exist before it is done
-    external: str | None = None              # 网信 / 公安 / 电信 / 上级 / 平台 …
+    # Republishes corrected content: who did each 审 and 校 is recorded (incidents.signoff).
+    signoff: bool = False
+    external: str | None = None              # default bodies, 、-separated: 公安机关、网信部门 …
+    # A report step whose bodies and whether it is mandatory come from the profile: the
+    # first of these rules that states ``report_to`` (and ``report_mandatory``) decides.
+    reports: tuple[str, ...] = ()
+    # Dropped when that rule's ``report_mandatory`` is true (the 研判 step of 梁平第二十二条).
+    unless_mandatory: str | None = None
+    # The rule whose ``evidence_first`` value is cited by the evidence gate.
+    evidence_rule: str | None = None
     when: Literal["any", "self", "district"] = "any"
     optional: bool = False
 
@@ -79,6 +92,8 @@ class PlaybookSpec(_Strict):
     version: int = Field(ge=1)
     # DUTY-3: opinion and security events are reported to the leader on duty at once.
     inform_leader: bool = False
+    # The grade an incident of this type gets when the reporter names none (GRADE-1).
+    default_grade: Grade = Grade.general
     steps: tuple[StepSpec, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -110,7 +125,7 @@ class PlaybookSpec(_Strict):
 class RungSpec(_Strict):
     """One rung: who is pinged and how long after the previous rung."""
 
-    role: Literal["officer", "leader", "principal", "district"]
+    role: Literal["officer", "leader", "principal", "district", "support"]
     after_minutes: int = Field(ge=0, le=7 * 24 * 60)
 
 
@@ -148,7 +163,8 @@ class LaddersFile(_Strict):
         return spec
 
 
-ROLE_LABEL = {"officer": "值班员", "leader": "带班领导", "principal": "主要负责人", "district": "区政府办公室"}
+ROLE_LABEL = {"officer": "值班员", "leader": "带班领导", "principal": "主要负责人", "district": "区政府办公室",
+              "support": "技术保障"}
 
 
 def _problems(exc: ValidationError, where: str) -> list[str]:
@@ -208,7 +224,10 @@ def check_against_profile(profile: Profile) -> list[str]:
             try:
                 profile.rule(step.rule)
                 if step.value is not None:
-                    profile.value(step.rule, step.value)
+                    profile.find(step.rule, step.value)
+                for rule_id in (*step.reports, step.unless_mandatory, step.evidence_rule):
+                    if rule_id is not None:
+                        profile.rule(rule_id)
             except ProfileError as exc:
                 problems.append(f"预案 {spec.name} 步骤 {step.key}：{exc.message}")
     return problems
@@ -226,14 +245,132 @@ class StepTiming:
 def step_timing(step: StepSpec, profile: Profile, at_once_minutes: int) -> StepTiming:
     """Where the step's deadline comes from and how it reads."""
     if step.value is not None:
-        rv = profile.value(step.rule, step.value)
+        rv = profile.find(step.rule, step.value)
+        if rv is None:
+            # The office's rules (and their parents) set no time: none is invented.
+            return StepTiming(None, profile.citation(step.rule), f"无时限（{NOT_REQUIRED}）")
         quantity, citation, own = rv.quantity, rv.citation, False
     elif step.period is not None:
         quantity, citation, own = Quantity.parse(step.period), profile.citation(step.rule), True
     else:
         return StepTiming(None, profile.citation(step.rule), "无时限")
-    zh = f"立即（{at_once_minutes}分钟内）" if quantity.unit == "immediate" else quantity.zh()
+    zh = (f"立即（{duration_zh(timedelta(minutes=at_once_minutes))}内）" if quantity.unit == "immediate"
+          else quantity.zh())
     return StepTiming(quantity, citation, zh + ("（工作要求）" if own else ""))
+
+
+@dataclass(frozen=True)
+class ResolvedStep:
+    """A playbook step as it applies under one profile (what ``dutybot playbooks`` shows)."""
+
+    spec: StepSpec
+    after: str                    # "report" or a key of another resolved step
+    timing: StepTiming
+    mandatory: bool
+    mandatory_citation: str       # why it is (or is not) mandatory
+    evidence_first: bool
+    evidence_citation: str | None
+    reports_to: tuple[str, ...]
+    reports_citation: str | None
+
+    @property
+    def external(self) -> str | None:
+        """The bodies as stored on an incident step (``公安机关、网信部门``)."""
+        return "、".join(self.reports_to) or None
+
+    @property
+    def title(self) -> str:
+        """The step's title with ``{bodies}`` filled in (``向公安机关报告``)."""
+        return self.spec.title.replace("{bodies}", self.external or "有关部门")
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "key": self.spec.key, "title": self.title, "rule": self.spec.rule,
+            "owner": self.spec.owner, "after": self.after,
+            "deadline": self.timing.period_zh,
+            "mandatory": self.mandatory, "mandatory_citation": self.mandatory_citation,
+            "evidence_first": self.evidence_first, "evidence_citation": self.evidence_citation,
+            "reports_to": list(self.reports_to), "reports_citation": self.reports_citation,
+            "citation": self.timing.citation,
+        }
+
+
+EVIDENCE_PRACTICE = "工作要求（先保全证据再处置，本地规定未作要求）"
+
+
+def evidence_basis(step: StepSpec, profile: Profile) -> tuple[bool, str | None]:
+    """Whether ``step`` waits for evidence under ``profile``, and the reason shown.
+
+    A step marked ``evidence`` in the playbook always waits (the office's working
+    practice); where the profile's rule states ``evidence_first`` the gate cites it.
+    """
+    stated = profile.find(step.evidence_rule, "evidence_first") if step.evidence_rule else None
+    if stated is not None and stated.flag:
+        return True, stated.citation
+    if step.evidence:
+        return True, EVIDENCE_PRACTICE
+    return False, None
+
+
+def _reports(step: StepSpec, profile: Profile) -> tuple[tuple[str, ...], str | None, bool | None, str]:
+    """Bodies, their citation, mandatory (None: not stated) and the mandatory citation."""
+    for rule_id in step.reports:
+        bodies = profile.find(rule_id, "report_to")
+        if bodies is None:
+            continue
+        if "report_mandatory" not in CATALOG[rule_id]:
+            # The rule only names whom to report to (OP-1 "须第一时间向网信部门报告"): mandatory.
+            return bodies.items, bodies.citation, True, bodies.citation
+        mandatory = profile.find(rule_id, "report_mandatory")
+        if mandatory is None:
+            return bodies.items, bodies.citation, None, NOT_REQUIRED
+        return bodies.items, bodies.citation, bool(mandatory.flag), mandatory.citation
+    default = tuple(b for b in (step.external or "").split("、") if b)
+    return default, None, None, NOT_REQUIRED
+
+
+def _mandatory_report(rule_id: str, profile: Profile) -> bool:
+    found = profile.find(rule_id, "report_mandatory")
+    return bool(found and found.flag)
+
+
+def resolve_steps(spec: PlaybookSpec, source: Source, profile: Profile,
+                  at_once_minutes: int) -> list[ResolvedStep]:
+    """The steps of ``spec`` for an incident found by ``source``, as ``profile`` has them.
+
+    A step dropped under the profile (研判 where reporting is mandatory) passes its place
+    in the order to the steps that came after it.
+    """
+    chosen = spec.steps_for(source)
+    dropped = {s.key: s.after for s in chosen
+               if s.unless_mandatory and _mandatory_report(s.unless_mandatory, profile)}
+
+    def anchor(key: str) -> str:
+        while key in dropped:
+            key = dropped[key]
+        return key
+
+    out: list[ResolvedStep] = []
+    for step in chosen:
+        if step.key in dropped:
+            continue
+        timing = step_timing(step, profile, at_once_minutes)
+        evidence, evidence_cite = evidence_basis(step, profile)
+        bodies: tuple[str, ...] = ()
+        bodies_cite: str | None = None
+        mandatory, mandatory_cite = not step.optional, timing.citation
+        if step.reports:
+            bodies, bodies_cite, stated, stated_cite = _reports(step, profile)
+            if stated is None:
+                # Mandatory only where an article says so; otherwise the unit decides (研判).
+                mandatory, mandatory_cite = False, stated_cite
+            else:
+                mandatory, mandatory_cite = stated, stated_cite
+        elif step.external:
+            bodies = tuple(b for b in step.external.split("、") if b)
+        out.append(ResolvedStep(step, anchor(step.after), timing, mandatory, mandatory_cite,
+                                evidence, evidence_cite, bodies, bodies_cite))
+    return out
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ from core.clock import fmt_duration_zh, fmt_instant_zh, fmt_short_zh, local
 from core.errors import InputError
 from incidents.evidence import describe, verify
 from incidents.models import (
-    GRADE_ZH,
     SOURCE_ZH,
     STATUS_ZH,
     TYPE_ZH,
@@ -33,6 +32,7 @@ from incidents.models import (
     IncidentStep,
     StepStatus,
 )
+from incidents.signoff import format_signoffs
 from people.models import Person
 
 OVERVIEW, TIMELINE, STEPS, EVIDENCE, OUTCOME = (
@@ -46,7 +46,7 @@ ACTION_ZH = {
     "reported": "登记事件", "acknowledged": "确认收到", "taken": "接手处置",
     "step_done": "完成步骤", "step_skipped": "步骤不适用", "note": "备注", "graded": "调整等级",
     "escalated": "升级提醒", "pinged": "提醒", "evidence": "保存证据", "resolved": "处置完成",
-    "closed": "结案", "cancelled": "撤销事件", "false_alarm": "认定为误报",
+    "closed": "结案", "cancelled": "撤销事件", "false_alarm": "标记为误报",
 }
 CHAT_MIN_LINES = 3
 
@@ -155,7 +155,7 @@ def build_report(*, session: Session, incident: Incident, evidence_dir: Path,
                            + ("完整）" if c.ok else f"未通过，{c.problem}）")
                            for i, c in enumerate(checks, start=1)] or [NONE_ZH])
     timeline = [f"{fmt_short_zh(e.at)} {_actor(e)} "
-                + str(e.details().get("zh") or ACTION_ZH.get(e.action, e.action))
+                + str(e.details().get("zh") or ACTION_ZH.get(e.action, "（其他操作）"))
                 for e in events] or [NONE_ZH]
     states = {s.seq: _step_state(s, incident=incident, names=names, now=now) for s in steps}
     overview = _overview(incident, names)
@@ -176,11 +176,12 @@ def build_report(*, session: Session, incident: Incident, evidence_dir: Path,
             f"描述：{incident.description}"]),
         (TIMELINE, timeline),
         (STEPS, [f"{s.seq}. {s.title}（{s.rule_id}）— {states[s.seq]}"
-                 + (f"，截止 {step_deadline_zh(s)}" if s.is_pending and s.due_at else "") for s in steps]
+                 + (f"，截止 {step_deadline_zh(s)}" if s.is_pending and s.due_at else "")
+                 + (f"；审校：{format_signoffs(s.signoff_list())}" if s.signoffs else "") for s in steps]
          or [NONE_ZH]),
         (EVIDENCE, warning + [f"{describe(c.evidence)}：{c.problem}" for c in failed]
          + ([f"共 {len(checks)} 份，完整 {len(checks) - len(failed)} 份"] if checks else [NONE_ZH])),
-        (OUTCOME, [f"{k}：{outcome[k]}" for k in ("处置结论", "确认用时（MTTA）", "处置用时（MTTR）", "超期步骤")]),
+        (OUTCOME, [f"{k}：{outcome[k]}" for k in ("处置结论", "确认用时", "处置用时", "超期步骤")]),
     ]
     title = f"{incident.number} {label(TYPE_ZH, incident.type)}事件情况报告"
     return Report(incident.number, title, now, sections, not failed,
@@ -189,7 +190,7 @@ def build_report(*, session: Session, incident: Incident, evidence_dir: Path,
 
 def _actor(event: AuditEvent) -> str:
     """Who acted, as recorded at the time (the person's name then, or 系统)."""
-    return "系统" if event.actor == "system" else event.actor
+    return event.actor_zh()
 
 
 def _overview(incident: Incident, names: dict[int, str]) -> dict[str, str]:
@@ -199,7 +200,7 @@ def _overview(incident: Incident, names: dict[int, str]) -> dict[str, str]:
     return {
         "编号": incident.number,
         "类型": label(TYPE_ZH, incident.type),
-        "等级": label(GRADE_ZH, incident.grade),
+        "等级": incident.grade_label,
         "来源": label(SOURCE_ZH, incident.source),
         "网站/账号": incident.site or "—",
         "URL": incident.url or "—",
@@ -238,6 +239,9 @@ def _step_line(step: IncidentStep, state: str) -> str:
                                             ("编号", step.contact_ref)) if v]
         parts.append(f"对外报告（{step.external}）："
                      + ("，".join(details) if details else "尚未报告"))
+    signed = step.signoff_list()
+    if signed:
+        parts.append(f"审校：{format_signoffs(signed)}")
     if step.note and step.status != StepStatus.skipped:
         parts.append(f"备注：{step.note}")
     optional = "（可选）" if step.optional else ""
@@ -253,14 +257,14 @@ def _outcome(incident: Incident, steps: list[IncidentStep], names: dict[int, str
     closed_by = f"（{names[incident.closed_by_id]}）" if incident.closed_by_id in names else ""
     out["结案时间"] = (fmt_instant_zh(incident.closed_at) + closed_by if incident.closed_at
                    else "尚未结案")
-    out["确认用时（MTTA）"] = (duration_zh(incident.acknowledged_at - incident.reported_at)
+    out["确认用时"] = (duration_zh(incident.acknowledged_at - incident.reported_at)
                           if incident.acknowledged_at else "尚未确认")
     if incident.resolved_at:
-        out["处置用时（MTTR）"] = duration_zh(incident.resolved_at - incident.reported_at)
+        out["处置用时"] = duration_zh(incident.resolved_at - incident.reported_at)
     elif incident.is_open:
-        out["处置用时（MTTR）"] = f"尚未处置完成（已历时 {duration_zh(now - incident.reported_at)}）"
+        out["处置用时"] = f"尚未处置完成（已历时 {duration_zh(now - incident.reported_at)}）"
     else:
-        out["处置用时（MTTR）"] = "—"
+        out["处置用时"] = "—"
     overdue = [s for s in steps if step_overdue(s, incident=incident, now=now)]
     out["超期步骤"] = f"{len(overdue)} 个" + (
         "（" + "、".join(f"步骤{s.seq}" for s in overdue) + "）" if overdue else "")

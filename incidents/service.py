@@ -28,6 +28,7 @@ from sqlmodel import Session, col, select
 from core import audit
 from core.clock import fmt_short_zh, local
 from core.errors import DutybotError, InputError, NotFound, PermissionDenied
+from core.office_hours import OfficeHours
 from core.profiles import Profile, Quantity
 from incidents.models import (
     ENDED_STATUSES,
@@ -47,7 +48,7 @@ from incidents.models import (
 )
 from incidents.playbooks import ROLE_LABEL, load_ladders, load_playbooks, step_timing
 from people.models import Person, Role
-from people.service import people_with_role
+from people.service import people_with_role, support_of_unit
 
 MAX_DESCRIPTION = 1000
 MAX_SITE = 200
@@ -85,15 +86,41 @@ class NoRoster:
 NO_ROSTER: DutyRoster = NoRoster()
 
 
+class SiteSupport(Protocol):
+    """The 技术保障 set on the registered site an incident names (``[]``: none of its own).
+
+    Incidents never import the site registry: the composition root passes it in as
+    :attr:`IncidentPolicy.sites` (the ``roster.sites`` module fits this protocol).
+    """
+
+    def support_for(self, *, session: Session, site: str, url: str | None, unit: str) -> list[Person]: ...
+
+
+class NoSites:
+    """No site registry: only the unit's 技术保障 people are known."""
+
+    def support_for(self, *, session: Session, site: str, url: str | None, unit: str) -> list[Person]:
+        return []
+
+
+NO_SITES: SiteSupport = NoSites()
+
+
 @dataclass(frozen=True)
 class IncidentPolicy:
-    """What the domain needs from outside: ``[incidents]`` in the config, and who is on duty."""
+    """What the domain needs from outside: ``[incidents]`` in the config, who is on duty,
+    who supports each site, and the office hours routine pings wait for."""
 
     at_once_minutes: int = 30
     remind_before: timedelta = timedelta(minutes=60)
     leaders_on_duty: tuple[str, ...] = ()
     district_office: tuple[str, ...] = ()
     on_duty: DutyRoster = NO_ROSTER
+    sites: SiteSupport = NO_SITES
+    # Repeats after the top rung was told; then one closing note (``incidents.repeat_limit``).
+    repeat_limit: int = 2
+    # 一般-grade step reminders outside these wait for them; None: ping at any hour.
+    office_hours: OfficeHours | None = None
 
 
 # -- parsing -------------------------------------------------------------------------
@@ -211,8 +238,18 @@ def officers_for(session: Session, incident: Incident, policy: IncidentPolicy,
     return on_duty or [p for p in _of_unit(session, Role.officer, incident.unit) if not in_district(p, policy)]
 
 
+def support_for(session: Session, incident: Incident, policy: IncidentPolicy) -> list[Person]:
+    """The 技术保障 of the incident: the registered site's own (``dutybot sites support``),
+    else the unit's 技术保障 people, else those registered without a unit; never another
+    unit's."""
+    return (policy.sites.support_for(session=session, site=incident.site, url=incident.url, unit=incident.unit)
+            or support_of_unit(session=session, unit=incident.unit))
+
+
 def rung_people(session: Session, incident: Incident, role: str, policy: IncidentPolicy,
                 at: datetime | None = None) -> list[Person]:
+    if role == "support":
+        return support_for(session, incident, policy)
     if role == "officer":
         return officers_for(session, incident, policy, at)
     if role == "leader":
@@ -257,7 +294,7 @@ def require_manage(person: Person, incident: Incident, policy: IncidentPolicy, w
 
 def require_open(incident: Incident) -> None:
     if not incident.is_open:
-        raise DutybotError(f"{incident.number} 已{STATUS_ZH[IncidentStatus(incident.status)]}，不能再操作。")
+        raise DutybotError(f"{incident.number} {STATUS_ZH[IncidentStatus(incident.status)]}，不能再操作。")
 
 
 def record(session: Session, incident: Incident, now: datetime, action: str, zh: str, *,
@@ -271,10 +308,17 @@ def record(session: Session, incident: Incident, now: datetime, action: str, zh:
 # -- rules and queries ---------------------------------------------------------------
 
 
+def default_grade(type_: IncidentType) -> Grade:
+    """The grade of a new incident of ``type_`` when the reporter names none."""
+    return load_playbooks()[type_].default_grade
+
+
 def quantity_for(incident: Incident, step: IncidentStep, profile: Profile,
                   policy: IncidentPolicy) -> Quantity | None:
-    spec = next(s for s in load_playbooks()[IncidentType(incident.type)].steps_for(Source(incident.source))
-                if s.key == step.key)
+    spec = next((s for s in load_playbooks()[IncidentType(incident.type)].steps_for(Source(incident.source))
+                 if s.key == step.key), None)
+    if spec is None:
+        return None   # a step of an older playbook version the current one no longer has
     return step_timing(spec, profile, policy.at_once_minutes).quantity
 
 

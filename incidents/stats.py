@@ -21,7 +21,6 @@ from sqlmodel import Session, col, select
 from core.clock import fmt_short_zh, local, local_midnight, median_duration
 from core.errors import InputError
 from incidents.models import (
-    GRADE_ZH,
     OPEN_STATUSES,
     SOURCE_ZH,
     STATUS_ZH,
@@ -222,7 +221,7 @@ def write_register_xlsx(*, session: Session, start: date, end: date, path: Path,
     register.append(list(REGISTER_COLUMNS))
     for i in period.incidents:
         _append(register, [
-            i.number, _naive_local(i.reported_at), label(TYPE_ZH, i.type), label(GRADE_ZH, i.grade),
+            i.number, _naive_local(i.reported_at), label(TYPE_ZH, i.type), i.grade_label,
             label(SOURCE_ZH, i.source), i.site, i.url or "", i.description, i.unit or NO_UNIT,
             names.get(i.reporter_id, "") if i.reporter_id else "",
             names.get(i.owner_id, "") if i.owner_id else "", label(STATUS_ZH, i.status),

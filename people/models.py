@@ -19,11 +19,15 @@ class Role(StrEnum):
     principal = "principal"    # 主要负责人
     admin = "admin"            # 管理员
     external = "external"      # 外部联系人（网信、公安、电信、上级）
+    # 技术保障: who fixes a unit's (or one site's) website — staff or a vendor's engineer.
+    # Pinged by the bot when a site is down, its content wrong or tampered with (DUTY-2);
+    # may bind a chat account to receive those pings, and uses no command beyond /help.
+    support = "support"
 
 
 ROLE_ZH = {
     Role.officer: "值班员", Role.leader: "带班领导", Role.principal: "主要负责人",
-    Role.admin: "管理员", Role.external: "外部联系人",
+    Role.admin: "管理员", Role.external: "外部联系人", Role.support: "技术保障",
 }
 ROLE_FROM_ZH = {v: k for k, v in ROLE_ZH.items()} | {r.value: r for r in Role}
 

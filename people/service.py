@@ -154,6 +154,24 @@ def people_with_role(*, session: Session, role: Role) -> list[Person]:
     return [p for p in list_people(session=session) if role in p.role_set()]
 
 
+def support_of_unit(*, session: Session, unit: str) -> list[Person]:
+    """The 技术保障 people of ``unit``; when it has none, those registered without a unit
+    (a vendor serving every unit). Never another unit's."""
+    people = people_with_role(session=session, role=Role.support)
+    own = [p for p in people if unit and p.unit == unit]
+    return own or [p for p in people if not p.unit]
+
+
+def reachable(*, session: Session, people: Iterable[Person]) -> set[int]:
+    """Ids of ``people`` the bot can write to: a bound chat account that has not blocked it."""
+    ids = [p.id for p in people if p.id is not None]
+    if not ids:
+        return set()
+    rows = session.exec(select(ChatIdentity.person_id).where(col(ChatIdentity.person_id).in_(ids),
+                                                             col(ChatIdentity.blocked_at).is_(None)))
+    return set(rows)
+
+
 def create_invite(*, session: Session, person: Person, now: datetime, ttl: timedelta,
                   actor: str) -> InviteCode:
     """A new one-time binding code for ``person``; earlier unused codes stop working.

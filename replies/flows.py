@@ -9,6 +9,12 @@ survives restarts and moves when the deadline moves. Stages, in order:
 ``leader``     ``leader_after`` later → the leaders
 ``principal``  ``principal_after`` later → the principal
 
+Replies are routine: with office hours set (``[calendar] office_hours``), a stage that
+falls outside them — a night, a weekend, a public holiday — is delivered at the start of
+the next working period, and the leader and principal stages count from the delivered
+breach (a deadline at Saturday 24:00 is reminded on Monday at opening time, the leaders
+``leader_after`` later).
+
 Closing the item cancels what is left. Every reminder names the rule and its article.
 """
 
@@ -22,6 +28,7 @@ from sqlmodel import Session
 from core import schedule
 from core.clock import SHANGHAI, fmt_short_zh
 from core.messages import Button, Outbound
+from core.office_hours import OfficeHours
 from core.outbox import enqueue
 from core.schedule import DueItem
 from core.workdays import WorkdayCalendar
@@ -43,6 +50,12 @@ class ReminderPolicy:
     remind_time: time = time(9, 0)
     leader_after: timedelta = timedelta(hours=4)
     principal_after: timedelta = timedelta(hours=24)
+    # Reminders outside these wait for the next working period; None: at any hour.
+    office_hours: OfficeHours | None = None
+
+    def deliver_at(self, at: datetime) -> datetime:
+        """When a reminder due at ``at`` goes out: at once, or when the office opens."""
+        return at if self.office_hours is None else self.office_hours.next_open(at)
 
 
 def ref_of(item: ReplyItem) -> str:
@@ -82,10 +95,11 @@ def stage_times(*, item: ReplyItem, calendar: WorkdayCalendar,
                     break
         times["before"] = at_morning(day)
     times["due"] = at_morning(item.due_last_day)
-    times["breach"] = item.due_at
-    times["leader"] = item.due_at + policy.leader_after
-    times["principal"] = item.due_at + policy.principal_after
-    return times
+    breach = policy.deliver_at(item.due_at)
+    times["breach"] = breach
+    times["leader"] = breach + policy.leader_after
+    times["principal"] = breach + policy.principal_after
+    return {stage: policy.deliver_at(at) for stage, at in times.items()}
 
 
 def schedule_reminders(*, session: Session, item: ReplyItem, calendar: WorkdayCalendar,
@@ -99,7 +113,7 @@ def schedule_reminders(*, session: Session, item: ReplyItem, calendar: WorkdayCa
             continue
         if stage not in LEVEL or LEVEL[stage] > item.escalation_level:
             schedule.schedule(session=session, key=key, kind=REMIND_KIND, ref=ref_of(item),
-                              due_at=max(at, now), now=now,
+                              due_at=policy.deliver_at(max(at, now)), now=now,
                               payload={"stage": stage, "due": item.due_at.isoformat()})
 
 

@@ -18,7 +18,7 @@ from core import audit
 from core.clock import local
 from core.errors import InputError, NotFound
 from core.numbering import next_number
-from core.profiles import Profile, RuleValue
+from core.profiles import NOT_REQUIRED, Profile, RuleValue
 from core.workdays import Deadline, WorkdayCalendar
 from people.models import Person
 from replies.models import (
@@ -49,9 +49,9 @@ class ReplyDeadline:
 
     due: Deadline          # what applies: the period, or the ceiling if that is earlier
     period: Deadline       # the category's period (with extensions)
-    ceiling: Deadline      # REPLY-4
+    ceiling: Deadline      # REPLY-4 (the period itself where the profile sets no ceiling)
     rule: RuleValue        # the category's rule value, with its citation
-    ceiling_rule: RuleValue
+    ceiling_rule: RuleValue | None   # None: the office's rules set no overall ceiling
     capped: bool           # the ceiling cut the period short
 
     @property
@@ -61,7 +61,7 @@ class ReplyDeadline:
 
     def basis_zh(self) -> str:
         """``依据：古丈办法第十三条，3个工作日内答复``."""
-        if self.capped:
+        if self.capped and self.ceiling_rule is not None:
             return f"依据：{self.ceiling_rule.citation}，自收到之日起最迟{self.ceiling_rule.quantity.zh()}内答复"
         verb = "作出决定" if self.rule.rule_id == "REPLY-5" else "答复"
         return f"依据：{self.rule.citation}，{self.rule.quantity.zh()}内{verb}"
@@ -100,10 +100,18 @@ def compute_deadline(*, calendar: WorkdayCalendar, profile: Profile, category: R
                      received_at: datetime, extended_workdays: int = 0) -> ReplyDeadline:
     """The deadline of an item received at ``received_at``."""
     rule_id, key = CATEGORY_RULE[category]
-    rule = profile.value(rule_id, key)
+    rule = profile.find(rule_id, key)
+    if rule is None:
+        # No deadline is invented where the office's rules set none (issue 14).
+        raise InputError(
+            f"{NOT_REQUIRED}：《{profile.document}》未规定“{CATEGORY_ZH[category]}”类留言的"
+            f"{'处理' if category == ReplyCategory.objection else '答复'}时限（{rule_id}），机器人不自行设定期限。"
+            f"如本单位另有规定，请管理员在 dutybot.toml 的 [rules.overrides] 中填写 \"{rule_id}.{key}\" 后再登记。")
     q = rule.quantity
     period = calendar.add(received_at, q.amount + (extended_workdays if q.unit == "workdays" else 0), q.unit)
-    ceiling_rule = profile.value("REPLY-4", "max")
+    ceiling_rule = profile.find("REPLY-4", "max")
+    if ceiling_rule is None:
+        return ReplyDeadline(period, period, period, rule, None, False)
     cq = ceiling_rule.quantity
     ceiling = calendar.add(received_at, cq.amount, cq.unit)
     capped = ceiling.due < period.due

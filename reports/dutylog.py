@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from core.clock import fmt_date_zh, fmt_short_zh, local
 from core.errors import InputError
+from core.messages import duration_zh
 from people.models import Person
 from roster.models import (
     ROUND_STATUS_ZH,
@@ -113,7 +114,7 @@ class OfficerLog:
 
     def zh(self) -> str:
         at = f" {local(self.checked_in_at):%H:%M}" if self.checked_in_at else ""
-        late = f"（迟{self.late_minutes}分钟）" if self.state == CheckinState.late else ""
+        late = f"（迟{duration_zh(timedelta(minutes=self.late_minutes))}）" if self.state == CheckinState.late else ""
         return f"{self.name} {CHECKIN_ZH[self.state]}{at}{late}"
 
 

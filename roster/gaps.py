@@ -161,7 +161,7 @@ def warn_gaps(*, session: Session, calendar: WorkdayCalendar, patterns: ShiftPat
         lines.append(f"（补发：原定 {fmt_short_zh(fire_time)}，因系统未运行而延迟）")
     lines += [*(f"· {gap_line(g, today)}" for g, _ in fresh),
               "查看：/duty 日期；调整：/substitute 日期 [班次] 原人员 新人员，或导入、生成值班表。",
-              f"依据：{citation}（7×24小时值班读网）"]
+              f"依据：{citation}"]
     text = "\n".join(lines)
     event = f"roster.gaps:{local(fire_time).date().isoformat()}"
     queued = sum(enqueue(session=session, message=Outbound(text, person_id=p.id), now=now,

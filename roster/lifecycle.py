@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from core import audit, schedule
 from core.clock import fmt_short_zh
 from core.errors import DutybotError, InputError
-from core.messages import Outbound
+from core.messages import Outbound, duration_zh
 from core.outbox import enqueue
 from core.profiles import Profile
 from core.schedule import DueItem, DueStatus
@@ -151,7 +151,7 @@ def _next_shift_hint(session: Session, person: Person, now: datetime, policy: Li
     upcoming = [s for _, s in _officer_rows(session, person, now, now + timedelta(days=30)) if s.starts_at > now]
     if not upcoming:
         return "您接下来 30 天没有值班员班次。"
-    return (f"您的下一班：{label(upcoming[0])}，可在开始前 {minutes(policy.checkin_window)} 分钟内接班。")
+    return (f"您的下一班：{label(upcoming[0])}，可在开始前{duration_zh(policy.checkin_window)}内接班。")
 
 
 def check_in(*, session: Session, person: Person, now: datetime, policy: LifecyclePolicy, actor: str) -> CheckIn:
@@ -163,8 +163,8 @@ def check_in(*, session: Session, person: Person, now: datetime, policy: Lifecyc
     """
     rows = _officer_rows(session, person, now, now + policy.checkin_window)
     if not rows:
-        raise NotOnShift("您当前没有需要接班的班次（接班须在班次开始前 "
-                         f"{minutes(policy.checkin_window)} 分钟内或班次进行中）。{_next_shift_hint(session, person, now, policy)}")
+        raise NotOnShift("您当前没有需要接班的班次（接班须在班次开始前"
+                         f"{duration_zh(policy.checkin_window)}内或班次进行中）。{_next_shift_hint(session, person, now, policy)}")
     open_rows = [(a, s) for a, s in rows if a.checked_in_at is None]
     if not open_rows:
         assignment, shift = rows[-1]
@@ -175,7 +175,7 @@ def check_in(*, session: Session, person: Person, now: datetime, policy: Lifecyc
     assignment.checked_in_at = now
     session.add(assignment)
     late = now - shift.starts_at if is_late(now, shift, policy) else None
-    late_zh = f"（迟到 {minutes(late)} 分钟）" if late is not None else "（按时）"
+    late_zh = f"（迟到{duration_zh(late)}）" if late is not None else "（按时）"
     assert shift.id is not None
     audit.record(session=session, at=now, entity_type="shift", entity_id=shift.id, action="checked_in", actor=actor,
                  actor_id=person.id, zh=f"{label(shift)}：值班员 {person.name} 接班{late_zh}", person=person.name,
@@ -272,7 +272,7 @@ def hand_over(*, session: Session, person: Person, note: str, now: datetime, pro
     to = f"接班：{label(following)}" if following is not None else "下一班：尚未排班"
     body = (f"{label(shift)} 交班{replaces}\n交班人：{person.name} {person.phone}".rstrip()
             + f"（{fmt_short_zh(now)}）\n{to}\n{summary}\n备注：{row.note or '无'}\n"
-            f"依据：{profile.citation('CHECK-2')}（值班情况详细记录）")
+            + profile.basis("CHECK-2"))
     event = f"{ref_of(shift)}:handover:{now.isoformat()}"
     officers = [p for p in (next_view.officers if next_view else []) if p.active and p.id != person.id]
     for officer in officers:

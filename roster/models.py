@@ -186,3 +186,6 @@ class Site(SQLModel, table=True):
     unit: str = Field(default="", max_length=100)
     active: bool = Field(default=True)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # 技术保障 of this site (a person with the support role, often a vendor's engineer);
+    # None: the unit's support people are pinged (issue 14 item 4).
+    support_id: int | None = Field(default=None, foreign_key="person.id")

@@ -32,7 +32,7 @@ from sqlmodel import Session, col, select
 
 from core import audit, schedule
 from core.clock import SHANGHAI, local
-from core.messages import Button, Outbound
+from core.messages import Button, Outbound, duration_zh
 from core.outbox import enqueue
 from core.profiles import Profile
 from core.schedule import DueItem, DueStatus
@@ -41,7 +41,6 @@ from roster.lifecycle import (
     LifecyclePolicy,
     key_of,
     leaders_of,
-    minutes,
     not_checked_in,
     ref_of,
     shift_lines,
@@ -166,7 +165,7 @@ def process_reminder(session: Session, item: DueItem, now: datetime, *, profile:
     if stage == "evening":
         head = f"【值班提醒】您明天（{start.month}月{start.day}日）{start:%H:%M} 起值班"
     else:
-        head = f"【值班提醒】您的值班将于 {start:%H:%M} 开始（还有 {minutes(shift.starts_at - now)} 分钟）"
+        head = f"【值班提醒】您的值班将于 {start:%H:%M} 开始（还有{duration_zh(shift.starts_at - now)}）"
     event = f"{item.key}:{shift.starts_at.isoformat()}"
     told = []
     for person, role in _people_with_roles(view):
@@ -174,7 +173,7 @@ def process_reminder(session: Session, item: DueItem, now: datetime, *, profile:
             mine, hint = "值班员", "请按时到岗；到岗后发送 /checkin（接班）。"
         else:
             mine, hint = "带班领导", "值班员未按时接班时，机器人会通知您。"
-        text = f"{head}，岗位：{mine}\n{shift_lines(view)}\n{hint}\n依据：{profile.citation('DUTY-1')}（7×24小时值班读网）"
+        text = f"{head}，岗位：{mine}\n{shift_lines(view)}\n{hint}\n{profile.basis('DUTY-1', 'DUTY-5')}"
         enqueue(session=session, message=Outbound(text, person_id=person.id), now=now, event_key=event)
         told.append(person.name)
     if told:
@@ -195,20 +194,20 @@ def process_checkin(session: Session, item: DueItem, now: datetime, *, policy: L
         return
     event = f"{item.key}:{shift.starts_at.isoformat()}"
     leaders = leaders_of(session, shift)
-    since = minutes(now - shift.starts_at)
+    since = duration_zh(now - shift.starts_at)
     if item.data().get("stage") == "remind":
-        text = (f"【接班提醒】{label(shift)} 已开始 {since} 分钟，您还没有接班。\n"
-                f"请立即到岗并发送 /checkin（接班）；{minutes(policy.escalate_after)} 分钟后仍未接班，"
+        text = (f"【接班提醒】{label(shift)} 已开始{since}，您还没有接班。\n"
+                f"请立即到岗并发送 /checkin（接班）；{duration_zh(policy.escalate_after)}后仍未接班，"
                 f"将告知带班领导 {'、'.join(p.name for p in leaders) or '（空缺）'}。\n"
-                f"依据：{profile.citation('DUTY-1')}（7×24小时值班读网）")
+                + profile.basis("DUTY-1", "DUTY-5"))
         for person in missing:
             enqueue(session=session, message=Outbound(text, person_id=person.id, buttons=(Button("接班", "/checkin"),)),
                     now=now, event_key=event)
         action, zh = "checkin_reminded", f"提醒未接班的值班员：{'、'.join(p.name for p in missing)}"
     else:
-        text = (f"【未接班】{label(shift)} 已开始 {since} 分钟，值班员仍未接班：{with_phones(missing)}\n"
+        text = (f"【未接班】{label(shift)} 已开始{since}，值班员仍未接班：{with_phones(missing)}\n"
                 f"请联系确认到岗；无法到岗时请安排替班（管理员：/substitute 日期 [班次] 原人员 新人员）。\n"
-                f"依据：{profile.citation('DUTY-1')}（7×24小时值班读网）")
+                + profile.basis("DUTY-1", "DUTY-5"))
         for person in leaders:
             enqueue(session=session, message=Outbound(text, person_id=person.id), now=now, event_key=event)
         action = "checkin_escalated"

@@ -203,7 +203,7 @@ def plan_job(session: Session, fire_time: datetime, now: datetime, *, policy: Ro
 
 
 def _basis(profile: Profile) -> str:
-    return f"依据：{profile.citation('DUTY-1')}（7×24小时值班读网，不定时阅读网站和政务新媒体）"
+    return profile.basis("DUTY-1", "DUTY-5")
 
 
 def _title(rnd: ReadingRound, shift: Shift) -> str:

@@ -13,11 +13,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 from sqlmodel import Session, col, select
 
 from core import audit
 from core.errors import DutybotError, InputError, NotFound
+from people.models import Person
 from roster.models import Site
 
 MAX_NAME, MAX_URL, MAX_UNIT = 100, 1000, 100
@@ -168,6 +170,75 @@ def remove_site(*, session: Session, name: str, unit: str | None, now: datetime,
                  actor=actor, from_state="active", to_state="inactive", zh=f"停用读网对象：{_describe(site)}",
                  name=site.name, unit=site.unit)
     return site
+
+
+def set_support(*, session: Session, name: str, unit: str | None, person: Person | None, now: datetime,
+                actor: str) -> Site:
+    """Make ``person`` the 技术保障 of the active site ``name`` (of ``unit`` when given);
+    ``None`` clears it, and the unit's 技术保障 people are pinged instead.
+
+    Raises:
+        SiteNotFound: no such active site.
+        InputError: the name is used by several units and ``unit`` was not given, or
+            ``person`` has left.
+    """
+    stmt = select(Site).where(Site.name == name.strip(), Site.active == True)  # noqa: E712
+    if unit is not None:
+        stmt = stmt.where(Site.unit == unit.strip())
+    found = list(session.exec(stmt))
+    if not found:
+        raise SiteNotFound(name)
+    if len(found) > 1:
+        units = "、".join(s.unit or "各单位" for s in found)
+        raise InputError(f"“{name}”在多个单位登记（{units}），请指明单位。")
+    site = found[0]
+    if person is not None and not person.active:
+        raise InputError(f"“{person.name}”已停用，不能担任技术保障。")
+    before = support_name(session, site)
+    site.support_id = person.id if person is not None else None
+    session.add(site)
+    after = person.name if person is not None else ""
+    audit.record(session=session, at=now, entity_type="site", entity_id=site.id or 0, action="support_set",
+                 actor=actor, from_state=before or None, to_state=after or None,
+                 zh=(f"设置技术保障：{_describe(site)} → {after}" if after
+                     else f"清除技术保障：{_describe(site)}（原：{before or '无'}）"),
+                 name=site.name, unit=site.unit)
+    return site
+
+
+def support_name(session: Session, site: Site) -> str:
+    """The name of the site's own 技术保障, or ``""``."""
+    if site.support_id is None:
+        return ""
+    person = session.get(Person, site.support_id)
+    return person.name if person is not None else ""
+
+
+def _host(address: str | None) -> str:
+    if not address or not _URL.match(address):
+        return ""
+    return (urlsplit(address).hostname or "").lower()
+
+
+def support_for(*, session: Session, site: str, url: str | None, unit: str) -> list[Person]:
+    """The 技术保障 set on the registered site an incident names — by the site's name, or by
+    the host of its address (``www.example.gov.cn``) — the unit's own site first; ``[]``
+    when the site is not registered or has no 技术保障 of its own (callers then use the
+    unit's: :func:`people.service.support_of_unit`).
+
+    ``roster.sites`` fits :class:`incidents.service.SiteSupport` through this function;
+    the composition root hands the module to the incidents policy.
+    """
+    name, host = site.strip(), _host(url) or site.strip().lower()
+    candidates = list_sites(session=session, unit=unit) if unit else list_sites(session=session)
+    hits = [s for s in candidates if s.name == name or (_host(s.url) and _host(s.url) == host)]
+    hits.sort(key=lambda s: (s.unit != unit, s.name != name, s.id or 0))
+    for hit in hits:
+        if hit.support_id is not None:
+            person = session.get(Person, hit.support_id)
+            if person is not None and person.active:
+                return [person]
+    return []
 
 
 def list_sites(*, session: Session, unit: str | None = None, include_inactive: bool = False) -> list[Site]:

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from core import audit, schedule
 from core.clock import ensure_utc, fmt_short_zh, local
 from core.errors import DutybotError, InputError, NotFound, PermissionDenied
-from core.messages import Button, Outbound
+from core.messages import Button, Outbound, duration_zh
 from core.outbox import enqueue
 from core.profiles import Profile
 from core.schedule import DueItem
@@ -63,7 +63,7 @@ def ref_of(check: SpotCheck) -> str:
 
 
 def _basis(profile: Profile) -> str:
-    return f"依据：{profile.citation('DUTY-4')}（区政府值班人员抽查各单位读网情况）"
+    return profile.basis("DUTY-4")
 
 
 def _send(session: Session, people: list[Person], text: str, *, event: str, now: datetime,
@@ -133,10 +133,9 @@ def start_check(*, session: Session, unit: str, requester: Person, now: datetime
     session.flush()
     started = Started(check, officers)
     if officers:
-        minutes = int(confirm.total_seconds() // 60)
         _send(session, officers,
               f"【在岗抽查】区政府办公室（{requester.name}）正在抽查{unit}值班读网在岗情况（抽查编号 {check.id}）。\n"
-              f"请在 {local(check.due_at):%H:%M} 前（{minutes}分钟内）确认在岗：/spotcheck confirm {check.id}\n"
+              f"请在 {local(check.due_at):%H:%M} 前（{duration_zh(confirm)}内）确认在岗：/spotcheck confirm {check.id}\n"
               f"{_basis(profile)}",
               event=f"{ref_of(check)}:ask", now=now, buttons=(Button("确认在岗", f"/spotcheck confirm {check.id}"),))
         schedule.schedule(session=session, key=ref_of(check), kind=KIND, ref=ref_of(check), due_at=check.due_at,
@@ -177,10 +176,9 @@ def waiting_for(*, session: Session, person: Person) -> SpotCheck:
 
 
 def taken_zh(check: SpotCheck) -> str:
-    """``用时 3 分钟`` (or ``用时不到1分钟``)."""
+    """``用时3分钟``, ``用时1小时5分钟`` (or ``用时不到1分钟``)."""
     assert check.confirmed_at is not None
-    minutes = int((ensure_utc(check.confirmed_at) - ensure_utc(check.asked_at)).total_seconds() // 60)
-    return f"用时 {minutes} 分钟" if minutes >= 1 else "用时不到1分钟"
+    return f"用时{duration_zh(ensure_utc(check.confirmed_at) - ensure_utc(check.asked_at))}"
 
 
 def confirm(*, session: Session, check: SpotCheck, person: Person, now: datetime, actor: str) -> SpotCheck:
@@ -225,21 +223,21 @@ class SpotCheckTimeout:
         session.add(check)
         asked = check.note.removeprefix("抽查对象：")
         requester = session.get(Person, check.requested_by_id) if check.requested_by_id else None
-        minutes = int((ensure_utc(check.due_at) - ensure_utc(check.asked_at)).total_seconds() // 60)
+        window = duration_zh(ensure_utc(check.due_at) - ensure_utc(check.asked_at))
         if requester is not None and requester.active:
             _send(session, [requester],
-                  f"【抽查结果】{check.unit}（抽查编号 {check.id}）：值班员 {asked} 未在{minutes}分钟内确认在岗，抽查未通过。"
+                  f"【抽查结果】{check.unit}（抽查编号 {check.id}）：值班员 {asked} 未在{window}内确认在岗，抽查未通过。"
                   f"已通知该单位带班领导。",
                   event=f"{ref_of(check)}:result", now=now)
         leaders = unit_leaders(session, check.unit, check.asked_at)
         _send(session, leaders,
               f"【抽查未通过】区政府办公室于 {fmt_short_zh(check.asked_at)} 抽查{check.unit}值班读网在岗情况，"
-              f"值班员 {asked} 未在{minutes}分钟内确认（抽查编号 {check.id}）。\n请核实情况并督促在岗读网。\n"
+              f"值班员 {asked} 未在{window}内确认（抽查编号 {check.id}）。\n请核实情况并督促在岗读网。\n"
               f"{_basis(self.profile)}",
               event=f"{ref_of(check)}:missed", now=now)
         audit.record(session=session, at=now, entity_type="spot_check", entity_id=check.id or 0, action="missed",
                      from_state=SpotCheckStatus.pending, to_state=SpotCheckStatus.missed,
-                     zh=f"{asked} 未在{minutes}分钟内确认在岗，抽查未通过；已通知 {_names(leaders)}")
+                     zh=f"{asked} 未在{window}内确认在岗，抽查未通过；已通知 {_names(leaders)}")
 
 
 def register_spotchecks(scheduler: Registry, *, profile: Profile) -> None:
@@ -253,7 +251,7 @@ def recent_checks(*, session: Session, limit: int = 10) -> list[SpotCheck]:
 
 
 def check_line(session: Session, check: SpotCheck) -> str:
-    """``#12 11月23日 10:00｜区教育局｜已确认在岗（王芳，用时 3 分钟）``."""
+    """``#12 11月23日 10:00｜区教育局｜已确认在岗（王芳，用时3分钟）``."""
     state = STATUS_ZH[SpotCheckStatus(check.status)]
     if check.status == SpotCheckStatus.confirmed:
         who = session.get(Person, check.person_id) if check.person_id else None

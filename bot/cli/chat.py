@@ -188,10 +188,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                  required=True)
     p = psub.add_parser("add", help="添加人员")
     p.add_argument("name", metavar="姓名")
-    p.add_argument("--roles", default="值班员", help="角色，以顿号或逗号分隔：值班员、带班领导、主要负责人、管理员、外部联系人")
+    p.add_argument("--roles", "--role", dest="roles", default="值班员",
+                   help="角色，以顿号或逗号分隔：值班员、带班领导、主要负责人、管理员、外部联系人、技术保障"
+                        "（技术保障：网站出现无法访问、内容错误、篡改时由机器人通知，--unit 为其负责的单位，留空表示各单位）")
     p.add_argument("--phone", help="电话")
     p.add_argument("--unit", help="单位")
-    p.add_argument("--organization", help="外部联系人的机构，如 区委网信办")
+    p.add_argument("--organization", help="外部联系人或技术保障的机构，如 区委网信办、某网络科技公司")
     p.set_defaults(func=cmd_people_add)
     p = psub.add_parser("list", help="人员名单")
     p.add_argument("--all", action="store_true", help="包括已停用的人员")

@@ -33,6 +33,7 @@ from bot.cli.common import (
 )
 from bot.cli.incidents import register as register_incidents
 from bot.cli.outbox import register as register_outbox
+from bot.cli.playbooks import register as register_playbooks
 from bot.cli.replies import register as register_replies
 from bot.cli.roster import register as register_roster
 from bot.cli.roster_log import add_commands as add_roster_log
@@ -89,28 +90,39 @@ def cmd_rules(args: argparse.Namespace) -> int:
     rows = []
     for rule_id in CATALOG:
         entry = profile.rule(rule_id)
-        values = {key: profile.value(rule_id, key) for key in entry.values}
+        values = profile.values_of(rule_id)
         rows.append({
             "rule": rule_id,
-            "values": {k: str(v.quantity) for k, v in values.items()},
-            "values_zh": "；".join(f"{k}={v.quantity.zh()}" for k, v in values.items()),
+            "regulated": entry.regulated,
+            "origin": entry.origin or "none",
             "citation": entry.citation,
+            "summary": entry.summary,
+            "values": {k: v.plain() for k, v in values.items()},
+            "values_zh": "；".join(f"{k}={v.zh()}" for k, v in values.items()),
+            # Where each value comes from: own article, a parent's (参照), or the config.
+            "provenance": {k: {"citation": v.citation, "origin": v.origin, "source": v.source,
+                               "article": v.article, "quote": v.quote} for k, v in values.items()},
+            "not_stated": [k for k in CATALOG[rule_id] if k not in values],
             "inherited": entry.inherited,
             "overridden": sorted(k for k, v in values.items() if v.overridden),
-            "summary": entry.summary,
         })
     if args.json:
         print(json.dumps({"profile": profile.name, "jurisdiction": profile.jurisdiction,
-                          "document": profile.document, "rules": rows},
+                          "document": profile.document,
+                          "parents": [d.title for d in profile.parents], "rules": rows},
                          ensure_ascii=False, indent=2))
         return EXIT_OK
     print(f"规则配置档：{profile.name}（{profile.jurisdiction}，《{profile.document}》）")
-    print("标注 * 的条目本地未规定，沿用默认配置档的来源；标注 ! 的取值被本地配置覆盖。")
-    print(pad("规则", 9) + pad("取值", 30) + pad("依据", 22) + "要求")
+    if profile.parents:
+        print("本地规定未作要求时参照：" + "、".join(f"《{d.title}》" for d in profile.parents))
+    print("“参照”表示取自其他文件；“本地规定未作要求”的条目不设期限；标注 ! 的取值被本地配置覆盖。")
+    print(pad("规则", 9) + pad("依据", 34) + "要求")
     for row in rows:
-        mark = ("*" if row["inherited"] else "") + ("!" if row["overridden"] else "")
-        print(pad(row["rule"], 9) + pad(row["values_zh"] or "—", 30)
-              + pad(f"{row['citation']}{mark}", 22) + row["summary"])
+        print(pad(row["rule"], 9) + pad(str(row["citation"]), 34) + str(row["summary"]))
+        for key, prov in row["provenance"].items():
+            value = profile.value(row["rule"], key)
+            mark = "!" if value.overridden else ""
+            print(" " * 9 + f"· {key} = {value.zh()}{mark}（{prov['citation']}）")
     return EXIT_OK
 
 
@@ -231,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_outbox(sub)
     register_replies(sub)
     register_incidents(sub)
+    register_playbooks(sub)
     register_sites(sub)
     roster_sub = register_roster(sub)
     add_roster_plan(roster_sub)

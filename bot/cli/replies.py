@@ -35,8 +35,9 @@ def cmd_replies_import(args: argparse.Namespace) -> int:
     now = SystemClock().now()
     try:
         with Session(engine, expire_on_commit=False) as session:
-            items = import_items(session=session, rows=rows, calendar=cli_calendar(settings),
-                                 profile=settings.profile(), policy=settings.replies.policy(),
+            calendar = cli_calendar(settings)
+            items = import_items(session=session, rows=rows, calendar=calendar,
+                                 profile=settings.profile(), policy=settings.reply_policy(calendar),
                                  now=now, actor="cli")
             session.commit()
     finally:
@@ -47,7 +48,8 @@ def cmd_replies_import(args: argparse.Namespace) -> int:
     print(f"已导入 {len(items)} 条留言：已答复 {len(items) - len(open_items)} 条（其中超期答复 {late} 条），"
           f"待答复 {len(open_items)} 条（其中已超期 {overdue} 条）。")
     if overdue:
-        print("已超期的留言将立即提醒负责人并按规定升级；查看：dutybot replies list --overdue")
+        print("已超期的留言将立即提醒负责人并按规定升级（工作时间以外顺延到下一个工作时段开始）；"
+              "查看：dutybot replies list --overdue")
     elif open_items:
         print("待答复的留言已安排到期提醒；查看：dutybot replies list")
     return 0

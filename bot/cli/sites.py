@@ -1,8 +1,10 @@
-"""CLI commands for the registry of what is read (DUTY-5): import, list, add, remove.
+"""CLI commands for the registry of what is read (DUTY-5): import, list, add, remove, support.
 
 ``dutybot sites import FILE`` loads a CSV/xlsx list (all or nothing; ``第N行：…`` errors),
-``dutybot sites add`` registers one, ``dutybot sites remove`` deactivates one and
-``dutybot sites list`` shows them. Bad input raises :class:`~core.errors.InputError`,
+``dutybot sites add`` registers one, ``dutybot sites remove`` deactivates one,
+``dutybot sites support NAME PERSON`` sets the site's 技术保障 (pinged when it is down,
+wrong or tampered with; ``--clear`` goes back to the unit's) and ``dutybot sites list``
+shows them. Bad input raises :class:`~core.errors.InputError`,
 which ``bot.cli.main`` turns into Chinese lines on stderr and exit code 2.
 """
 
@@ -16,7 +18,10 @@ from sqlmodel import Session
 from bot.app import open_database
 from bot.cli.common import ChineseParser, cli_settings
 from core.clock import SystemClock
+from core.errors import InputError
 from core.tables import read_table
+from people.service import find_person, support_of_unit
+from roster.models import Site
 from roster.sites import (
     COLUMNS_HINT,
     KIND_ZH,
@@ -25,7 +30,9 @@ from roster.sites import (
     import_sites,
     list_sites,
     remove_site,
+    set_support,
     site_line,
+    support_name,
     validate,
 )
 
@@ -47,14 +54,19 @@ def cmd_sites_import(args: argparse.Namespace) -> int:
 
 
 def cmd_sites_add(args: argparse.Namespace) -> int:
-    """dutybot sites add NAME --kind KIND [--url URL] [--unit UNIT]"""
+    """dutybot sites add NAME --kind KIND [--url URL] [--unit UNIT] [--support PERSON]"""
     settings = cli_settings(args)
     new = validate(args.name, args.kind, args.url or "", args.unit or "")
     engine = open_database(settings)
     try:
         with Session(engine) as session:
-            site, created = add_site(session=session, new=new, now=SystemClock().now(), actor="cli")
-            line = site_line(site, with_unit=True)
+            now = SystemClock().now()
+            site, created = add_site(session=session, new=new, now=now, actor="cli")
+            if args.support:
+                person = find_person(session=session, name=args.support)
+                site = set_support(session=session, name=site.name, unit=site.unit, person=person, now=now,
+                                   actor="cli")
+            line = site_line(site, with_unit=True) + _support_suffix(session, site)
             session.commit()
     finally:
         engine.dispose()
@@ -78,6 +90,35 @@ def cmd_sites_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def _support_suffix(session: Session, site: Site) -> str:
+    name = support_name(session, site)
+    return f"｜技术保障：{name}" if name else ""
+
+
+def cmd_sites_support(args: argparse.Namespace) -> int:
+    """dutybot sites support NAME [PERSON | --clear] [--unit UNIT]"""
+    settings = cli_settings(args)
+    if bool(args.person) == bool(args.clear):
+        raise InputError("请给出技术保障人员的姓名，或用 --clear 清除（如：dutybot sites support 门户网站 张工）。")
+    engine = open_database(settings)
+    try:
+        with Session(engine) as session:
+            person = find_person(session=session, name=args.person) if args.person else None
+            site = set_support(session=session, name=args.name, unit=args.unit, person=person,
+                               now=SystemClock().now(), actor="cli")
+            line = site_line(site, with_unit=True)
+            fallback = "、".join(p.name for p in support_of_unit(session=session, unit=site.unit)) or "未设置"
+            who = person.name if person is not None else ""
+            session.commit()
+    finally:
+        engine.dispose()
+    if who:
+        print(f"已设置：{line}｜技术保障：{who}（网站无法访问、内容错误或被篡改时由机器人通知）")
+    else:
+        print(f"已清除：{line} 的技术保障；改由单位的技术保障负责：{fallback}")
+    return 0
+
+
 def cmd_sites_list(args: argparse.Namespace) -> int:
     """dutybot sites list [--unit UNIT] [--all]"""
     settings = cli_settings(args)
@@ -85,7 +126,8 @@ def cmd_sites_list(args: argparse.Namespace) -> int:
     try:
         with Session(engine) as session:
             sites = list_sites(session=session, unit=args.unit, include_inactive=args.all)
-            lines = [site_line(s, with_unit=True) + ("" if s.active else "（已停用）") for s in sites]
+            lines = [site_line(s, with_unit=True) + _support_suffix(session, s) + ("" if s.active else "（已停用）")
+                     for s in sites]
     finally:
         engine.dispose()
     if not lines:
@@ -113,7 +155,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--kind", required=True, help="类型：" + "、".join(KIND_ZH.values()))
     p.add_argument("--url", help="网址（网站必填）或账号")
     p.add_argument("--unit", help="单位（留空表示各单位都读）")
+    p.add_argument("--support", metavar="姓名", help="该网站的技术保障（已添加的人员）")
     p.set_defaults(func=cmd_sites_add)
+    p = ssub.add_parser("support", help="设置网站的技术保障（无法访问、内容错误、被篡改时由机器人通知）")
+    p.add_argument("name", metavar="名称")
+    p.add_argument("person", metavar="姓名", nargs="?", help="技术保障人员（先用 dutybot people add 添加）")
+    p.add_argument("--clear", action="store_true", help="清除，改由单位的技术保障负责")
+    p.add_argument("--unit", help="单位（同名登记在多个单位时必填）")
+    p.set_defaults(func=cmd_sites_support)
     p = ssub.add_parser("remove", help="停用一个网站或账号")
     p.add_argument("name", metavar="名称")
     p.add_argument("--unit", help="单位（同名登记在多个单位时必填）")

@@ -17,7 +17,8 @@ class PeopleHandler(Handler):
     aliases = ("人员",)
     roles = frozenset({Role.admin})
     usage = ("/people list ｜ /people add 姓名 电话 角色[、角色] [单位] ｜ /people invite 姓名"
-             "（角色：值班员、带班领导、主要负责人、管理员、外部联系人）")
+             "（角色：值班员、带班领导、主要负责人、管理员、外部联系人、技术保障；"
+             "技术保障的单位即其负责的单位）")
     summary = "人员管理：查看名单、添加人员、生成绑定码（管理员）"
 
     async def handle(self, inbound: Inbound, ctx: Context) -> list[Outbound]:

@@ -20,12 +20,11 @@ from incidents import evidence as ev
 from incidents import service as svc
 from incidents.drafts import draft_external
 from incidents.fetch import fetch_page
+from incidents.grades import grade_names
 from incidents.models import (
-    GRADE_ZH,
     STATUS_ZH,
     STEP_STATUS_ZH,
     TYPE_ZH,
-    Grade,
     Incident,
     IncidentStatus,
     IncidentStep,
@@ -33,7 +32,8 @@ from incidents.models import (
     Source,
     StepStatus,
 )
-from incidents.report import build_report, render_chat
+from incidents.report import ACTION_ZH, build_report, render_chat
+from incidents.signoff import format_signoffs
 from people.models import Person, Role
 
 # An address someone means as a page: with a scheme, or a bare domain such as www.x.gov.cn/a.
@@ -63,7 +63,7 @@ def _line(ctx: Context, incident: Incident) -> str:
     step = svc.next_step(steps)
     nxt = f"｜下一步截止 {svc.step_due_zh(step)}" if step is not None and step.due_at is not None else ""
     return (f"{'【超期】' if late else ''}{incident.number}｜{TYPE_ZH[IncidentType(incident.type)]}｜"
-            f"{GRADE_ZH[Grade(incident.grade)]}｜{STATUS_ZH[IncidentStatus(incident.status)]}{nxt}｜{incident.site[:20]}")
+            f"{incident.grade_label}｜{STATUS_ZH[IncidentStatus(incident.status)]}{nxt}｜{incident.site[:20]}")
 
 
 def _step_line(ctx: Context, step: IncidentStep) -> str:
@@ -76,9 +76,12 @@ def _step_line(ctx: Context, step: IncidentStep) -> str:
         if step.contact:
             state += f"（{step.method}·{step.contact}" + (f"·{step.contact_ref}" if step.contact_ref else "") + "）"
     flags = "".join(["（可选）" if step.optional else "", "（需证据）" if step.evidence_required else "",
+                     "（需记录审校人员）" if step.signoff_required and step.is_pending else "",
                      f"（对外：{step.external}）" if step.external else ""])
     period = "" if step.period_zh == "无时限" else f"｜{step.period_zh}"
-    return f"  {step.seq}. {step.title}{flags}\n     {state}{period}｜依据：{step.citation}"
+    signed = step.signoff_list()
+    return (f"  {step.seq}. {step.title}{flags}\n     {state}{period}｜依据：{step.citation}"
+            + (f"\n     审校：{format_signoffs(signed)}" if signed else ""))
 
 
 class IncidentHandler(Handler):
@@ -86,10 +89,11 @@ class IncidentHandler(Handler):
     aliases = ("事件",)
     roles = STAFF
     usage = ("/incident new 类型 [通报] [@单位] [等级] 网址或网站名称 描述 ｜ list [mine|open|overdue] ｜ "
-             "show 编号 ｜ ack 编号 ｜ take 编号 ｜ done 编号 步骤序号 [备注，或对外报告的 方式 联系人 编号] ｜ "
-             "skip 编号 步骤序号 理由 ｜ note 编号 内容 ｜ grade 编号 重大 ｜ escalate 编号 [说明] ｜ "
+             "show 编号 ｜ ack 编号 ｜ take 编号 ｜ done 编号 步骤序号 [备注，或对外报告的 方式 联系人 编号，"
+             "或重新发布的 审：姓名、… 校：姓名、…] ｜ "
+             "skip 编号 步骤序号 理由 ｜ note 编号 内容 ｜ grade 编号 等级（如 重大，或本地规定的名称）｜ escalate 编号 [说明] ｜ "
              "evidence 编号 网址或文字（或附截图/文件）｜ draft 编号 步骤序号 ｜ report 编号 ｜ "
-             "close 编号 结论 ｜ cancel 编号 理由 ｜ false 编号 理由"
+             "close 编号 结论 ｜ cancel 编号 理由（撤销）｜ false 编号 理由（标记为误报）"
              "（类型：" + "、".join(TYPE_ZH.values()) + "）")
     summary = "网站异常、敏感信息、舆情和安全事件：报告、处置步骤、升级、证据、情况报告"
 
@@ -149,10 +153,11 @@ class IncidentHandler(Handler):
                              + "、".join(TYPE_ZH.values()), buttons=buttons)]
         type_ = svc.parse_type(tokens.pop(0))
         source = Source.district if svc.in_district(me, policy) else Source.self_found
-        unit, grade = me.unit, Grade.general
+        unit, grade = me.unit, svc.default_grade(type_)
+        grades = grade_names(ctx.profile)     # 重要信息 under 古丈, as well as 一般/重大/特级
         prefix = [TYPE_ZH[type_]]
         while tokens and (tokens[0] in ("通报", "区办通报") or tokens[0].startswith(("@", "＠"))
-                          or tokens[0] in ("一般", "重大", "特级")):
+                          or grades.is_grade_word(tokens[0])):
             token = tokens.pop(0)
             prefix.append(token)
             if token in ("通报", "区办通报"):
@@ -162,7 +167,7 @@ class IncidentHandler(Handler):
                 if not unit or len(unit) > 100:
                     raise InputError("单位名称应为 1–100 字，如 @区教育局。")
             else:
-                grade = svc.parse_grade(token)
+                grade = grades.parse(token)
         if svc.in_district(me, policy) and unit == me.unit:
             raise InputError("区政府办公室通报时请写明主办单位，如：/incident new 敏感信息 @区教育局 网址 描述。")
         base = "/incident new " + " ".join(prefix)
@@ -180,10 +185,13 @@ class IncidentHandler(Handler):
             source=source, grade=grade, now=ctx.now, actor=ctx.actor)
         told = esc.announce_new(ctx.session, incident, profile=ctx.profile, policy=policy, now=ctx.now)
         steps = svc.steps_of(session=ctx.session, incident=incident)
-        lines = [f"已登记 {incident.number}（{TYPE_ZH[type_]}，{GRADE_ZH[grade]}）", esc.card(ctx.session, incident, steps),
+        lines = [f"已登记 {incident.number}（{TYPE_ZH[type_]}，{incident.grade_label}）", esc.card(ctx.session, incident, steps),
                  "处置步骤："] + [_step_line(ctx, s) for s in steps]
         names = "、".join(dict.fromkeys(p.name for p in told))
         lines.append(f"已通知：{names}" if names else "已通知：暂无其他人员")
+        support = esc.support_notice(ctx.session, incident)   # 技术保障 pinged, or how to set one
+        if support:
+            lines.append(support)
         lines.append(esc.ack_hint(incident))
         lines.append(f"完成步骤：/incident done {incident.number} 序号；保全证据：/incident evidence {incident.number} 网址")
         return [Outbound("\n".join(lines), buttons=esc.ack_buttons(incident),
@@ -216,8 +224,8 @@ class IncidentHandler(Handler):
         if len(events) > TIMELINE_LIMIT:
             lines.append(f"  ……前 {len(events) - TIMELINE_LIMIT} 条略（完整见 /incident report {incident.number}）")
         for event in events[-TIMELINE_LIMIT:]:
-            actor = "系统" if event.actor == "system" else event.actor
-            lines.append(f"  {fmt_short_zh(event.at)} {actor} {event.details().get('zh', event.action)}")
+            lines.append(f"  {fmt_short_zh(event.at)} {event.actor_zh()} "
+                         f"{event.details().get('zh') or ACTION_ZH.get(event.action, '（其他操作）')}")
         buttons: tuple[Button, ...] = ()
         if incident.is_open and incident.acknowledged_at is None:
             buttons = esc.ack_buttons(incident)
@@ -314,12 +322,13 @@ class IncidentHandler(Handler):
             raise PermissionDenied("抱歉，调整事件等级需要带班领导、主要负责人或管理员。")
         policy = ctx.incident_policy
         svc.require_manage(me, incident, policy, "调整等级")
-        grade = svc.parse_grade(text)
+        grade = grade_names(ctx.profile).parse(text)    # 古丈办法第十条 has no 特级: refused
+        before_zh = incident.grade_label
         before = actions.change_grade(session=ctx.session, incident=incident, grade=grade, person=me, policy=policy,
-                                  now=ctx.now, actor=ctx.actor)
+                                      profile=ctx.profile, now=ctx.now, actor=ctx.actor)
         esc.after_regraded(ctx.session, incident, policy, ctx.profile, me, before, ctx.now)
-        return [Outbound(f"{incident.number} 等级：{GRADE_ZH[before]} → {GRADE_ZH[grade]}，已按新等级重新安排升级提醒"
-                         f"（依据：{ctx.profile.citation('GRADE-2')}）。")]
+        return [Outbound(f"{incident.number} 等级：{before_zh} → {incident.grade_label}，已按新等级重新安排升级提醒"
+                         f"（{ctx.profile.basis('GRADE-2')}）。")]
 
     async def _escalate(self, rest: str, ctx: Context) -> list[Outbound]:
         number, _, reason = rest.partition(" ")

@@ -92,7 +92,7 @@ class ReplyHandler(Handler):
             unit=ctx.person.unit if ctx.person else "", assignee=None, created_by=ctx.person,
             now=ctx.now, actor=ctx.actor)
         flows.schedule_reminders(session=ctx.session, item=item, calendar=ctx.calendar,
-                                 policy=ctx.settings.replies.policy(), now=ctx.now)
+                                 policy=ctx.settings.reply_policy(ctx.calendar), now=ctx.now)
         lines = [f"已登记 {item.number}（{CATEGORY_ZH[category]}，{CHANNEL_ZH[ReplyChannel(channel)]}）",
                  f"截止：{deadline.due.short_zh()}", item.citation]
         if deadline.capped:
@@ -136,7 +136,7 @@ class ReplyHandler(Handler):
             lines.append(f"办结：{fmt_short_zh(item.closed_at)}（{on_time}）{item.answer}")  # type: ignore[arg-type]
         lines.append("记录：")
         for event in audit.history(session=ctx.session, entity_type="reply", entity_id=item.number):
-            lines.append(f"  {fmt_short_zh(event.at)} {event.actor} {_EVENT_ZH.get(event.action, event.action)}")
+            lines.append(f"  {fmt_short_zh(event.at)} {event.actor_zh()} {_EVENT_ZH.get(event.action, '其他操作')}")
         return [Outbound("\n".join(lines))]
 
     async def _assign(self, rest: str, ctx: Context) -> list[Outbound]:
@@ -207,7 +207,7 @@ class ReplyHandler(Handler):
                                     actor=ctx.actor, note=note.strip())
         if deadline is not None:
             flows.schedule_reminders(session=ctx.session, item=item, calendar=ctx.calendar,
-                                     policy=ctx.settings.replies.policy(), now=ctx.now)
+                                     policy=ctx.settings.reply_policy(ctx.calendar), now=ctx.now)
             result = f"已批准 {item.number} 延期 {days} 个工作日，新的截止：{flows.deadline_zh(item)}。"
         else:
             result = f"已驳回 {item.number} 的延期申请，截止不变：{flows.deadline_zh(item)}。"
@@ -225,4 +225,5 @@ class ReplyHandler(Handler):
 
 _EVENT_ZH = {"created": "登记", "assigned": "指派", "answered": "答复", "explained": "说明无法办理",
              "extension_requested": "申请延期", "extension_approved": "批准延期",
-             "extension_rejected": "驳回延期", "imported_answered": "导入（已答复）"}
+             "extension_rejected": "驳回延期", "imported_answered": "导入（已答复）",
+             "retimed": "按节假日安排重算期限"}

@@ -8,15 +8,16 @@ from datetime import timedelta
 
 from bot.dispatcher import Context, Handler
 from core.errors import DutybotError, InputError, PermissionDenied
-from core.messages import Button, Inbound, Outbound
+from core.messages import Button, Inbound, Outbound, duration_zh
 from incidents import actions as incident_actions
 from incidents import escalation as esc
 from incidents import service as incidents
 from incidents.models import TYPE_ALIASES, TYPE_ZH, Grade, IncidentType, Source
 from people.models import Person, Role
+from people.service import find_person
 from roster import rounds, spotcheck
 from roster.service import label
-from roster.sites import find_site, list_sites, site_line
+from roster.sites import find_site, list_sites, set_support, site_line, support_name
 
 STAFF = frozenset({Role.officer, Role.leader, Role.principal, Role.admin})
 OK_WORDS = frozenset({"ok", "正常", "已读", "完成", "无异常", "好"})
@@ -63,7 +64,7 @@ class ReadHandler(Handler):
             raise DutybotError("您当前没有待回复的读网提醒（提醒会在您值班期间不定时发出；查看本班情况：/read）。")
         late = rnd.status == "missed"
         rounds.answer(session=ctx.session, rnd=rnd, person=me, ok=True, note=note, now=ctx.now, actor=ctx.actor)
-        text = f"已记录：第{rnd.seq}次读网正常，用时 {rounds.minutes_taken(rnd)} 分钟。"
+        text = f"已记录：第{rnd.seq}次读网正常，用时{duration_zh(timedelta(minutes=rounds.minutes_taken(rnd)))}。"
         if late:
             text += "该次读网已超时，补读已记录并告知带班领导。"
         return Outbound(text + ("\n备注：" + note[:100] if note else ""))
@@ -98,6 +99,7 @@ class ReadHandler(Handler):
         names = "、".join(dict.fromkeys(p.name for p in told))
         lines = [head, esc.card(ctx.session, incident),
                  f"已通知：{names}" if names else "已通知：暂无其他人员（按事件流程逐级提醒）",
+                 *filter(None, [esc.support_notice(ctx.session, incident)]),   # 技术保障 pinged, or how to set one
                  esc.ack_hint(incident),
                  f"处置步骤：/incident show {incident.number}；完成步骤：/incident done {incident.number} 序号"]
         return [Outbound("\n".join(lines), buttons=esc.ack_buttons(incident))]
@@ -140,7 +142,7 @@ class SpotCheckHandler(Handler):
         if started.officers:
             names = "、".join(p.name for p in started.officers)
             return Outbound(f"已发起抽查（编号 {check.id}）：{how}{check.unit}，在岗值班员：{names}。\n"
-                            f"请其在 {confirm} 分钟内确认在岗，结果将通知您。")
+                            f"请其在{duration_zh(timedelta(minutes=confirm))}内确认在岗，结果将通知您。")
         leaders = "、".join(p.name for p in started.leaders) or "无（该单位未登记带班领导）"
         return Outbound(f"抽查（编号 {check.id}）：按值班表，{check.unit}当前没有值班员在岗，已记为抽查未通过。\n"
                         f"已通知该单位带班领导：{leaders}")
@@ -169,12 +171,16 @@ class SitesHandler(Handler):
     command = "sites"
     aliases = ("站点",)
     roles = STAFF
-    usage = "/sites ｜ /sites all（各单位）｜ /sites 单位"
-    summary = "值班读网的网站和政务新媒体账号"
+    usage = ("/sites ｜ /sites all（各单位）｜ /sites 单位 ｜ "
+             "/sites support 名称 姓名 [@单位]（管理员：设置网站的技术保障；姓名写“清除”则改由单位的技术保障负责）")
+    summary = "值班读网的网站和政务新媒体账号；网站的技术保障"
 
     async def handle(self, inbound: Inbound, ctx: Context) -> list[Outbound]:
         arg = ctx.args.strip()
         me = _me(ctx)
+        word, _, rest = arg.partition(" ")
+        if word.lower() in ("support", "技术保障"):
+            return [self._support(rest.strip(), ctx)]
         if arg.lower() in ("all", "全部"):
             sites, title, with_unit = list_sites(session=ctx.session), "各单位读网的网站和账号", True
         else:
@@ -186,7 +192,26 @@ class SitesHandler(Handler):
         if not sites:
             return [Outbound(f"{title}：尚未登记。管理员可用 dutybot sites add 或 dutybot sites import 登记。")]
         lines = [f"{title}（共 {len(sites)} 个）："]
-        lines += [f"  {n}. {site_line(s, with_unit=with_unit or not s.unit)}" for n, s in enumerate(sites[:SITES_LIMIT], 1)]
+        lines += [f"  {n}. {site_line(s, with_unit=with_unit or not s.unit)}"
+                  + (f"｜技术保障：{who}" if (who := support_name(ctx.session, s)) else "")
+                  for n, s in enumerate(sites[:SITES_LIMIT], 1)]
         if len(sites) > SITES_LIMIT:
             lines.append(f"  ……另有 {len(sites) - SITES_LIMIT} 个（完整名单：dutybot sites list）")
         return [Outbound("\n".join(lines))]
+
+    def _support(self, rest: str, ctx: Context) -> Outbound:
+        """``/sites support 名称 姓名 [@单位]``: the site's 技术保障 (admins)."""
+        if Role.admin not in _me(ctx).role_set():
+            raise PermissionDenied("抱歉，设置网站的技术保障需要管理员。")
+        tokens = rest.split()
+        unit = next((t[1:] for t in tokens if t[:1] in ("@", "＠")), None)
+        tokens = [t for t in tokens if t[:1] not in ("@", "＠")]
+        if len(tokens) != 2:
+            raise InputError("请写明网站名称和技术保障人员姓名，如：/sites support 门户网站 张工（姓名写“清除”则取消）。")
+        name, who = tokens
+        person = None if who in ("清除", "取消", "无") else find_person(session=ctx.session, name=who)
+        site = set_support(session=ctx.session, name=name, unit=unit, person=person, now=ctx.now, actor=ctx.actor)
+        if person is None:
+            return Outbound(f"已清除 {site_line(site, with_unit=True)} 的技术保障，改由单位的技术保障负责。")
+        return Outbound(f"已设置 {site_line(site, with_unit=True)} 的技术保障：{person.name}。"
+                        "该网站无法访问、内容错误或被篡改时，机器人将立即通知其处理。")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from bot.dispatcher import Context, Handler
 from core.clock import fmt_short_zh
-from core.messages import Inbound, Outbound
+from core.messages import Inbound, Outbound, duration_zh
 from reports.handover import handover_summary
 from roster import lifecycle
 from roster.service import label, views
@@ -19,7 +19,7 @@ def _policy(ctx: Context) -> lifecycle.LifecyclePolicy:
 class CheckinHandler(Handler):
     command = "checkin"
     aliases = ("接班",)
-    usage = "/checkin（值班员到岗后发送；班次开始前规定分钟内即可接班）"
+    usage = "/checkin（值班员到岗后发送；班次开始前规定时间内即可接班）"
     summary = "值班员到岗接班"
 
     async def handle(self, inbound: Inbound, ctx: Context) -> list[Outbound]:
@@ -29,7 +29,7 @@ class CheckinHandler(Handler):
                                   actor=ctx.actor)
         assert done.assignment.checked_in_at is not None
         when = fmt_short_zh(done.assignment.checked_in_at)
-        late = (f"（迟到 {lifecycle.minutes(done.late_by)} 分钟，已记入值班日志）" if done.late_by is not None
+        late = (f"（迟到{duration_zh(done.late_by)}，已记入值班日志）" if done.late_by is not None
                 else "（按时）")
         if done.already:
             return [Outbound(f"您已于 {when} 接班{late}：{label(done.shift)}。交班时发送 /handover 备注。")]

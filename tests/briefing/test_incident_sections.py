@@ -5,6 +5,7 @@ figures, and the briefing through chat while the escalation ladder runs."""
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -16,9 +17,11 @@ from briefing import incident_sections as incident_briefing
 from briefing import sections as briefing_sections
 from briefing.service import build_daily, build_weekly
 from core.clock import FakeClock, parse_local
+from core.messages import Attachment
 from core.workdays import WorkdayCalendar
 from incidents import actions
 from incidents import service as svc
+from incidents.evidence import store_attachment
 from incidents.models import Grade, Incident, IncidentType, Source
 from incidents.service import IncidentPolicy
 from people.models import Person, Role
@@ -69,7 +72,8 @@ def done(session: Session, incident: Incident, who: Person, seq: int, at: str) -
     step = svc.find_step(session=session, incident=incident, ref=str(seq))
     actions.complete_step(session=session, calendar=CALENDAR, profile=SETTINGS.profile(), policy=POLICY,
                       incident=incident, step=step, person=who, now=parse_local(at), actor="test",
-                      note="电话 区网信办张科长" if step.external else "")
+                      note="电话 区网信办张科长" if step.external
+                      else "审：王芳、李强、赵敏 校：王芳、孙丽、李强" if step.signoff_required else "")
 
 
 def close(session: Session, incident: Incident, who: Person, at: str) -> None:
@@ -218,10 +222,13 @@ def test_yesterday_is_the_shanghai_day_before_and_notable_ones_are_cut(engine: E
     assert not section.needs_attention
 
 
-def test_an_optional_step_past_its_deadline_is_not_overdue(engine: Engine) -> None:
+def test_an_optional_step_past_its_deadline_is_not_overdue(engine: Engine, tmp_path: Path) -> None:
     with Session(engine) as session:
         wang = people(session, parse_local("2026-11-01T09:00"))["王芳"]
         hack = report(session, wang, IncidentType.hack, "2026-11-19T09:00")
+        # Logs and screenshots are kept before the attack is cut off (evidence first).
+        store_attachment(session=session, incident=hack, attachment=Attachment("log.png", b"\x89PNG", "image/png"),
+                         evidence_dir=tmp_path, person=wang, actor="test", now=parse_local("2026-11-19T09:05"))
         for seq, at in ((1, "09:10"), (2, "09:20"), (3, "10:00")):
             done(session, hack, wang, seq, f"2026-11-19T{at}")
         number = hack.number

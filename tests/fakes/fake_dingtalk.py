@@ -21,7 +21,12 @@ use, with DingTalk's behaviour where it matters to us:
   ``session_ttl`` seconds (expired: errcode 300001 ``session expired``);
 * the custom robot (``/robot/send?access_token=…&timestamp=…&sign=…``) checks the token
   (300001), the 加签 signature and that the timestamp is within an hour (310000), and
-  allows 20 messages a minute (then errcode 130101).
+  allows 20 messages a minute (then errcode 130101);
+* ``POST /v1.0/robot/messageFiles/download`` turns a ``downloadCode`` made by
+  :meth:`FakeDingTalk.add_file` into a signed link on this server (``/files/N?…&Signature=…``,
+  valid ``link_ttl`` seconds, then 403 as OSS answers); an unknown code is HTTP 400
+  ``invalidParameter.downloadCode``. The link serves the bytes with their
+  ``Content-Type`` (in chunks without ``Content-Length`` when added with ``chunked=True``).
 
 ``fail_next(path, status=..., code=..., errcode=...)`` injects failures before any other
 check. Time comes from ``time_source`` (pass ``clock.now``), so no test sleeps for time.
@@ -32,13 +37,13 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -53,6 +58,15 @@ ERR_SECURITY = 310000
 
 _ACTION_KEYS = {"sampleActionCard2": 2, "sampleActionCard3": 3, "sampleActionCard4": 4,
                 "sampleActionCard5": 5}
+
+
+@dataclass(frozen=True)
+class FakeFile:
+    """A picture or file the robot received, as ``messageFiles/download`` serves it."""
+
+    data: bytes
+    content_type: str
+    chunked: bool = False
 
 
 @dataclass
@@ -89,6 +103,7 @@ class FakeDingTalk(FakePlatform):
         session_sent: ``{"chat", "msgtype", "body", "time"}`` per session-webhook message
             (``chat``: the staff id of a private chat, the conversation id of a group).
         robot_sent: ``{"msgtype", "body", "timestamp", "time"}`` per custom-robot message.
+        files: download code → :class:`FakeFile` (see :meth:`add_file`).
         calls: ``{"method", "path", "params", "json", "headers", "time"}`` per request.
     """
 
@@ -123,6 +138,10 @@ class FakeDingTalk(FakePlatform):
         self._msg_ids = itertools.count(1)
         self._session_ids = itertools.count(1)
         self._query_ids = itertools.count(1)
+        self.files: dict[str, FakeFile] = {}
+        self.link_ttl = 3600
+        self._links: dict[str, tuple[str, str, int]] = {}  # link id -> (code, signature, expiry ms)
+        self._file_ids = itertools.count(1)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -133,6 +152,8 @@ class FakeDingTalk(FakePlatform):
             Route("/v1.0/robot/groupMessages/send", self._group_send, methods=["POST"]),
             Route("/robot/sendBySession", self._session_send, methods=["POST"]),
             Route("/robot/send", self._robot_send, methods=["POST"]),
+            Route("/v1.0/robot/messageFiles/download", self._file_download, methods=["POST"]),
+            Route("/files/{link}", self._file_get, methods=["GET"]),
         ]
 
     # ------------------------------------------------------------------ test controls
@@ -142,6 +163,18 @@ class FakeDingTalk(FakePlatform):
         """Answer the next ``times`` requests to ``path`` with HTTP ``status`` (and an
         OpenAPI error ``code``) or, for webhooks, HTTP 200 with ``errcode``."""
         self._fail_next(path, Injected(times, status=status, errcode=errcode, code=code))
+
+    def add_file(self, data: bytes, *, content_type: str = "image/png",
+                 chunked: bool = False) -> str:
+        """Store a received picture or file; its ``downloadCode``."""
+        code = f"dlc-{next(self._file_ids)}"
+        self.files[code] = FakeFile(data, content_type, chunked)
+        return code
+
+    def file_calls(self) -> list[dict[str, Any]]:
+        """The ``messageFiles/download`` requests and link fetches, in order."""
+        return [c for c in self.calls if c["path"] == "/v1.0/robot/messageFiles/download"
+                or c["path"].startswith("/files/")]
 
     def forget_tokens(self) -> None:
         """Every access token issued so far stops working (401 from now on)."""
@@ -156,7 +189,8 @@ class FakeDingTalk(FakePlatform):
 
     def bot_message(self, text: str, *, staff_id: str = "staff001", nick: str = "王芳",
                     group: str | None = None, msg_id: str | None = None,
-                    msgtype: str = "text") -> dict[str, Any]:
+                    msgtype: str = "text",
+                    content: dict[str, Any] | None = None) -> dict[str, Any]:
         """A bot-message callback body, as DingTalk sends it, with a fresh session webhook.
 
         Args:
@@ -166,6 +200,7 @@ class FakeDingTalk(FakePlatform):
             group: a conversation id for a group message; None for a private chat.
             msg_id: the message id (default: a new one).
             msgtype: the message type.
+            content: the ``content`` of a ``picture``, ``file`` or ``richText`` message.
         """
         session = f"s{next(self._session_ids)}"
         expires = self.now_ms() + self.session_ttl * 1000
@@ -185,6 +220,8 @@ class FakeDingTalk(FakePlatform):
         }
         if msgtype == "text":
             data["text"] = {"content": text}
+        if content is not None:
+            data["content"] = content
         return data
 
     # ------------------------------------------------------------------ gateway controls
@@ -447,3 +484,43 @@ class FakeDingTalk(FakePlatform):
         self.robot_sent.append({"msgtype": body["msgtype"], "body": body,
                                 "timestamp": params.get("timestamp"), "time": self.time_source()})
         return JSONResponse({"errcode": 0, "errmsg": "ok"})
+
+    # ------------------------------------------------------------------ received files
+
+    async def _file_download(self, request: Request) -> Response:
+        body, injected = await self._record(request)
+        if injected is not None:
+            return injected
+        _, refused = self._token_error(request)
+        if refused is not None:
+            return refused
+        if body.get("robotCode") != self.robot_code:
+            return self._error(400, "invalidParameter.robotCode", "robotCode无效")
+        code = body.get("downloadCode")
+        if not isinstance(code, str) or code not in self.files:
+            return self._error(400, "invalidParameter.downloadCode", "downloadCode无效或已过期")
+        link = str(next(self._file_ids))
+        signature = f"sig{link}x"
+        expires = self.now_ms() + self.link_ttl * 1000
+        self._links[link] = (code, signature, expires)
+        return JSONResponse({"downloadUrl": f"{self.base_url}/files/{link}?Expires="
+                                            f"{expires // 1000}&OSSAccessKeyId=LTAIfake"
+                                            f"&Signature={signature}"})
+
+    async def _file_get(self, request: Request) -> Response:
+        _, injected = await self._record(request)
+        if injected is not None:
+            return injected
+        found = self._links.get(request.path_params["link"])
+        if found is None or request.query_params.get("Signature") != found[1] \
+                or self.now_ms() >= found[2]:
+            return PlainTextResponse("<Error><Code>AccessDenied</Code></Error>", status_code=403)
+        file = self.files[found[0]]
+        if not file.chunked:
+            return Response(file.data, media_type=file.content_type)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for start in range(0, len(file.data), 4096):
+                yield file.data[start:start + 4096]
+
+        return StreamingResponse(chunks(), media_type=file.content_type)

@@ -12,7 +12,11 @@ matters to us:
 * per-member limits: beyond 30 messages a minute or 1000 an hour to one member, a message
   is **silently dropped** — errcode 0, recorded in ``dropped`` instead of ``sent``;
 * ``POST /cgi-bin/message/update_template_card`` records the update;
-* ``POST /cgi-bin/webhook/send?key=..`` (group robot): beyond 20 a minute → errcode 45009.
+* ``POST /cgi-bin/webhook/send?key=..`` (group robot): beyond 20 a minute → errcode 45009;
+* ``GET /cgi-bin/media/get?media_id=..`` serves what :meth:`FakeWeComApi.add_media` stored:
+  the bytes with ``Content-Type`` and a ``Content-Disposition`` file name (sent in chunks
+  without ``Content-Length`` when added with ``chunked=True``); an unknown media id is
+  errcode 40007, as WeCom answers an expired one.
 
 ``fail_next(path, errcode=..., status=...)`` injects failures before any other check;
 ``errmsg_for`` overrides the ``errmsg`` of any error, to prove clients branch on errcode.
@@ -23,12 +27,14 @@ log, failure injection, tokens and rate windows are :mod:`tests.fakes.platform`'
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from tests.fakes.platform import FakePlatform, Injected, SlidingWindow
@@ -40,6 +46,7 @@ ROBOT_PER_MINUTE = 20
 _DEFAULT_ERRMSG = {
     -1: "system busy",
     40001: "invalid credential",
+    40007: "invalid media_id",
     40013: "invalid corpid",
     40014: "invalid access_token",
     40056: "invalid agentid",
@@ -49,6 +56,16 @@ _DEFAULT_ERRMSG = {
     81013: "user & party & tag all invalid",
     93000: "invalid webhook url",
 }
+
+
+@dataclass(frozen=True)
+class FakeMedia:
+    """A file ``media/get`` serves."""
+
+    data: bytes
+    content_type: str
+    filename: str
+    chunked: bool = False
 
 
 class FakeWeComApi(FakePlatform):
@@ -70,6 +87,7 @@ class FakeWeComApi(FakePlatform):
         dropped: the same, for messages silently dropped by the per-member limits.
         updates: request bodies of ``update_template_card`` calls, plus ``token``/``time``.
         robot_sent: ``{"key", "msgtype", "content", "time"}`` per accepted robot message.
+        media: media id → :class:`FakeMedia`, what ``media/get`` serves.
         calls: ``{"method", "path", "params", "json", "headers", "time"}`` per request,
             in order.
     """
@@ -99,6 +117,8 @@ class FakeWeComApi(FakePlatform):
         self._robot_limits: dict[str, SlidingWindow] = {}
         self._response_codes: set[str] = set()
         self._msg_ids = itertools.count(1)
+        self.media: dict[str, FakeMedia] = {}
+        self._media_ids = itertools.count(1)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -107,6 +127,7 @@ class FakeWeComApi(FakePlatform):
             Route("/cgi-bin/message/update_template_card", self._update_card,
                   methods=["POST"]),
             Route("/cgi-bin/webhook/send", self._webhook_send, methods=["POST"]),
+            Route("/cgi-bin/media/get", self._media_get, methods=["GET"]),
         ]
 
     # ------------------------------------------------------------------ test controls
@@ -125,6 +146,17 @@ class FakeWeComApi(FakePlatform):
         """Forget every token issued so far, as if never issued (answers 40014)."""
         self._tokens.clear()
         self._expired.clear()
+
+    def add_media(self, data: bytes, *, content_type: str = "image/jpeg",
+                  filename: str = "image.jpg", chunked: bool = False) -> str:
+        """Store a file for ``media/get``; its media id (``media-N``)."""
+        media_id = f"media-{next(self._media_ids)}"
+        self.media[media_id] = FakeMedia(data, content_type, filename, chunked)
+        return media_id
+
+    def media_calls(self) -> list[dict[str, Any]]:
+        """The ``media/get`` requests, in order."""
+        return [c for c in self.calls if c["path"] == "/cgi-bin/media/get"]
 
     def sent_to(self, userid: str) -> list[dict[str, Any]]:
         """The delivered messages of one member."""
@@ -255,3 +287,26 @@ class FakeWeComApi(FakePlatform):
                                 "content": body.get(msgtype, {}).get("content"),
                                 "time": now})
         return JSONResponse({"errcode": 0, "errmsg": "ok"})
+
+    async def _media_get(self, request: Request) -> Response:
+        _, injected = await self._record(request)
+        if injected is not None:
+            return injected
+        _, refused = self._check_token(request)
+        if refused is not None:
+            return refused
+        media = self.media.get(request.query_params.get("media_id", ""))
+        if media is None:
+            return self._error(40007)
+        name = media.filename
+        disposition = (f'attachment; filename="{name}"' if name.isascii()
+                       else f"attachment; filename*=UTF-8''{quote(name)}")
+        headers = {"Content-Disposition": disposition, "Cache-Control": "no-cache"}
+        if not media.chunked:
+            return Response(media.data, media_type=media.content_type, headers=headers)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for start in range(0, len(media.data), 4096):
+                yield media.data[start:start + 4096]
+
+        return StreamingResponse(chunks(), media_type=media.content_type, headers=headers)

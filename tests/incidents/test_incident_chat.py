@@ -18,9 +18,10 @@ from bot.app import App
 from bot.config import load_settings
 from core.clock import FakeClock, parse_local
 from core.messages import Attachment
+from core.profiles import load_profile
 from core.schedule import DueItem, DueStatus
 from incidents.models import Incident, IncidentStep, IncidentType, Source, StepStatus
-from incidents.playbooks import load_playbooks
+from incidents.playbooks import load_playbooks, resolve_steps
 from people.models import Person, Role
 from tests.factories import make_person
 
@@ -76,23 +77,26 @@ async def test_district_notice_on_the_eve_of_national_day_is_due_after_the_holid
     number = number_in(reply)
     assert "区政府办公室通报" in reply
     # SENS-3: within 1 working day; 10-01..10-07 are the National Day holiday.
-    assert "截止 10月8日 24:00｜1个工作日｜依据：梁平办法第二十四条" in reply
+    assert "截止 10月8日 24:00｜1个工作日｜依据：参照《重庆市梁平区政府网站和政务新媒体管理办法》第二十四条" in reply
     first = steps(engine, number)[0]
     assert first.due_at == parse_local("2026-10-09T00:00").astimezone(UTC)
     # The host unit's duty officer is told at once, with buttons.
     assert "【新事件】" in chat.last("王芳")
     card = next(d for d in chat.adapter.delivered if d.chat_id == "u-王芳")
     assert ("确认收到", f"/incident ack {number}") in card.buttons
-    # Reminded on the morning of the last day, then escalated after the deadline.
+    # Reminded on the morning of the last day, then escalated after the deadline — a 一般
+    # incident's breach at midnight waits for the office to open (09:00), then climbs.
     await chat.app.advance_to(parse_local("2026-10-08T08:59"))
     assert not alerts(chat, "王芳", "【事件提醒】")
     await chat.send(f"/incident ack {number}", as_="王芳")
     await chat.app.advance_to(parse_local("2026-10-08T09:00"))
-    assert "即将到期" in chat.last("王芳") and "依据：梁平办法第二十四条，1个工作日" in chat.last("王芳")
-    await chat.app.advance_to(parse_local("2026-10-09T00:00"))
+    assert "即将到期" in chat.last("王芳") and "依据：参照《重庆市梁平区政府网站和政务新媒体管理办法》第二十四条，1个工作日" in chat.last("王芳")
+    await chat.app.advance_to(parse_local("2026-10-09T08:59"))
+    assert not alerts(chat, "王芳", "【事件超期")
+    await chat.app.advance_to(parse_local("2026-10-09T09:00"))
     assert "【事件超期】" in chat.last("王芳")
     assert "【事件超期升级" not in chat.last("李强")
-    await chat.app.advance_to(parse_local("2026-10-09T00:15"))
+    await chat.app.advance_to(parse_local("2026-10-09T09:15"))
     assert "【事件超期升级·带班领导】" in chat.last("李强") and "责任人：王芳" in chat.last("李强")
     done = await chat.send(f"/incident done {number} 1", as_="王芳")
     assert "已完成（超期）" in done
@@ -105,7 +109,7 @@ async def test_self_found_sensitive_content_is_deleted_at_once(engine: Engine) -
     chat = build(engine, "2026-11-23T10:00")
     reply = await chat.send("/incident new 敏感 本单位门户网站 领导活动报道含涉密会议细节", as_="王芳")
     assert "本单位发现" in reply
-    assert "第一时间删除敏感信息" in reply and "截止 11月23日 10:30｜立即（30分钟内）｜依据：梁平办法第二十三条" in reply
+    assert "第一时间删除敏感信息" in reply and "截止 11月23日 10:30｜立即（30分钟内）｜依据：参照《重庆市梁平区政府网站和政务新媒体管理办法》第二十三条" in reply
 
 
 async def test_unacknowledged_incident_climbs_the_ladder_and_ack_stops_it(engine: Engine) -> None:
@@ -115,12 +119,12 @@ async def test_unacknowledged_incident_climbs_the_ladder_and_ack_stops_it(engine
     await chat.app.advance_to(parse_local("2026-11-23T02:24"))
     assert alerts(chat, "李强") == []
     await chat.app.advance_to(parse_local("2026-11-23T02:25"))
-    assert "【事件升级·带班领导】报告后 15 分钟仍无人确认" in chat.last("李强")
-    assert "依据：梁平办法第二十条" in chat.last("李强")
+    assert "【事件升级·带班领导】报告后15分钟仍无人确认" in chat.last("李强")
+    assert "依据：参照《重庆市梁平区政府网站和政务新媒体管理办法》第二十条" in chat.last("李强")
     await chat.app.advance_to(parse_local("2026-11-23T02:54"))
     assert alerts(chat, "赵敏") == []
     await chat.app.advance_to(parse_local("2026-11-23T02:55"))
-    assert "【事件升级·主要负责人】报告后 45 分钟仍无人确认" in chat.last("赵敏")
+    assert "【事件升级·主要负责人】报告后45分钟仍无人确认" in chat.last("赵敏")
     ack = await chat.send(f"/incident ack {number}", as_="王芳")
     assert "升级提醒已停止" in ack
     assert "【已确认】" in chat.last("李强") and "【已确认】" in chat.last("赵敏")
@@ -139,16 +143,19 @@ async def test_special_grade_pings_every_rung_at_once_then_repeats_with_growing_
     for name in ("李强", "赵敏", "刘洋"):
         assert "特级事件" in chat.last(name), name
     assert len(alerts(chat, "刘洋", "【事件")) == 1
-    # Top rung again after 15, then 30, then 60 minutes (repeat_factor 2).
+    # Every rung was told at once; the repeats go to the unit's own leader on duty and
+    # principal (not the district office again) after 15, then 30 minutes (repeat_factor 2).
     await chat.app.advance_to(parse_local("2026-11-23T09:15"))
-    assert len(alerts(chat, "刘洋", "【事件升级")) == 1
+    for name in ("李强", "赵敏"):
+        assert "【事件升级·重复提醒·第2次】" in chat.last(name), name
     await chat.app.advance_to(parse_local("2026-11-23T09:44"))
-    assert len(alerts(chat, "刘洋", "【事件升级")) == 1
+    assert len(alerts(chat, "李强", "【事件升级")) == 1
     await chat.app.advance_to(parse_local("2026-11-23T09:45"))
-    assert len(alerts(chat, "刘洋", "【事件升级")) == 2 and "第3次" in alerts(chat, "刘洋", "【事件升级")[-1]
+    assert len(alerts(chat, "李强", "【事件升级")) == 2 and "第3次" in alerts(chat, "李强", "【事件升级")[-1]
+    assert alerts(chat, "刘洋", "【事件升级") == []
     await chat.send(f"/incident take {number}", as_="王芳")
     await chat.app.advance_to(parse_local("2026-11-23T11:00"))
-    assert len(alerts(chat, "刘洋", "【事件升级")) == 2
+    assert len(alerts(chat, "李强", "【事件升级")) == 2 and alerts(chat, "李强", "【停止重复提醒") == []
     assert incident(engine, number).owner_id is not None
 
 
@@ -159,14 +166,14 @@ async def test_illegal_content_needs_evidence_before_deletion(engine: Engine, tm
     # Deletion comes after preserving evidence.
     assert "请先完成步骤1" in await chat.send(f"/incident done {number} 2", as_="王芳")
     refused = await chat.send(f"/incident done {number} 1", as_="王芳")
-    assert "须先保全证据" in refused and "宝鸡办法第二十一条" in refused
+    assert "须先保全证据" in refused and "参照《宝鸡市政府系统政务新媒体管理办法》第二十一条" in refused
     # A text note is not a preserved copy.
     await chat.send(f"/incident evidence {number} 值班员口述：广告内容为某赌博网站", as_="王芳")
     assert "须先保全证据" in await chat.send(f"/incident done {number} 1", as_="王芳")
     kept = await chat.send(f"/incident evidence {number} 留言页截图", as_="王芳", attachments=(SHOT,))
     assert "保全证据 1 份" in kept and "SHA-256" in kept
     assert "步骤1" in await chat.send(f"/incident done {number} 1", as_="王芳")
-    assert "开始计时：步骤3“向公安机关报案”" in await chat.send(f"/incident done {number} 2", as_="王芳")
+    assert "开始计时：步骤3“向网信部门、公安机关、电信主管部门、上级主管部门报告”" in await chat.send(f"/incident done {number} 2", as_="王芳")
     # Reporting to the police: the bot asks who was contacted and offers a draft.
     asked = await chat.send(f"/incident done {number} 3", as_="王芳")
     assert "请记录报告方式和联系人" in asked and "公安机关（网安部门）" in asked and "留言板出现赌博广告" in asked
@@ -213,10 +220,14 @@ async def test_only_leaders_regrade_and_a_regrade_restarts_the_ladder(engine: En
     number = number_in(await chat.send("/incident new 篡改 https://www.example.gov.cn 首页标题被改", as_="王芳"))
     assert "需要带班领导" in await chat.send(f"/incident grade {number} 重大", as_="王芳")
     await chat.app.advance_to(parse_local("2026-11-23T09:05"))
-    assert "一般 → 特级" in await chat.send(f"/incident grade {number} 特级", as_="李强")
+    # A defaced page starts as 重大 (参照梁平办法第十一条、第十二条) unless graded otherwise.
+    assert "重大 → 特级" in await chat.send(f"/incident grade {number} 特级", as_="李强")
     assert "等级调整" in chat.last("赵敏") and "等级调整" in chat.last("刘洋")
+    # 特级 told every rung at once; 15 minutes after the re-grade the unit's leader and
+    # principal hear it again (the district office was told and is not pinged again).
     await chat.app.advance_to(parse_local("2026-11-23T09:20"))
-    assert "【事件升级·区政府办公室" in chat.last("刘洋")
+    assert "【事件升级·重复提醒·第2次】" in chat.last("赵敏") and "【事件升级·重复提醒·第2次】" in chat.last("李强")
+    assert "等级调整" in chat.last("刘洋")
 
 
 async def test_guided_dialog_when_arguments_are_missing(engine: Engine) -> None:
@@ -263,8 +274,8 @@ async def test_every_playbook_end_to_end(engine: Engine, kind: IncidentType) -> 
     number = number_in(await chat.send(f"/incident new {kind.value} https://www.example.gov.cn/x 演练：{kind.value}",
                                        as_="王芳"))
     await chat.send(f"/incident take {number}", as_="王芳")
-    expected = [s for s in load_playbooks()[kind].steps_for(Source.self_found)]
-    assert [s.key for s in steps(engine, number)] == [s.key for s in expected]
+    expected = resolve_steps(load_playbooks()[kind], Source.self_found, load_profile("default"), 30)
+    assert [s.key for s in steps(engine, number)] == [s.spec.key for s in expected]
     kept = False
     for step in steps(engine, number):
         if step.optional:
@@ -274,6 +285,8 @@ async def test_every_playbook_end_to_end(engine: Engine, kind: IncidentType) -> 
                                                      attachments=(SHOT,))
             kept = True
         extra = " 电话 联系人甲 编号001" if step.external else ""
+        if step.signoff_required:      # 三审三校 (梁平办法第十二条, 参照 under the default)
+            extra = " 审：王芳、李强、赵敏 校：王芳、孙丽、李强"
         actor = "李强" if step.owner_role == "leader" else "王芳"
         reply = await chat.send(f"/incident done {number} {step.seq}{extra}", as_=actor)
         assert "已完成" in reply, reply
@@ -330,6 +343,7 @@ async def test_a_page_is_fetched_and_kept_outside_the_transaction(engine: Engine
 async def test_optional_steps_are_reminded_but_never_escalated(engine: Engine) -> None:
     chat = build(engine, "2026-11-23T09:00")
     number = number_in(await chat.send("/incident new 盗号 微博@某局 账号被盗发布不当信息", as_="王芳"))
+    assert "保全证据 1 份" in await chat.send(f"/incident evidence {number} 截图", as_="王芳", attachments=(SHOT,))
     for seq, extra in ((1, ""), (2, " 电话 区公安分局 JQ1"), (3, "")):
         assert "已完成" in await chat.send(f"/incident done {number} {seq}{extra}", as_="王芳")
     statement = steps(engine, number)[3]
@@ -353,8 +367,8 @@ async def test_without_a_district_office_the_top_pings_go_to_the_principal(engin
     chat = build(engine, "2026-11-23T09:00", env={"DUTYBOT_INCIDENTS_DISTRICT_OFFICE": ""})
     await chat.send("/incident new 无法访问 https://www.example.gov.cn 首页打不开", as_="王芳")
     await chat.app.advance_to(parse_local("2026-11-23T11:46"))   # 105 + 60 minutes
-    pings = alerts(chat, "赵敏", "【事件升级")
-    assert len(pings) == 3 and "主要负责人·第2次" in pings[-1]
+    pings = alerts(chat, "赵敏", "【事件升级")   # rung 2, the top rung's stand-in, the first repeat
+    assert len(pings) == 3 and "主要负责人】" in pings[1] and "重复提醒·第2次" in pings[-1]
     assert alerts(chat, "张伟", "【事件升级") == []
 
 
@@ -441,7 +455,7 @@ async def test_a_deactivated_leader_on_the_ladder_is_skipped_and_the_other_leade
                                        as_="刘洋"))
     deactivate(engine, "李强")                                  # leaves before anyone acknowledges
     await chat.app.advance_to(parse_local("2026-11-23T02:25"))
-    assert "【事件升级·带班领导】报告后 15 分钟仍无人确认" in chat.last("孙丽")
+    assert "【事件升级·带班领导】报告后15分钟仍无人确认" in chat.last("孙丽")
     assert alerts(chat, "李强") == []
     await chat.send(f"/incident ack {number}", as_="王芳")
     assert "【已确认】" in chat.last("孙丽")
@@ -454,7 +468,7 @@ async def test_when_everyone_on_a_rung_is_deactivated_the_admins_are_told(engine
     deactivate(engine, "李强")                                  # the only leader
     await chat.app.advance_to(parse_local("2026-11-23T02:25"))
     assert alerts(chat, "李强") == []
-    assert "【事件升级·带班领导】报告后 15 分钟仍无人确认" in chat.last("张伟")
+    assert "【事件升级·带班领导】报告后15分钟仍无人确认" in chat.last("张伟")
 
 
 async def test_an_owner_who_left_is_not_asked_to_close_nor_told_it_ended(engine: Engine) -> None:
@@ -464,7 +478,8 @@ async def test_an_owner_who_left_is_not_asked_to_close_nor_told_it_ended(engine:
     await chat.send(f"/incident take {number}", as_="王芳")
     assert "步骤1" in await chat.send(f"/incident done {number} 1", as_="王芳")
     deactivate(engine, "王芳")                                  # reporter and owner leaves
-    assert "请结案" in await chat.send(f"/incident done {number} 2 已恢复", as_="张伟")
+    assert "请结案" in await chat.send(f"/incident done {number} 2 已恢复 审：王芳、李强、赵敏 校：王芳、孙丽、李强",
+                                     as_="张伟")
     assert "【可结案】" in chat.last("李强")                    # the leader closes it instead
     assert "已结案" in await chat.send(f"/incident close {number} 已恢复，复查无误", as_="李强")
     assert not any(m.startswith(("【可结案】", "【事件已结案】")) for m in chat.messages("王芳"))

@@ -172,7 +172,7 @@ def test_register_xlsx(engine: Engine, tmp_path: Path) -> None:
                        wall(11, 1, 0, 15), wall(11, 1, 2, 5),
                        wall(11, 2, 10, 0), "已删除", 1)
     assert rows[3][11:17] == ("处置中", wall(11, 10, 10, 20), None, None, None, 1)
-    assert rows[5][8] == "未指定单位" and rows[5][11] == "误报" and rows[5][15] == "监测系统误报"
+    assert rows[5][8] == "未指定单位" and rows[5][11] == "已标记为误报" and rows[5][15] == "监测系统误报"
     formula = book["台账"].cell(5, 8)                               # user text is never a formula
     assert formula.value == '=HYPERLINK("http://example.com","点此")' and formula.data_type == "s"
     summary = list(book["统计"].iter_rows(values_only=True))

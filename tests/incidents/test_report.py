@@ -184,12 +184,12 @@ def test_markdown_timeline_steps_and_outcome(engine: Engine, seeded: Path) -> No
     for line in steps:
         assert f"- {line}\n" in md
     outcome = report.section(OUTCOME)
-    assert "确认用时（MTTA）：12分钟" in outcome
-    assert "处置用时（MTTR）：3小时5分钟" in outcome
+    assert "确认用时：12分钟" in outcome
+    assert "处置用时：3小时5分钟" in outcome
     assert "处置结论：已删除并重新审核发布" in outcome
     assert "结案时间：2026年11月25日（星期三）13:00（李强）" in outcome
     assert "超期步骤：1 个（步骤3）" in outcome
-    assert "确认用时（MTTA）：12分钟" in md and "处置用时（MTTR）：3小时5分钟" in md
+    assert "确认用时：12分钟" in md and "处置用时：3小时5分钟" in md
     assert "生成时间：2026年11月25日（星期三）14:00" in md and "警告" not in md
 
 
@@ -201,8 +201,8 @@ def test_open_incident_pending_and_overdue_steps(engine: Engine, seeded: Path) -
     assert steps[2].endswith("截止：前一步完成后起算；未完成")
     assert report.section(TIMELINE) == ["无"] and report.section(EVIDENCE) == ["无"]
     outcome = report.section(OUTCOME)
-    assert "确认用时（MTTA）：尚未确认" in outcome
-    assert "处置用时（MTTR）：尚未处置完成（已历时 5小时）" in outcome
+    assert "确认用时：尚未确认" in outcome
+    assert "处置用时：尚未处置完成（已历时 5小时）" in outcome
     assert "负责人：未指定" in report.section(OVERVIEW)
 
 
@@ -244,7 +244,7 @@ def test_docx_has_headings_timeline_and_footer(engine: Engine, seeded: Path, tmp
     texts = [text for _, text in paragraphs]
     start = texts.index(TIMELINE)
     assert texts[start + 1:start + 1 + len(EXPECTED_TIMELINE)] == EXPECTED_TIMELINE
-    assert "确认用时（MTTA）：12分钟" in texts
+    assert "确认用时：12分钟" in texts
     assert "生成时间：2026年11月25日（星期三）14:00" in doc.sections[0].footer.paragraphs[0].text
     assert [p.name for p in path.parent.iterdir()] == ["report.docx"]   # no temp file left
 

@@ -74,18 +74,21 @@ async def test_provisional_deadline_says_so(engine: Engine) -> None:
 async def test_reminders_and_breach_escalation_at_the_right_times(engine: Engine) -> None:
     chat, _ = build(engine, "2026-11-23T09:00")
     number = number_in(await chat.send("/reply new 找错 首页图片无法显示", as_="王芳"))
-    # Due Thursday 11-26 24:00: before-reminder 11-25 09:00, due-today 11-26 09:00,
-    # breach 11-27 00:00, leader +4h, principal +24h.
+    # Due Thursday 11-26 24:00: before-reminder 11-25 09:00, due-today 11-26 09:00; the
+    # breach at midnight waits for the office to open (11-27 09:00), leader +4h, principal +24h.
     await chat.app.advance_to(parse_local("2026-11-25T08:59"))
     assert not any("答复提醒" in m for m in chat.messages("王芳"))
     await chat.app.advance_to(parse_local("2026-11-25T09:00"))
-    assert "即将到期" in chat.last("王芳") and "依据：古丈办法第十三条，3个工作日内答复" in chat.last("王芳")
+    assert "即将到期" in chat.last("王芳") and "依据：参照《古丈县政府网站管理办法》第十三条，3个工作日内答复" in chat.last("王芳")
     await chat.app.advance_to(parse_local("2026-11-26T09:00"))
     assert "今天到期" in chat.last("王芳")
-    await chat.app.advance_to(parse_local("2026-11-27T00:00"))
+    await chat.app.advance_to(parse_local("2026-11-27T08:59"))
+    assert "已超期" not in chat.last("王芳")
+    await chat.app.advance_to(parse_local("2026-11-27T09:00"))
     assert "已超期" in chat.last("王芳")
+    await chat.app.advance_to(parse_local("2026-11-27T12:59"))
     assert alerts(chat, "李强") == []
-    await chat.app.advance_to(parse_local("2026-11-27T04:00"))
+    await chat.app.advance_to(parse_local("2026-11-27T13:00"))
     assert "超期升级·带班领导" in chat.last("李强") and "负责人：王芳" in chat.last("李强")
     assert alerts(chat, "赵敏") == []
     # Answering stops the ladder: the principal is never pinged.

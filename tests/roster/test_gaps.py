@@ -59,7 +59,7 @@ async def test_warned_days_ahead_then_the_day_before_never_twice(engine: Engine)
     first = warnings(chat, "张伟")
     assert len(first) == 1
     assert "· 7天后｜11月30日（星期一）白班 08:30起：缺带班领导" in first[0]
-    assert "依据：梁平办法第二十条" in first[0] and "/substitute" in first[0]
+    assert "依据：参照《重庆市梁平区政府网站和政务新媒体管理办法》第二十条" in first[0] and "/substitute" in first[0]
     assert warnings(chat, "李强") == first and warnings(chat, "周明") == first
     assert warnings(chat, "王芳") == []
 

@@ -66,9 +66,9 @@ async def test_reminders_for_a_night_shift_into_a_holiday_and_the_holiday_shift(
     assert tagged(chat, "陈晨", "【值班提醒】") == [] and tagged(chat, "王芳", "【值班提醒】") == []
     await at(chat, "2026-09-30T17:00")
     [soon] = tagged(chat, "陈晨", "【值班提醒】")
-    assert "17:30 开始（还有 30 分钟）" in soon and "岗位：值班员" in soon
+    assert "17:30 开始（还有30分钟）" in soon and "岗位：值班员" in soon
     assert "9月30日（星期三）夜班 17:30–次日08:30" in soon and "周明 13900000004" in soon
-    assert "/checkin" in soon and "依据：梁平办法第二十条" in soon
+    assert "/checkin" in soon and "依据：参照《重庆市梁平区政府网站和政务新媒体管理办法》第二十条" in soon
     assert "岗位：带班领导" in tagged(chat, "周明", "【值班提醒】")[0]
     assert tagged(chat, "李强", "【值班提醒】") == []
     await at(chat, "2026-09-30T17:20")
@@ -81,7 +81,7 @@ async def test_reminders_for_a_night_shift_into_a_holiday_and_the_holiday_shift(
     assert "李强 13900000003" in evening
     assert "您明天（10月1日）08:30 起值班" in tagged(chat, "李强", "【值班提醒】")[0]
     await at(chat, "2026-10-01T08:00")
-    assert "08:30 开始（还有 30 分钟）" in tagged(chat, "王芳", "【值班提醒】")[-1]
+    assert "08:30 开始（还有30分钟）" in tagged(chat, "王芳", "【值班提醒】")[-1]
     assert len(tagged(chat, "王芳", "【值班提醒】")) == 2
     # 陈晨 checked in: no check-in reminder; next the evening before 10-02.
     assert tagged(chat, "陈晨", "【接班提醒】") == [] and tagged(chat, "周明", "【未接班】") == []
@@ -96,7 +96,7 @@ async def test_missed_checkin_reminds_then_tells_the_shifts_leader(engine: Engin
     assert tagged(chat, "陈晨", "【接班提醒】") == []
     await at(chat, "2026-09-30T18:00")
     [nudge] = tagged(chat, "陈晨", "【接班提醒】")
-    assert "已开始 30 分钟，您还没有接班" in nudge and "15 分钟后仍未接班，将告知带班领导 周明" in nudge
+    assert "已开始30分钟，您还没有接班" in nudge and "15分钟后仍未接班，将告知带班领导 周明" in nudge
     assert ("接班", "/checkin") in chat.adapter.delivered[-1].buttons or "/checkin" in nudge
     await at(chat, "2026-09-30T18:14")
     assert tagged(chat, "周明", "【未接班】") == []
@@ -108,9 +108,9 @@ async def test_missed_checkin_reminds_then_tells_the_shifts_leader(engine: Engin
     assert "下一班：10月1日（星期四）全天" in refused
     await at(chat, "2026-09-30T18:20")
     late = await chat.send("接班", as_="陈晨")
-    assert "已接班（迟到 50 分钟，已记入值班日志）" in late and "已告知带班领导：周明" in late
+    assert "已接班（迟到50分钟，已记入值班日志）" in late and "已告知带班领导：周明" in late
     assert chat.last("周明").startswith("【已接班】陈晨 已于 9月30日 18:20 接班")
-    assert "您已于 9月30日 18:20 接班（迟到 50 分钟" in await chat.send("/checkin", as_="陈晨")
+    assert "您已于 9月30日 18:20 接班（迟到50分钟" in await chat.send("/checkin", as_="陈晨")
     # The holiday shift: 王芳 checks in 20 minutes early; nobody is reminded or told.
     await at(chat, "2026-10-01T08:10")
     assert "已接班（按时）：10月1日（星期四）全天" in await chat.send("/checkin", as_="王芳")
@@ -187,7 +187,7 @@ async def test_handover_reaches_the_next_officer_with_rounds_incidents_and_repli
     assert "在办事件：1 件" in handover and "下一步：" in handover and "（截止 " in handover
     assert "留言答复：已超期 1 件，24小时内到期 0 件" in handover and "【超期】MSG-" in handover
     assert "政策栏目链接失效" in handover and "备注：首页已报修，等待技术公司回复" in handover
-    assert "/checkin" in handover and "依据：梁平办法第二十条" in handover
+    assert "/checkin" in handover and "依据：参照《重庆市梁平区政府网站和政务新媒体管理办法》第二十条" in handover
     assert tagged(chat, "周明", "【交班·抄送】") and tagged(chat, "李强", "【交班·抄送】")
     # A second handover replaces the first and says so.
     await at(chat, "2026-10-01T08:25")

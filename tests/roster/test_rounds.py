@@ -121,11 +121,11 @@ async def test_round_prompt_lists_the_units_sites_and_ok_answers_it(engine: Engi
     assert len(prompt) == 1
     assert "第1次读网" in prompt[0] and "门户网站（网站） https://www.example.gov.cn" in prompt[0]
     assert "区政府办公众号（微信公众号）" in prompt[0] and "区教育局网站" not in prompt[0]
-    assert f"{local(first.due_at):%H:%M} 前回复" in prompt[0] and "依据：梁平办法第二十条" in prompt[0]
+    assert f"{local(first.due_at):%H:%M} 前回复" in prompt[0] and "依据：参照《重庆市梁平区政府网站和政务新媒体管理办法》第二十条" in prompt[0]
     assert tagged(chat, "陈晨", "【读网提醒】") == []       # the night officer is not on duty
     chat.app.clock.advance(timedelta(minutes=7))           # type: ignore[attr-defined]
     reply = await chat.send("读网 正常 首页和公众号均正常", as_="王芳")
-    assert "第1次读网正常，用时 7 分钟" in reply
+    assert "第1次读网正常，用时7分钟" in reply
     answered = rounds_of(engine, "2026-11-23", "白班")[0]
     assert answered.status == RoundStatus.ok and answered.note == "首页和公众号均正常"
     await chat.app.advance_to(first.prompt_at + timedelta(hours=2))

@@ -58,22 +58,22 @@ def tagged(chat: MemoryChat, name: str, tag: str) -> list[str]:
 async def test_spotcheck_confirmed_is_reported_to_the_admin(engine: Engine) -> None:
     chat = build(engine)
     reply = await chat.send("/spotcheck 区教育局", as_="张伟")
-    assert "已发起抽查（编号 1）" in reply and "在岗值班员：王芳" in reply and "15 分钟内" in reply
+    assert "已发起抽查（编号 1）" in reply and "在岗值班员：王芳" in reply and "15分钟内" in reply
     card = next(d for d in chat.adapter.delivered if d.chat_id == "u-王芳")
-    assert card.text.startswith("【在岗抽查】") and "依据：梁平办法第二十一条" in card.text
+    assert card.text.startswith("【在岗抽查】") and "依据：参照《重庆市梁平区政府网站和政务新媒体管理办法》第二十一条" in card.text
     assert ("确认在岗", "/spotcheck confirm 1") in card.buttons
     assert tagged(chat, "陈晨", "【在岗抽查】") == []          # another unit's officer is not asked
     chat.app.clock.advance(timedelta(minutes=3))             # type: ignore[attr-defined]
     assert "无需确认" in await chat.send("/spotcheck confirm 1", as_="陈晨", button=True)
     reply = await chat.send("/spotcheck confirm 1", as_="王芳", button=True)
-    assert "已确认在岗" in reply and "用时 3 分钟" in reply
-    assert "王芳 于 10:03 确认在岗，用时 3 分钟" in chat.last("张伟")
+    assert "已确认在岗" in reply and "用时3分钟" in reply
+    assert "王芳 于 10:03 确认在岗，用时3分钟" in chat.last("张伟")
     stored = check(engine, 1)
     assert stored.status == SpotCheckStatus.confirmed and stored.confirmed_at is not None
     await chat.app.advance_to(parse_local("2026-11-23T11:00"))
     assert tagged(chat, "李强", "【抽查") == [] and len(tagged(chat, "张伟", "【抽查结果】")) == 1
     assert "无需重复确认" in await chat.send("/spotcheck confirm 1", as_="王芳")
-    assert "已确认在岗（王芳，用时 3 分钟）" in await chat.send("/spotcheck list", as_="张伟")
+    assert "已确认在岗（王芳，用时3分钟）" in await chat.send("/spotcheck list", as_="张伟")
 
 
 async def test_spotcheck_confirmed_by_typing_the_keyword(engine: Engine) -> None:
@@ -93,7 +93,7 @@ async def test_spotcheck_timeout_goes_to_the_admin_and_the_units_leader(engine: 
     result = tagged(chat, "张伟", "【抽查结果】")
     assert len(result) == 1 and "陈晨 未在15分钟内确认在岗" in result[0] and "未通过" in result[0]
     leader = tagged(chat, "周明", "【抽查未通过】")
-    assert len(leader) == 1 and "区卫健局" in leader[0] and "依据：梁平办法第二十一条" in leader[0]
+    assert len(leader) == 1 and "区卫健局" in leader[0] and "依据：参照《重庆市梁平区政府网站和政务新媒体管理办法》第二十一条" in leader[0]
     assert tagged(chat, "李强", "【抽查未通过】") == []       # another unit's leader
     assert check(engine, 1).status == SpotCheckStatus.missed
     assert "已超时" in await chat.send("确认在岗 1", as_="陈晨")

@@ -6,9 +6,10 @@ The package's modules:
   callback, and the route each message is sent by; its docstring tells the whole story);
 * :mod:`~bot.adapters.dingtalk.render`: messages as DingTalk text or ActionCards;
 * :mod:`~bot.adapters.dingtalk.api`: the API client (access token, sends, Stream
-  registration) and its error mapping;
+  registration, downloads of received files) and its error mapping;
 * :mod:`~bot.adapters.dingtalk.sign`: callback and custom-robot signatures;
-* :mod:`~bot.adapters.dingtalk.stream`: the Stream-mode WebSocket client.
+* :mod:`~bot.adapters.dingtalk.stream`: the Stream-mode WebSocket client;
+* :mod:`~bot.adapters.dingtalk.media`: pictures and files held for the evidence command.
 """
 
 from __future__ import annotations

@@ -25,6 +25,15 @@ a redelivered message (the gateway repeats unanswered callbacks) a no-op, and a 
 arriving while the first is still being handled is dropped here. Messages of one chat
 are handled one at a time, in order.
 
+Pictures and files (``msgtype`` ``picture``, ``file``, and the pictures of a ``richText``
+message) are downloaded at once (:meth:`DingTalkApi.download
+<bot.adapters.dingtalk.api.DingTalkApi.download>`, refused past ``max_media_bytes``) and
+become evidence attachments: those of a message whose text is ``/incident evidence …`` go
+with it; the others are held (:mod:`bot.adapters.dingtalk.media`) for the sender's next
+evidence command in the same chat within ten minutes, and the sender is told so. A failed
+or refused download is told to the sender in Chinese and logged; nothing is kept. A video
+gets a hint that only pictures and files are kept.
+
 Sending (``send``), by chat id:
 
 * ``"robot"``: the custom robot (自定义机器人) webhook, signed (加签) with
@@ -51,6 +60,7 @@ to be safe: the rate limiter's ``group`` scope cannot single out the robot). Fai
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -63,15 +73,25 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.adapters.base import Adapter, Capabilities, InboundHandler, RateWindow
-from bot.adapters.dingtalk.api import DingTalkApi
+from bot.adapters.dingtalk.api import DingTalkApi, MediaTooLarge
+from bot.adapters.dingtalk.media import (
+    UNSUPPORTED_TEXT,
+    HeldMedia,
+    attachment_for,
+    failed_text,
+    filename_from,
+    held_text,
+    is_evidence_command,
+    too_large_text,
+)
 from bot.adapters.dingtalk.render import MAX_TEXT, api_payload, render, webhook_payload
 from bot.adapters.dingtalk.sign import DingTalkSignError, robot_url, verify_callback
 from bot.adapters.dingtalk.stream import BOT_MESSAGE_TOPIC, StreamClient
-from bot.config import DingTalkSettings
+from bot.config import DingTalkSettings, IncidentsSettings
 from bot.http import read_body
 from core.clock import Clock, SystemClock
 from core.errors import AdapterError
-from core.messages import Inbound, Outbound
+from core.messages import Attachment, Inbound, Outbound
 
 log = logging.getLogger("dutybot.dingtalk")
 
@@ -82,6 +102,14 @@ ROBOT_CHAT_ID = "robot"
 SESSION_MARGIN_MS = 60_000
 STOP_GRACE_SECONDS = 1.0
 MAX_REMEMBERED_CHATS = 5000
+#: Message types whose content carries a picture or file to download, and their kind.
+MEDIA_KINDS = {"picture": "photo", "file": "file"}
+#: Message types answered with a hint instead (not kept as evidence).
+UNSUPPORTED_MEDIA = frozenset({"video"})
+#: The evidence size limit when none is given: ``[incidents] fetch_max_bytes``'s default.
+DEFAULT_MAX_MEDIA_BYTES: int = IncidentsSettings.model_fields["fetch_max_bytes"].default
+#: How many media message ids are remembered, so a redelivered one is not held twice.
+MEDIA_MEMORY = 512
 
 
 def _secret(value: Any) -> str:
@@ -104,6 +132,8 @@ class DingTalkAdapter(Adapter):
         http: a shared HTTP client (tests); by default the adapter makes its own.
         retry_base_seconds: the first wait after a failed Stream connection.
         stop_grace_seconds: how long :meth:`stop` lets messages in hand finish.
+        max_media_bytes: the largest picture or file kept as evidence (pass
+            ``[incidents] fetch_max_bytes``); bigger ones are refused without being read.
 
     Raises:
         AdapterError: the Client ID or Client Secret is not configured
@@ -118,7 +148,8 @@ class DingTalkAdapter(Adapter):
     def __init__(self, settings: DingTalkSettings, *, clock: Clock | None = None,
                  http: httpx.AsyncClient | None = None,
                  retry_base_seconds: float = 1.0,
-                 stop_grace_seconds: float = STOP_GRACE_SECONDS) -> None:
+                 stop_grace_seconds: float = STOP_GRACE_SECONDS,
+                 max_media_bytes: int = DEFAULT_MAX_MEDIA_BYTES) -> None:
         secret = _secret(settings.client_secret)
         missing = [name for name, value in (("DUTYBOT_DINGTALK_CLIENT_ID", settings.client_id),
                                             ("DUTYBOT_DINGTALK_CLIENT_SECRET", secret))
@@ -146,6 +177,9 @@ class DingTalkAdapter(Adapter):
         self._in_hand: set[str] = set()
         self._chat_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self.max_media_bytes = max_media_bytes
+        self.held = HeldMedia(self.clock)
+        self._media_seen: dict[str, None] = {}
 
     # ------------------------------------------------------------ lifecycle
 
@@ -218,7 +252,7 @@ class DingTalkAdapter(Adapter):
             return None
         self._remember(chat_id, is_group, data)
         text = _message_text(data).strip()
-        if not text:
+        if not text and not _media_refs(data) and data.get("msgtype") not in UNSUPPORTED_MEDIA:
             log.info("DingTalk %s message %s has no text; ignored", data.get("msgtype"), msg_id)
             return None
         received_at = None
@@ -268,7 +302,7 @@ class DingTalkAdapter(Adapter):
         self._chat_locks[key] = (lock, users + 1)
         try:
             async with lock:
-                await handler(inbound)
+                await self._handle(handler, inbound)
         finally:
             self._in_hand.discard(inbound.update_id)
             lock, users = self._chat_locks[key]
@@ -276,6 +310,103 @@ class DingTalkAdapter(Adapter):
                 del self._chat_locks[key]
             else:
                 self._chat_locks[key] = (lock, users - 1)
+
+    async def _handle(self, handler: InboundHandler, inbound: Inbound) -> None:
+        """Download the message's pictures and files, then hand it to the bot: with the
+        held ones when it is the evidence command, else holding the new ones."""
+        data: dict[str, Any] = inbound.raw
+        key = (inbound.chat_id, inbound.sender_id)
+        if data.get("msgtype") in UNSUPPORTED_MEDIA:
+            log.info("DingTalk %s message %s is not kept (only pictures and files are)",
+                     data.get("msgtype"), inbound.update_id)
+            await self._tell(inbound, UNSUPPORTED_TEXT)
+            return
+        refs = _media_refs(data)
+        downloaded: tuple[Attachment, ...] = ()
+        if refs and self._first_media(inbound.update_id):
+            got = await self._download(inbound, refs)
+            if got is None:
+                return
+            downloaded = got
+        if is_evidence_command(inbound.text):
+            held = self.held.take(key) + downloaded
+            if held:
+                log.info("DingTalk message %s of %s carries %d picture(s)/file(s)",
+                         inbound.update_id, inbound.sender_id, len(held))
+                inbound = dataclasses.replace(inbound, attachments=inbound.attachments + held)
+            try:
+                result = await handler(inbound)
+            except BaseException:
+                if held:
+                    self.held.hold(key, held)
+                raise
+            if held and getattr(result, "error_id", None):
+                self.held.hold(key, held)  # failed unexpectedly: they wait for the next try
+            return
+        if downloaded:
+            count = self.held.hold(key, downloaded)
+            log.info("DingTalk message %s of %s: %d picture(s)/file(s) held for an evidence "
+                     "command (%d held)", inbound.update_id, inbound.sender_id,
+                     len(downloaded), count)
+            kind = "photo" if all(a.kind == "photo" for a in downloaded) else "file"
+            await self._tell(inbound, held_text(kind, count))
+        if inbound.text.strip():
+            await handler(inbound)
+
+    def _first_media(self, msg_id: str) -> bool:
+        """False for a media message already downloaded (a redelivery)."""
+        if msg_id in self._media_seen:
+            log.info("DingTalk media message %s already received; not downloaded again", msg_id)
+            return False
+        self._media_seen[msg_id] = None
+        while len(self._media_seen) > MEDIA_MEMORY:
+            del self._media_seen[next(iter(self._media_seen))]
+        return True
+
+    async def _download(self, inbound: Inbound,
+                        refs: list[tuple[str, str, str]]) -> tuple[Attachment, ...] | None:
+        """The message's pictures and files, or None when one could not be had (the
+        sender was told why; the reason is logged)."""
+        out: list[Attachment] = []
+        for index, (kind, code, name) in enumerate(refs, 1):
+            try:
+                media = await self.api.download(code, max_bytes=self.max_media_bytes)
+            except MediaTooLarge as exc:
+                log.warning("DingTalk %s of message %s from %s refused: %s", kind,
+                            inbound.update_id, inbound.sender_id, exc.message)
+                await self._tell(inbound, too_large_text(kind, exc.limit))
+                return None
+            except AdapterError as exc:
+                log.warning("downloading the %s of DingTalk message %s from %s failed: %s",
+                            kind, inbound.update_id, inbound.sender_id, exc.message)
+                reason = "网络或钉钉暂时不可用" if exc.retryable else "文件无效或已过期"
+                await self._tell(inbound, failed_text(kind, reason))
+                return None
+            except Exception:
+                log.exception("downloading the %s of DingTalk message %s from %s failed",
+                              kind, inbound.update_id, inbound.sender_id)
+                await self._tell(inbound, failed_text(kind, "处理出错"))
+                return None
+            if not media.data:
+                log.warning("the %s of DingTalk message %s is empty", kind, inbound.update_id)
+                await self._tell(inbound, failed_text(kind, "文件是空的"))
+                return None
+            stem = f"{'picture' if kind == 'photo' else 'file'}-{inbound.update_id}"
+            out.append(attachment_for(
+                media.data, kind=kind, content_type=media.content_type,
+                filename=name or filename_from(media.disposition),
+                fallback_stem=stem if len(refs) == 1 else f"{stem}-{index}"))
+        return tuple(out)
+
+    async def _tell(self, inbound: Inbound, text: str) -> None:
+        """A direct answer about a received picture or file (a failure is only logged)."""
+        try:
+            await self.send(inbound.chat_id, Outbound(text), is_group=inbound.is_group)
+        except AdapterError as exc:
+            log.warning("could not tell %s about their picture or file: %s",
+                        inbound.sender_id, exc.message)
+        except Exception:
+            log.exception("telling %s about their picture or file failed", inbound.sender_id)
 
     # ------------------------------------------------------------ HTTP callback
 
@@ -396,3 +527,26 @@ def _message_text(data: dict[str, Any]) -> str:
     if msgtype == "audio" and isinstance(content.get("recognition"), str):
         return content["recognition"]
     return ""
+
+
+def _media_refs(data: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """``(kind, downloadCode, file name)`` of each picture or file a bot message carries:
+    a ``picture``, a ``file`` (with its ``fileName``), or the pictures of a ``richText``."""
+    msgtype = data.get("msgtype")
+    content = data.get("content")
+    if not isinstance(content, dict):
+        return []
+
+    def code_of(part: dict[str, Any]) -> str:
+        code = part.get("downloadCode") or part.get("pictureDownloadCode")
+        return code.strip() if isinstance(code, str) else ""
+
+    if msgtype in MEDIA_KINDS:
+        code = code_of(content)
+        name = content.get("fileName") if msgtype == "file" else ""
+        return [(MEDIA_KINDS[msgtype], code, str(name or "").strip())] if code else []
+    if msgtype == "richText" and isinstance(content.get("richText"), list):
+        return [("photo", code_of(part), "") for part in content["richText"]
+                if isinstance(part, dict) and part.get("type", "picture") == "picture"
+                and code_of(part)]
+    return []

@@ -6,7 +6,10 @@ needs: ``POST /v1.0/robot/groupMessages/send`` (a group) and
 token (``x-acs-dingtalk-access-token``), fetched from ``/v1.0/oauth2/accessToken``, cached
 and refreshed five minutes early (or when refused with 401); posts to session webhooks and
 the custom robot (``errcode`` answers); and the Stream registration
-``/v1.0/gateway/connections/open`` for :class:`~bot.adapters.dingtalk.stream.StreamClient`.
+``/v1.0/gateway/connections/open`` for :class:`~bot.adapters.dingtalk.stream.StreamClient`;
+and the download of a picture or file sent to the robot (``/v1.0/robot/messageFiles/download``
+gives a short-lived link, which is then fetched, streamed and refused past a size limit:
+:class:`MediaTooLarge`).
 
 What is sent is rendered by :mod:`bot.adapters.dingtalk.render` (text, or an ActionCard
 with command buttons).
@@ -18,8 +21,8 @@ per-API QPS limit) are retryable (``retry_after`` 1 s for QPS limits, 60 s for e
 (``permanent_reason="blocked"``); other refusals are permanent.
 
 Secrets (app secret, tokens, session webhooks, the robot's ``access_token`` and ``sign``,
-Stream tickets) never reach logs: a filter masks them in ``httpx`` and ``websockets``
-request lines.
+Stream tickets, the signature of a download link) never reach logs: filters mask them in
+``httpx`` and ``websockets`` request lines.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -59,6 +64,81 @@ _WEBHOOK_CONFIG_ERRORS = {
     400101: "robot access_token missing",
     400102: "robot is disabled",
 }
+
+#: Query parameters of a download link (an OSS signed URL) that are credentials.
+_LINK_SECRETS = re.compile(r"(?<=[?&])(Signature|OSSAccessKeyId|security-token|"
+                           r"x-oss-signature|x-oss-credential|x-oss-security-token)="
+                           r"[^&\s\"']*", re.IGNORECASE)
+
+
+class _DownloadLinkFilter(logging.Filter):
+    """Masks the signature of download links in ``httpx`` request lines (the common
+    filter of :mod:`bot.adapters.redact` does not know these parameters)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is not ours to fix
+            return True
+        cleaned = _LINK_SECRETS.sub(lambda m: f"{m.group(1)}=***", message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True
+
+
+_LINK_FILTER = _DownloadLinkFilter()
+
+
+def _install_link_filter() -> None:
+    logger = logging.getLogger("httpx")
+    if _LINK_FILTER not in logger.filters:
+        logger.addFilter(_LINK_FILTER)
+
+
+# --------------------------------------------------------------------------- media
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """A downloaded picture or file: its bytes, ``Content-Type`` and
+    ``Content-Disposition`` (either may be empty)."""
+
+    data: bytes = field(repr=False)
+    content_type: str
+    disposition: str
+
+
+class MediaTooLarge(AdapterError):
+    """The file is larger than the caller's limit; it was not read beyond the limit.
+
+    Attributes:
+        limit: the limit, in bytes.
+    """
+
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(f"DingTalk {what}: the file is larger than {limit} bytes; not read",
+                         retryable=False)
+        self.limit = limit
+
+
+async def read_capped(response: httpx.Response, limit: int, *, what: str) -> bytes:
+    """The body of a streamed ``response``, refused once it passes ``limit`` bytes.
+
+    Raises:
+        MediaTooLarge: ``Content-Length`` says more than ``limit``, or more arrived.
+    """
+    declared = response.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > limit:
+        raise MediaTooLarge(what, limit)
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in response.aiter_bytes():
+        received += len(chunk)
+        if received > limit:
+            raise MediaTooLarge(what, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
 
 # --------------------------------------------------------------------------- errors
 
@@ -152,6 +232,7 @@ class DingTalkApi:
     def __init__(self, *, client_id: str, client_secret: str, robot_code: str,
                  api_base: str, clock: Clock, http: httpx.AsyncClient | None = None) -> None:
         install_log_redaction()
+        _install_link_filter()
         self.client_id = client_id
         self._secret = client_secret
         self.robot_code = robot_code
@@ -329,6 +410,47 @@ class DingTalkApi:
             "msgKey": msg_key, "msgParam": json.dumps(msg_param, ensure_ascii=False)},
             what="groupMessages/send", target="group")
         return str(answer.get("processQueryKey") or "")
+
+    # ------------------------------------------------------------------ media
+
+    async def download(self, download_code: str, *, max_bytes: int) -> MediaFile:
+        """A picture or file sent to the robot: ``messageFiles/download`` turns its
+        ``downloadCode`` into a short-lived link, which is fetched (without the access
+        token), streamed and refused past ``max_bytes``.
+
+        Raises:
+            MediaTooLarge: the file is over ``max_bytes``.
+            AdapterError: the code is unknown or expired, or the link refused (not
+                retryable); network errors, 5xx, throttling (retryable).
+        """
+        what = "messageFiles/download"
+        answer = await self.call("/v1.0/robot/messageFiles/download",
+                                 {"downloadCode": download_code, "robotCode": self.robot_code},
+                                 what=what)
+        url = answer.get("downloadUrl")
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise AdapterError(f"DingTalk {what}: the answer has no downloadUrl",
+                               retryable=False)
+        what = "file download"
+        try:
+            async with self._http.stream("GET", url) as response:
+                status = response.status_code
+                if status == 429 or status >= 500:
+                    raise AdapterError(f"DingTalk {what}: HTTP {status}", retryable=True,
+                                       retry_after=retry_after_of(response))
+                if status >= 400:
+                    raise AdapterError(f"DingTalk {what}: HTTP {status} (the link is "
+                                       "expired or refused)", retryable=False)
+                data = await read_capped(response, max_bytes, what=what)
+                return MediaFile(data=data,
+                                 content_type=response.headers.get("content-type", ""),
+                                 disposition=response.headers.get("content-disposition", ""))
+        except httpx.TimeoutException as exc:
+            raise AdapterError(f"DingTalk {what}: timed out ({type(exc).__name__})",
+                               retryable=True) from None
+        except httpx.TransportError as exc:
+            raise AdapterError(f"DingTalk {what}: network error ({type(exc).__name__})",
+                               retryable=True) from None
 
     async def post_webhook(self, url: str, payload: dict[str, Any], *, what: str) -> None:
         """POST to a session webhook or the custom robot (``errcode`` answers).

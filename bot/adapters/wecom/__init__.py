@@ -7,7 +7,8 @@ The package's modules:
   the group robot webhook); :mod:`~bot.adapters.wecom.cards` builds template cards;
 * :mod:`~bot.adapters.wecom.crypto`: the callback signature and encryption;
 * :mod:`~bot.adapters.wecom.support`: text cuts, card layout, the per-member message
-  budget, update ids and the settings check.
+  budget, update ids and the settings check;
+* :mod:`~bot.adapters.wecom.media`: pictures and files held for the evidence command.
 
 Receiving: WeCom calls ``/wecom/callback`` on the HTTP service (:mod:`bot.http`).
 
@@ -28,10 +29,16 @@ the same callback are handled once. An update whose handling raised is only logg
 does not redeliver after a 200.
 
 What is understood: text messages and ``template_card_event`` (a button click; the
-button's key *is* its command, so a click maps straight back to the typed command). Other
-events (``enter_agent``, ``subscribe``, …) and other message types (images, voice, files,
-locations) are ignored with a log line; images are not downloaded in this version. The
-self-built app receives private messages only, so every inbound is ``is_group=False``.
+button's key *is* its command, so a click maps straight back to the typed command), and
+pictures and files (``image``, ``file``): these are downloaded at once with ``media/get``
+(streamed, refused past ``max_media_bytes``, by default ``[incidents] fetch_max_bytes``'s
+10 MB) and held for the sender's next ``/incident evidence 编号 说明`` within ten minutes,
+which carries them as attachments to be kept as evidence (:mod:`bot.adapters.wecom.media`);
+the sender is told to send that command, or why the download failed (nothing is kept; the
+reason is logged). Voice and video get a hint that only pictures and files are kept. Other
+events (``enter_agent``, ``subscribe``, …) and message types (locations, links) are
+ignored with a log line. The self-built app receives private messages only, so every
+inbound is ``is_group=False``.
 
 Sending (:meth:`WeComAdapter.send`):
 

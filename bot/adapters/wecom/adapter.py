@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import logging
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 from starlette.requests import Request
@@ -32,6 +35,7 @@ from bot.adapters.wecom.api import (
     MEMBER_PER_HOUR,
     MEMBER_PER_MINUTE,
     ROBOT_PER_MINUTE,
+    MediaTooLarge,
     WeComClient,
     WeComRobot,
 )
@@ -45,6 +49,16 @@ from bot.adapters.wecom.crypto import (
     WeComCryptoError,
     parse_message,
 )
+from bot.adapters.wecom.media import (
+    UNSUPPORTED_TEXT,
+    HeldMedia,
+    attachment_for,
+    failed_text,
+    filename_from,
+    held_text,
+    is_evidence_command,
+    too_large_text,
+)
 from bot.adapters.wecom.support import (
     NO_BUTTONS,
     REQUIRED_SETTINGS,
@@ -55,11 +69,11 @@ from bot.adapters.wecom.support import (
     ledger_id,
     missing_settings,
 )
-from bot.config import WeComSettings
+from bot.config import IncidentsSettings, WeComSettings
 from bot.http import read_body
 from core.clock import Clock, SystemClock
 from core.errors import AdapterError
-from core.messages import Inbound, Outbound
+from core.messages import Attachment, Inbound, Outbound
 
 log = logging.getLogger("bot.adapters.wecom")  # the name it had as one module
 
@@ -73,6 +87,14 @@ CLICKED_LABEL = "已提交"
 GLOBAL_PER_MINUTE = 600
 #: How many half-delivered long cards (text sent, card not) are remembered for a retry.
 PARTIAL_MEMORY = 512
+#: Pictures and files (``MediaId``) become evidence attachments of these kinds.
+MEDIA_KINDS = {"image": "photo", "file": "file"}
+#: Media types answered with a hint instead (not kept as evidence).
+UNSUPPORTED_MEDIA = frozenset({"voice", "video"})
+#: The evidence size limit when none is given: ``[incidents] fetch_max_bytes``'s default.
+DEFAULT_MAX_MEDIA_BYTES: int = IncidentsSettings.model_fields["fetch_max_bytes"].default
+#: How many media message ids are remembered, so a redelivered one is not held twice.
+MEDIA_MEMORY = 512
 
 _REFUSED_CODES = frozenset({BAD_SIGNATURE, BAD_TIMESTAMP, STALE_TIMESTAMP, WRONG_RECEIVE_ID})
 
@@ -86,6 +108,8 @@ class WeComAdapter(Adapter):
         clock: for the callback timestamp check, the token cache and the member budget.
         http: a shared HTTP client (tests); by default the adapter makes one and closes
             it in :meth:`stop`.
+        max_media_bytes: the largest picture or file kept as evidence (pass
+            ``[incidents] fetch_max_bytes``); bigger ones are refused without being read.
 
     Raises:
         AdapterError: a required setting is missing or the EncodingAESKey is unusable
@@ -103,7 +127,8 @@ class WeComAdapter(Adapter):
     )
 
     def __init__(self, settings: WeComSettings, *, clock: Clock | None = None,
-                 http: httpx.AsyncClient | None = None) -> None:
+                 http: httpx.AsyncClient | None = None,
+                 max_media_bytes: int = DEFAULT_MAX_MEDIA_BYTES) -> None:
         missing = missing_settings(settings)
         if missing:
             keys = "、".join(field for field, env in REQUIRED_SETTINGS if env in missing)
@@ -137,6 +162,9 @@ class WeComAdapter(Adapter):
         self._tasks: set[asyncio.Task[None]] = set()
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._partial: OrderedDict[str, None] = OrderedDict()
+        self.max_media_bytes = max_media_bytes
+        self.held = HeldMedia(self.clock)
+        self._media_seen: OrderedDict[str, None] = OrderedDict()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -231,16 +259,27 @@ class WeComAdapter(Adapter):
     def process(self, fields: dict[str, str]) -> Inbound | None:
         """Turn a decrypted callback into an inbound update and schedule its handling.
 
+        A picture or file is downloaded in the background instead (see
+        :meth:`_receive_media`), after the sender's earlier updates.
+
         Returns:
-            The scheduled update, or None when the callback is not for the bot.
+            The scheduled update, or None when the callback is not for the bot or is a
+            picture or file.
         """
+        msg_type = fields.get("MsgType", "")
+        if msg_type in MEDIA_KINDS or msg_type in UNSUPPORTED_MEDIA:
+            user = self._sender(fields)
+            if user is not None and self._first_media(fields, user):
+                self._chain(user, f"wecom-media-{user}",
+                            lambda previous: self._receive_media(user, fields, previous))
+            return None
         inbound = self.to_inbound(fields)
         if inbound is not None:
             self._schedule(inbound)
         return inbound
 
-    def to_inbound(self, fields: dict[str, str]) -> Inbound | None:
-        """The platform-neutral update for a parsed callback, or None to ignore it."""
+    def _sender(self, fields: dict[str, str]) -> str | None:
+        """The callback's sender, or None (logged) when it is not for this app."""
         user = fields.get("FromUserName", "").strip()
         msg_type = fields.get("MsgType", "")
         agent = fields.get("AgentID", "").strip()
@@ -251,6 +290,27 @@ class WeComAdapter(Adapter):
             log.warning("ignoring a WeCom callback for agent %s (this app is %s)", agent,
                         self.settings.agent_id)
             return None
+        return user
+
+    def _first_media(self, fields: dict[str, str], user: str) -> bool:
+        """False for a media message already received (WeCom's retry of a callback)."""
+        key = fields.get("MsgId", "").strip() or f"{user}:{fields.get('CreateTime', '')}:" \
+            f"{fields.get('MediaId', '')}"
+        if key in self._media_seen:
+            log.info("WeCom media message %s of %s already received; copy ignored", key, user)
+            return False
+        self._media_seen[key] = None
+        while len(self._media_seen) > MEDIA_MEMORY:
+            self._media_seen.popitem(last=False)
+        return True
+
+    def to_inbound(self, fields: dict[str, str]) -> Inbound | None:
+        """The platform-neutral update for a parsed callback, or None to ignore it
+        (pictures and files too: :meth:`process` downloads them)."""
+        user = self._sender(fields)
+        if user is None:
+            return None
+        msg_type = fields.get("MsgType", "")
         created = fields.get("CreateTime", "").strip()
         received_at = None
         if created.isdigit():
@@ -283,20 +343,25 @@ class WeComAdapter(Adapter):
                                received_at=received_at, raw=fields)
             log.info("ignoring WeCom event %r from %s", event, user)
             return None
-        # Images, voice, video, files, locations, links: not handled in this version
-        # (images would need media/get); nothing is replied.
-        log.info("ignoring a WeCom %s message from %s (only text and card buttons are "
-                 "handled)", msg_type or "untyped", user)
+        # Pictures and files go through process(); locations, links and the like are not
+        # handled; nothing is replied.
+        log.info("ignoring a WeCom %s message from %s (only text, card buttons, pictures "
+                 "and files are handled)", msg_type or "untyped", user)
         return None
 
     def _schedule(self, inbound: Inbound) -> None:
         """Handle ``inbound`` in the background, after the same person's earlier updates."""
-        previous = self._tails.get(inbound.chat_id)
-        task = asyncio.create_task(self._handle(inbound, previous),
-                                   name=f"wecom-{inbound.update_id}")
-        self._tails[inbound.chat_id] = task
+        self._chain(inbound.chat_id, f"wecom-{inbound.update_id}",
+                    lambda previous: self._handle(inbound, previous))
+
+    def _chain(self, chat_id: str, name: str,
+               job: Callable[[asyncio.Task[None] | None], Coroutine[Any, Any, None]]) -> None:
+        """Run ``job`` in the background once the chat's previous job is over."""
+        previous = self._tails.get(chat_id)
+        task = asyncio.create_task(job(previous), name=name)
+        self._tails[chat_id] = task
         self._tasks.add(task)
-        task.add_done_callback(functools.partial(self._finished, inbound.chat_id))
+        task.add_done_callback(functools.partial(self._finished, chat_id))
 
     def _finished(self, chat_id: str, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -311,14 +376,90 @@ class WeComAdapter(Adapter):
             log.error("WeCom update %s from %s was not handled: the adapter stopped",
                       inbound.update_id, inbound.sender_id)
             return
+        held: tuple[Attachment, ...] = ()
+        if not inbound.is_button and is_evidence_command(inbound.text):
+            held = self.held.take((inbound.chat_id, inbound.sender_id))
+            if held:
+                log.info("WeCom update %s of %s carries %d held picture(s)/file(s)",
+                         inbound.update_id, inbound.sender_id, len(held))
+                inbound = dataclasses.replace(inbound,
+                                              attachments=inbound.attachments + held)
         try:
             result = await handler(inbound)
         except Exception:
             log.exception("handling WeCom update %s from %s failed; WeCom will not "
                           "redeliver it", inbound.update_id, inbound.sender_id)
+            self._hold_again(inbound, held)
             return
+        if getattr(result, "error_id", None):
+            self._hold_again(inbound, held)
         if inbound.is_button and not getattr(result, "duplicate", False):
             await self.answer_button(inbound)
+
+    def _hold_again(self, inbound: Inbound, held: tuple[Attachment, ...]) -> None:
+        """The command failed unexpectedly: its held media wait for the next try."""
+        if held:
+            self.held.hold((inbound.chat_id, inbound.sender_id), held)
+
+    # ------------------------------------------------------------ pictures and files
+
+    async def _receive_media(self, user: str, fields: dict[str, str],
+                             previous: asyncio.Task[None] | None) -> None:
+        """Download a picture or file and hold it for the sender's evidence command;
+        the sender is told what happened (a failure is logged with its reason)."""
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])
+        msg_type = fields.get("MsgType", "")
+        if msg_type in UNSUPPORTED_MEDIA:
+            log.info("WeCom %s message from %s is not kept (only pictures and files are)",
+                     msg_type, user)
+            await self._tell(user, UNSUPPORTED_TEXT)
+            return
+        kind = MEDIA_KINDS[msg_type]
+        media_id = fields.get("MediaId", "").strip()
+        msg_id = fields.get("MsgId", "").strip() or fields.get("CreateTime", "").strip()
+        if not media_id:
+            log.warning("WeCom %s message %s from %s has no MediaId", msg_type, msg_id, user)
+            await self._tell(user, failed_text(kind, "消息中没有文件"))
+            return
+        try:
+            media = await self.client.download_media(media_id, max_bytes=self.max_media_bytes)
+        except MediaTooLarge as exc:
+            log.warning("WeCom %s %s from %s refused: %s", msg_type, msg_id, user, exc.message)
+            await self._tell(user, too_large_text(kind, exc.limit))
+            return
+        except AdapterError as exc:
+            log.warning("downloading WeCom %s %s from %s failed: %s", msg_type, msg_id, user,
+                        exc.message)
+            reason = "网络或企业微信暂时不可用" if exc.retryable else "文件无效或已过期"
+            await self._tell(user, failed_text(kind, reason))
+            return
+        except Exception:
+            log.exception("downloading WeCom %s %s from %s failed", msg_type, msg_id, user)
+            await self._tell(user, failed_text(kind, "处理出错"))
+            return
+        if not media.data:
+            log.warning("WeCom %s %s from %s is empty", msg_type, msg_id, user)
+            await self._tell(user, failed_text(kind, "文件是空的"))
+            return
+        name = fields.get("FileName", "").strip() or filename_from(media.disposition)
+        attachment = attachment_for(media.data, kind=kind, content_type=media.content_type,
+                                    filename=name,
+                                    fallback_stem=f"{'image' if kind == 'photo' else 'file'}-"
+                                                  f"{msg_id or media_id[:16]}")
+        count = self.held.hold((user, user), (attachment,))
+        log.info("WeCom %s %s from %s held for an evidence command (%d bytes, %d held)",
+                 msg_type, msg_id, user, len(media.data), count)
+        await self._tell(user, held_text(kind, count))
+
+    async def _tell(self, user: str, text: str) -> None:
+        """A direct answer about a received picture or file (a failure is only logged)."""
+        try:
+            await self.send(user, Outbound(text), is_group=False)
+        except AdapterError as exc:
+            log.warning("could not tell %s about their picture or file: %s", user, exc.message)
+        except Exception:
+            log.exception("telling %s about their picture or file failed", user)
 
     async def answer_button(self, inbound: Inbound, notice: str | None = None) -> None:
         """Replace the clicked card's buttons with a disabled ``已提交`` (or ``notice``)

@@ -9,7 +9,9 @@ This module only speaks the WeCom HTTP API; the chat adapter builds on it. It kn
   by ``errcode`` only (``errmsg`` is free text WeCom changes at will and is only logged);
 * application messages (text, markdown, ``button_interaction`` template cards built by
   :mod:`bot.adapters.wecom.cards`), marking a card's buttons as handled, and the group
-  robot webhook.
+  robot webhook;
+* downloading a picture or file a member sent (``media/get``), streamed and refused past
+  a size limit (:class:`MediaTooLarge`).
 
 Sending returns a :class:`SendResult` (``msgid``, ``invalid_users``, ``response_code``)
 rather than a bare ``msgid``: WeCom reports a partly failed send with ``errcode`` 0 and an
@@ -29,8 +31,9 @@ them in its request lines.
 from __future__ import annotations
 
 import asyncio
+import json as json_module
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -65,6 +68,7 @@ ERR_FREQUENCY_LIMIT = 45009
 ERR_CONCURRENCY_LIMIT = 45033
 ERR_IP_NOT_ALLOWED = 60020
 ERR_ALL_RECIPIENTS_INVALID = 81013
+ERR_INVALID_MEDIA_ID = 40007
 
 _TOKEN_REFRESH_CODES = frozenset({ERR_INVALID_TOKEN, ERR_TOKEN_EXPIRED})
 _RATE_LIMIT_CODES = frozenset({ERR_FREQUENCY_LIMIT, ERR_CONCURRENCY_LIMIT})
@@ -75,6 +79,8 @@ _CONFIG_CODES = {
 }
 BUSY_RETRY_AFTER = 1.0
 RATE_LIMIT_RETRY_AFTER = 60.0
+#: An error answer of ``media/get`` is a small JSON object; more is not read.
+MEDIA_ERROR_MAX_BYTES = 64 * 1024
 
 
 # --------------------------------------------------------------------------- log hygiene
@@ -176,6 +182,53 @@ def _split_ids(value: Any) -> tuple[str, ...]:
 
 
 # --------------------------------------------------------------------------- app client
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """A file downloaded with ``media/get``.
+
+    Attributes:
+        data: its bytes.
+        content_type: the answer's ``Content-Type`` (may carry parameters; may be empty).
+        disposition: the answer's ``Content-Disposition`` (the file name), may be empty.
+    """
+
+    data: bytes = field(repr=False)
+    content_type: str
+    disposition: str
+
+
+class MediaTooLarge(AdapterError):
+    """The file is larger than the caller's limit; it was not read beyond the limit.
+
+    Attributes:
+        limit: the limit, in bytes.
+    """
+
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(f"WeCom {what}: the file is larger than {limit} bytes; not read",
+                         retryable=False)
+        self.limit = limit
+
+
+async def read_capped(response: httpx.Response, limit: int, *, what: str) -> bytes:
+    """The body of a streamed ``response``, refused once it passes ``limit`` bytes.
+
+    Raises:
+        MediaTooLarge: ``Content-Length`` says more than ``limit``, or more arrived.
+    """
+    declared = response.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > limit:
+        raise MediaTooLarge(what, limit)
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in response.aiter_bytes():
+        received += len(chunk)
+        if received > limit:
+            raise MediaTooLarge(what, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 @dataclass(frozen=True)
@@ -320,6 +373,71 @@ class WeComClient:
                 continue
             if code == ERR_INVALID_SECRET:
                 self.invalidate_token(token)
+            log.warning("WeCom %s failed: errcode %s (%s)", what, code, _errmsg_for_log(body))
+            raise error_for_errcode(code, body, what=what)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # ------------------------------------------------------------------ media
+
+    async def download_media(self, media_id: str, *, max_bytes: int) -> MediaFile:
+        """``GET /cgi-bin/media/get``: a picture or file a member sent to the app.
+
+        The body is streamed and refused past ``max_bytes`` (never read whole). WeCom
+        answers a refusal with a JSON ``errcode`` instead of a file; a 40014/42001 one
+        refreshes the token once, as :meth:`call` does.
+
+        Raises:
+            MediaTooLarge: the file is over ``max_bytes``.
+            AdapterError: the media id is unknown or expired (errcode 40007, not
+                retryable), or another refusal, network error or 5xx (as for :meth:`call`).
+        """
+        url = f"{self.api_base}/cgi-bin/media/get"
+        what = "/cgi-bin/media/get"
+        for attempt in (1, 2):
+            token = await self.token()
+            params = {"access_token": token, "media_id": media_id}
+            try:
+                async with self._http.stream("GET", url, params=params) as response:
+                    status = response.status_code
+                    if status == 429:
+                        raise AdapterError(f"WeCom {what}: HTTP 429 too many requests",
+                                           retryable=True,
+                                           retry_after=retry_after_of(response)
+                                           or RATE_LIMIT_RETRY_AFTER)
+                    if status >= 500:
+                        raise AdapterError(f"WeCom {what}: HTTP {status} from server",
+                                           retryable=True, retry_after=retry_after_of(response))
+                    if status >= 400:
+                        raise AdapterError(f"WeCom {what}: HTTP {status}", retryable=False)
+                    ctype = response.headers.get("content-type", "")
+                    disposition = response.headers.get("content-disposition", "")
+                    if disposition or not ctype.lower().startswith(("application/json",
+                                                                     "text/plain")):
+                        data = await read_capped(response, max_bytes, what=what)
+                        return MediaFile(data=data, content_type=ctype, disposition=disposition)
+                    raw = await read_capped(response, MEDIA_ERROR_MAX_BYTES, what=what)
+            except httpx.TimeoutException as exc:
+                raise AdapterError(f"WeCom {what}: timed out ({type(exc).__name__})",
+                                   retryable=True) from None
+            except httpx.TransportError as exc:
+                raise AdapterError(f"WeCom {what}: network error ({type(exc).__name__})",
+                                   retryable=True) from None
+            try:
+                body = json_module.loads(raw)
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                raise AdapterError(f"WeCom {what}: the answer is neither a file nor JSON",
+                                   retryable=True)
+            code = _errcode(body)
+            if code in _TOKEN_REFRESH_CODES and attempt == 1:
+                log.warning("WeCom %s: access token refused (errcode %s); refreshing once",
+                            what, code)
+                self.invalidate_token(token)
+                continue
+            if code == 0:
+                raise AdapterError(f"WeCom {what}: the answer carries no file",
+                                   retryable=False)
             log.warning("WeCom %s failed: errcode %s (%s)", what, code, _errmsg_for_log(body))
             raise error_for_errcode(code, body, what=what)
         raise AssertionError("unreachable")  # pragma: no cover
