@@ -45,10 +45,10 @@ def _construct(name: str, settings: Settings) -> Adapter:
         return TelegramAdapter(settings.telegram)
     if name == "wecom":
         from bot.adapters.wecom import WeComAdapter
-        return WeComAdapter(settings.wecom)
+        return WeComAdapter(settings.wecom, max_media_bytes=settings.incidents.fetch_max_bytes)
     if name == "dingtalk":
         from bot.adapters.dingtalk import DingTalkAdapter
-        return DingTalkAdapter(settings.dingtalk)
+        return DingTalkAdapter(settings.dingtalk, max_media_bytes=settings.incidents.fetch_max_bytes)
     raise InputError(f"没有名为 {name} 的适配器；可用：console、telegram、wecom、dingtalk")
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
+from bot.adapters.held_media import HeldMedia, filename_from, is_evidence_command
 from bot.adapters.wecom import WeComAdapter
-from bot.adapters.wecom.media import HeldMedia, filename_from, is_evidence_command
 from bot.config import load_settings
 from core.clock import FakeClock
 from core.messages import Attachment

@@ -29,7 +29,7 @@ Pictures and files (``msgtype`` ``picture``, ``file``, and the pictures of a ``r
 message) are downloaded at once (:meth:`DingTalkApi.download
 <bot.adapters.dingtalk.api.DingTalkApi.download>`, refused past ``max_media_bytes``) and
 become evidence attachments: those of a message whose text is ``/incident evidence …`` go
-with it; the others are held (:mod:`bot.adapters.dingtalk.media`) for the sender's next
+with it; the others are held (:mod:`bot.adapters.held_media`) for the sender's next
 evidence command in the same chat within ten minutes, and the sender is told so. A failed
 or refused download is told to the sender in Chinese and logged; nothing is kept. A video
 gets a hint that only pictures and files are kept.
@@ -74,7 +74,10 @@ from starlette.routing import BaseRoute, Route
 
 from bot.adapters.base import Adapter, Capabilities, InboundHandler, RateWindow
 from bot.adapters.dingtalk.api import DingTalkApi, MediaTooLarge
-from bot.adapters.dingtalk.media import (
+from bot.adapters.dingtalk.render import MAX_TEXT, api_payload, render, webhook_payload
+from bot.adapters.dingtalk.sign import DingTalkSignError, robot_url, verify_callback
+from bot.adapters.dingtalk.stream import BOT_MESSAGE_TOPIC, StreamClient
+from bot.adapters.held_media import (
     UNSUPPORTED_TEXT,
     HeldMedia,
     attachment_for,
@@ -84,9 +87,6 @@ from bot.adapters.dingtalk.media import (
     is_evidence_command,
     too_large_text,
 )
-from bot.adapters.dingtalk.render import MAX_TEXT, api_payload, render, webhook_payload
-from bot.adapters.dingtalk.sign import DingTalkSignError, robot_url, verify_callback
-from bot.adapters.dingtalk.stream import BOT_MESSAGE_TOPIC, StreamClient
 from bot.config import DingTalkSettings, IncidentsSettings
 from bot.http import read_body
 from core.clock import Clock, SystemClock

@@ -8,7 +8,7 @@ The package's modules:
 * :mod:`~bot.adapters.wecom.crypto`: the callback signature and encryption;
 * :mod:`~bot.adapters.wecom.support`: text cuts, card layout, the per-member message
   budget, update ids and the settings check;
-* :mod:`~bot.adapters.wecom.media`: pictures and files held for the evidence command.
+* :mod:`~bot.adapters.held_media`: pictures and files held for the evidence command.
 
 Receiving: WeCom calls ``/wecom/callback`` on the HTTP service (:mod:`bot.http`).
 
@@ -33,7 +33,7 @@ button's key *is* its command, so a click maps straight back to the typed comman
 pictures and files (``image``, ``file``): these are downloaded at once with ``media/get``
 (streamed, refused past ``max_media_bytes``, by default ``[incidents] fetch_max_bytes``'s
 10 MB) and held for the sender's next ``/incident evidence 编号 说明`` within ten minutes,
-which carries them as attachments to be kept as evidence (:mod:`bot.adapters.wecom.media`);
+which carries them as attachments to be kept as evidence (:mod:`bot.adapters.held_media`);
 the sender is told to send that command, or why the download failed (nothing is kept; the
 reason is logged). Voice and video get a hint that only pictures and files are kept. Other
 events (``enter_agent``, ``subscribe``, …) and message types (locations, links) are

@@ -30,6 +30,16 @@ from bot.adapters.base import (
     RateWindow,
     text_with_commands,
 )
+from bot.adapters.held_media import (
+    UNSUPPORTED_TEXT,
+    HeldMedia,
+    attachment_for,
+    failed_text,
+    filename_from,
+    held_text,
+    is_evidence_command,
+    too_large_text,
+)
 from bot.adapters.wecom.api import (
     DEFAULT_TIMEOUT,
     MEMBER_PER_HOUR,
@@ -48,16 +58,6 @@ from bot.adapters.wecom.crypto import (
     WeComCrypto,
     WeComCryptoError,
     parse_message,
-)
-from bot.adapters.wecom.media import (
-    UNSUPPORTED_TEXT,
-    HeldMedia,
-    attachment_for,
-    failed_text,
-    filename_from,
-    held_text,
-    is_evidence_command,
-    too_large_text,
 )
 from bot.adapters.wecom.support import (
     NO_BUTTONS,

@@ -1,19 +1,18 @@
-"""Pictures and files sent to the WeCom app, on their way to becoming evidence.
+"""Pictures and files sent to a chat app, on their way to becoming evidence.
 
-WeCom sends a picture or a file as a message of its own, without text, so it cannot carry
-the ``/incident evidence 编号 说明`` command the way a Telegram caption does. The adapter
-downloads it at once (``media/get``), keeps it here in memory and tells the person to send
-the command; the person's next ``/incident evidence`` (or ``事件 证据`` …) within
+On WeCom and DingTalk a picture or a file arrives as a message of its own, without text,
+so it cannot carry the ``/incident evidence 编号 说明`` command the way a Telegram caption
+does. The adapter downloads it at once (WeCom ``media/get``, DingTalk
+``messageFiles/download``), keeps it here in memory and tells the person to send the
+command; the person's next ``/incident evidence`` (or ``事件 证据`` …) within
 :data:`HOLD_FOR` carries everything held for them as its attachments, and the bot keeps
 it as evidence (bytes, SHA-256, time) exactly as for a Telegram photo.
 
 Held media live in this process only (a restart forgets them: the person sends the
-picture again) and are bounded: :data:`MAX_HELD_PER_CHAT` per person,
-:data:`MAX_HELD_BYTES` in all (the oldest go first).
-
-The DingTalk adapter has the same mechanism (:mod:`bot.adapters.dingtalk.media`; the
-adapters may not import each other). Nothing here does I/O; the Chinese texts the person
-sees are here too.
+picture again) and are bounded: :data:`MAX_HELD_PER_CHAT` per person and chat,
+:data:`MAX_HELD_BYTES` in all (the oldest go first). Shared by the WeCom and DingTalk
+adapters (which may not import each other). Nothing here does I/O; the Chinese texts the
+person sees are here too.
 """
 
 from __future__ import annotations
@@ -28,11 +27,11 @@ from email.message import Message
 from core.clock import Clock
 from core.messages import Attachment
 
-log = logging.getLogger("bot.adapters.wecom")
+log = logging.getLogger("dutybot.adapters.media")
 
 #: How long a picture or file waits for the evidence command.
 HOLD_FOR = timedelta(minutes=10)
-#: At most this many held items per person (the oldest is dropped beyond).
+#: At most this many held items per person and chat (the oldest is dropped beyond).
 MAX_HELD_PER_CHAT = 9
 #: At most this many bytes held for everybody together (the oldest are dropped beyond).
 MAX_HELD_BYTES = 100_000_000
