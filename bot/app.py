@@ -31,16 +31,19 @@ from core.clock import Clock
 from core.db import check_schema, current_revision, make_engine, session_scope, upgrade
 from core.errors import ConfigError
 from core.messages import Inbound
+from core.office_hours import OfficeHours
 from core.outbox import OutboxMessage, OutboxStatus
 from core.workdays import WorkdayCalendar
 from incidents import escalation as incident_escalation
 from incidents import retime as incident_retime
 from incidents.playbooks import check_against_profile
+from people.filings import register_filing_reminders
 from replies import flows as replies_flows
 from replies import retime as replies_retime
 from roster import changes as roster_changes
 from roster import service as roster_service
 from roster import sites as roster_sites
+from roster import training as roster_training
 from roster.gaps import register_gap_warnings
 from roster.lifecycle import LifecyclePolicy
 from roster.reminders import register_reminders
@@ -131,7 +134,12 @@ class App:
         incident_retime.register_retime(self.scheduler, calendar=self.calendar, profile=self.profile,
                                         policy=self.incident_policy)
         register_gap_warnings(self.scheduler, calendar=self.calendar, patterns=self.settings.roster.patterns(),
-                              days=self.settings.roster.gap_warning_days, citation=self.profile.cited("DUTY-1", "DUTY-5"))
+                              days=self.settings.roster.gap_warning_days, citation=self.profile.cited("DUTY-1", "DUTY-5"),
+                              training_basis=(self.profile.basis(roster_training.RULE)
+                                              if roster_training.required(self.profile) else ""))
+        # STAFF-2: open 人员变动备案 items, once a working day at the start of office hours.
+        register_filing_reminders(self.scheduler, profile=self.profile,
+                                  office_hours=self.settings.office_hours(self.calendar) or OfficeHours(self.calendar))
 
     async def chat_moved(self, old: str, new: str) -> None:
         """The platform gave chat ``old`` the id ``new``: remember it, re-address the queue."""

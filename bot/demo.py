@@ -107,7 +107,7 @@ async def run_demo(*, transcript: IO[str] | None = None, out: IO[str] | None = N
         holder.append(console)
         with Session(app.engine) as session:
             for name, phone, roles, unit in PEOPLE:
-                add_person(session=session, new=validate(name, phone, unit, roles),
+                add_person(session=session, new=validate(name, phone, unit, roles, trained="2026-09-01"),
                            now=clock.now(), actor="demo")
             _roster_today(session, app, clock.now())
             session.commit()

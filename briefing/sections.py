@@ -18,7 +18,9 @@ from core.clock import local, local_midnight
 from core.db import select_row
 from core.outbox import OutboxMessage, OutboxStatus
 from core.workdays import WorkdayCalendar
-from people.models import Person
+from people.filings import DONE_HINT
+from people.filings import line as filing_line
+from people.models import Person, StaffFiling
 from replies.models import CATEGORY_ZH, ReplyCategory, ReplyItem, ReplyStatus
 
 # Dead outbox rows stay dead until `dutybot outbox retry`; after this long they leave the
@@ -156,6 +158,20 @@ def calendar_data(session: Session, now: datetime, calendar: WorkdayCalendar,
                         f"请管理员填写 holidays/{missing[-1]}.toml")
 
 
+def staff_filings(session: Session, now: datetime, calendar: WorkdayCalendar,
+                  settings: BriefingConfig) -> Section | None:
+    """Staff changes not yet filed with the district office (STAFF-2), oldest first; only
+    recorded where the profile states the rule (``people.filings``)."""
+    where = col(StaffFiling.filed_at).is_(None)
+    total = int(session.exec(select(func.count()).select_from(StaffFiling).where(where)).one())
+    if not total:
+        return None
+    rows = session.exec(select(StaffFiling).where(where).order_by(col(StaffFiling.id))
+                        .limit(settings.max_lines)).all()
+    return Section("people.filings", Urgency.system, f"【人员变动待备案】{total} 项", tag=f"待备案{total}",
+                   items=tuple(filing_line(r) for r in rows), total_items=total, hint=f"请管理员{DONE_HINT}")
+
+
 # ---------------------------------------------------------------- weekly providers
 
 def weekly_replies(session: Session, now: datetime, calendar: WorkdayCalendar,
@@ -192,5 +208,5 @@ def weekly_undelivered(session: Session, now: datetime, calendar: WorkdayCalenda
 
 
 DAILY: tuple[SectionProvider, ...] = (overdue_replies, replies_due_today, replies_due_tomorrow,
-                                      undelivered_messages, calendar_data)
+                                      undelivered_messages, calendar_data, staff_filings)
 WEEKLY: tuple[SectionProvider, ...] = (weekly_replies, weekly_undelivered)

@@ -122,6 +122,9 @@ CATALOG: dict[str, dict[str, KeySpec]] = {
     "LIFE-3": {"open_notice": _q(("days",), "min"), "close_notice": _q(("days",), "min")},
     "CHECK-1": {"annual_report_by": _q(("date",)), "check_interval": _q(("months",))},
     "CHECK-2": {},
+    # Staff: training before duty; staff changes filed with the district office.
+    "STAFF-1": {"trained_before_duty": _FLAG},
+    "STAFF-2": {"file_changes": _FLAG},
 }
 
 _QUANTITY = re.compile(r"^\s*(?:(immediate)|(\d{2}-\d{2})|(\d+)\s+([a-z]+))\s*$")

@@ -197,8 +197,9 @@ def complete_step(*, session: Session, calendar: WorkdayCalendar, profile: Profi
     """Mark ``step`` done; returns the steps whose deadlines started counting now.
 
     Raises:
-        DutybotError: prerequisites not done, evidence missing, or the external report's
-            contact details missing.
+        DutybotError: prerequisites not done, evidence missing, the external report's
+            contact details missing, or — for a republishing step — the names of who did
+            each 审 and 校 that the office's document requires (``incidents.signoff``).
     """
     require_open(incident)
     if not step.is_pending:

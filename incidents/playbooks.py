@@ -291,6 +291,7 @@ class ResolvedStep:
             "mandatory": self.mandatory, "mandatory_citation": self.mandatory_citation,
             "evidence_first": self.evidence_first, "evidence_citation": self.evidence_citation,
             "reports_to": list(self.reports_to), "reports_citation": self.reports_citation,
+            "signoff": self.spec.signoff,
             "citation": self.timing.citation,
         }
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from core import tables
 
-COLUMNS = ("姓名", "电话", "单位", "角色", "机构")
+COLUMNS = ("姓名", "电话", "单位", "角色", "机构", "培训日期")
 
 
 def read_table(path: Path) -> list[dict[str, str]]:

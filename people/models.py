@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import Column, Date, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from core.db import UTCDateTime
@@ -49,6 +49,8 @@ class Person(SQLModel, table=True):
     organization: str = Field(default="", max_length=100)  # for external contacts: 网信办 …
     active: bool = Field(default=True)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # The day the person was trained (STAFF-1: 先培训后上岗); None: no training recorded.
+    trained_on: date | None = Field(default=None, sa_column=Column(Date(), nullable=True))
 
     def role_set(self) -> frozenset[Role]:
         """The person's roles."""
@@ -88,3 +90,31 @@ class InviteCode(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     created_by: str = Field(default="system", max_length=100)
+
+
+class StaffChange(StrEnum):
+    """A change of a person with a duty role that is filed with the district office (STAFF-2)."""
+
+    added = "added"
+    deactivated = "deactivated"
+    phone = "phone"
+
+
+STAFF_CHANGE_ZH = {StaffChange.added: "新增", StaffChange.deactivated: "停用",
+                   StaffChange.phone: "手机号码变更"}
+
+
+class StaffFiling(SQLModel, table=True):
+    """One staff change to report for 备案 (STAFF-2); open until an admin marks it filed."""
+
+    __tablename__ = "staff_filing"
+    __table_args__ = (Index("ix_staff_filing_open", "filed_at", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    change: str = Field(max_length=12)                 # StaffChange
+    detail: str = Field(max_length=300)                # 张三（值班员｜区政府办｜138…）, 138… → 139…
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    created_by: str = Field(default="", max_length=100)
+    filed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    filed_by: str = Field(default="", max_length=100)

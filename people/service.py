@@ -10,11 +10,12 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, col, select
 
 from core import audit
+from core.clock import local
 from core.errors import InputError
 from people.errors import ImportFailed, InviteInvalid, PersonNotFound
 from people.models import ROLE_FROM_ZH, ROLE_ZH, ChatIdentity, InviteCode, Person, Role
@@ -35,6 +36,7 @@ class NewPerson:
     unit: str = ""
     roles: frozenset[Role] = frozenset({Role.officer})
     organization: str = ""
+    trained_on: date | None = None      # STAFF-1: the day of the person's training
 
 
 def parse_roles(text: str) -> frozenset[Role]:
@@ -58,9 +60,25 @@ def parse_roles(text: str) -> frozenset[Role]:
     return frozenset(roles)
 
 
+def parse_training_day(text: str, today: date | None = None) -> date:
+    """A training date ``YYYY-MM-DD``; not after ``today`` (training is recorded once it
+    has taken place).
+
+    Raises:
+        InputError: not a date, or a day still to come.
+    """
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(f"培训日期“{text.strip()}”无效：应为 YYYY-MM-DD，如 2026-11-20") from None
+    if today is not None and day > today:
+        raise InputError(f"培训日期 {day.isoformat()} 尚未到来：请在培训完成后登记")
+    return day
+
+
 def validate(name: str, phone: str = "", unit: str = "", roles: str = "值班员",
-             organization: str = "") -> NewPerson:
-    """Check one person's fields.
+             organization: str = "", trained: str = "", today: date | None = None) -> NewPerson:
+    """Check one person's fields (``trained``: the training date, ``YYYY-MM-DD`` or empty).
 
     Raises:
         InputError: with a Chinese message naming the bad field.
@@ -72,16 +90,19 @@ def validate(name: str, phone: str = "", unit: str = "", roles: str = "值班员
         raise InputError(f"电话“{phone}”无效：只能包含数字和 + - ( )")
     if len(unit) > 100 or len(organization) > 100:
         raise InputError("单位或机构名称过长（最多 100 字）")
-    return NewPerson(name, phone, unit, parse_roles(roles), organization)
+    trained_on = parse_training_day(trained, today) if trained.strip() else None
+    return NewPerson(name, phone, unit, parse_roles(roles), organization, trained_on)
 
 
 def _store(session: Session, new: NewPerson, now: datetime, actor: str) -> Person:
     person = Person(name=new.name, phone=new.phone, unit=new.unit, organization=new.organization,
-                    roles=",".join(r.value for r in Role if r in new.roles), created_at=now)
+                    roles=",".join(r.value for r in Role if r in new.roles), created_at=now,
+                    trained_on=new.trained_on)
     session.add(person)
     session.flush()
     audit.record(session=session, at=now, entity_type="person", entity_id=person.id or 0,
-                 action="created", actor=actor, roles=person.roles, unit=person.unit)
+                 action="created", actor=actor, roles=person.roles, unit=person.unit,
+                 trained_on=new.trained_on.isoformat() if new.trained_on else None)
     return person
 
 
@@ -98,7 +119,7 @@ def add_person(*, session: Session, new: NewPerson, now: datetime, actor: str) -
 
 def import_people(*, session: Session, rows: Iterable[Mapping[str, str]], now: datetime,
                   actor: str) -> list[Person]:
-    """Import people from table rows (columns 姓名, 电话, 单位, 角色, 机构); all or nothing.
+    """Import people from table rows (columns 姓名, 电话, 单位, 角色, 机构, 培训日期); all or nothing.
 
     Raises:
         ImportFailed: one line per bad row; nothing is stored.
@@ -112,7 +133,8 @@ def import_people(*, session: Session, rows: Iterable[Mapping[str, str]], now: d
             continue
         try:
             new = validate(row.get("姓名") or "", row.get("电话") or "", row.get("单位") or "",
-                           row.get("角色") or "值班员", row.get("机构") or "")
+                           row.get("角色") or "值班员", row.get("机构") or "", row.get("培训日期") or "",
+                           today=local(now).date())
         except InputError as exc:
             problems.append(f"第{number}行：{exc.message}")
             continue
@@ -146,6 +168,64 @@ def find_person(*, session: Session, name: str) -> Person:
                                                Person.active == True)).first()  # noqa: E712
     if person is None:
         raise PersonNotFound(name.strip())
+    return person
+
+
+def deactivate_person(*, session: Session, person: Person, now: datetime, actor: str) -> Person:
+    """Stop ``person`` (they leave the lists, the roster's candidates and the ladders); their
+    unused binding codes stop working.
+
+    Raises:
+        InputError: already deactivated.
+    """
+    if not person.active:
+        raise InputError(f"“{person.name}”已停用")
+    person.active = False
+    session.add(person)
+    for old in session.exec(select(InviteCode).where(InviteCode.person_id == person.id,
+                                                     col(InviteCode.used_at).is_(None))):
+        old.expires_at = min(old.expires_at, now)
+        session.add(old)
+    audit.record(session=session, at=now, entity_type="person", entity_id=person.id or 0,
+                 action="deactivated", actor=actor, from_state="active", to_state="inactive",
+                 zh=f"停用人员：{person.name}（{person.roles_zh()}）")
+    return person
+
+
+def set_phone(*, session: Session, person: Person, phone: str, now: datetime, actor: str) -> str:
+    """Change ``person``'s phone; returns the old number.
+
+    Raises:
+        InputError: not a phone number, or the same number.
+    """
+    phone = phone.strip()
+    if not phone or not _PHONE.match(phone):
+        raise InputError(f"电话“{phone}”无效：只能包含数字和 + - ( )")
+    old = person.phone
+    if phone == old:
+        raise InputError(f"{person.name} 的电话已是 {phone}")
+    person.phone = phone
+    session.add(person)
+    audit.record(session=session, at=now, entity_type="person", entity_id=person.id or 0,
+                 action="phone_changed", actor=actor, zh=f"{person.name} 电话：{old or '（无）'} → {phone}",
+                 old=old, new=phone)
+    return old
+
+
+def record_training(*, session: Session, person: Person, day: date, now: datetime, actor: str) -> Person:
+    """Record that ``person`` was trained on ``day`` (STAFF-1: 先培训后上岗).
+
+    Raises:
+        InputError: ``day`` is after today.
+    """
+    if day > local(now).date():
+        raise InputError(f"培训日期 {day.isoformat()} 尚未到来：请在培训完成后登记")
+    before = person.trained_on
+    person.trained_on = day
+    session.add(person)
+    audit.record(session=session, at=now, entity_type="person", entity_id=person.id or 0,
+                 action="trained", actor=actor, zh=f"登记培训：{person.name} {day.isoformat()}",
+                 trained_on=day.isoformat(), before=before.isoformat() if before else None)
     return person
 
 

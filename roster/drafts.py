@@ -10,6 +10,10 @@ and recorded leave (``roster.leave``) is respected.
 
 ``publish_draft`` makes the draft visible and tells each person their new shifts in one
 message through the outbox.
+
+Where the rule profile states STAFF-1 (先培训后上岗, ``roster.training``), the draft leaves out
+officers not yet trained on a shift's day (``Draft.untrained`` says who), and publishing a
+draft that still holds one is refused.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ from core.clock import fmt_date_zh, fmt_span_zh
 from core.errors import DutybotError, InputError
 from core.messages import Outbound
 from core.outbox import enqueue
+from core.profiles import Profile
 from core.workdays import WorkdayCalendar
 from people.models import ChatIdentity, Person, Role
+from roster import training
 from roster.models import DUTY_ROLE_ZH, DutyRole, Shift, ShiftAssignment
 from roster.patterns import ShiftPatterns
 from roster.rotation import Candidate, Holidays, Tally, Unfilled, rotate, to_slot
@@ -61,6 +67,8 @@ class Draft:
     kept: list[Shift] = field(default_factory=list)    # published shifts with people, left alone
     replaced: int = 0
     lookback_days: int = LOOKBACK_DAYS
+    # Officers left out of (part of) the period: not trained yet (STAFF-1), by name.
+    untrained: list[Person] = field(default_factory=list)
 
 
 def duty_pools(*, session: Session, unit: str | None = None) -> tuple[list[Person], list[Person]]:
@@ -90,8 +98,11 @@ def _officers_needed(calendar: WorkdayCalendar, patterns: ShiftPatterns, start: 
 
 def generate_draft(*, session: Session, calendar: WorkdayCalendar, patterns: ShiftPatterns, start: date,
                    end: date, now: datetime, actor: str, unit: str | None = None, seed: int | None = None,
-                   lookback_days: int = LOOKBACK_DAYS) -> Draft:
+                   lookback_days: int = LOOKBACK_DAYS, profile: Profile | None = None) -> Draft:
     """Build and store the draft roster of ``start``..``end`` (replacing an earlier draft).
+
+    Where ``profile`` states STAFF-1, an officer is rostered only from the day of their
+    recorded training (officers never trained are left out, and listed in ``untrained``).
 
     Raises:
         InputError: a bad period, or nobody with the officer or leader role (in ``unit``).
@@ -144,6 +155,14 @@ def generate_draft(*, session: Session, calendar: WorkdayCalendar, patterns: Shi
             carried.setdefault(row.person_id, Tally()).add(to_slot(shift, 0, holidays))
     leave = {pid: [(x.start_day, x.end_day) for x in rows] for pid, rows in on_leave(
         session=session, person_ids=list(people), start=start - timedelta(days=1), end=end + timedelta(days=1)).items()}
+    untrained: list[Person] = []
+    if training.required(profile):
+        # 先培训后上岗: not before the training day (kept out like leave), never without one.
+        untrained = [p for p in officers if not training.trained_for(p, start)]
+        for p in untrained:
+            if p.trained_on is not None and p.id is not None:
+                leave.setdefault(p.id, []).append((start - timedelta(days=1), p.trained_on - timedelta(days=1)))
+        officers = [p for p in officers if p.trained_on is not None]
     rotation = rotate(slots=slots, officers=[Candidate(p.id, p.name) for p in officers if p.id is not None],
                       leaders=[Candidate(p.id, p.name) for p in leaders if p.id is not None],
                       busy=busy, leave=leave, carried=carried, seed=seed)
@@ -161,6 +180,7 @@ def generate_draft(*, session: Session, calendar: WorkdayCalendar, patterns: Shi
     draft = load_draft(session=session, calendar=calendar, patterns=patterns, start=start, end=end,
                        unit=unit, lookback_days=lookback_days)
     draft.unfilled, draft.kept, draft.replaced = rotation.unfilled, kept, replaced
+    draft.untrained = untrained
     return draft
 
 
@@ -225,17 +245,24 @@ class Published:
 
 
 def publish_draft(*, session: Session, calendar: WorkdayCalendar, patterns: ShiftPatterns, start: date,
-                  end: date, now: datetime, actor: str) -> Published:
+                  end: date, now: datetime, actor: str, profile: Profile | None = None) -> Published:
     """Publish the draft of ``start``..``end`` and queue one summary per person.
 
     Raises:
         InputError: a bad period.
         DutybotError: there is no draft in the period.
+        TrainingRequired: ``profile`` states STAFF-1 and an officer of the draft is not
+            trained by their shift's day; nothing is published.
     """
     draft = load_draft(session=session, calendar=calendar, patterns=patterns, start=start, end=end)
     if not draft.views:
         raise DutybotError(f"{fmt_date_zh(start)}至{fmt_date_zh(end)}没有待发布的值班草稿。"
                            f"请先运行 dutybot roster generate --from {start} --to {end}")
+    if training.required(profile):
+        assert profile is not None
+        untrained = training.untrained_in(draft.views)
+        if untrained:
+            raise training.TrainingRequired(profile, untrained, start, end)
     mine: dict[int, list[tuple[ShiftView, DutyRole]]] = {}
     people: dict[int, Person] = {}
     for view in draft.views:

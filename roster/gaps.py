@@ -19,6 +19,11 @@ about every shift). The time is fixed rather than configured: it comes after the
 briefing (``[briefing] time``, 08:30 by default), inside office hours, when an admin
 can still fix tomorrow's roster.
 
+Where the rule profile states STAFF-1 (先培训后上岗; the composition root passes its basis as
+``training_basis``), the same message lists the officers of the coming published shifts
+whose training is not recorded by the shift's day, with the same two stages and the same
+dedupe (entity ``roster_untrained``, id ``<day>:<shift>:<person id>``).
+
 :func:`gap_lines` gives the same lines for the daily briefing.
 """
 
@@ -41,7 +46,9 @@ from people.models import Person, Role
 from people.service import people_with_role
 from roster.models import Shift
 from roster.patterns import ShiftPatterns
-from roster.service import Gap, find_gaps
+from roster.service import Gap, find_gaps, shifts_between
+from roster.training import HINT as TRAINING_HINT
+from roster.training import Untrained, untrained_on
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +57,7 @@ GAP_CHECK_TIME = time(9, 0)
 AUDIT_ENTITY = "roster_gap"
 LATE_AFTER = timedelta(hours=1)
 UNROSTERED = "整个班次未排班"
+UNTRAINED_ENTITY = "roster_untrained"
 
 
 class CronRegistry(Protocol):
@@ -130,8 +138,44 @@ def new_warnings(session: Session, gaps: list[Gap], today: date) -> list[tuple[G
     return out
 
 
+def untrained_id(item: Untrained) -> str:
+    """``2026-10-12:白班:7``: an untrained officer on a shift, in the audit log."""
+    return f"{item.shift.day.isoformat()}:{item.shift.name}:{item.person.id}"
+
+
+def upcoming_untrained(*, session: Session, now: datetime, days: int) -> list[Untrained]:
+    """Untrained officers on published shifts not yet started, from today to ``days`` ahead."""
+    today = local(now).date()
+    shifts = [s for s in shifts_between(session=session, start=today, end=today + timedelta(days=days))
+              if s.starts_at > now]
+    return untrained_on(session, shifts)
+
+
+def new_untrained(session: Session, items: list[Untrained], today: date) -> list[tuple[Untrained, str]]:
+    """The untrained officers (with their stage) not yet warned about at that stage."""
+    if not items:
+        return []
+    done = set(session.exec(select(AuditEvent.entity_id, AuditEvent.action).where(
+        AuditEvent.entity_type == UNTRAINED_ENTITY,
+        col(AuditEvent.entity_id).in_([untrained_id(i) for i in items]))).all())
+    out = []
+    for item in items:
+        stage = stage_of((item.shift.day - today).days)
+        if (untrained_id(item), f"warned_{stage}") not in done:
+            out.append((item, stage))
+    return out
+
+
+def untrained_line(item: Untrained, today: date) -> str:
+    """``明天｜11月24日（星期二）白班 08:30起：张三 未登记培训``."""
+    day, start = item.shift.day, local(item.shift.starts_at)
+    return (f"{when_zh((day - today).days)}｜{day.month}月{day.day}日（{WEEKDAYS_ZH[day.weekday()]}）"
+            f"{item.shift.name} {start:%H:%M}起：{item.person.name} 未登记培训")
+
+
 def warn_gaps(*, session: Session, calendar: WorkdayCalendar, patterns: ShiftPatterns, days: int,
-              now: datetime, fire_time: datetime, citation: str) -> list[tuple[Gap, str]]:
+              now: datetime, fire_time: datetime, citation: str,
+              training_basis: str = "") -> list[tuple[Gap, str]]:
     """Warn the admins and leaders about new gaps, in the caller's transaction.
 
     Args:
@@ -142,6 +186,8 @@ def warn_gaps(*, session: Session, calendar: WorkdayCalendar, patterns: ShiftPat
         now: the check runs as of now (after downtime: later than ``fire_time``).
         fire_time: the scheduled fire, which names the outbox event.
         citation: the article the warning cites (DUTY-1).
+        training_basis: ``依据：…（先培训后上岗）`` where the profile states STAFF-1, else
+            '' (untrained officers are not looked for).
 
     Returns:
         The gaps warned about now, with their stage.
@@ -149,40 +195,54 @@ def warn_gaps(*, session: Session, calendar: WorkdayCalendar, patterns: ShiftPat
     today = local(now).date()
     fresh = new_warnings(session, upcoming_gaps(session=session, calendar=calendar, patterns=patterns,
                                                 now=now, days=days), today)
-    if not fresh:
+    untrained = new_untrained(session, upcoming_untrained(session=session, now=now, days=days),
+                              today) if training_basis else []
+    if not fresh and not untrained:
         return []
     for gap, stage in fresh:
         audit.record(session=session, at=now, entity_type=AUDIT_ENTITY, entity_id=gap_id(gap),
                      action=f"warned_{stage}", zh=f"值班空缺提醒（{when_zh((gap.day - today).days)}）："
                      f"{gap.day.isoformat()} {gap.shift_name} {'、'.join(gap.missing)}",
                      missing=list(gap.missing))
-    lines = ["【值班空缺】以下班次尚未排满，请尽快安排："]
+    for item, stage in untrained:
+        audit.record(session=session, at=now, entity_type=UNTRAINED_ENTITY, entity_id=untrained_id(item),
+                     action=f"warned_{stage}", zh=f"未培训值班提醒（{when_zh((item.shift.day - today).days)}）："
+                     f"{item.shift.day.isoformat()} {item.shift.name} {item.person.name}")
+    lines = ["【值班空缺】以下班次尚未排满，请尽快安排：" if fresh else "【值班人员未培训】"]
     if now - fire_time > LATE_AFTER:
         lines.append(f"（补发：原定 {fmt_short_zh(fire_time)}，因系统未运行而延迟）")
-    lines += [*(f"· {gap_line(g, today)}" for g, _ in fresh),
-              "查看：/duty 日期；调整：/substitute 日期 [班次] 原人员 新人员，或导入、生成值班表。",
-              f"依据：{citation}"]
+    if fresh:
+        lines += [*(f"· {gap_line(g, today)}" for g, _ in fresh),
+                  "查看：/duty 日期；调整：/substitute 日期 [班次] 原人员 新人员，或导入、生成值班表。",
+                  f"依据：{citation}"]
+    if untrained:
+        lines += ["以下班次的值班员尚未登记培训，请安排已培训人员或先完成培训：",
+                  *(f"· {untrained_line(i, today)}" for i, _ in untrained),
+                  f"{TRAINING_HINT}；替班：/substitute 日期 [班次] 原人员 新人员。", training_basis]
     text = "\n".join(lines)
     event = f"roster.gaps:{local(fire_time).date().isoformat()}"
     queued = sum(enqueue(session=session, message=Outbound(text, person_id=p.id), now=now,
                          event_key=event) is not None for p in recipients(session))
-    log.info("gap warning: %d new gap(s), queued for %d recipient(s)", len(fresh), queued)
+    log.info("gap warning: %d new gap(s), %d untrained officer(s), queued for %d recipient(s)",
+             len(fresh), len(untrained), queued)
     return fresh
 
 
 def gap_warning_job(session: Session, fire_time: datetime, now: datetime, *, calendar: WorkdayCalendar,
-                    patterns: ShiftPatterns, days: int, citation: str) -> int:
+                    patterns: ShiftPatterns, days: int, citation: str, training_basis: str = "") -> int:
     """The daily cron job; returns how many gaps were newly warned about."""
     return len(warn_gaps(session=session, calendar=calendar, patterns=patterns, days=days, now=now,
-                         fire_time=fire_time, citation=citation))
+                         fire_time=fire_time, citation=citation, training_basis=training_basis))
 
 
 def register_gap_warnings(scheduler: CronRegistry, *, calendar: WorkdayCalendar, patterns: ShiftPatterns,
-                          days: int, citation: str) -> None:
-    """Register the daily gap check at :data:`GAP_CHECK_TIME` (Asia/Shanghai).
+                          days: int, citation: str, training_basis: str = "") -> None:
+    """Register the daily gap check at :data:`GAP_CHECK_TIME` (Asia/Shanghai);
+    ``training_basis``: see :func:`warn_gaps`.
 
     Raises:
         ValueError: the job is already registered.
     """
-    job = partial(gap_warning_job, calendar=calendar, patterns=patterns, days=days, citation=citation)
+    job = partial(gap_warning_job, calendar=calendar, patterns=patterns, days=days, citation=citation,
+                  training_basis=training_basis)
     scheduler.register_cron(GAP_JOB, job, hour=GAP_CHECK_TIME.hour, minute=GAP_CHECK_TIME.minute)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlmodel import Session
 
 from people.models import ChatIdentity, Person, Role
+
+#: The training day people get by default: a working office's staff are trained (STAFF-1).
+TRAINED = date(2025, 1, 6)
 
 
 def make_person(
@@ -19,10 +22,12 @@ def make_person(
     unit: str = "区政府办",
     platform: str | None = "memory",
     external_id: str | None = None,
+    trained_on: date | None = TRAINED,
 ) -> Person:
-    """A person, bound on ``platform`` (chat id = external id = ``u-<name>``) unless None."""
+    """A person, bound on ``platform`` (chat id = external id = ``u-<name>``) unless None;
+    trained on :data:`TRAINED` unless ``trained_on`` says otherwise (None: never)."""
     person = Person(name=name, phone=phone, unit=unit,
-                    roles=",".join(r.value for r in roles), created_at=now)
+                    roles=",".join(r.value for r in roles), created_at=now, trained_on=trained_on)
     session.add(person)
     session.flush()
     if platform is not None:

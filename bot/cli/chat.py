@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import re
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -15,37 +16,60 @@ from sqlmodel import Session, col, select
 
 from bot.adapters.console import ConsoleAdapter, ConsoleSession
 from bot.app import App, open_database
-from bot.cli.common import ChineseParser, cli_settings
+from bot.cli.common import ChineseParser, cli_settings, parse_day, positive_int
 from bot.config import Settings
 from bot.demo import run_demo
 from bot.runner import run_adapter
-from core.clock import FakeClock, SystemClock, fmt_short_zh, parse_local
+from core.clock import FakeClock, SystemClock, fmt_short_zh, local, parse_local
+from core.errors import InputError
+from core.profiles import Profile
+from people import filings
 from people.io import read_table
-from people.models import PLATFORM_ZH, ChatIdentity
+from people.models import PLATFORM_ZH, ChatIdentity, Person, Role, StaffChange
 from people.service import (
     add_person,
     create_invite,
+    deactivate_person,
     find_person,
     import_people,
     list_people,
+    record_training,
+    set_phone,
     validate,
 )
+from roster import training
+
+_NAMES = re.compile(r"[、,，;；]+")
+
+
+def _filed(session: Session, profile: Profile, changes: list[tuple[Person, StaffChange, str]]) -> list[str]:
+    """Record staff changes for 备案 (STAFF-2: the admins are told); the lines to print."""
+    rows = filings.record_changes(session=session, profile=profile, changes=changes, now=SystemClock().now(),
+                                  actor="cli")
+    note = filings.reply_note(profile, rows)
+    return [note] if note else []
 
 # ---------------------------------------------------------------- people
 
 def cmd_people_add(args: argparse.Namespace) -> int:
     settings = cli_settings(args)
     engine = open_database(settings)
-    new = validate(args.name, args.phone or "", args.unit or "", args.roles, args.organization or "")
+    now = SystemClock().now()
+    new = validate(args.name, args.phone or "", args.unit or "", args.roles, args.organization or "",
+                   args.trained or "", today=local(now).date())
     with Session(engine) as session:
-        person = add_person(session=session, new=new, now=SystemClock().now(), actor="cli")
+        person = add_person(session=session, new=new, now=now, actor="cli")
+        lines = [f"已添加 {person.name}（{person.roles_zh()}）。生成绑定码：dutybot people invite {person.name}",
+                 *_filed(session, settings.profile(), [(person, StaffChange.added, "")])]
         session.commit()
-        print(f"已添加 {person.name}（{person.roles_zh()}）。生成绑定码：dutybot people invite {person.name}")
+        print("\n".join(lines))
     return 0
 
 
 def cmd_people_list(args: argparse.Namespace) -> int:
-    engine = open_database(cli_settings(args))
+    settings = cli_settings(args)
+    profile = settings.profile()
+    engine = open_database(settings)
     with Session(engine) as session:
         people = list_people(session=session, include_inactive=args.all)
         if not people:
@@ -59,19 +83,107 @@ def cmd_people_list(args: argparse.Namespace) -> int:
         for p in people:
             state = "" if p.active else "（已停用）"
             bound = "、".join(accounts.get(p.id or -1, [])) or "未绑定"
-            print(f"{p.name}{state}\t{p.roles_zh()}\t{p.unit or '—'}\t{p.phone or '—'}\t{bound}")
+            trained = (f"培训 {p.trained_on.isoformat()}" if p.trained_on
+                       else "未登记培训" if training.required(profile) and Role.officer in p.role_set() else "—")
+            print(f"{p.name}{state}\t{p.roles_zh()}\t{p.unit or '—'}\t{p.phone or '—'}\t{trained}\t{bound}")
         print(f"共 {len(people)} 人")
+        waiting = filings.open_filings(session=session)
+        if waiting:
+            print(f"待备案的人员变动 {len(waiting)} 项：dutybot people filings")
     return 0
 
 
 def cmd_people_import(args: argparse.Namespace) -> int:
-    engine = open_database(cli_settings(args))
+    settings = cli_settings(args)
+    engine = open_database(settings)
     rows = read_table(Path(args.file))
     with Session(engine) as session:
         people = import_people(session=session, rows=rows, now=SystemClock().now(), actor="cli")
         names = "、".join(p.name for p in people)
+        notes = _filed(session, settings.profile(), [(p, StaffChange.added, "") for p in people])
         session.commit()
-    print(f"已导入 {len(people)} 人：{names}")
+    print("\n".join([f"已导入 {len(people)} 人：{names}", *notes]))
+    return 0
+
+
+def cmd_people_trained(args: argparse.Namespace) -> int:
+    """dutybot people trained 姓名[、姓名…] [日期] | --all 日期"""
+    settings = cli_settings(args)
+    profile = settings.profile()
+    now = SystemClock().now()
+    names, day_text = (None, args.day or args.names) if args.all else (args.names, args.day)
+    if args.all and args.day and args.names:
+        raise InputError("--all 与姓名不能同时给出。")
+    day = parse_day(day_text, "培训日期") if day_text else local(now).date()
+    engine = open_database(settings)
+    with Session(engine) as session:
+        if args.all:
+            people = [p for p in list_people(session=session)
+                      if Role.officer in p.role_set() and p.trained_on is None]
+            if not people:
+                print("没有尚未登记培训的在岗值班员。")
+                return 0
+        elif names:
+            people = [find_person(session=session, name=n) for n in _NAMES.split(names) if n]
+        else:
+            raise InputError("请给出已培训人员的姓名（多人以顿号分隔），或用 --all 登记全部未登记的值班员。")
+        for person in people:
+            record_training(session=session, person=person, day=day, now=now, actor="cli")
+        session.commit()
+        print(f"已登记培训：{'、'.join(p.name for p in people)}，培训日期 {day.isoformat()}。"
+              + (f"自该日起可安排值班（{profile.basis(training.RULE)}）。" if training.required(profile) else ""))
+    return 0
+
+
+def cmd_people_phone(args: argparse.Namespace) -> int:
+    """dutybot people phone 姓名 电话"""
+    settings = cli_settings(args)
+    engine = open_database(settings)
+    with Session(engine) as session:
+        person = find_person(session=session, name=args.name)
+        old = set_phone(session=session, person=person, phone=args.phone, now=SystemClock().now(), actor="cli")
+        lines = [f"已将 {person.name} 的电话由 {old or '（无）'} 改为 {person.phone}。",
+                 *_filed(session, settings.profile(), [(person, StaffChange.phone, old)])]
+        session.commit()
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_people_deactivate(args: argparse.Namespace) -> int:
+    """dutybot people deactivate 姓名"""
+    settings = cli_settings(args)
+    engine = open_database(settings)
+    with Session(engine) as session:
+        person = deactivate_person(session=session, person=find_person(session=session, name=args.name),
+                                   now=SystemClock().now(), actor="cli")
+        lines = [f"已停用 {person.name}（{person.roles_zh()}）。已排的班次请安排替班（/substitute）。",
+                 *_filed(session, settings.profile(), [(person, StaffChange.deactivated, "")])]
+        session.commit()
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_people_filings(args: argparse.Namespace) -> int:
+    """dutybot people filings"""
+    engine = open_database(cli_settings(args))
+    with Session(engine) as session:
+        waiting = filings.open_filings(session=session)
+        if not waiting:
+            print("没有待备案的人员变动。")
+            return 0
+        print("\n".join([f"待备案的人员变动（{len(waiting)} 项）：", *(f"  {filings.line(r)}" for r in waiting),
+                         f"{filings.DONE_HINT}。"]))
+    return 0
+
+
+def cmd_people_filed(args: argparse.Namespace) -> int:
+    """dutybot people filed 编号"""
+    engine = open_database(cli_settings(args))
+    with Session(engine) as session:
+        row = filings.mark_filed(session=session, filing_id=args.id, now=SystemClock().now(), actor="cli")
+        text = f"已登记为已备案：{filings.line(row)}。"
+        session.commit()
+    print(text)
     return 0
 
 
@@ -194,13 +306,31 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--phone", help="电话")
     p.add_argument("--unit", help="单位")
     p.add_argument("--organization", help="外部联系人或技术保障的机构，如 区委网信办、某网络科技公司")
+    p.add_argument("--trained", metavar="YYYY-MM-DD", help="培训日期（先培训后上岗：未登记培训的值班员不排班）")
     p.set_defaults(func=cmd_people_add)
     p = psub.add_parser("list", help="人员名单")
     p.add_argument("--all", action="store_true", help="包括已停用的人员")
     p.set_defaults(func=cmd_people_list)
-    p = psub.add_parser("import", help="从 CSV/xlsx 导入人员（表头：姓名、电话、单位、角色、机构）")
+    p = psub.add_parser("import", help="从 CSV/xlsx 导入人员（表头：姓名、电话、单位、角色、机构、培训日期）")
     p.add_argument("file", metavar="FILE")
     p.set_defaults(func=cmd_people_import)
+    p = psub.add_parser("trained", help="登记培训日期（先培训后上岗）")
+    p.add_argument("names", metavar="姓名", nargs="?", help="一人或多人，以顿号分隔")
+    p.add_argument("day", metavar="日期", nargs="?", help="培训日期 YYYY-MM-DD（默认今天，不能晚于今天）")
+    p.add_argument("--all", action="store_true", help="为所有尚未登记培训的在岗值班员登记")
+    p.set_defaults(func=cmd_people_trained)
+    p = psub.add_parser("phone", help="修改电话（人员变动备案）")
+    p.add_argument("name", metavar="姓名")
+    p.add_argument("phone", metavar="电话")
+    p.set_defaults(func=cmd_people_phone)
+    p = psub.add_parser("deactivate", help="停用人员（离岗、调离；人员变动备案）")
+    p.add_argument("name", metavar="姓名")
+    p.set_defaults(func=cmd_people_deactivate)
+    p = psub.add_parser("filings", help="待报区政府办公室备案的人员变动")
+    p.set_defaults(func=cmd_people_filings)
+    p = psub.add_parser("filed", help="登记一项人员变动已备案")
+    p.add_argument("id", metavar="编号", type=positive_int)
+    p.set_defaults(func=cmd_people_filed)
     p = psub.add_parser("invite", help="生成一次性绑定码")
     p.add_argument("name", metavar="姓名")
     p.set_defaults(func=cmd_people_invite)

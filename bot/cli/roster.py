@@ -22,6 +22,7 @@ from core.clock import SystemClock
 from core.errors import InputError
 from core.tables import read_table
 from people.models import Person
+from roster import training
 from roster.export import export_xlsx, person_ical, write_atomic
 from roster.importer import COLUMNS_HINT, REQUIRED, check_rows, import_roster, span_zh
 from roster.service import local_day
@@ -34,7 +35,7 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
     settings = cli_settings(args)
     path = Path(args.file)
     rows = read_table(path, required=REQUIRED, columns_hint=COLUMNS_HINT)
-    calendar, patterns = cli_calendar(settings), settings.roster.patterns()
+    calendar, patterns, profile = cli_calendar(settings), settings.roster.patterns(), settings.profile()
     engine = open_database(settings)
     try:
         with Session(engine, expire_on_commit=False) as session:
@@ -42,13 +43,22 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
                 checked = check_rows(session=session, rows=rows, calendar=calendar, patterns=patterns)
                 days = [r.day for r in checked]
                 print(f"检查通过：{span_zh(min(days), max(days))}，{len(checked)} 个班次。未导入（去掉 --check 即导入）。")
+                if training.required(profile):
+                    late = [f"{r.day.isoformat()} {r.shift_name}：{p.name}" for r in checked for p in r.officers
+                            if not training.trained_for(p, r.day)]
+                    if late:
+                        print("注意：以下值班员尚未登记培训：" + "；".join(late[:training.MAX_LINES]))
+                        print(f"{profile.basis(training.RULE)}。{training.HINT}")
                 return 0
+            now = SystemClock().now()
             result = import_roster(session=session, rows=rows, calendar=calendar, patterns=patterns,
-                                   now=SystemClock().now(), actor="cli", source=path.name)
+                                   now=now, actor="cli", source=path.name)
+            untrained = training.untrained_on(session, result.shifts) if training.required(profile) else []
+            training.record(session, untrained, now=now, actor="cli", how=f"导入值班表 {path.name}")
             session.commit()
     finally:
         engine.dispose()
-    print(result.summary_zh())
+    print("\n".join([result.summary_zh(), *training.warning(profile, untrained)]))
     return 0
 
 

@@ -19,8 +19,9 @@ from bot.app import open_database
 from bot.cli.common import ChineseParser, cli_calendar, cli_settings, pad, parse_day
 from core.clock import SystemClock, fmt_date_zh, local
 from core.errors import InputError
+from core.profiles import Profile
 from people.service import find_person
-from roster import drafts
+from roster import drafts, training
 from roster import leave as roster_leave
 from roster.drafts import Draft, span_zh
 from roster.models import DUTY_ROLE_ZH
@@ -70,6 +71,16 @@ def fairness_lines(draft: Draft) -> list[str]:
     return lines
 
 
+def untrained_lines(draft: Draft, profile: Profile) -> list[str]:
+    """Who the draft left out because their training is not recorded (STAFF-1)."""
+    if not draft.untrained:
+        return []
+    who = "、".join(f"{p.name}（{p.trained_on.isoformat()} 起可排班）" if p.trained_on else p.name
+                   for p in draft.untrained)
+    return [f"以下值班员尚未登记培训，未安排其值班：{who}",
+            f"{profile.basis(training.RULE)}。{training.HINT}，然后重新生成。"]
+
+
 def unfilled_lines(holes: Iterable[Unfilled]) -> list[str]:
     holes = list(holes)
     if not holes:
@@ -87,13 +98,14 @@ def cmd_roster_generate(args: argparse.Namespace) -> int:
     """dutybot roster generate --from YYYY-MM-DD --to YYYY-MM-DD [--unit 单位] [--seed N]"""
     settings = cli_settings(args)
     start, end = _period(args)
+    profile = settings.profile()
     engine = open_database(settings)
     try:
         with Session(engine, expire_on_commit=False) as session:
             draft = drafts.generate_draft(
                 session=session, calendar=cli_calendar(settings), patterns=settings.roster.patterns(), start=start,
                 end=end, now=SystemClock().now(), actor="cli", unit=args.unit, seed=args.seed,
-                lookback_days=args.lookback)
+                lookback_days=args.lookback, profile=profile)
             session.commit()
             filled = sum(len(v.officers) + len(v.leaders) for v in draft.views)
             lines = [f"已生成 {span_zh(start, end)} 的值班草稿（尚未发布，/duty 暂不显示）："
@@ -105,6 +117,7 @@ def cmd_roster_generate(args: argparse.Namespace) -> int:
                 lines += [f"  {label(s)}" for s in draft.kept[:MAX_LINES]]
             if any(v.shift.provisional for v in draft.views):
                 lines.append("注意：部分日期所在年度的节假日安排尚未发布，班次按暂定日历生成。")
+            lines += untrained_lines(draft, profile)
             lines += fairness_lines(draft)
             lines += unfilled_lines(draft.unfilled)
     finally:
@@ -154,7 +167,7 @@ def cmd_roster_publish(args: argparse.Namespace) -> int:
         with Session(engine, expire_on_commit=False) as session:
             done = drafts.publish_draft(session=session, calendar=cli_calendar(settings),
                                         patterns=settings.roster.patterns(), start=start, end=end,
-                                        now=SystemClock().now(), actor="cli")
+                                        now=SystemClock().now(), actor="cli", profile=settings.profile())
             session.commit()
     finally:
         engine.dispose()

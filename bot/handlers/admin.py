@@ -2,24 +2,51 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from bot.dispatcher import Context, Handler
-from core.clock import fmt_short_zh
+from bot.handlers.duty import parse_day
+from core.clock import fmt_short_zh, local
 from core.errors import InputError
 from core.messages import Inbound, Outbound
-from people.models import Role
-from people.service import add_person, create_invite, find_person, list_people, validate
+from core.profiles import Profile
+from people import filings
+from people.models import Person, Role, StaffChange
+from people.service import (
+    add_person,
+    create_invite,
+    deactivate_person,
+    find_person,
+    list_people,
+    record_training,
+    set_phone,
+    validate,
+)
+from roster import training
+
+_NAMES = re.compile(r"[、,，;；]+")
+
+
+def training_zh(person: Person, profile: Profile) -> str:
+    """``培训 2026-11-20``; ``未登记培训`` for an officer where STAFF-1 applies; else ''."""
+    if person.trained_on is not None:
+        return f"培训 {person.trained_on.isoformat()}"
+    if training.required(profile) and Role.officer in person.role_set():
+        return "未登记培训"
+    return ""
 
 
 class PeopleHandler(Handler):
     command = "people"
     aliases = ("人员",)
     roles = frozenset({Role.admin})
-    usage = ("/people list ｜ /people add 姓名 电话 角色[、角色] [单位] ｜ /people invite 姓名"
+    usage = ("/people list ｜ /people add 姓名 电话 角色[、角色] [单位] ｜ /people invite 姓名 ｜ "
+             "/people trained 姓名[、姓名] [日期] ｜ /people phone 姓名 电话 ｜ /people deactivate 姓名 ｜ "
+             "/people filings ｜ /people filed 编号"
              "（角色：值班员、带班领导、主要负责人、管理员、外部联系人、技术保障；"
              "技术保障的单位即其负责的单位）")
-    summary = "人员管理：查看名单、添加人员、生成绑定码（管理员）"
+    summary = "人员管理：名单、添加、绑定码、登记培训、改电话、停用、人员变动备案（管理员）"
 
     async def handle(self, inbound: Inbound, ctx: Context) -> list[Outbound]:
         action, _, rest = ctx.args.partition(" ")
@@ -29,7 +56,13 @@ class PeopleHandler(Handler):
             if not people:
                 return [Outbound("还没有任何人员。用 /people add 添加。")]
             lines = [f"人员名单（共 {len(people)} 人）："]
-            lines += [f"· {p.name}｜{p.roles_zh()}｜{p.unit or '—'}｜{p.phone or '—'}" for p in people]
+            for p in people:
+                trained = training_zh(p, ctx.profile)
+                lines.append(f"· {p.name}｜{p.roles_zh()}｜{p.unit or '—'}｜{p.phone or '—'}"
+                             + (f"｜{trained}" if trained else ""))
+            waiting = filings.open_filings(session=ctx.session)
+            if waiting:
+                lines.append(f"待备案的人员变动 {len(waiting)} 项：/people filings")
             return [Outbound("\n".join(lines))]
         if action in ("add", "添加"):
             parts = rest.split()
@@ -37,8 +70,43 @@ class PeopleHandler(Handler):
                 raise InputError("添加人员需要姓名、电话和角色。")
             new = validate(parts[0], parts[1], " ".join(parts[3:]), parts[2])
             person = add_person(session=ctx.session, new=new, now=ctx.now, actor=ctx.actor)
+            note = self._file(ctx, [(person, StaffChange.added, "")])
             return [Outbound(f"已添加 {person.name}（{person.roles_zh()}）。"
-                             f"发送 /people invite {person.name} 生成绑定码。")]
+                             f"发送 /people invite {person.name} 生成绑定码。" + note)]
+        if action in ("trained", "培训"):
+            return [Outbound(self._trained(rest, ctx))]
+        if action in ("phone", "电话"):
+            parts = rest.split()
+            if len(parts) != 2:
+                raise InputError("修改电话需要姓名和新号码：/people phone 姓名 电话")
+            person = find_person(session=ctx.session, name=parts[0])
+            old = set_phone(session=ctx.session, person=person, phone=parts[1], now=ctx.now, actor=ctx.actor)
+            note = self._file(ctx, [(person, StaffChange.phone, old)])
+            return [Outbound(f"已将 {person.name} 的电话由 {old or '（无）'} 改为 {person.phone}。" + note)]
+        if action in ("deactivate", "停用"):
+            name = rest.strip()
+            if not name:
+                raise InputError("请给出要停用的人员姓名。")
+            person = deactivate_person(session=ctx.session, person=find_person(session=ctx.session, name=name),
+                                       now=ctx.now, actor=ctx.actor)
+            note = self._file(ctx, [(person, StaffChange.deactivated, "")])
+            return [Outbound(f"已停用 {person.name}（{person.roles_zh()}）：不再出现在名单、排班和通知中；"
+                             f"已排的班次请用 /substitute 安排他人。" + note)]
+        if action in ("filings", "待备案"):
+            waiting = filings.open_filings(session=ctx.session)
+            if not waiting:
+                return [Outbound("没有待备案的人员变动。")]
+            lines = [f"待备案的人员变动（{len(waiting)} 项）：", *(f"· {filings.line(r)}" for r in waiting),
+                     f"{filings.DONE_HINT}。"]
+            return [Outbound("\n".join(lines))]
+        if action in ("filed", "已备案", "备案"):
+            number = rest.strip().lstrip("#＃")
+            if not number.isdigit():
+                raise InputError("请给出备案事项编号（/people filings 查看）。")
+            row = filings.mark_filed(session=ctx.session, filing_id=int(number), now=ctx.now, actor=ctx.actor)
+            left = len(filings.open_filings(session=ctx.session))
+            return [Outbound(f"已登记为已备案：{filings.line(row)}。"
+                             + (f"尚有 {left} 项待备案。" if left else "人员变动已全部备案。"))]
         if action in ("invite", "邀请"):
             name = rest.strip()
             if not name:
@@ -51,3 +119,29 @@ class PeopleHandler(Handler):
                              f"有效期至 {fmt_short_zh(invite.expires_at)}，仅可使用一次。"
                              f"请当面或电话告知本人，由其私聊机器人发送：/bind {invite.code}")]
         raise InputError(f"未知操作“{action}”。")
+
+    @staticmethod
+    def _file(ctx: Context, changes: list[tuple[Person, StaffChange, str]]) -> str:
+        """Record a staff change for 备案 (STAFF-2) and tell the other admins; the reply's note."""
+        rows = filings.record_changes(session=ctx.session, profile=ctx.profile, changes=changes, now=ctx.now,
+                                      actor=ctx.actor, skip=ctx.person)
+        note = filings.reply_note(ctx.profile, rows)
+        return f"\n{note}" if note else ""
+
+    @staticmethod
+    def _trained(rest: str, ctx: Context) -> str:
+        """``/people trained 张三、李四 [日期]``: record the day of their training (STAFF-1)."""
+        parts = rest.split()
+        if not parts:
+            raise InputError("请给出已培训人员的姓名（多人以顿号分隔）和培训日期（默认今天）。")
+        today = local(ctx.now).date()
+        day = parse_day(parts[1], today) if len(parts) > 1 else today
+        if len(parts) > 2:
+            raise InputError("姓名之间请用顿号分隔，如 /people trained 张三、李四 2026-11-20")
+        people = [find_person(session=ctx.session, name=n) for n in _NAMES.split(parts[0]) if n]
+        for person in people:
+            record_training(session=ctx.session, person=person, day=day, now=ctx.now, actor=ctx.actor)
+        text = f"已登记培训：{'、'.join(p.name for p in people)}，培训日期 {day.isoformat()}。"
+        if training.required(ctx.profile):
+            text += f"自该日起可安排值班（{ctx.profile.basis(training.RULE)}）。"
+        return text

@@ -11,7 +11,7 @@ from core.errors import InputError
 from core.messages import Button, Inbound, Outbound
 from people.models import Person, Role
 from people.service import find_person
-from roster import changes, holders, substitute
+from roster import changes, holders, substitute, training
 from roster import service as roster
 from roster.models import DUTY_ROLE_ZH, SWAP_STATUS_ZH, DutyRole, Shift, SwapRequest, SwapStatus
 
@@ -57,6 +57,19 @@ def _person(ctx: Context) -> Person:
 
 def _people(ctx: Context, *ids: int) -> list[Person]:
     return [p for p in (ctx.session.get(Person, i) for i in ids) if p is not None]
+
+
+def _untrained(ctx: Context, officers: list[tuple[Shift | None, Person]], how: str = "") -> str:
+    """Where the profile states STAFF-1: the warning about the officers put on these shifts
+    before their recorded training ('' when none); recorded in the audit log when ``how``
+    names the change."""
+    if not training.required(ctx.profile):
+        return ""
+    items = [training.Untrained(s, p) for s, p in officers if s is not None and not training.trained_for(p, s.day)]
+    if how:
+        training.record(ctx.session, items, now=ctx.now, actor=ctx.actor, how=how)
+    lines = training.warning(ctx.profile, items)
+    return "\n" + "\n".join(lines) if lines else ""
 
 
 class SwapHandler(Handler):
@@ -179,8 +192,10 @@ class SwapHandler(Handler):
         if outcome.status == SwapStatus.accepted:
             deciders = changes.approvers(ctx.session, swap)
             names = "、".join(p.name for p in deciders)
-            changes.notify(ctx.session, deciders, f"【换班待审批】{requester.name} 与 {target.name} 已商定换班\n{card}\n"
-                           f"批准：/swap approve {swap.id}；驳回：/swap reject {swap.id} 理由",
+            untrained = (_untrained(ctx, [(shift, target), (back, requester)])
+                         if swap.role == DutyRole.officer else "")
+            changes.notify(ctx.session, deciders, f"【换班待审批】{requester.name} 与 {target.name} 已商定换班\n{card}"
+                           f"{untrained}\n批准：/swap approve {swap.id}；驳回：/swap reject {swap.id} 理由",
                            event=f"swap:{swap.id}:approval", now=ctx.now,
                            buttons=(Button("批准", f"/swap approve {swap.id}"),
                                     Button("驳回", f"/swap reject {swap.id}")))
@@ -194,10 +209,13 @@ class SwapHandler(Handler):
             lines.append(f"{roster.label(back)}：{target.name} → {requester.name}")
         lines.append(f"编号 #{swap.id}" + (f"，{ctx.actor} 批准" if me.id != target.id else "")
                      + "。查看：/duty 日期")
-        changes.notify(ctx.session, everyone, "\n".join(lines), event=f"swap:{swap.id}:done", now=ctx.now, skip=me)
+        note = (_untrained(ctx, [(shift, target), (back, requester)], f"换班 #{swap.id}")
+                if swap.role == DutyRole.officer else "")
+        changes.notify(ctx.session, everyone, "\n".join(lines) + note, event=f"swap:{swap.id}:done", now=ctx.now,
+                       skip=me)
         return [Outbound(f"换班 #{swap.id} 已生效：{roster.label(shift)} 由 {target.name} 值班"
                          + (f"，{roster.label(back)} 由 {requester.name} 值班" if back else "")
-                         + "。已通知相关人员。")]
+                         + "。已通知相关人员。" + note)]
 
     # ------------------------------------------------------------ listing
 
@@ -243,7 +261,8 @@ class SubstituteHandler(Handler):
                                    who=old.name)
         sub = substitute.substitute(session=ctx.session, shift=shift, old=old, new=new, reason=reason,
                                    now=ctx.now, actor=ctx.actor)
-        text = substitute.substitution_text(sub, reason, ctx.actor)
+        note = _untrained(ctx, [(shift, new)], "替班") if sub.role == DutyRole.officer else ""
+        text = substitute.substitution_text(sub, reason, ctx.actor) + note
         changes.notify(ctx.session, changes.affected(ctx.session, [shift], old, new), text,
                        event=f"substitute:{shift.id}:{old.id}:{new.id}:{ctx.now.isoformat()}", now=ctx.now,
                        skip=_person(ctx))
@@ -254,4 +273,4 @@ class SubstituteHandler(Handler):
                            event=f"swap:{swap.id}:cancelled", now=ctx.now, skip=_person(ctx))
         extra = f"；已取消相关换班申请 {len(sub.cancelled)} 个" if sub.cancelled else ""
         return [Outbound(f"已替班：{roster.label(shift)} {DUTY_ROLE_ZH[sub.role]} {old.name} → {new.name}"
-                         f"{extra}。已通知相关人员。")]
+                         f"{extra}。已通知相关人员。{note}")]

@@ -120,6 +120,7 @@ async def test_a_picture_then_the_evidence_command_keeps_it_and_unlocks_the_step
     assert "须先保全证据" in await chat.say(f"/incident done {number} 1")
 
     caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="httpx")   # `dutybot run` quiets it process-wide
     await chat.picture(fake.add_file(PNG, content_type="image/png"))
     hint = chat.got()[-1]
     assert hint.startswith("已收到图片") and "/incident evidence 事件编号 说明" in hint

@@ -75,6 +75,8 @@ CATALOG: dict[str, dict[str, Spec]] = {
     "LIFE-3": {"open_notice": _q("days", direction="min"), "close_notice": _q("days", direction="min")},
     "CHECK-1": {"annual_report_by": _q("date"), "check_interval": _q("months")},
     "CHECK-2": {},
+    "STAFF-1": {"trained_before_duty": FLAG},
+    "STAFF-2": {"file_changes": FLAG},
 }
 BODIES = ("网信部门", "公安机关", "电信主管部门", "上级主管部门", "平台运营方", "政务公开办公室")
 
@@ -107,6 +109,8 @@ FLAG_WORDS = {
     ("evidence_first", True): ("保存",),
     ("report_mandatory", True): ("报告", "报警", "备案", "通报", "要求"),
     ("report_mandatory", False): ("是否",),
+    ("trained_before_duty", True): ("培训后",),
+    ("file_changes", True): ("备案",),
 }
 
 RULE_QUOTE_MAX = 60
@@ -343,6 +347,8 @@ def test_review_findings_stay_fixed() -> None:
     assert values("guzhang", "GRADE-1")["grades"]["value"] == ["一般信息", "重要信息"]
     assert [n for n in JURISDICTIONS if "round_the_clock" in values(n, "DUTY-1")] == ["liangping"]
     assert all("report" not in values(n, "DUTY-3") for n in PROFILES), "及时 is not a time limit"
+    assert [n for n in JURISDICTIONS if "STAFF-1" in rules(n)] == ["liangping", "yunnan"]
+    assert [n for n in JURISDICTIONS if "STAFF-2" in rules(n)] == ["liangping"]
     lifecycle = values("baoji", "LIFE-3")
     assert (lifecycle["open_notice"]["article"], lifecycle["close_notice"]["article"]) == ("第七条", "第十条")
 

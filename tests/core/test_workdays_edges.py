@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 
 from core.clock import SHANGHAI
-from core.errors import CalendarDataError
+from core.errors import CalendarDataError, CalendarError
 from core.workdays import HolidayPackage, WorkdayCalendar, load_override_dir, load_override_file
 
 START = datetime(2026, 9, 30, 16, 0, tzinfo=SHANGHAI)
@@ -120,3 +120,45 @@ def test_covered_years_name_their_source(tmp_path: Path) -> None:
     assert covered[2030] == "override" and covered[2026] == "package" and 2027 not in covered
     assert min(covered) == 2004
     assert calendar.override(2030) is not None and calendar.override(2026) is None
+
+
+def test_next_workday_looks_sixty_days_ahead_and_no_further(tmp_path: Path) -> None:
+    # 2030-01-01..2030-03-01 is 60 rest days; 2030-03-02 (a Saturday) is made a working day.
+    _write(tmp_path, "2030.toml", '[holidays]\n"演练" = ["2030-01-01..2030-03-01"]\n'
+                                  '[workdays]\n"演练" = ["2030-03-02"]\n')
+    calendar = WorkdayCalendar(overrides=load_override_dir(tmp_path))
+    with pytest.raises(CalendarError) as err:
+        calendar.next_workday(date(2030, 1, 1))
+    assert err.value.message == "2030-03-02 之后 60 天内没有工作日，请检查节假日数据"
+    assert calendar.next_workday(date(2030, 1, 2)) == (date(2030, 3, 2), False)
+    assert calendar.day(date(2030, 1, 5)).day == date(2030, 1, 5)
+    assert WorkdayCalendar().next_workday(date(2026, 11, 23)) == (date(2026, 11, 23), False)
+    capped = WorkdayCalendar(package=HolidayPackage(through=2026))
+    assert capped.next_workday(date(2027, 3, 6)) == (date(2027, 3, 8), True)
+
+
+@pytest.mark.parametrize(("unit", "amount"), [("workdays", 2), ("days", 3), ("weeks", 1), ("months", 1)])
+def test_the_cutoff_reaches_every_unit(unit: str, amount: int) -> None:
+    office = WorkdayCalendar(cutoff=time(17, 30))
+    start = datetime(2026, 11, 23, 9, 0, tzinfo=SHANGHAI)
+    assert office.add(start, amount, unit).due.astimezone(SHANGHAI).time() == time(17, 30)
+    noon = office.add(start, amount, unit, cutoff=time(12, 0))
+    assert noon.due.astimezone(SHANGHAI).time() == time(12, 0) and noon.cutoff == time(12, 0)
+    midnight = office.add(start, amount, unit, cutoff=None)
+    assert midnight.due.astimezone(SHANGHAI) == datetime.combine(
+        midnight.last_day + timedelta(days=1), time(0, 0), tzinfo=SHANGHAI)
+    assert midnight.as_dict()["cutoff"] == "24:00"
+    assert noon.start == start and noon.amount == (amount * 7 if unit == "weeks" else amount)
+
+
+def test_an_unknown_unit_is_refused() -> None:
+    with pytest.raises(CalendarError) as err:
+        WorkdayCalendar().add(START, 1, "fortnights")
+    assert err.value.message == "无法按单位 'fortnights' 计算期限"
+
+
+def test_the_package_cap_is_kept() -> None:
+    assert HolidayPackage(through=2025).through == 2025
+    assert not HolidayPackage(through=2025).covers(2026) and HolidayPackage(through=2026).covers(2026)
+    assert 2026 not in WorkdayCalendar().covered_years(2024)
+    assert 2025 in WorkdayCalendar().covered_years(2024)

@@ -192,8 +192,8 @@ async def test_liangping_needs_three_reviews_and_three_proofs(engine: Engine) ->
     assert FULL_SHOWN in await chat.send(f"/incident report {number}", as_="王芳")
     assert any(f"审校：{FULL_SHOWN}" in line and "备注：已重新发布" in line for line in report_section(engine, number, STEPS))
     with Session(engine) as session:
-        done_event = [e for e in audit.history(session=session, entity_type="incident", entity_id=number)
-                      if e.action == "step_done" and e.details().get("step") == "correct"][0]
+        done_event = next(e for e in audit.history(session=session, entity_type="incident", entity_id=number)
+                          if e.action == "step_done" and e.details().get("step") == "correct")
     assert done_event.details()["signoffs"] == step.signoff_list()
 
 
