@@ -25,6 +25,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -293,23 +294,30 @@ class RosterSettings(_Section):
     # Spot-checks (DUTY-4): the officer on duty must confirm within this many minutes.
     spotcheck_confirm_minutes: int = Field(default=15, ge=1, le=24 * 60)
 
+    # Whether the shifts must cover the whole day: set from the rule profile when the
+    # settings are loaded (7×24 only where the office's rules say so, 梁平办法第二十条).
+    _round_the_clock: bool = PrivateAttr(default=True)
+
     @model_validator(mode="after")
-    def _patterns_cover_the_day(self) -> RosterSettings:
+    def _patterns_are_sound(self) -> RosterSettings:
+        # The profile is not known yet: check what holds for every profile (no overlaps);
+        # load_settings checks 24-hour coverage once it knows the profile.
         try:
-            self.patterns()
+            self.patterns(round_the_clock=False)
         except ConfigError as exc:
             raise ValueError("；".join(exc.problems)) from None
         return self
 
-    def patterns(self) -> ShiftPatterns:
+    def patterns(self, *, round_the_clock: bool | None = None) -> ShiftPatterns:
         """The domain's shift patterns.
 
         Raises:
-            ConfigError: the shifts leave gaps, overlap, or the two patterns do not chain.
+            ConfigError: the shifts overlap, or (7×24) leave gaps or do not chain.
         """
         def specs(entries: list[ShiftEntry]) -> tuple[ShiftSpec, ...]:
             return tuple(ShiftSpec(e.name, _hhmm(e.start), _hhmm(e.end), e.officers) for e in entries)
-        return ShiftPatterns(specs(self.workday_shifts), specs(self.restday_shifts))
+        whole_day = self._round_the_clock if round_the_clock is None else round_the_clock
+        return ShiftPatterns(specs(self.workday_shifts), specs(self.restday_shifts), whole_day)
 
     def windows(self, *, round_the_clock: bool = True) -> list[tuple[time, time]]:
         """The reading-round windows as times: the configured ones, else the profile's kind."""
@@ -465,7 +473,12 @@ def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> Se
         raise ConfigError([_zh(e) for e in exc.errors()], source) from None
     settings.source = source
     settings.base_dir = str(base_dir)
-    settings.profile()  # a bad profile or override is a config error, found at start-up
+    profile = settings.profile()  # a bad profile or override is a config error, found at start-up
+    settings.roster._round_the_clock = profile.round_the_clock
+    try:
+        settings.roster.patterns()
+    except ConfigError as exc:
+        raise ConfigError(exc.problems, source) from None
     return settings
 
 

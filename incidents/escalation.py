@@ -71,7 +71,7 @@ OWNER_LEVEL = {"officer": 0, "leader": 1, "principal": 2, "support": 0}
 # What the 技术保障 is asked to do, per incident type (DUTY-2: 立即通知相关人员处理).
 SUPPORT_ASK = {
     IncidentType.site_down: "请立即排查故障、恢复访问",
-    IncidentType.content_error: "请立即核对并更正错误内容（更正后经三审三校再发布）",
+    IncidentType.content_error: "请立即核对并更正错误内容（更正后按规定审核校对再发布）",
     IncidentType.tamper: "请立即协助核实篡改/挂马情况，下线被篡改页面或恢复备份、清除挂马，并保留日志",
 }
 SUPPORT_ACTIONS = ("support_notified", "support_unreachable", "support_missing")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -51,6 +52,48 @@ def test_patterns_must_cover_the_day() -> None:
         ShiftPatterns((ShiftSpec("白班", parse_local("2026-01-01T08:30").time(), parse_local("2026-01-01T17:00").time()),),
                       (ShiftSpec("全天", parse_local("2026-01-01T08:30").time(), parse_local("2026-01-01T08:30").time()),))
     assert "覆盖24小时" in str(err.value)
+
+
+DAY_ONLY = """
+[rules]
+profile = "{profile}"
+
+[roster]
+workday_shifts = [{{ name = "白班", start = "08:30", end = "17:30" }}]
+restday_shifts = [{{ name = "巡查", start = "09:00", end = "11:00" }}, {{ name = "复查", start = "15:00", end = "16:00" }}]
+"""
+
+
+@pytest.mark.parametrize("profile", ["yunnan", "baoji", "guzhang", "jiangchuan"])
+def test_day_only_shifts_where_the_rules_ask_for_daily_patrols(tmp_path: Path, profile: str) -> None:
+    """Only 梁平办法第二十条 requires 7×24 reading; the others ask for 值班值守 and daily patrols."""
+    path = tmp_path / "dutybot.toml"
+    path.write_text(DAY_ONLY.format(profile=profile), encoding="utf-8")
+    patterns = load_settings(path, env={}).roster.patterns()
+    assert not patterns.round_the_clock
+    monday = patterns.for_day(date(2026, 11, 23), CAL)
+    assert [(s.name, s.starts_at, s.ends_at) for s in monday] == [
+        ("白班", parse_local("2026-11-23T08:30"), parse_local("2026-11-23T17:30"))]
+    assert [s.name for s in patterns.for_day(date(2026, 11, 22), CAL)] == ["巡查", "复查"]
+
+
+def test_seven_by_twenty_four_still_needs_the_whole_day(tmp_path: Path) -> None:
+    path = tmp_path / "dutybot.toml"
+    for profile in ("liangping", "default"):     # default takes 梁平's 7×24 (参照)
+        path.write_text(DAY_ONLY.format(profile=profile), encoding="utf-8")
+        with pytest.raises(ConfigError) as err:
+            load_settings(path, env={})
+        assert "覆盖24小时" in err.value.message and str(path) in err.value.message
+
+
+def test_overlapping_shifts_are_refused_under_every_profile(tmp_path: Path) -> None:
+    path = tmp_path / "dutybot.toml"
+    path.write_text('[rules]\nprofile = "yunnan"\n[roster]\nworkday_shifts = ['
+                    '{ name = "早班", start = "08:00", end = "13:00" }, { name = "午班", start = "12:00", end = "18:00" }]\n',
+                    encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, env={})
+    assert "班次时间重叠" in err.value.message
 
 
 async def test_duty_now_at_the_minute_the_shift_changes(engine: Engine) -> None:
