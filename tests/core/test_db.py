@@ -38,6 +38,18 @@ def test_schema_check_refuses_an_empty_or_old_database(tmp_path: Path) -> None:
     check_schema(eng)
 
 
+def test_people_already_on_duty_count_as_trained_after_the_upgrade(tmp_path: Path) -> None:
+    """先培训后上岗 is about newcomers: an upgrade does not take existing officers off duty."""
+    eng = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    upgrade(eng, "0008")
+    with eng.begin() as conn:
+        conn.execute(text("INSERT INTO person (name, phone, unit, roles, organization, active, created_at) "
+                          "VALUES ('王芳', '', '区政府办', 'officer', '', 1, '2026-03-01 17:00:00.000000')"))
+    upgrade(eng)
+    with eng.connect() as conn:
+        assert conn.execute(text("SELECT trained_on FROM person WHERE name = '王芳'")).scalar() == "2026-03-02"
+
+
 def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path: Path) -> None:
     eng = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
     with eng.connect() as conn:

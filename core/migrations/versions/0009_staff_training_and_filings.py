@@ -13,6 +13,7 @@ import sqlmodel
 from alembic import op
 
 import core.db
+from core.clock import SHANGHAI
 
 
 revision = '0009'
@@ -24,6 +25,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('person', schema=None) as batch_op:
         batch_op.add_column(sa.Column('trained_on', sa.Date(), nullable=True))
+    _backfill_people_already_on_duty()
     op.create_table('staff_filing',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('person_id', sa.Integer(), nullable=False),
@@ -39,6 +41,20 @@ def upgrade() -> None:
     with op.batch_alter_table('staff_filing', schema=None) as batch_op:
         batch_op.create_index('ix_staff_filing_open', ['filed_at', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_staff_filing_person_id'), ['person_id'], unique=False)
+
+
+def _backfill_people_already_on_duty() -> None:
+    """People registered before this upgrade were already on duty: 先培训后上岗 (梁平办法第三十四条)
+    is about newcomers, so they count as trained on the day they were registered (in
+    Beijing time). Without this, an upgraded office's next ``roster generate`` would leave
+    every officer out. Newcomers from now on start untrained."""
+    person = sa.table('person', sa.column('id', sa.Integer()),
+                      sa.column('created_at', core.db.UTCDateTime(timezone=True)),
+                      sa.column('trained_on', sa.Date()))
+    bind = op.get_bind()
+    for pid, created in bind.execute(sa.select(person.c.id, person.c.created_at)).all():
+        day = created.astimezone(SHANGHAI).date()
+        bind.execute(person.update().where(person.c.id == pid).values(trained_on=day))
 
 
 def downgrade() -> None:
