@@ -52,6 +52,9 @@ from roster.spotcheck import register_spotchecks
 
 log = logging.getLogger(__name__)
 
+#: The cron job deleting expired held pictures and files.
+HELD_SWEEP_JOB = "bot.held_media_sweep"
+
 
 def open_database(settings: Settings, *, auto_create: bool = True) -> Engine:
     """The engine, with the schema checked.
@@ -112,6 +115,14 @@ class App:
             handlers=handlers if handlers is not None else default_handlers(), on_commit=self.sender.wake)
         adapter.configure(commands=self.dispatcher.menu(), on_chat_moved=self.chat_moved,
                           on_reachability=self.reachability)
+        # Held pictures and files (bot/held_media.py) expire 10 minutes after receipt: deleted
+        # when their sender's are read, and by this sweep (at start, then every 15 minutes,
+        # with the other 15-minute jobs so the drill mode takes no extra steps).
+        self.scheduler.register_cron(HELD_SWEEP_JOB, self._sweep_held, run_at_start=True, minute="*/15")
+
+    def _sweep_held(self, session: Session, fire: datetime, now: datetime) -> None:
+        remaining = self.dispatcher.held.sweep(now)
+        log.debug("held media swept; %d item(s) still held", remaining)
 
     def _register_domains(self) -> None:
         """Hand each domain's due-item processors and cron jobs to the scheduler."""

@@ -7,6 +7,11 @@ people get a polite refusal and a log line, nothing else; (5) checks the roles t
 handler declares; (6) runs the handler; (7) writes the replies and any notifications
 into the outbox in the same transaction as the handler's changes, then commits.
 
+Pictures and files without a command (any platform) are held for their sender
+(:mod:`bot.held_media`, on disk) and the person is told to send ``/incident evidence 编号
+说明``; a handler that :meth:`~Handler.takes_held_media` gets them as attachments, and they
+are forgotten once its transaction committed — a refused command leaves them held.
+
 A handler's :class:`~core.errors.InputError` becomes its Chinese usage line; any other
 :class:`~core.errors.DutybotError` is shown as it is; an unexpected exception is logged
 with context and the person gets an apology with an error id.
@@ -14,6 +19,7 @@ with context and the person gets an apology with an error id.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import uuid
@@ -29,9 +35,11 @@ from sqlmodel import Session, select
 
 from bot.adapters.base import CommandInfo
 from bot.config import Settings
+from bot.held_media import FOLDER as HELD_FOLDER
+from bot.held_media import HeldItem, HeldMedia, held_text, kind_of, sender_key, still_held_text
 from bot.models import PendingPrompt, ProcessedUpdate
 from core.clock import Clock
-from core.errors import DutybotError, InputError, PermissionDenied
+from core.errors import DutybotError, InputError
 from core.messages import Inbound, Outbound
 from core.outbox import enqueue
 from core.profiles import Profile
@@ -110,6 +118,12 @@ class Handler(ABC):
         show only the one that was attempted."""
         return self.usage
 
+    def takes_held_media(self, args: str) -> bool:
+        """Whether this command takes the pictures and files held for its sender (as
+        ``inbound.attachments``, before those sent with it); they are forgotten only when
+        ``handle`` returns (and the transaction commits)."""
+        return False
+
     def needs_prepare(self, args: str) -> bool:
         """Whether ``prepare`` must run before the transaction (slow I/O such as a fetch)."""
         return False
@@ -138,6 +152,7 @@ class DispatchResult:
     command: str | None = None
     replies: int = 0
     error_id: str | None = None
+    held: int = 0            # pictures and files held for the sender after this update
 
 
 UNBOUND_REPLY = ("您好，您还没有绑定身份，暂时不能使用本机器人。\n"
@@ -159,8 +174,12 @@ class Dispatcher:
         incident_policy: IncidentPolicy,
         handlers: Sequence[Handler],
         on_commit: Callable[[], None] | None = None,
+        held: HeldMedia | None = None,
     ) -> None:
         self.engine, self.clock, self.settings = engine, clock, settings
+        # Held pictures and files: ``<evidence_dir>/held`` unless given.
+        self.held = held if held is not None else HeldMedia(
+            settings.resolve(settings.incidents.evidence_dir) / HELD_FOLDER, clock)
         self.calendar, self.profile, self.incident_policy = calendar, profile, incident_policy
         self.handlers = tuple(handlers)
         self.on_commit = on_commit
@@ -214,8 +233,9 @@ class Dispatcher:
                 session.rollback()
                 log.info("ignoring redelivered update %s/%s", inbound.platform, inbound.update_id)
                 return DispatchResult(duplicate=True)
+            taken: list[HeldItem] = []
             try:
-                result, replies = await self._run(session, inbound, now, prepared)
+                result, replies = await self._run(session, inbound, now, prepared, taken)
             except Exception:
                 session.rollback()
                 error_id = uuid.uuid4().hex[:8]
@@ -225,9 +245,54 @@ class Dispatcher:
                 return self._apologize(inbound, now, error_id)
             self._write(session, inbound, now, replies)
             session.commit()
+        if taken:
+            self._release(inbound, taken)
         if replies and self.on_commit:
             self.on_commit()
         return result
+
+    def _release(self, inbound: Inbound, taken: list[HeldItem]) -> None:
+        """Forget held items the committed command stored as evidence."""
+        try:
+            self.held.release(taken)
+        except OSError:
+            # Left on disk they would be attached again: say so loudly.
+            log.exception("could not forget %d held item(s) of %s/%s after storing them",
+                          len(taken), inbound.platform, inbound.sender_id)
+
+    def _hold(self, inbound: Inbound, person: Person | None) -> tuple[DispatchResult, list[Outbound]]:
+        """Pictures or files without a command: held for their sender, who is told what
+        to send next. Group chatter is not for the bot; unknown people are refused."""
+        if inbound.is_group:
+            return DispatchResult(), []
+        if person is None:
+            log.info("unbound user %s/%s (%s) sent %d picture(s)/file(s)", inbound.platform,
+                     inbound.sender_id, inbound.sender_name, len(inbound.attachments))
+            return DispatchResult(), [Outbound(UNBOUND_REPLY)]
+        if Role.external in person.role_set():
+            return DispatchResult(), [Outbound(EXTERNAL_REPLY)]
+        try:
+            count = self.held.hold(sender_key(inbound.platform, inbound.sender_id),
+                                   inbound.attachments)
+        except OSError:
+            log.exception("could not hold %d picture(s)/file(s) of %s/%s",
+                          len(inbound.attachments), inbound.platform, inbound.sender_id)
+            return DispatchResult(), [Outbound("抱歉，图片/文件暂时无法保存，请稍后重新发送。")]
+        log.info("%d picture(s)/file(s) of %s/%s held for an evidence command (%d held)",
+                 len(inbound.attachments), inbound.platform, inbound.sender_id, count)
+        return DispatchResult(held=count), [Outbound(held_text(kind_of(inbound.attachments), count))]
+
+    def _keep_on_refusal(self, inbound: Inbound, held: list[HeldItem]) -> int:
+        """A refused command that takes held items: they stay held, and so do the pictures
+        and files sent with it; how many are held for the sender now."""
+        key = sender_key(inbound.platform, inbound.sender_id)
+        own = inbound.attachments[len(held):]
+        try:
+            return self.held.hold(key, own) if own else self.held.count(key)
+        except OSError:
+            log.exception("could not hold the picture(s)/file(s) of a refused command of %s/%s",
+                          inbound.platform, inbound.sender_id)
+            return len(held)
 
     def _continue_prompt(self, session: Session, inbound: Inbound, now: datetime) -> str | None:
         """The pending question's command with this message appended (and the question
@@ -249,12 +314,15 @@ class Dispatcher:
                                   expires_at=now + PROMPT_TTL))
 
     async def _run(self, session: Session, inbound: Inbound, now: datetime,
-                   prepared: object = None) -> tuple[DispatchResult, list[Outbound]]:
+                   prepared: object = None,
+                   taken: list[HeldItem] | None = None) -> tuple[DispatchResult, list[Outbound]]:
         limit = self.settings.bot.max_input_chars
         if len(inbound.text) > limit:
             return DispatchResult(), [Outbound(f"消息过长（{len(inbound.text)} 字，上限 {limit} 字），请精简后重新发送。")]
         text = inbound.text
-        continued = self._continue_prompt(session, inbound, now)
+        # Pictures or files without a command are held (a pending question stays open).
+        media_only = bool(inbound.attachments) and not inbound.is_button and self.route(text)[0] is None
+        continued = None if media_only else self._continue_prompt(session, inbound, now)
         if continued is not None:
             if inbound.text.strip() in CANCEL_WORDS:
                 return DispatchResult(), [Outbound("已取消。")]
@@ -267,6 +335,8 @@ class Dispatcher:
             session.add(found[0])
         if person is not None and not person.active:
             person = None
+        if media_only:
+            return self._hold(inbound, person)
         if handler is None:
             if inbound.is_group and word is None:
                 return DispatchResult(), []   # ordinary group chatter is not for the bot
@@ -290,19 +360,34 @@ class Dispatcher:
             needed = "、".join(ROLE_ZH[r] for r in Role if r in handler.roles)
             return DispatchResult(command=handler.command), [
                 Outbound(f"抱歉，/{handler.command} 需要以下角色之一：{needed}。如需开通请联系管理员。")]
+        takes_held = handler.takes_held_media(args)
+        held: list[HeldItem] = []
+        if takes_held:
+            held = self.held.items(sender_key(inbound.platform, inbound.sender_id))
+            if held:
+                log.info("update %s/%s carries %d held picture(s)/file(s)", inbound.platform,
+                         inbound.update_id, len(held))
+                inbound = dataclasses.replace(
+                    inbound, attachments=tuple(item.attachment for item in held) + inbound.attachments)
         ctx = Context(session=session, now=now, inbound=inbound, person=person, args=args,
                       settings=self.settings, calendar=self.calendar, profile=self.profile,
                       incident_policy=self.incident_policy, handlers=self.handlers, prepared=prepared)
         try:
             with session.begin_nested():
                 replies = await handler.handle(inbound, ctx)
-        except InputError as exc:
-            return DispatchResult(command=handler.command), [
-                Outbound(f"{exc.message}\n用法：{handler.usage_for(args)}")]
-        except PermissionDenied as exc:
-            return DispatchResult(command=handler.command), [Outbound(exc.message)]
         except DutybotError as exc:
-            return DispatchResult(command=handler.command), [Outbound(exc.message)]
+            if isinstance(exc, InputError):
+                text = f"{exc.message}\n用法：{handler.usage_for(args)}"
+            else:
+                text = exc.message
+            still = 0
+            if takes_held and inbound.attachments:
+                still = self._keep_on_refusal(inbound, held)
+                if still:
+                    text += "\n" + still_held_text(still)
+            return DispatchResult(command=handler.command, held=still), [Outbound(text)]
+        if taken is not None:
+            taken.extend(held)
         if ctx.follow_up is not None:
             self._save_prompt(session, inbound, now, ctx.follow_up)
         return DispatchResult(command=handler.command, replies=len(replies)), replies

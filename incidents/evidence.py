@@ -137,7 +137,7 @@ def _store_file(*, session: Session, incident: Incident, evidence: Evidence, dat
     folder.mkdir(parents=True, exist_ok=True)
     seq = _next_seq(session=session, incident=incident, folder=folder)
     name = f"{seq:03d}-{evidence.kind}-{digest[:12]}{ext}"
-    _write_atomically(folder / name, data)
+    write_atomically(folder / name, data)
     evidence.path = str(PurePosixPath(_safe_number(incident), name))
     evidence.sha256 = digest
     evidence.size = len(data)
@@ -180,7 +180,9 @@ def _next_seq(*, session: Session, incident: Incident, folder: Path) -> int:
     return seq
 
 
-def _write_atomically(target: Path, data: bytes) -> None:
+def write_atomically(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` through a temporary file in the same folder, synced
+    and renamed into place: a reader sees the whole file or none (the folder must exist)."""
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as fh:

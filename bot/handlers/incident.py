@@ -110,6 +110,12 @@ class IncidentHandler(Handler):
 
     # -- slow work outside the transaction ------------------------------------------
 
+    def takes_held_media(self, args: str) -> bool:
+        """``/incident evidence 编号 …`` takes the pictures and files held for the sender;
+        without a number it is only answered with its usage and leaves them held."""
+        parts = args.split()
+        return len(parts) >= 2 and ACTION_ALIASES.get(parts[0], parts[0].lower()) == "evidence"
+
     def needs_prepare(self, args: str) -> bool:
         parts = args.split()
         return (len(parts) >= 3 and ACTION_ALIASES.get(parts[0], parts[0].lower()) == "evidence"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -17,7 +19,8 @@ from bot.handlers import default_handlers
 from bot.models import ProcessedUpdate
 from core.audit import AuditEvent
 from core.clock import FakeClock
-from core.messages import Inbound, Outbound
+from core.messages import Attachment, Inbound, Outbound
+from incidents.models import Evidence
 from people.models import ChatIdentity, InviteCode, Role
 from tests.factories import make_person
 
@@ -156,3 +159,88 @@ async def test_rebinding_replaces_the_old_account(chat: MemoryChat, engine: Engi
         idents = session.exec(select(ChatIdentity).where(ChatIdentity.external_id.in_(  # type: ignore[attr-defined]
             ["u-王芳", "u-王芳新手机"]))).all()
     assert [i.external_id for i in idents] == ["u-王芳新手机"]
+
+
+# ---------------------------------------------------------------- held pictures and files
+
+SHOT = Attachment("shot.png", b"\x89PNG\r\n\x1a\n" + bytes(range(200)), "image/png", "photo")
+
+
+def held_on_disk() -> list[Path]:
+    folder = Path("evidence") / "held"   # the tests run in tmp_path (conftest)
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def evidence_rows(engine: Engine) -> list[Evidence]:
+    with Session(engine) as session:
+        return list(session.exec(select(Evidence).order_by(Evidence.id)))  # type: ignore[arg-type]
+
+
+async def new_incident(chat: MemoryChat) -> str:
+    reply = await chat.send("/incident new 敏感信息 https://www.example.gov.cn/a 有不当言论", as_="王芳")
+    return reply.split("已登记 ")[1].split("（")[0]
+
+
+async def test_a_picture_without_a_command_is_held_for_known_people_only(chat: MemoryChat) -> None:
+    reply = await chat.send("", as_="王芳", attachments=(SHOT,))
+    assert reply == "已收到图片。请在10分钟内回复：/incident evidence 事件编号 说明（将作为证据保存）。"
+    assert "共 2 份待保存" in await chat.send("随手写的说明", as_="王芳", attachments=(SHOT,))
+    assert sorted(p.suffix for p in held_on_disk()) == [".bin", ".bin", ".json", ".json"]
+    assert "还没有绑定身份" in await chat.send("", as_="路人甲", attachments=(SHOT,))
+    assert "外部联系人" in await chat.send("", as_="网信办老刘", attachments=(SHOT,))
+    assert await chat.send("", as_="王芳", group="duty", attachments=(SHOT,)) == ""   # group chatter
+    assert len(held_on_disk()) == 4
+    # Other commands leave them held.
+    assert "王芳" in await chat.send("/whoami", as_="王芳")
+    assert chat.app.dispatcher.held.count("memory:u-王芳") == 2
+
+
+async def test_a_restart_keeps_what_is_held(chat: MemoryChat, engine: Engine, clock: FakeClock) -> None:
+    number = await new_incident(chat)
+    await chat.send("", as_="王芳", attachments=(SHOT,))
+    # A new App on the same database and evidence directory: the bot was restarted.
+    adapter = MemoryAdapter()
+    restarted = MemoryChat(App(load_settings(None, env={}), clock=clock, adapter=adapter,
+                               engine=engine), adapter)
+    kept = await restarted.send(f"/incident evidence {number} 首页截图", as_="王芳",
+                                update_id="after-restart")
+    assert f"已为 {number} 保全证据 1 份" in kept
+    [row] = evidence_rows(engine)
+    assert (row.kind, row.filename, row.content_type, row.text) == ("photo", "shot.png", "image/png", "首页截图")
+    assert row.sha256 == hashlib.sha256(SHOT.data).hexdigest()
+    assert held_on_disk() == []
+
+
+async def test_a_refused_command_keeps_them_and_the_corrected_one_stores_them(
+        chat: MemoryChat, engine: Engine) -> None:
+    number = await new_incident(chat)
+    await chat.send("", as_="王芳", attachments=(SHOT,))
+    refused = await chat.send("/incident evidence INC-20991231-999 首页截图", as_="王芳")
+    assert "1 份图片/文件仍为您保留" in refused and evidence_rows(engine) == []
+    # A command with its own picture, refused too: both wait now.
+    other = Attachment("b.pdf", b"%PDF-1.4 x", "application/pdf", "file")
+    assert "2 份图片/文件仍为您保留" in await chat.send(
+        "/incident evidence INC-20991231-999 通报", as_="王芳", attachments=(other,))
+    kept = await chat.send(f"/incident evidence {number} 首页截图和通报", as_="王芳")
+    assert f"已为 {number} 保全证据 2 份" in kept
+    assert [r.filename for r in evidence_rows(engine)] == ["shot.png", "b.pdf"]
+    assert held_on_disk() == [] and "文字记录" in await chat.send(f"/incident evidence {number} 补充", as_="王芳")
+
+
+async def test_held_pictures_expire_after_ten_minutes(chat: MemoryChat, engine: Engine,
+                                                      clock: FakeClock) -> None:
+    number = await new_incident(chat)
+    await chat.send("", as_="王芳", attachments=(SHOT,))
+    clock.advance(timedelta(minutes=9, seconds=59))
+    assert chat.app.dispatcher.held.count("memory:u-王芳") == 1
+    clock.advance(timedelta(seconds=1))
+    assert "文字记录" in await chat.send(f"/incident evidence {number} 首页截图", as_="王芳")
+    assert [r.kind for r in evidence_rows(engine)] == ["text"] and held_on_disk() == []
+
+    # Nobody asks for them: the periodic sweep deletes them from disk.
+    await chat.send("", as_="王芳", attachments=(SHOT,))
+    assert len(held_on_disk()) == 2
+    await chat.app.advance_to(clock.now() + timedelta(minutes=9))
+    assert len(held_on_disk()) == 2
+    await chat.app.advance_to(clock.now() + timedelta(minutes=16))
+    assert held_on_disk() == []

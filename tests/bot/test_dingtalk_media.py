@@ -26,6 +26,7 @@ from sqlmodel import Session, select
 
 from bot.adapters.dingtalk import DingTalkAdapter
 from bot.app import App
+from bot.held_media import sender_key
 from core.clock import FakeClock
 from incidents.models import Evidence
 from tests.bot.test_dingtalk_adapter import (  # noqa: F401  (fixtures)
@@ -92,8 +93,9 @@ class Chat:
         assert found, reply
         return found.group(0)
 
-    def held(self, chat: str = STAFF) -> int:
-        return self.adapter.held.count((chat, STAFF))
+    def held(self) -> int:
+        """What the dispatcher holds for the staff member (in any chat)."""
+        return self.app.dispatcher.held.count(sender_key("dingtalk", STAFF))
 
 
 @pytest.fixture
@@ -145,16 +147,16 @@ async def test_a_picture_then_the_evidence_command_keeps_it_and_unlocks_the_step
 
 async def test_through_the_http_callback(callback_app: tuple[App, DingTalkAdapter, str],
                                          fake: FakeDingTalk, engine: Engine, clock: FakeClock) -> None:
-    _, adapter, url = callback_app
+    app, _, url = callback_app
     bind_person(engine, clock)
     data = fake.bot_message("", staff_id=STAFF, msgtype="picture",
                             content={"downloadCode": fake.add_file(PNG)})
     async with httpx.AsyncClient() as client:
         response = await client.post(url, content=json.dumps(data), headers=fake.callback_headers())
     assert response.status_code == 200
-    await eventually(lambda: bool(texts(fake.session_sent, STAFF)), what="the hint")
+    await eventually(lambda: bool(texts(fake.session_sent, STAFF)), step=app.drain, what="the hint")
     assert texts(fake.session_sent, STAFF)[-1].startswith("已收到图片")
-    assert adapter.held.count((STAFF, STAFF)) == 1
+    assert app.dispatcher.held.count(sender_key("dingtalk", STAFF)) == 1
 
 
 async def test_a_file_and_a_group_rich_text_with_pictures(chat: Chat, fake: FakeDingTalk,
@@ -180,7 +182,7 @@ async def test_a_file_and_a_group_rich_text_with_pictures(chat: Chat, fake: Fake
         ("photo", rows[2].filename, hashlib.sha256(PNG[::-1]).hexdigest())]
     assert rows[2].filename is not None and rows[2].filename.endswith("-2.jpg")
     assert stored(number) == [PDF, PNG, PNG[::-1]]
-    assert chat.held() == 0 and chat.held(GROUP) == 0
+    assert chat.held() == 0
 
 
 async def test_held_pictures_expire_and_a_redelivery_is_not_held_twice(chat: Chat, fake: FakeDingTalk,

@@ -274,6 +274,28 @@ async def test_photo_with_a_caption_becomes_evidence(tg: Harness) -> None:
     assert kept.kind == "photo" and kept.size == len(b"\xff\xd8\xff fake jpeg")
 
 
+async def test_photo_without_a_caption_is_held_for_the_evidence_command(tg: Harness) -> None:
+    tg.fake.push_message(WANG, WANG, "/incident new 敏感信息 https://www.example.gov.cn/a 有不当言论")
+    await eventually(lambda: tg.fake.sent_to(WANG))
+    number = (tg.fake.sent_to(WANG)[0].text or "").split("已登记 ")[1].split("（")[0]
+    jpeg = b"\xff\xd8\xff another fake jpeg"
+    tg.fake.add_file("PIC2", jpeg, "photos/file_2.jpg")
+    tg.fake.push_message(WANG, WANG, "", photo="PIC2")   # no caption
+    await eventually(lambda: len(tg.fake.sent_to(WANG)) >= 2)
+    hint = tg.fake.sent_to(WANG)[-1].text or ""
+    assert hint == "已收到图片。请在10分钟内回复：/incident evidence 事件编号 说明（将作为证据保存）。"
+    assert tg.app.dispatcher.held.count(f"telegram:{WANG}") == 1
+
+    tg.fake.push_message(WANG, WANG, f"/incident evidence {number} 首页截图")
+    await eventually(lambda: len(tg.fake.sent_to(WANG)) >= 3)
+    assert f"已为 {number} 保全证据 1 份" in (tg.fake.sent_to(WANG)[-1].text or "")
+    from incidents.models import Evidence
+    with Session(tg.engine) as session:
+        kept = session.exec(select(Evidence)).one()
+    assert (kept.kind, kept.size, kept.text) == ("photo", len(jpeg), "首页截图")
+    assert tg.app.dispatcher.held.count(f"telegram:{WANG}") == 0
+
+
 # ---------------------------------------------------------------- webhook
 
 

@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from bot.adapters.held_media import HeldMedia, filename_from, is_evidence_command
+from bot.adapters.media import filename_from
 from bot.adapters.wecom import WeComAdapter
 from bot.config import load_settings
+from bot.held_media import HeldMedia, sender_key
 from core.clock import FakeClock
 from core.messages import Attachment
 from incidents.models import Evidence
@@ -79,6 +80,16 @@ async def new_incident(rig: Rig) -> str:
 def evidence_rows(rig: Rig) -> list[Evidence]:
     with Session(rig.engine) as session:
         return list(session.exec(select(Evidence).order_by(Evidence.id)))  # type: ignore[arg-type]
+
+
+def held(rig: Rig, user: str = "wangfang") -> int:
+    """How many pictures and files the dispatcher holds for ``user``."""
+    return rig.app.dispatcher.held.count(sender_key("wecom", user))
+
+
+def held_files() -> list[Path]:
+    folder = Path("evidence") / "held"
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
 
 
 def stored_files(number: str) -> list[Path]:
@@ -147,15 +158,33 @@ async def test_held_media_wait_ten_minutes_for_their_sender_only(rig: Rig) -> No
     await send_media(rig, "wangfang", "image", rig.fake.add_media(PNG), msg_id=4242)  # a retry
     await rig.settle()
     assert len(rig.fake.media_calls()) == 2
+    assert len(held_files()) == 4   # each: the bytes and a JSON sidecar
     # Someone else's command does not take them; other commands leave them alone.
     await say(rig, "zhangwei", f"/incident evidence {number} 张伟的文字记录")
     await say(rig, "wangfang", "/whoami")
     assert "请写明事件编号" in await say(rig, "wangfang", "/incident evidence")
-    assert rig.adapter.held.count(("wangfang", "wangfang")) == 2
+    assert held(rig) == 2
     rig.clock.advance(timedelta(minutes=10))
     reply = await say(rig, "wangfang", f"/incident evidence {number} 截图")
     assert "文字记录" in reply and "照片" not in reply
     assert [r.kind for r in evidence_rows(rig)] == ["text", "text"]
+    assert held(rig) == 0 and held_files() == []   # expired: deleted from disk
+
+
+async def test_a_refused_command_keeps_the_picture_for_the_corrected_one(rig: Rig) -> None:
+    number = await new_incident(rig)
+    await send_media(rig, "wangfang", "image", rig.fake.add_media(PNG, content_type="image/png"))
+    await rig.settle()
+    wrong = number[:-3] + "999"
+    refused = await say(rig, "wangfang", f"/incident evidence {wrong} 留言页截图")
+    assert "1 份图片/文件仍为您保留" in refused and "无需重新发送图片" in refused
+    assert english_words(refused) == []
+    assert held(rig) == 1 and evidence_rows(rig) == []
+    kept = await say(rig, "wangfang", f"/incident evidence {number} 留言页截图")
+    assert f"已为 {number} 保全证据 1 份" in kept
+    [row] = evidence_rows(rig)
+    assert row.kind == "photo" and row.sha256 == hashlib.sha256(PNG).hexdigest()
+    assert held(rig) == 0 and held_files() == []
 
 
 # ------------------------------------------------------------------ refusals and failures
@@ -172,7 +201,7 @@ async def test_a_bad_media_id_is_explained_and_nothing_is_kept(rig: Rig,
     assert english_words(reply) == []
     assert "errcode 40007" in caplog.text
     assert "tok-" not in caplog.text   # the access token never reaches the log
-    assert rig.adapter.held.count(("wangfang", "wangfang")) == 0
+    assert held(rig) == 0
     reply = await say(rig, "wangfang", f"/incident evidence {number}")
     assert "请附上网址" in reply and evidence_rows(rig) == []
 
@@ -181,7 +210,7 @@ async def test_a_bad_media_id_is_explained_and_nothing_is_kept(rig: Rig,
     await send_media(rig, "wangfang", "file", rig.fake.add_media(PDF), file_name="a.pdf")
     await rig.settle()
     assert rig.texts("wangfang")[-1] == "文件下载失败：网络或企业微信暂时不可用，请重新发送。"
-    assert rig.adapter.held.count(("wangfang", "wangfang")) == 0 and stored_files(number) == []
+    assert held(rig) == 0 and stored_files(number) == []
 
 
 async def test_an_expired_token_is_refreshed_for_a_download(rig: Rig) -> None:
@@ -203,7 +232,7 @@ async def test_an_oversize_file_is_refused_without_reading_it(rig: Rig, chunked:
     await rig.settle()
     reply = rig.texts("wangfang")[-1]
     assert reply.startswith("文件过大（超过 10 KB），未保存") and english_words(reply) == []
-    assert rig.adapter.held.count(("wangfang", "wangfang")) == 0
+    assert held(rig) == 0
     await say(rig, "wangfang", f"/incident evidence {number} 压缩包")
     assert [r.kind for r in evidence_rows(rig)] == ["text"] and stored_files(number) == []
 
@@ -219,14 +248,18 @@ async def test_voice_and_video_get_a_hint(rig: Rig) -> None:
 # ------------------------------------------------------------------ pieces
 
 
-def test_the_evidence_command_is_recognised() -> None:
+def test_the_evidence_command_takes_the_held_media(rig: Rig) -> None:
+    def takes(text: str) -> bool:
+        handler, args, _ = rig.app.dispatcher.route(text)
+        return handler is not None and handler.takes_held_media(args)
+
     for text in ("/incident evidence INC-20261123-001 截图", "/INCIDENT Evidence INC-1",
                  "／incident evidence INC-1", "事件 证据 INC-1 说明", "/incident 存证 INC-1",
                  "/incident@dutybot evidence INC-1"):
-        assert is_evidence_command(text), text
+        assert takes(text), text
     for text in ("/incident show INC-1", "/incident evidences INC-1", "证据 INC-1", "/help", "",
                  "/incident evidence", "/incident evidence  "):   # no number: only the usage
-        assert not is_evidence_command(text), text
+        assert not takes(text), text
 
 
 def test_file_names_from_content_disposition() -> None:
@@ -236,15 +269,24 @@ def test_file_names_from_content_disposition() -> None:
     assert filename_from("") == "" and filename_from("inline") == ""
 
 
-def test_held_media_are_bounded(clock: FakeClock) -> None:
-    held = HeldMedia(clock, per_chat=2, max_bytes=10)
+def test_held_media_are_bounded(clock: FakeClock, tmp_path: Path) -> None:
+    held = HeldMedia(tmp_path / "held", clock, per_sender=2, max_bytes=10)
     one, two, three = (Attachment(f"{n}.png", b"1234", "image/png", "photo") for n in "abc")
-    assert held.hold(("a", "a"), (one,)) == 1
-    assert held.hold(("a", "a"), (two, three)) == 2   # the oldest is dropped
-    assert held.take(("a", "a")) == (two, three) and held.take(("a", "a")) == ()
-    held.hold(("a", "a"), (one, two))
-    held.hold(("b", "b"), (three,))                  # 12 bytes > 10: the oldest goes
-    assert held.take(("a", "a")) == (two,) and held.take(("b", "b")) == (three,)
+
+    def take(key: str) -> tuple[Attachment, ...]:
+        items = held.items(key)
+        held.release(items)
+        return tuple(item.attachment for item in items)
+
+    assert held.hold("x:a", (one,)) == 1
+    clock.advance(timedelta(seconds=1))
+    assert held.hold("x:a", (two, three)) == 2   # the oldest is dropped
+    assert take("x:a") == (two, three) and take("x:a") == ()
+    held.hold("x:a", (one, two))
+    clock.advance(timedelta(seconds=1))
+    held.hold("x:b", (three,))                  # 12 bytes > 10: the oldest goes
+    assert take("x:a") == (two,) and take("x:b") == (three,)
+    assert list((tmp_path / "held").iterdir()) == []   # nothing left behind
 
 
 def test_the_default_size_limit_is_the_evidence_fetch_limit(clock: FakeClock) -> None:

@@ -10,7 +10,13 @@ import pytest
 
 from core.clock import SHANGHAI
 from core.errors import CalendarDataError, CalendarError
-from core.workdays import HolidayPackage, WorkdayCalendar, load_override_dir, load_override_file
+from core.workdays import (
+    DayInfo,
+    HolidayPackage,
+    WorkdayCalendar,
+    load_override_dir,
+    load_override_file,
+)
 
 START = datetime(2026, 9, 30, 16, 0, tzinfo=SHANGHAI)
 
@@ -162,3 +168,19 @@ def test_the_package_cap_is_kept() -> None:
     assert not HolidayPackage(through=2025).covers(2026) and HolidayPackage(through=2026).covers(2026)
     assert 2026 not in WorkdayCalendar().covered_years(2024)
     assert 2025 in WorkdayCalendar().covered_years(2024)
+
+
+def test_what_a_day_says_about_itself(tmp_path: Path) -> None:
+    """The day record a reminder reads: date, workday, provisional, name, source."""
+    capped = WorkdayCalendar(package=HolidayPackage(through=2026))
+    assert capped.day(date(2027, 10, 1)) == DayInfo(date(2027, 10, 1), False, True, "国庆节", "provisional")
+    assert capped.day(date(2027, 10, 4)) == DayInfo(date(2027, 10, 4), True, True, None, "provisional")
+    calendar = WorkdayCalendar()
+    # A make-up Saturday keeps its holiday's name; an ordinary weekday in the season has none.
+    assert calendar.day(date(2026, 10, 10)) == DayInfo(date(2026, 10, 10), True, False, "国庆节", "package")
+    assert calendar.day(date(2026, 11, 23)) == DayInfo(date(2026, 11, 23), True, False, None, "package")
+    _write(tmp_path, "2030.toml", '[holidays]\n"春节" = ["2030-02-02"]\n[workdays]\n"春节" = ["2030-02-09"]\n')
+    local = WorkdayCalendar(overrides=load_override_dir(tmp_path))
+    assert local.day(date(2030, 2, 2)) == DayInfo(date(2030, 2, 2), False, False, "春节", "override")
+    assert local.day(date(2030, 2, 9)) == DayInfo(date(2030, 2, 9), True, False, "春节", "override")
+    assert local.day(date(2030, 2, 10)) == DayInfo(date(2030, 2, 10), False, False, None, "override")

@@ -9,7 +9,7 @@ The package's modules:
   registration, downloads of received files) and its error mapping;
 * :mod:`~bot.adapters.dingtalk.sign`: callback and custom-robot signatures;
 * :mod:`~bot.adapters.dingtalk.stream`: the Stream-mode WebSocket client;
-* :mod:`~bot.adapters.held_media`: pictures and files held for the evidence command.
+* :mod:`~bot.adapters.media`: download helpers and texts for pictures and files.
 """
 
 from __future__ import annotations

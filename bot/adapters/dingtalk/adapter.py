@@ -28,9 +28,9 @@ are handled one at a time, in order.
 Pictures and files (``msgtype`` ``picture``, ``file``, and the pictures of a ``richText``
 message) are downloaded at once (:meth:`DingTalkApi.download
 <bot.adapters.dingtalk.api.DingTalkApi.download>`, refused past ``max_media_bytes``) and
-become evidence attachments: those of a message whose text is ``/incident evidence …`` go
-with it; the others are held (:mod:`bot.adapters.held_media`) for the sender's next
-evidence command in the same chat within ten minutes, and the sender is told so. A failed
+go to the bot as the message's attachments: with ``/incident evidence …`` written in the
+same (rich-text) message they go with it; without a command the dispatcher holds them
+(:mod:`bot.held_media`) for the sender's next evidence command and tells them so. A failed
 or refused download is told to the sender in Chinese and logged; nothing is kept. A video
 gets a hint that only pictures and files are kept.
 
@@ -77,14 +77,11 @@ from bot.adapters.dingtalk.api import DingTalkApi, MediaTooLarge
 from bot.adapters.dingtalk.render import MAX_TEXT, api_payload, render, webhook_payload
 from bot.adapters.dingtalk.sign import DingTalkSignError, robot_url, verify_callback
 from bot.adapters.dingtalk.stream import BOT_MESSAGE_TOPIC, StreamClient
-from bot.adapters.held_media import (
+from bot.adapters.media import (
     UNSUPPORTED_TEXT,
-    HeldMedia,
     attachment_for,
     failed_text,
     filename_from,
-    held_text,
-    is_evidence_command,
     too_large_text,
 )
 from bot.config import DingTalkSettings, IncidentsSettings
@@ -108,7 +105,7 @@ MEDIA_KINDS = {"picture": "photo", "file": "file"}
 UNSUPPORTED_MEDIA = frozenset({"video"})
 #: The evidence size limit when none is given: ``[incidents] fetch_max_bytes``'s default.
 DEFAULT_MAX_MEDIA_BYTES: int = IncidentsSettings.model_fields["fetch_max_bytes"].default
-#: How many media message ids are remembered, so a redelivered one is not held twice.
+#: How many media message ids are remembered, so a redelivered one is not downloaded twice.
 MEDIA_MEMORY = 512
 
 
@@ -178,7 +175,6 @@ class DingTalkAdapter(Adapter):
         self._chat_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self.max_media_bytes = max_media_bytes
-        self.held = HeldMedia(self.clock)
         self._media_seen: dict[str, None] = {}
 
     # ------------------------------------------------------------ lifecycle
@@ -312,10 +308,9 @@ class DingTalkAdapter(Adapter):
                 self._chat_locks[key] = (lock, users - 1)
 
     async def _handle(self, handler: InboundHandler, inbound: Inbound) -> None:
-        """Download the message's pictures and files, then hand it to the bot: with the
-        held ones when it is the evidence command, else holding the new ones."""
+        """Download the message's pictures and files, then hand it to the bot with them
+        as its attachments (the dispatcher holds those sent without a command)."""
         data: dict[str, Any] = inbound.raw
-        key = (inbound.chat_id, inbound.sender_id)
         if data.get("msgtype") in UNSUPPORTED_MEDIA:
             log.info("DingTalk %s message %s is not kept (only pictures and files are)",
                      data.get("msgtype"), inbound.update_id)
@@ -328,29 +323,11 @@ class DingTalkAdapter(Adapter):
             if got is None:
                 return
             downloaded = got
-        if is_evidence_command(inbound.text):
-            held = self.held.take(key) + downloaded
-            if held:
-                log.info("DingTalk message %s of %s carries %d picture(s)/file(s)",
-                         inbound.update_id, inbound.sender_id, len(held))
-                inbound = dataclasses.replace(inbound, attachments=inbound.attachments + held)
-            try:
-                result = await handler(inbound)
-            except BaseException:
-                if held:
-                    self.held.hold(key, held)
-                raise
-            if held and getattr(result, "error_id", None):
-                self.held.hold(key, held)  # failed unexpectedly: they wait for the next try
-            return
         if downloaded:
-            count = self.held.hold(key, downloaded)
-            log.info("DingTalk message %s of %s: %d picture(s)/file(s) held for an evidence "
-                     "command (%d held)", inbound.update_id, inbound.sender_id,
-                     len(downloaded), count)
-            kind = "photo" if all(a.kind == "photo" for a in downloaded) else "file"
-            await self._tell(inbound, held_text(kind, count))
-        if inbound.text.strip():
+            log.info("DingTalk message %s of %s carries %d picture(s)/file(s)",
+                     inbound.update_id, inbound.sender_id, len(downloaded))
+            inbound = dataclasses.replace(inbound, attachments=inbound.attachments + downloaded)
+        if inbound.text.strip() or inbound.attachments:
             await handler(inbound)
 
     def _first_media(self, msg_id: str) -> bool:

@@ -8,7 +8,7 @@ The package's modules:
 * :mod:`~bot.adapters.wecom.crypto`: the callback signature and encryption;
 * :mod:`~bot.adapters.wecom.support`: text cuts, card layout, the per-member message
   budget, update ids and the settings check;
-* :mod:`~bot.adapters.held_media`: pictures and files held for the evidence command.
+* :mod:`~bot.adapters.media`: download helpers and texts for pictures and files.
 
 Receiving: WeCom calls ``/wecom/callback`` on the HTTP service (:mod:`bot.http`).
 
@@ -32,10 +32,10 @@ What is understood: text messages and ``template_card_event`` (a button click; t
 button's key *is* its command, so a click maps straight back to the typed command), and
 pictures and files (``image``, ``file``): these are downloaded at once with ``media/get``
 (streamed, refused past ``max_media_bytes``, by default ``[incidents] fetch_max_bytes``'s
-10 MB) and held for the sender's next ``/incident evidence 编号 说明`` within ten minutes,
-which carries them as attachments to be kept as evidence (:mod:`bot.adapters.held_media`);
-the sender is told to send that command, or why the download failed (nothing is kept; the
-reason is logged). Voice and video get a hint that only pictures and files are kept. Other
+10 MB) and handed to the bot as an update without text (update id ``msg:<MsgId>``) whose
+attachment the dispatcher holds for the sender's next ``/incident evidence 编号 说明``
+(:mod:`bot.held_media`); a failed download is told to the sender here (nothing is kept;
+the reason is logged). Voice and video get a hint that only pictures and files are kept. Other
 events (``enter_agent``, ``subscribe``, …) and message types (locations, links) are
 ignored with a log line. The self-built app receives private messages only, so every
 inbound is ``is_group=False``.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import hashlib
 import logging
@@ -30,14 +29,11 @@ from bot.adapters.base import (
     RateWindow,
     text_with_commands,
 )
-from bot.adapters.held_media import (
+from bot.adapters.media import (
     UNSUPPORTED_TEXT,
-    HeldMedia,
     attachment_for,
     failed_text,
     filename_from,
-    held_text,
-    is_evidence_command,
     too_large_text,
 )
 from bot.adapters.wecom.api import (
@@ -73,7 +69,7 @@ from bot.config import IncidentsSettings, WeComSettings
 from bot.http import read_body
 from core.clock import Clock, SystemClock
 from core.errors import AdapterError
-from core.messages import Attachment, Inbound, Outbound
+from core.messages import Inbound, Outbound
 
 log = logging.getLogger("bot.adapters.wecom")  # the name it had as one module
 
@@ -93,7 +89,7 @@ MEDIA_KINDS = {"image": "photo", "file": "file"}
 UNSUPPORTED_MEDIA = frozenset({"voice", "video"})
 #: The evidence size limit when none is given: ``[incidents] fetch_max_bytes``'s default.
 DEFAULT_MAX_MEDIA_BYTES: int = IncidentsSettings.model_fields["fetch_max_bytes"].default
-#: How many media message ids are remembered, so a redelivered one is not held twice.
+#: How many media message ids are remembered, so a redelivered one is not downloaded twice.
 MEDIA_MEMORY = 512
 
 _REFUSED_CODES = frozenset({BAD_SIGNATURE, BAD_TIMESTAMP, STALE_TIMESTAMP, WRONG_RECEIVE_ID})
@@ -163,7 +159,6 @@ class WeComAdapter(Adapter):
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._partial: OrderedDict[str, None] = OrderedDict()
         self.max_media_bytes = max_media_bytes
-        self.held = HeldMedia(self.clock)
         self._media_seen: OrderedDict[str, None] = OrderedDict()
 
     # ------------------------------------------------------------ lifecycle
@@ -376,37 +371,22 @@ class WeComAdapter(Adapter):
             log.error("WeCom update %s from %s was not handled: the adapter stopped",
                       inbound.update_id, inbound.sender_id)
             return
-        held: tuple[Attachment, ...] = ()
-        if not inbound.is_button and is_evidence_command(inbound.text):
-            held = self.held.take((inbound.chat_id, inbound.sender_id))
-            if held:
-                log.info("WeCom update %s of %s carries %d held picture(s)/file(s)",
-                         inbound.update_id, inbound.sender_id, len(held))
-                inbound = dataclasses.replace(inbound,
-                                              attachments=inbound.attachments + held)
         try:
             result = await handler(inbound)
         except Exception:
             log.exception("handling WeCom update %s from %s failed; WeCom will not "
                           "redeliver it", inbound.update_id, inbound.sender_id)
-            self._hold_again(inbound, held)
             return
-        if getattr(result, "error_id", None):
-            self._hold_again(inbound, held)
         if inbound.is_button and not getattr(result, "duplicate", False):
             await self.answer_button(inbound)
-
-    def _hold_again(self, inbound: Inbound, held: tuple[Attachment, ...]) -> None:
-        """The command failed unexpectedly: its held media wait for the next try."""
-        if held:
-            self.held.hold((inbound.chat_id, inbound.sender_id), held)
 
     # ------------------------------------------------------------ pictures and files
 
     async def _receive_media(self, user: str, fields: dict[str, str],
                              previous: asyncio.Task[None] | None) -> None:
-        """Download a picture or file and hold it for the sender's evidence command;
-        the sender is told what happened (a failure is logged with its reason)."""
+        """Download a picture or file and hand it to the bot as an update without text
+        (the dispatcher holds it for the sender's evidence command and tells them); a
+        failed download is told to the sender here (and logged with its reason)."""
         if previous is not None and not previous.done():
             await asyncio.wait([previous])
         msg_type = fields.get("MsgType", "")
@@ -447,10 +427,27 @@ class WeComAdapter(Adapter):
                                     filename=name,
                                     fallback_stem=f"{'image' if kind == 'photo' else 'file'}-"
                                                   f"{msg_id or media_id[:16]}")
-        count = self.held.hold((user, user), (attachment,))
-        log.info("WeCom %s %s from %s held for an evidence command (%d bytes, %d held)",
-                 msg_type, msg_id, user, len(media.data), count)
-        await self._tell(user, held_text(kind, count))
+        log.info("WeCom %s %s from %s downloaded (%d bytes)", msg_type, msg_id, user,
+                 len(media.data))
+        created = fields.get("CreateTime", "").strip()
+        received_at = None
+        if created.isdigit():
+            with contextlib.suppress(OverflowError, OSError, ValueError):
+                received_at = datetime.fromtimestamp(int(created), UTC)
+        ref = fields.get("MsgId", "").strip() or f"{user}:{created}:{media_id}"
+        inbound = Inbound(platform=self.platform, chat_id=user, sender_id=user, sender_name=user,
+                          text="", update_id=ledger_id(f"msg:{ref}"), is_group=False,
+                          received_at=received_at, attachments=(attachment,), raw=fields)
+        handler = self.handler
+        if handler is None:
+            log.error("WeCom %s %s from %s was not handled: the adapter stopped", msg_type,
+                      msg_id, user)
+            return
+        try:
+            await handler(inbound)
+        except Exception:
+            log.exception("handling WeCom %s %s from %s failed; WeCom will not redeliver it",
+                          msg_type, msg_id, user)
 
     async def _tell(self, user: str, text: str) -> None:
         """A direct answer about a received picture or file (a failure is only logged)."""
