@@ -7,15 +7,19 @@ with :func:`attachment_for` and hands it to the bot on an ``Inbound`` with empty
 the dispatcher holds it for the sender's next ``/incident evidence`` (:mod:`bot.held_media`),
 as for a Telegram photo without a caption. A failed or refused download is answered by the
 adapter with the texts here. Shared by the WeCom and DingTalk adapters (which may not
-import each other). Nothing here does I/O.
+import each other), and the capped reading of a streamed download.
 """
 
 from __future__ import annotations
 
 import mimetypes
 import re
+from dataclasses import dataclass, field
 from email.message import Message
 
+import httpx
+
+from core.errors import AdapterError
 from core.messages import Attachment
 
 KIND_ZH = {"photo": "图片", "file": "文件"}
@@ -75,3 +79,45 @@ def attachment_for(data: bytes, *, kind: str, content_type: str, filename: str,
             ctype, mimetypes.guess_extension(ctype) or "")
         filename = fallback_stem + ext
     return Attachment(filename=filename, data=data, content_type=ctype, kind=kind)
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """A downloaded picture or file: its bytes, the answer's ``Content-Type`` (may carry
+    parameters) and ``Content-Disposition`` (the file name); either may be empty."""
+
+    data: bytes = field(repr=False)
+    content_type: str
+    disposition: str
+
+
+class MediaTooLarge(AdapterError):
+    """The file is larger than the caller's limit; it was not read beyond the limit.
+
+    Attributes:
+        limit: the limit, in bytes.
+    """
+
+    def __init__(self, platform: str, what: str, limit: int) -> None:
+        super().__init__(f"{platform} {what}: the file is larger than {limit} bytes; not read",
+                         retryable=False)
+        self.limit = limit
+
+
+async def read_capped(response: httpx.Response, limit: int, *, platform: str, what: str) -> bytes:
+    """The body of a streamed ``response``, refused once it passes ``limit`` bytes.
+
+    Raises:
+        MediaTooLarge: ``Content-Length`` says more than ``limit``, or more arrived.
+    """
+    declared = response.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > limit:
+        raise MediaTooLarge(platform, what, limit)
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in response.aiter_bytes():
+        received += len(chunk)
+        if received > limit:
+            raise MediaTooLarge(platform, what, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -73,12 +73,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.adapters.base import Adapter, Capabilities, InboundHandler, RateWindow
-from bot.adapters.dingtalk.api import DingTalkApi, MediaTooLarge
+from bot.adapters.dingtalk.api import DingTalkApi
 from bot.adapters.dingtalk.render import MAX_TEXT, api_payload, render, webhook_payload
 from bot.adapters.dingtalk.sign import DingTalkSignError, robot_url, verify_callback
 from bot.adapters.dingtalk.stream import BOT_MESSAGE_TOPIC, StreamClient
 from bot.adapters.media import (
     UNSUPPORTED_TEXT,
+    MediaTooLarge,
     attachment_for,
     failed_text,
     filename_from,

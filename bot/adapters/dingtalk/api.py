@@ -32,12 +32,12 @@ import json
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import httpx
 
+from bot.adapters.media import MediaFile, read_capped
 from bot.adapters.redact import install as install_log_redaction
 from bot.adapters.redact import redact
 from bot.http import retry_after_of
@@ -98,46 +98,6 @@ def _install_link_filter() -> None:
 # --------------------------------------------------------------------------- media
 
 
-@dataclass(frozen=True)
-class MediaFile:
-    """A downloaded picture or file: its bytes, ``Content-Type`` and
-    ``Content-Disposition`` (either may be empty)."""
-
-    data: bytes = field(repr=False)
-    content_type: str
-    disposition: str
-
-
-class MediaTooLarge(AdapterError):
-    """The file is larger than the caller's limit; it was not read beyond the limit.
-
-    Attributes:
-        limit: the limit, in bytes.
-    """
-
-    def __init__(self, what: str, limit: int) -> None:
-        super().__init__(f"DingTalk {what}: the file is larger than {limit} bytes; not read",
-                         retryable=False)
-        self.limit = limit
-
-
-async def read_capped(response: httpx.Response, limit: int, *, what: str) -> bytes:
-    """The body of a streamed ``response``, refused once it passes ``limit`` bytes.
-
-    Raises:
-        MediaTooLarge: ``Content-Length`` says more than ``limit``, or more arrived.
-    """
-    declared = response.headers.get("content-length", "").strip()
-    if declared.isdigit() and int(declared) > limit:
-        raise MediaTooLarge(what, limit)
-    chunks: list[bytes] = []
-    received = 0
-    async for chunk in response.aiter_bytes():
-        received += len(chunk)
-        if received > limit:
-            raise MediaTooLarge(what, limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 # --------------------------------------------------------------------------- errors
@@ -441,7 +401,7 @@ class DingTalkApi:
                 if status >= 400:
                     raise AdapterError(f"DingTalk {what}: HTTP {status} (the link is "
                                        "expired or refused)", retryable=False)
-                data = await read_capped(response, max_bytes, what=what)
+                data = await read_capped(response, max_bytes, platform="DingTalk", what=what)
                 return MediaFile(data=data,
                                  content_type=response.headers.get("content-type", ""),
                                  disposition=response.headers.get("content-disposition", ""))

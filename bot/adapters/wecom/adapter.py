@@ -31,6 +31,7 @@ from bot.adapters.base import (
 )
 from bot.adapters.media import (
     UNSUPPORTED_TEXT,
+    MediaTooLarge,
     attachment_for,
     failed_text,
     filename_from,
@@ -41,7 +42,6 @@ from bot.adapters.wecom.api import (
     MEMBER_PER_HOUR,
     MEMBER_PER_MINUTE,
     ROBOT_PER_MINUTE,
-    MediaTooLarge,
     WeComClient,
     WeComRobot,
 )

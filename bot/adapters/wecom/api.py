@@ -33,12 +33,13 @@ from __future__ import annotations
 import asyncio
 import json as json_module
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import httpx
 
+from bot.adapters.media import MediaFile, read_capped
 from bot.adapters.redact import install as install_log_redaction
 from bot.adapters.redact import redact
 from bot.adapters.wecom.cards import button_card
@@ -184,51 +185,6 @@ def _split_ids(value: Any) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- app client
 
 
-@dataclass(frozen=True)
-class MediaFile:
-    """A file downloaded with ``media/get``.
-
-    Attributes:
-        data: its bytes.
-        content_type: the answer's ``Content-Type`` (may carry parameters; may be empty).
-        disposition: the answer's ``Content-Disposition`` (the file name), may be empty.
-    """
-
-    data: bytes = field(repr=False)
-    content_type: str
-    disposition: str
-
-
-class MediaTooLarge(AdapterError):
-    """The file is larger than the caller's limit; it was not read beyond the limit.
-
-    Attributes:
-        limit: the limit, in bytes.
-    """
-
-    def __init__(self, what: str, limit: int) -> None:
-        super().__init__(f"WeCom {what}: the file is larger than {limit} bytes; not read",
-                         retryable=False)
-        self.limit = limit
-
-
-async def read_capped(response: httpx.Response, limit: int, *, what: str) -> bytes:
-    """The body of a streamed ``response``, refused once it passes ``limit`` bytes.
-
-    Raises:
-        MediaTooLarge: ``Content-Length`` says more than ``limit``, or more arrived.
-    """
-    declared = response.headers.get("content-length", "").strip()
-    if declared.isdigit() and int(declared) > limit:
-        raise MediaTooLarge(what, limit)
-    chunks: list[bytes] = []
-    received = 0
-    async for chunk in response.aiter_bytes():
-        received += len(chunk)
-        if received > limit:
-            raise MediaTooLarge(what, limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @dataclass(frozen=True)
@@ -413,9 +369,9 @@ class WeComClient:
                     disposition = response.headers.get("content-disposition", "")
                     if disposition or not ctype.lower().startswith(("application/json",
                                                                      "text/plain")):
-                        data = await read_capped(response, max_bytes, what=what)
+                        data = await read_capped(response, max_bytes, platform="WeCom", what=what)
                         return MediaFile(data=data, content_type=ctype, disposition=disposition)
-                    raw = await read_capped(response, MEDIA_ERROR_MAX_BYTES, what=what)
+                    raw = await read_capped(response, MEDIA_ERROR_MAX_BYTES, platform="WeCom", what=what)
             except httpx.TimeoutException as exc:
                 raise AdapterError(f"WeCom {what}: timed out ({type(exc).__name__})",
                                    retryable=True) from None
