@@ -34,6 +34,7 @@ from core.messages import Inbound
 from core.office_hours import OfficeHours
 from core.outbox import OutboxMessage, OutboxStatus
 from core.workdays import WorkdayCalendar
+from incidents import duplicates as incident_duplicates
 from incidents import escalation as incident_escalation
 from incidents import retime as incident_retime
 from incidents.playbooks import check_against_profile
@@ -49,6 +50,7 @@ from roster.lifecycle import LifecyclePolicy
 from roster.reminders import register_reminders
 from roster.rounds import RoundPolicy, register_rounds
 from roster.spotcheck import register_spotchecks
+from roster.spotcheck_plan import register_spotcheck_plan
 
 log = logging.getLogger(__name__)
 
@@ -132,11 +134,15 @@ class App:
             raise ConfigError(problems, self.settings.source)
         self.scheduler.register(incident_escalation.KIND,
                                 incident_escalation.Escalator(self.profile, self.incident_policy))
+        # A held second report of an address (合并 / 分开 unanswered) is merged after 30 minutes.
+        self.scheduler.register(incident_duplicates.KIND, incident_duplicates.process_expiry)
         register_briefing(self.scheduler, calendar=self.calendar, settings=self.settings.briefing, platform=self.adapter.platform)
         register_rounds(self.scheduler, profile=self.profile, policy=RoundPolicy(
             windows=tuple(self.settings.roster.windows(round_the_clock=self.profile.round_the_clock)), seed=self.settings.roster.round_seed,
             answer=timedelta(minutes=self.settings.roster.round_answer_minutes)))
         register_spotchecks(self.scheduler, profile=self.profile)
+        register_spotcheck_plan(self.scheduler, plan=self.settings.roster.spotcheck_policy(), profile=self.profile,
+                                calendar=self.calendar)
         register_reminders(self.scheduler, policy=LifecyclePolicy.from_settings(self.settings.roster), profile=self.profile)
         self.scheduler.register(roster_changes.EXPIRE_KIND, roster_changes.process_expiry)
         # A new year's holiday data re-times what was counted as 暂定 (at start, then every 15 minutes).

@@ -39,6 +39,7 @@ from core.workdays import WorkdayCalendar
 from incidents.service import NO_SITES, DutyRoster, IncidentPolicy, SiteSupport
 from replies.flows import ReminderPolicy
 from roster.patterns import ShiftPatterns, ShiftSpec
+from roster.spotcheck_plan import SpotCheckPlan
 
 CONFIG_NAME = "dutybot.toml"
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
@@ -142,6 +143,9 @@ class OutboxSettings(_Section):
     backoff_base_seconds: float = Field(default=2.0, gt=0, le=600)
     backoff_max_seconds: float = Field(default=600.0, gt=0, le=86400)
     batch_size: int = Field(default=50, ge=1, le=1000)
+    # A message to a person bound on no chat platform waits this long for them to bind
+    # (bot/waiting.py), then it is given up.
+    unbound_wait_hours: int = Field(default=72, ge=1, le=24 * 30)
 
 
 class TelegramSettings(_Section):
@@ -225,6 +229,9 @@ class IncidentsSettings(_Section):
     # incidents/playbooks/ladders.toml.
     repeat_limit: int = Field(default=2, ge=0, le=20)
     evidence_dir: str = "evidence"
+    # A report naming an address that an open incident, or one reported within this many
+    # hours, already has is offered as that incident (合并 / 分开); 0: open incidents only.
+    duplicate_window_hours: int = Field(default=24, ge=0, le=24 * 90)
     fetch_timeout_seconds: float = Field(default=15, gt=0, le=120)
     fetch_max_bytes: int = Field(default=10_000_000, ge=10_000, le=200_000_000)
 
@@ -268,6 +275,19 @@ ROUND_WINDOWS_7X24 = ["09:00-11:30", "14:30-17:00", "20:00-22:30", "06:30-08:00"
 ROUND_WINDOWS_DAILY = ["09:00-11:30", "14:30-17:00"]
 
 
+class SpotCheckPlanEntry(_Section):
+    """``[roster.spotcheck_plan]``: spot-checks (DUTY-4) drawn ahead at random times inside
+    ``windows``; ``per_week`` per listed unit, or in all (a unit on duty drawn at the time)
+    when ``units`` is empty. Off while ``per_week`` is 0. ``seed``: reproducible draws, for
+    drills only (unset, the times cannot be worked out)."""
+
+    per_week: int = Field(default=0, ge=0, le=50)
+    windows: list[Annotated[str, AfterValidator(_window)]] = Field(default_factory=lambda: ["08:30-17:30"], min_length=1)
+    units: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(default_factory=list)
+    workdays_only: bool = False
+    seed: str | None = None
+
+
 class RosterSettings(_Section):
     workday_shifts: list[ShiftEntry] = Field(default_factory=lambda: [
         ShiftEntry(name="白班", start="08:30", end="17:30"), ShiftEntry(name="夜班", start="17:30", end="08:30")])
@@ -293,6 +313,13 @@ class RosterSettings(_Section):
     round_seed: str = "dutybot"
     # Spot-checks (DUTY-4): the officer on duty must confirm within this many minutes.
     spotcheck_confirm_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    spotcheck_plan: SpotCheckPlanEntry = Field(default_factory=SpotCheckPlanEntry)
+    # Rest rules (roster.rest): the office's own setting — no regulation in DOMAIN.md sets
+    # duty or rest hours. Back-to-back shifts are one continuous stretch; 0 switches a rule off.
+    max_continuous_hours: int = Field(default=24, ge=0, le=24 * 7)
+    min_rest_hours: int = Field(default=8, ge=0, le=72)
+    # /handover more than this many minutes before the shift ends asks for confirmation.
+    handover_early_minutes: int = Field(default=30, ge=0, le=24 * 60)
 
     # Whether the shifts must cover the whole day: set from the rule profile when the
     # settings are loaded (7×24 only where the office's rules say so, 梁平办法第二十条).
@@ -303,9 +330,13 @@ class RosterSettings(_Section):
         # The profile is not known yet: check what holds for every profile (no overlaps);
         # load_settings checks 24-hour coverage once it knows the profile.
         try:
-            self.patterns(round_the_clock=False)
+            patterns = self.patterns(round_the_clock=False)
         except ConfigError as exc:
             raise ValueError("；".join(exc.problems)) from None
+        longest = max((*patterns.workday, *patterns.restday), key=lambda s: s.length)
+        if self.max_continuous_hours and longest.length > timedelta(hours=self.max_continuous_hours):
+            raise ValueError(f"max_continuous_hours（{self.max_continuous_hours}小时）短于班次“{longest.name}”"
+                             f"（{longest.length.total_seconds() / 3600:g}小时），任何人值这个班都会超限")
         return self
 
     def patterns(self, *, round_the_clock: bool | None = None) -> ShiftPatterns:
@@ -319,6 +350,12 @@ class RosterSettings(_Section):
         whole_day = self._round_the_clock if round_the_clock is None else round_the_clock
         return ShiftPatterns(specs(self.workday_shifts), specs(self.restday_shifts), whole_day)
 
+    def spotcheck_policy(self) -> SpotCheckPlan:
+        """``[roster.spotcheck_plan]`` for ``roster.spotcheck_plan``."""
+        entry = self.spotcheck_plan
+        return SpotCheckPlan(entry.per_week, tuple(_span(w) for w in entry.windows), tuple(entry.units),
+                             entry.workdays_only, timedelta(minutes=self.spotcheck_confirm_minutes), entry.seed)
+
     def windows(self, *, round_the_clock: bool = True) -> list[tuple[time, time]]:
         """The reading-round windows as times: the configured ones, else the profile's kind."""
         chosen = self.round_windows
@@ -330,6 +367,12 @@ class RosterSettings(_Section):
 def _hhmm(text: str) -> time:
     hh, mm = map(int, text.split(":"))
     return time(hh, mm)
+
+
+def _span(window: str) -> tuple[time, time]:
+    """``08:30-17:30`` as two times."""
+    a, b = window.split("-")
+    return _hhmm(a.strip()), _hhmm(b.strip())
 
 
 class Settings(_Section):

@@ -1,7 +1,8 @@
 """Dead letters: a message the outbox gave up on, and the notice every admin gets.
 
 The notice is itself an outbox row (event ``outbox-dead:<row id>``); a notice about a
-notice is never sent, so a broken platform cannot loop.
+notice (this one, or those of :mod:`bot.waiting`) is never sent, so a broken platform
+cannot loop.
 """
 
 from __future__ import annotations
@@ -20,10 +21,18 @@ from people.service import people_with_role
 log = logging.getLogger("dutybot.outbox")
 
 DEAD_EVENT_PREFIX = "outbox-dead:"
+UNBOUND_EVENT_PREFIX = "unbound:"           # bot.waiting: a person's messages wait
+EXPIRED_EVENT_PREFIX = "unbound-expired:"   # bot.waiting: their wait ran out
+NOTICE_PREFIXES = (DEAD_EVENT_PREFIX, UNBOUND_EVENT_PREFIX, EXPIRED_EVENT_PREFIX)
 REASON_NOT_BOUND = "收件人未绑定账号"
 REASON_BLOCKED = "收件人已屏蔽机器人"
 REASON_GROUP_BLOCKED = "机器人已被移出该群或被禁止发言"
 _M = OutboxMessage
+
+
+def is_notice(event_key: str) -> bool:
+    """True for the admins' notices about the outbox itself (never noticed in turn)."""
+    return event_key.startswith(NOTICE_PREFIXES)
 
 
 def snippet(text: str, n: int = 40) -> str:

@@ -22,6 +22,8 @@ class DeliveryReport:
         edited: cards updated in place.
         retried: failed rows now waiting for a retry.
         dead: rows given up (admins told).
+        waiting: rows to people bound on no platform, now waiting for them to bind.
+        expired: waiting rows given up, their wait over (one summary per person).
         deferred: rows left pending because their chat was over its rate limit.
         set_aside: recipients newly skipped by the next passes until their chat may send.
         retry_in: seconds until a deferred chat may send (None: none waits).
@@ -32,6 +34,8 @@ class DeliveryReport:
     edited: int = 0
     retried: int = 0
     dead: int = 0
+    waiting: int = 0
+    expired: int = 0
     deferred: int = 0
     set_aside: int = 0
     retry_in: float | None = None
@@ -40,7 +44,8 @@ class DeliveryReport:
     def progressed(self) -> bool:
         """Another pass now may do more: rows left the queue, or busy chats were set
         aside so that the next claim reaches other chats."""
-        return bool(self.sent or self.retried or self.dead or self.set_aside)
+        return bool(self.sent or self.retried or self.dead or self.waiting or self.expired
+                    or self.set_aside)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import sys
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import IO
@@ -18,6 +17,7 @@ from sqlmodel import Session, col, select
 from bot.adapters.console import ConsoleAdapter, ConsoleSession
 from bot.app import App
 from bot.config import load_settings
+from bot.sandbox import sandbox
 from core.clock import FakeClock, parse_local
 from people.models import InviteCode, Person
 from people.service import add_person, validate
@@ -96,10 +96,9 @@ SCRIPT = """\
 async def run_demo(*, transcript: IO[str] | None = None, out: IO[str] | None = None) -> int:
     """Run the demo drill; returns the exit code."""
     out = out or sys.stdout
-    with tempfile.TemporaryDirectory(prefix="dutybot-demo-") as tmp:
-        settings = load_settings(None, env={"DUTYBOT_DATABASE_URL": f"sqlite:///{Path(tmp) / 'demo.db'}",
-                                            "DUTYBOT_INCIDENTS_DISTRICT_OFFICE": "刘洋",
-                                            "DUTYBOT_INCIDENTS_EVIDENCE_DIR": str(Path(tmp) / "evidence")})
+    with sandbox(load_settings(None, env={"DUTYBOT_INCIDENTS_DISTRICT_OFFICE": "刘洋"}), empty=True,
+                 prefix="dutybot-demo-") as box:
+        settings, tmp = box.settings, str(box.directory)
         clock = FakeClock(parse_local(START))
         holder: list[ConsoleSession] = []
         app = App(settings, clock=clock, adapter=ConsoleAdapter(lambda c, t: holder[0].show(c, t)))

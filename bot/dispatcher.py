@@ -33,11 +33,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from bot import refs
 from bot.adapters.base import CommandInfo
 from bot.config import Settings
 from bot.held_media import FOLDER as HELD_FOLDER
 from bot.held_media import HeldItem, HeldMedia, held_text, kind_of, sender_key, still_held_text
 from bot.models import PendingPrompt, ProcessedUpdate
+from bot.suggest import unknown_hint
 from core.clock import Clock
 from core.errors import DutybotError, InputError
 from core.messages import Inbound, Outbound
@@ -74,6 +76,10 @@ class Context:
     prepared: object = None
     # Set by ``ask``: the person's next plain-text message continues this command.
     follow_up: str | None = None
+    # The item of the bot card this message replies to (``bot.refs``), for this handler's kind.
+    card: refs.CardRef | None = None
+    # Lines put before the first reply, e.g. which item a short reference meant.
+    notes: list[str] = field(default_factory=list)
 
     def ask(self, prefix: str) -> None:
         """Read the person's next plain-text message (within PROMPT_TTL) as ``prefix`` + text."""
@@ -106,6 +112,13 @@ class Handler(ABC):
     private_only: ClassVar[bool] = False
     usage: ClassVar[str]
     summary: ClassVar[str]
+    # The items whose cards this command acts on when a person replies to one (``incident``).
+    card_kind: ClassVar[str | None] = None
+
+    def understands(self, word: str) -> bool:
+        """Whether a reply to one of this command's cards that starts with ``word``
+        (``确认``, ``完成``) is this command without its name."""
+        return False
 
     def allowed(self, person: Person | None) -> bool:
         """Whether ``person`` may use this command."""
@@ -337,6 +350,8 @@ class Dispatcher:
             person = None
         if media_only:
             return self._hold(inbound, person)
+        handler, args, card = refs.card_route(session, inbound, now, handler, args, word,
+                                              self.handlers if person is not None else ())
         if handler is None:
             if inbound.is_group and word is None:
                 return DispatchResult(), []   # ordinary group chatter is not for the bot
@@ -344,8 +359,8 @@ class Dispatcher:
                 log.info("unbound user %s/%s (%s) said %r", inbound.platform, inbound.sender_id,
                          inbound.sender_name, inbound.text[:80])
                 return DispatchResult(), [Outbound(UNBOUND_REPLY)]
-            hint = f"未知命令 /{word}。" if word else "没有看懂这条消息。"
-            return DispatchResult(), [Outbound(hint + "发送 /help 查看您可以使用的命令。")]
+            names = [n for h in self.handlers if h.allowed(person) for n in (h.command, *h.aliases)]
+            return DispatchResult(), [Outbound(unknown_hint(word, text, names) + "发送 /help 查看您可以使用的命令。")]
         if handler.private_only and inbound.is_group:
             return DispatchResult(command=handler.command), [
                 Outbound(f"/{handler.command} 请在与机器人的私聊中使用（在群里发送会让其他人看到）。")]
@@ -371,7 +386,8 @@ class Dispatcher:
                     inbound, attachments=tuple(item.attachment for item in held) + inbound.attachments)
         ctx = Context(session=session, now=now, inbound=inbound, person=person, args=args,
                       settings=self.settings, calendar=self.calendar, profile=self.profile,
-                      incident_policy=self.incident_policy, handlers=self.handlers, prepared=prepared)
+                      incident_policy=self.incident_policy, handlers=self.handlers, prepared=prepared,
+                      card=card)
         try:
             with session.begin_nested():
                 replies = await handler.handle(inbound, ctx)
@@ -380,6 +396,7 @@ class Dispatcher:
                 text = f"{exc.message}\n用法：{handler.usage_for(args)}"
             else:
                 text = exc.message
+            text = "\n".join([*ctx.notes, text])
             still = 0
             if takes_held and inbound.attachments:
                 still = self._keep_on_refusal(inbound, held)
@@ -388,6 +405,7 @@ class Dispatcher:
             return DispatchResult(command=handler.command, held=still), [Outbound(text)]
         if taken is not None:
             taken.extend(held)
+        replies = refs.with_notes(ctx.notes, replies)   # e.g. which item a short reference meant
         if ctx.follow_up is not None:
             self._save_prompt(session, inbound, now, ctx.follow_up)
         return DispatchResult(command=handler.command, replies=len(replies)), replies

@@ -1,13 +1,15 @@
 """The outbox sender: delivers queued messages through the adapter.
 
 ``dutybot outbox`` lives in :mod:`bot.cli.outbox`; dead letters and the admins' notice in
-:mod:`bot.dead_letters`; the values of a pass in :mod:`bot.delivery`.
+:mod:`bot.dead_letters`; rows waiting for their person to bind in :mod:`bot.waiting`; the
+values of a pass in :mod:`bot.delivery`.
 
 A row travels ``pending`` → claimed (``claimed_until`` = now + lease, set in a short
 transaction; on PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets several workers share the
 queue) → handed to the adapter → ``sent`` (in its own transaction). A failure puts it
 back to ``pending`` with exponential backoff and full jitter, or makes it ``dead``, and
-then every admin is told in chat (their message is itself an outbox row).
+then every admin is told in chat (their message is itself an outbox row). A row to a
+person bound nowhere is ``waiting`` until they bind, or expires (see :mod:`bot.waiting`).
 
 Guarantees:
 
@@ -41,7 +43,7 @@ from sqlalchemy import and_, case, func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from bot import dead_letters
+from bot import dead_letters, waiting
 from bot.adapters.base import Adapter
 from bot.chat_alias import current_ids, record_move
 from bot.config import OutboxSettings
@@ -141,6 +143,10 @@ class OutboxSender:
         now, mono = self.clock.now(), self.time_source()
         self._deferred = {k: until for k, until in self._deferred.items() if until > mono}
         self._near_ready = []
+        for gone in waiting.sweep(self.engine, platform=self.platform, now=now,
+                                  limit=self.settings.batch_size, hours=self.settings.unbound_wait_hours):
+            report.expired += 1
+            self._dead_hook(gone)
         rows = self._claim(now, mono)
         report.claimed = len(rows)
         targets = self._resolve(rows, report)
@@ -168,7 +174,7 @@ class OutboxSender:
     def _claim(self, now: datetime, mono: float) -> list[OutboxMessage]:
         due = [_M.status == OutboxStatus.pending, _M.next_attempt_at <= now,
                or_(col(_M.claimed_until).is_(None), col(_M.claimed_until) <= now),
-               or_(col(_M.platform).is_(None), _M.platform == self.platform)]
+               waiting.claimable(self.platform)]
         # Skip chats that cannot send for a while; nearly-ready ones come along, so that
         # they keep their turn (see NEAR_READY_SECONDS).
         later = [key for key, until in self._deferred.items() if until > mono + NEAR_READY_SECONDS]
@@ -210,7 +216,7 @@ class OutboxSender:
         query = (select(_M.person_id, _M.chat_id, func.min(_M.id))
                  .where(_M.status == OutboxStatus.pending,
                         col(_M.id).not_in([r.id for r in rows]), or_(*who),
-                        or_(col(_M.platform).is_(None), _M.platform == self.platform))
+                        waiting.claimable(self.platform))
                  .group_by(col(_M.person_id), col(_M.chat_id)))
         first: dict[tuple[str, str], int] = {}
         for person_id, chat_id, min_id in session.exec(query):
@@ -228,37 +234,33 @@ class OutboxSender:
                     row.claimed_until = None
 
     def _resolve(self, rows: list[OutboxMessage], report: DeliveryReport) -> dict[int, Target]:
-        """Where each row goes; rows without a usable recipient are made dead here."""
-        persons = {r.person_id for r in rows if r.person_id is not None}
-        bound: dict[int, ChatIdentity] = {}
-        blocked: set[int] = set()
-        if persons:
-            with Session(self.engine) as session:
-                query = (select(ChatIdentity)
-                         .where(col(ChatIdentity.person_id).in_(persons),
-                                ChatIdentity.platform == self.platform)
-                         .order_by(col(ChatIdentity.bound_at), col(ChatIdentity.id)))
-                for ident in session.exec(query):
-                    if ident.blocked_at is None:
-                        bound[ident.person_id] = ident  # the latest binding wins
-                    else:
-                        blocked.add(ident.person_id)
+        """Where each row goes. A row to a person bound nowhere waits, one for another
+        platform's sender is let go; others without a usable recipient die here."""
+        reach = waiting.reach(self.engine, rows, self.platform)
         chats = {r.chat_id for r in rows if r.person_id is None and r.chat_id}
         moved: dict[str, str] = {}
         if chats:
             with Session(self.engine) as session:
                 moved = current_ids(session, self.platform, chats)
         targets: dict[int, Target] = {}
+        parked: list[OutboxMessage] = []
+        left: list[int] = []
         for row in rows:
             assert row.id is not None
             if row.person_id is None and row.chat_id:
                 targets[row.id] = Target(moved.get(row.chat_id, row.chat_id), is_group=True)
-            elif row.person_id in bound:
-                ident = bound[row.person_id]
+            elif row.person_id in reach.here:
+                ident = reach.here[row.person_id]
                 targets[row.id] = Target(ident.chat_id, is_group=False, identity_id=ident.id)
+            elif (verdict := reach.verdict(row)) == waiting.WAIT:
+                parked.append(row)
+            elif verdict == waiting.LEAVE:
+                left.append(row.id)
             else:
-                reason = dead_letters.REASON_BLOCKED if row.person_id in blocked else dead_letters.REASON_NOT_BOUND
-                self._kill(row, f"{reason}（平台 {self.platform}）", row.attempts, report)
+                self._kill(row, verdict, row.attempts, report)
+        report.waiting += waiting.park(self.engine, parked, now=self.clock.now(),
+                                       hours=self.settings.unbound_wait_hours)
+        self._release(left)
         return targets
 
     async def _deliver_chain(self, chain: list[OutboxMessage], targets: dict[int, Target],
@@ -417,13 +419,16 @@ class OutboxSender:
                 ident = session.get(ChatIdentity, blocked_identity)
                 if ident is not None:
                     ident.blocked_at = now
-            if not stored.event_key.startswith(dead_letters.DEAD_EVENT_PREFIX):  # no notice about notices
+            if not dead_letters.is_notice(stored.event_key):  # no notice about notices
                 dead_letters.tell_admins(session, stored, now)
         log.warning("outbox row %s is dead after %d attempt(s): %s", row.id, attempts, reason)
         report.dead += 1
+        self._dead_hook(stored)
+
+    def _dead_hook(self, row: OutboxMessage) -> None:
         if self.on_dead is not None:
             try:
-                self.on_dead(stored)
+                self.on_dead(row)
             except Exception:
                 log.exception("on_dead hook failed for outbox row %s", row.id)
 

@@ -1,10 +1,13 @@
 """``dutybot run`` on a chat platform: the adapter chosen by name, the app, signals.
 
-The console adapter has its own loop (:func:`bot.cli.chat.run_console`); every other
+The console adapter has its own loop (:func:`bot.console_run.run_console`); every other
 adapter runs here until SIGINT or SIGTERM, then stops cleanly: the scheduler and the
 outbox sender end their current step, the HTTP service finishes its requests, the
 adapter stops receiving (see :meth:`bot.app.App.run`). Nothing is lost on a stop — what was not sent yet is in the
 outbox and goes out at the next start.
+
+A running service holds its database's instance lock, shared (:mod:`bot.instance_lock`):
+several workers may run together, and ``dutybot console --live`` is refused meanwhile.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import signal
 import sys
 from typing import IO
 
+from bot import instance_lock
 from bot.adapters.base import Adapter
 from bot.app import App
 from bot.config import Settings
@@ -71,8 +75,18 @@ def describe(name: str, settings: Settings) -> str:
 
 async def run_adapter(settings: Settings, name: str, *, out: IO[str] | None = None,
                       stop: asyncio.Event | None = None) -> int:
-    """Run the bot on adapter ``name`` until a signal (or ``stop``) ends it."""
+    """Run the bot on adapter ``name`` until a signal (or ``stop``) ends it.
+
+    Raises:
+        DatabaseInUse: ``dutybot console --live`` is using the database.
+    """
     adapter = build_adapter(name, settings)
+    with instance_lock.hold(settings, exclusive=False):
+        return await _serve(settings, name, adapter, out=out, stop=stop)
+
+
+async def _serve(settings: Settings, name: str, adapter: Adapter, *, out: IO[str] | None,
+                 stop: asyncio.Event | None) -> int:
     app = App(settings, clock=SystemClock(), adapter=adapter)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

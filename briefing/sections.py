@@ -24,7 +24,10 @@ from people.models import Person, StaffFiling
 from replies.models import CATEGORY_ZH, ReplyCategory, ReplyItem, ReplyStatus
 
 # Dead outbox rows stay dead until `dutybot outbox retry`; after this long they leave the
-# daily briefing (the admins were told when each one died).
+# daily briefing (the admins were told when each one died). Rows that waited for their
+# person to bind and expired (bot/waiting.py) are not listed: the admins were told once
+# per person when the wait began and once when it ended; the people still waited for are
+# one line instead.
 DEAD_WINDOW = timedelta(days=7)
 # The longest period the bot counts is REPLY-4's 3 months: a year matters once a
 # deadline counted from today can reach it. Warning all year about next year's missing
@@ -121,14 +124,16 @@ def replies_due_tomorrow(session: Session, now: datetime, calendar: WorkdayCalen
 
 def undelivered_messages(session: Session, now: datetime, calendar: WorkdayCalendar,
                          settings: BriefingConfig) -> Section | None:
-    """Dead outbox rows of the last :data:`DEAD_WINDOW`, by recipient (most first).
+    """Outbox rows of the last :data:`DEAD_WINDOW` whose delivery failed, by recipient
+    (most first); not those that expired waiting for their person to bind.
 
     A dead row's ``next_attempt_at`` is its last attempt, i.e. when it died.
     """
     chat = case((col(_M.person_id).is_(None), _M.chat_id), else_=None)
     rows = session.exec(select(_M.person_id, chat, func.count())
                         .where(_M.status == OutboxStatus.dead,
-                               col(_M.next_attempt_at) > now - DEAD_WINDOW)
+                               col(_M.next_attempt_at) > now - DEAD_WINDOW,
+                               col(_M.expires_at).is_(None))
                         .group_by(col(_M.person_id), chat)
                         .order_by(func.count().desc(), col(_M.person_id).is_(None), col(_M.person_id),
                                   chat)).all()
@@ -141,6 +146,22 @@ def undelivered_messages(session: Session, now: datetime, calendar: WorkdayCalen
     return Section("outbox.dead", Urgency.system, f"【消息未送达】近{DEAD_WINDOW.days}天 {total} 条",
                    tag=f"未送达{total}", items=items, total_items=len(rows),
                    hint="请管理员运行 dutybot outbox 查看")
+
+
+def waiting_messages(session: Session, now: datetime, calendar: WorkdayCalendar,
+                     settings: BriefingConfig) -> Section | None:
+    """People bound on no chat platform whose messages wait for them to bind: one line."""
+    rows = session.exec(select(_M.person_id, func.min(_M.id)).where(_M.status == OutboxStatus.waiting)
+                        .group_by(col(_M.person_id)).order_by(func.min(_M.id))).all()
+    ids = [pid for pid, _ in rows if pid is not None]
+    if not ids:
+        return None
+    names = _names(session, set(ids[:settings.max_lines]))
+    shown = "、".join(names.get(pid, f"人员#{pid}") for pid in ids[:settings.max_lines])
+    more = f"等 {len(ids)} 人" if len(ids) > settings.max_lines else ""
+    return Section("outbox.waiting", Urgency.system,
+                   f"【消息待送达】{len(ids)} 人未绑定，消息等待中：{shown}{more}", tag=f"待绑定{len(ids)}",
+                   hint="绑定后自动送达；生成绑定码：dutybot people invite 姓名")
 
 
 def calendar_data(session: Session, now: datetime, calendar: WorkdayCalendar,
@@ -198,15 +219,21 @@ def weekly_replies(session: Session, now: datetime, calendar: WorkdayCalendar,
 
 def weekly_undelivered(session: Session, now: datetime, calendar: WorkdayCalendar,
                        settings: BriefingConfig) -> Section | None:
-    """Outbox rows that died last week."""
+    """Outbox rows that died last week (those that expired waiting for a binding counted
+    apart)."""
     first, last = week_before(now)
-    dead = int(session.exec(select(func.count()).select_from(_M).where(
-        _M.status == OutboxStatus.dead, col(_M.next_attempt_at) >= local_midnight(first),
-        col(_M.next_attempt_at) < local_midnight(last + timedelta(days=1)))).one())
-    return Section("outbox.week", Urgency.info, f"【消息投递】本周未送达 {dead} 条",
+    dead, expired = session.exec(
+        select(func.count(), func.sum(case((col(_M.expires_at).is_not(None), 1), else_=0)))
+        .select_from(_M).where(
+            _M.status == OutboxStatus.dead, col(_M.next_attempt_at) >= local_midnight(first),
+            col(_M.next_attempt_at) < local_midnight(last + timedelta(days=1)))).one()
+    dead, expired = int(dead), int(expired or 0)
+    apart = f"（其中 {expired} 条因收件人未绑定而过期）" if expired else ""
+    return Section("outbox.week", Urgency.info, f"【消息投递】本周未送达 {dead} 条{apart}",
                    hint="请管理员运行 dutybot outbox 查看" if dead else "")
 
 
 DAILY: tuple[SectionProvider, ...] = (overdue_replies, replies_due_today, replies_due_tomorrow,
-                                      undelivered_messages, calendar_data, staff_filings)
+                                      undelivered_messages, waiting_messages, calendar_data,
+                                      staff_filings)
 WEEKLY: tuple[SectionProvider, ...] = (weekly_replies, weekly_undelivered)

@@ -46,6 +46,9 @@ class Inbound:
         callback_id: the platform's id to acknowledge a button press, if any.
         message_ref: the platform's id of the message a button sits on, if any.
         attachments: photos and files sent with the message, already downloaded.
+        reply_to_message_id: the platform's id of the message this one quotes or replies
+            to (Telegram's ``reply_to_message``), if the platform says; a reply to a bot
+            card acts on that card's item (see ``bot.refs``).
         raw: the platform's original object, for debugging only.
     """
 
@@ -61,6 +64,7 @@ class Inbound:
     message_ref: str | None = None
     received_at: datetime | None = None
     attachments: tuple[Attachment, ...] = ()
+    reply_to_message_id: str | None = None
     raw: Any = field(default=None, compare=False, repr=False)
 
 

@@ -19,3 +19,10 @@ def next_number(*, session: Session, column: Any, prefix: str, day: date) -> str
     last = session.exec(select(func.max(column)).where(column >= stem, column < stem + "~")).one()
     seq = int(last.rsplit("-", 1)[1]) + 1 if last else 1
     return f"{stem}{seq:03d}"
+
+
+def short_form(number: str, today: date) -> str:
+    """``3`` for today's ``INC-<today>-003``; any other day's number unchanged. What a card
+    suggests typing (``/incident ack 3``); ``bot.refs`` reads it back."""
+    stem, _, seq = number.rpartition("-")
+    return str(int(seq)) if stem.endswith(f"-{today:%Y%m%d}") and seq.isdigit() else number

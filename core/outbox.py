@@ -5,6 +5,10 @@ A state change and the messages it causes are written in the same transaction
 ``bot/outbox.py`` delivers rows through the adapter. The unique ``dedupe_key`` — the
 event that caused the message plus its recipient — makes a second enqueue of the same
 event for the same person a no-op.
+
+A row to a person bound on no chat platform *waits* (``waiting``, with ``expires_at``)
+instead of failing: :func:`release_waiting` puts it back in the queue, in the transaction
+that binds the person, and the sender gives it up once it expires.
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ import json
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, Text
-from sqlmodel import Field, Session, SQLModel, select
+from sqlalchemy import Column, Index, Text, func, or_
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from core.db import UTCDateTime
 from core.messages import Button, Outbound
@@ -24,6 +28,7 @@ class OutboxStatus(StrEnum):
     pending = "pending"     # waiting for delivery (or a retry)
     sent = "sent"           # the platform accepted it
     dead = "dead"           # gave up; admins were told
+    waiting = "waiting"     # the person is bound on no platform; next_attempt_at = expires_at
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -52,6 +57,9 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     platform_message_id: str | None = Field(default=None, max_length=100)
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Set while the row waits for its person to bind (and kept once it expired): when it
+    # gives up. Cleared when the row goes back to the queue.
+    expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
 
     def button_list(self) -> tuple[Button, ...]:
         """The stored buttons."""
@@ -109,3 +117,29 @@ def enqueue(
     )
     session.add(row)
     return row
+
+
+def release_waiting(*, session: Session, person_id: int, now: datetime) -> int:
+    """Put the rows waiting for ``person_id`` back in the queue, due ``now`` (in the
+    caller's transaction, e.g. the one binding the person); returns how many.
+
+    They keep their ids, so they go out in their original order, before anything queued
+    after them.
+    """
+    rows = session.exec(select(OutboxMessage).where(OutboxMessage.person_id == person_id,
+                                                    OutboxMessage.status == OutboxStatus.waiting))
+    released = 0
+    for row in rows:
+        row.status, row.next_attempt_at, row.expires_at = OutboxStatus.pending, now, None
+        row.claimed_until, row.last_error = None, None
+        session.add(row)
+        released += 1
+    return released
+
+
+def queued_for(*, session: Session, person_id: int, platform: str) -> int:
+    """How many rows to ``person_id`` are still to be delivered on ``platform``."""
+    query = select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.person_id == person_id, OutboxMessage.status == OutboxStatus.pending,
+        or_(col(OutboxMessage.platform).is_(None), col(OutboxMessage.platform) == platform))
+    return int(session.exec(query).one())

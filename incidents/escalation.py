@@ -25,20 +25,22 @@ deadline, the rule and its article.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from core import audit, schedule
-from core.clock import SHANGHAI, fmt_short_zh
+from core.clock import SHANGHAI, fmt_short_zh, local
 from core.messages import Button, Outbound, duration_zh
+from core.numbering import short_form
 from core.outbox import enqueue
 from core.profiles import Profile
 from core.schedule import DueItem, DueStatus
+from incidents import cards
 from incidents.grades import grade_names
 from incidents.models import (
-    SOURCE_ZH,
     STATUS_ZH,
     TYPE_ZH,
     Grade,
@@ -46,7 +48,6 @@ from incidents.models import (
     IncidentStatus,
     IncidentStep,
     IncidentType,
-    Source,
     StepStatus,
 )
 from incidents.playbooks import OWNER_ZH, load_ladders, load_playbooks
@@ -55,10 +56,8 @@ from incidents.service import (
     get_incident,
     leaders_on_duty,
     name_of,
-    next_step,
     officers_for,
     record,
-    step_due_zh,
     steps_of,
     support_for,
 )
@@ -85,23 +84,13 @@ def card_key(incident: Incident) -> str:
     return f"incident:{incident.number}"
 
 
-def card(session: Session, incident: Incident, steps: list[IncidentStep] | None = None) -> str:
-    """The lines every message about an incident starts with."""
+def card(session: Session, incident: Incident, steps: list[IncidentStep] | None = None, *,
+         now: datetime | None = None, head: str = "", action: str | None = None,
+         step: IncidentStep | None = None) -> str:
+    """The card every message about an incident carries: WHAT, BY WHEN and WHAT TO PRESS
+    first (about ``step`` if given, else the next step), then the details (``incidents.cards``)."""
     steps = steps if steps is not None else steps_of(session=session, incident=incident)
-    where = incident.site + (f" {incident.url}" if incident.url and incident.url != incident.site else "")
-    lines = [f"{incident.number}｜{TYPE_ZH[IncidentType(incident.type)]}｜{incident.grade_label}｜"
-             f"{STATUS_ZH[IncidentStatus(incident.status)]}",
-             f"对象：{where}", f"描述：{incident.description[:80]}",
-             f"报告：{name_of(session, incident.reporter_id)} {fmt_short_zh(incident.reported_at)}"
-             f"（{SOURCE_ZH[Source(incident.source)]}）"]
-    if incident.unit:
-        lines.append(f"单位：{incident.unit}")
-    if incident.owner_id:
-        lines.append(f"负责人：{name_of(session, incident.owner_id)}")
-    step = next_step(steps)
-    if step is not None:
-        lines.append(f"下一步：{step.seq}. {step.title}（截止 {step_due_zh(step)}；依据：{step.citation}，{step.period_zh}）")
-    return "\n".join(lines)
+    return cards.render(session, incident, steps, now=now, head=head, action=action, step=step)
 
 
 def ack_buttons(incident: Incident) -> tuple[Button, ...]:
@@ -211,8 +200,9 @@ def ping_support(session: Session, incident: Incident, step: IncidentStep, *, po
         step.note = f"机器人已通知技术保障：{names}"
         session.add(step)
         notify(session, pinged,
-               f"【技术保障·请处理】{ask}\n{card(session, incident)}\n"
-               f"处理进展或恢复后请告知值班员：{contact}\n依据：{step.citation}（发现异常立即通知相关人员处理）",
+               card(session, incident, now=now, head=f"【技术保障·请处理】{ask}",
+                    action=f"处理进展或恢复后请告知值班员：{contact}")
+               + f"\n依据：{step.citation}（发现异常立即通知相关人员处理）",
                event=f"{ref_of(incident)}:support:{step.key}", now=now, card=card_key(incident))
         notice = f"已通知技术保障：{names}（{ask}）"
         if by_phone:
@@ -378,24 +368,25 @@ def announce_new(session: Session, incident: Incident, *, profile: Profile, poli
             notice, pinged = ping_support(session, incident, step, policy=policy, now=now)
             notices.append(notice)
             told += pinged
-    text = card(session, incident, steps)
     reporter = incident.reporter_id
     for level, offset in enumerate(offsets):
         if offset > timedelta(0):
             break
         label = incident.ladder_rungs()[level]["label"]
-        head = "【新事件】请确认并处置" if level == 0 else f"【事件报告·{label}】{incident.grade_label}事件"
+        head = "【新事件】" if level == 0 else f"【事件报告·{label}】{incident.grade_label}事件"
         extra = "".join(f"\n{n}" for n in notices) if level == 0 else ""
         told += notify(session, _everyone_or_admins(session, rung_people(session, incident, level))
                        if level == 0 else rung_people(session, incident, level),
-                       f"{head}\n{text}{extra}\n{_basis(profile)}", event=f"{ref_of(incident)}:new:{level}",
+                       f"{card(session, incident, steps, now=now, head=head)}{extra}\n{_basis(profile)}",
+                       event=f"{ref_of(incident)}:new:{level}",
                        now=now, buttons=ack_buttons(incident), card=card_key(incident), skip=reporter)
         incident.escalation_level = max(incident.escalation_level, level)
     playbook = load_playbooks()[IncidentType(incident.type)]
     if playbook.inform_leader and incident.escalation_level < 1:
         told += notify(session, leaders_on_duty(session, incident, policy),
-                       f"【事件报告·带班领导】{TYPE_ZH[IncidentType(incident.type)]}事件，请知悉并督促处置\n{text}\n"
-                       + profile.basis('DUTY-3'),
+                       card(session, incident, steps, now=now,
+                            head=f"【事件报告·带班领导】{TYPE_ZH[IncidentType(incident.type)]}事件，请知悉并督促处置")
+                       + "\n" + profile.basis('DUTY-3'),
                        event=f"{ref_of(incident)}:inform-leader", now=now, buttons=ack_buttons(incident),
                        card=card_key(incident), skip=reporter)
     session.add(incident)
@@ -412,8 +403,9 @@ def after_acknowledged(session: Session, incident: Incident, person: Person, now
     for level in range(0, incident.escalation_level + 1):
         for p in rung_people(session, incident, level):
             told.setdefault(p.id, p)
-    notify(session, list(told.values()), f"【已确认】{incident.number} 已由 {person.name} 于 {fmt_short_zh(now)} 确认收到，"
-           f"升级提醒已停止。\n{card(session, incident)}", event=f"{ref_of(incident)}:acked", now=now,
+    notify(session, list(told.values()),
+           card(session, incident, now=now, head=f"【已确认】{person.name} {fmt_short_zh(now)} 确认收到，升级提醒已停止"),
+           event=f"{ref_of(incident)}:acked", now=now,
            card=card_key(incident), skip=person.id)
 
 
@@ -469,14 +461,15 @@ def after_regraded(session: Session, incident: Incident, policy: IncidentPolicy,
     """Restart every ladder run under the new grade's ladder, counted from now."""
     cancel_runs(session, incident)
     spec = load_ladders().for_grade(Grade(incident.grade))
-    text = card(session, incident)
     if incident.acknowledged_at is None:
         start_ack_run(session, incident, since=now, now=now)
     for level, offset in enumerate(spec.offsets()):
         if level == 0 or offset > timedelta(0):
             continue
         notify(session, rung_people(session, incident, level),
-               f"【事件等级调整·{grade_names(profile).zh(before)}→{incident.grade_label}】由 {person.name} 调整\n{text}\n{_basis(profile)}",
+               card(session, incident, now=now,
+                    head=f"【事件等级调整·{grade_names(profile).zh(before)}→{incident.grade_label}】由 {person.name} 调整")
+               + f"\n{_basis(profile)}",
                event=f"{ref_of(incident)}:graded:{incident.grade}:{level}", now=now,
                buttons=ack_buttons(incident) if incident.acknowledged_at is None else (), skip=person.id)
         incident.escalation_level = max(incident.escalation_level, level)
@@ -498,7 +491,8 @@ def escalate_now(session: Session, incident: Incident, person: Person, reason: s
         people = rung_people(session, incident, level)
     label = rungs[level]["label"]
     notify(session, _everyone_or_admins(session, people),
-           f"【事件上报·{label}】{person.name} 提请关注：{reason or '请指示'}\n{card(session, incident)}\n{_basis(profile)}",
+           card(session, incident, now=now, head=f"【事件上报·{label}】{person.name} 提请关注：{reason or '请指示'}")
+           + f"\n{_basis(profile)}",
            event=f"{ref_of(incident)}:manual:{level}:{now.isoformat()}", now=now,
            buttons=ack_buttons(incident) if incident.acknowledged_at is None else (), skip=person.id)
     incident.escalation_level = max(incident.escalation_level, level)
@@ -540,25 +534,25 @@ class Escalator:
                   repeat=n, at=now + spec.repeat_after(n), now=now, policy=self.policy)
 
     def _repeat(self, session: Session, incident: Incident, data: dict[str, Any], event: str, now: datetime,
-                what: str, text: str, buttons: tuple[Button, ...], head: str = "事件升级") -> None:
+                what: str, text: Callable[[str], str], buttons: tuple[Button, ...], head: str = "事件升级") -> None:
         """A repeat after every rung was told: to the unit's leader on duty and principal
         (:func:`repeat_people`), at most ``policy.repeat_limit`` times; then one closing
-        note to the leader, and nothing more is scheduled."""
+        note to the leader, and nothing more is scheduled. ``text(head)`` is the card
+        under that first-line head."""
         n = int(data["repeat"])
         step = str(data["step"])
         if n > self.policy.repeat_limit:
             leaders = repeat_people(session, incident, self.policy, now, leaders_only=True)
             notify(session, leaders,
-                   f"【停止重复提醒】{incident.number}：{what}。已通知全部层级，停止重复提醒"
-                   f"（已重复提醒{self.policy.repeat_limit}次）。请带班领导跟进处置。\n{text}\n{_basis(self.profile)}",
+                   text(f"【停止重复提醒】{what}。已通知全部层级，停止重复提醒（已重复提醒{self.policy.repeat_limit}次）")
+                   + f"\n请带班领导跟进处置。\n{_basis(self.profile)}",
                    event=event, now=now, buttons=buttons)
             record(session, incident, now, "repeats_stopped",
                    f"已通知全部层级，停止重复提醒（已重复{self.policy.repeat_limit}次）；告知：{'、'.join(p.name for p in leaders)}",
                    person=None, actor="system", run=data["run"], step=step)
             return
         people = repeat_people(session, incident, self.policy, now)
-        notify(session, people,
-               f"【{head}·重复提醒·第{n + 1}次】{what}\n{text}\n{_basis(self.profile)}",
+        notify(session, people, text(f"【{head}·重复提醒·第{n + 1}次】{what}") + f"\n{_basis(self.profile)}",
                event=event, now=now, buttons=buttons)
         record(session, incident, now, "pinged",
                f"{what}，第{n + 1}次提醒：{'、'.join(p.name for p in people)}",
@@ -571,7 +565,7 @@ class Escalator:
         if int(data["repeat"]):
             waited = duration_zh(now - incident.reported_at)
             self._repeat(session, incident, data, event, now, f"报告后{waited}仍无人确认",
-                         card(session, incident), ack_buttons(incident))
+                         lambda head: card(session, incident, now=now, head=head), ack_buttons(incident))
             return
         level = int(data["level"])
         rungs = incident.ladder_rungs()
@@ -581,7 +575,8 @@ class Escalator:
         label = rungs[reached]["label"]
         waited = duration_zh(now - incident.reported_at)
         notify(session, people,
-               f"【事件升级·{label}】报告后{waited}仍无人确认\n{card(session, incident)}\n{_basis(self.profile)}",
+               card(session, incident, now=now, head=f"【事件升级·{label}】报告后{waited}仍无人确认")
+               + f"\n{_basis(self.profile)}",
                event=event, now=now, buttons=ack_buttons(incident))
         incident.escalation_level = max(incident.escalation_level, level)
         session.add(incident)
@@ -596,33 +591,32 @@ class Escalator:
         if step is None or not step.is_pending or step.due_at is None:
             return
         level = int(data["level"])
-        basis = f"依据：{step.citation}，{step.period_zh}"
-        done = f"完成后请发送：/incident done {incident.number} {step.seq}" + (
-            " 方式 联系人 [编号]" if step.external else "")
+        basis = f"依据：{step.citation}，{step.period_zh}（{OWNER_ZH.get(step.owner_role, '')}办理）"
         button = (Button(f"步骤{step.seq}已完成", f"/incident done {incident.number} {step.seq}"),) \
             if not step.external and not step.evidence_required else ()
-        head = f"步骤{step.seq}“{step.title}”（{OWNER_ZH.get(step.owner_role, '')}）截止 {step_due_zh(step)}"
-        text = card(session, incident, steps)
+        urge = f"请督促办理；如需上报：/incident escalate {short_form(incident.number, local(now).date())} 说明"
+
+        def text(head: str, action: str | None = None) -> str:
+            return card(session, incident, steps, now=now, head=head, step=step, action=action) + f"\n{basis}"
+
         if level == -1:
             notify(session, step_owners(session, incident, step, self.policy, now),
-                   f"【事件提醒】即将到期：{head}\n{text}\n{basis}\n{done}", event=event, now=now, buttons=button)
+                   text("【事件提醒】即将到期"), event=event, now=now, buttons=button)
             return
+        owners = "、".join(p.name for p in step_owners(session, incident, step, self.policy, now))
+        late = f"步骤{step.seq}“{step.title}”超期仍未完成，责任人：{owners}"
         if int(data["repeat"]):
-            owners = "、".join(p.name for p in step_owners(session, incident, step, self.policy, now))
-            self._repeat(session, incident, data, event, now,
-                         f"步骤{step.seq}“{step.title}”超期仍未完成，责任人：{owners}", f"{text}\n{basis}", (),
+            self._repeat(session, incident, data, event, now, late, lambda head: text(head, urge), (),
                          head="事件超期升级")
             return
         base = OWNER_LEVEL.get(step.owner_role, 0)
         rungs = incident.ladder_rungs()
         if level == base:
             people = step_owners(session, incident, step, self.policy, now)
-            msg = f"【事件超期】已过期限：{head}\n{text}\n{basis}\n{done}"
+            msg = text("【事件超期】已过期限")
         else:
             reached, people = reachable_rung(session, incident, level)
-            owners = "、".join(p.name for p in step_owners(session, incident, step, self.policy, now))
-            msg = (f"【事件超期升级·{rungs[reached]['label']}】{head} 仍未完成，责任人：{owners}\n{text}\n{basis}\n"
-                   f"请督促办理；如需上报：/incident escalate {incident.number} 说明")
+            msg = text(f"【事件超期升级·{rungs[reached]['label']}】{late}", urge)
         notify(session, people, msg, event=event, now=now, buttons=button if level == base else ())
         step.escalation_level = max(step.escalation_level, level)
         session.add(step)

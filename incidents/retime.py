@@ -74,9 +74,9 @@ def retime_provisional(session: Session, fire_time: datetime, now: datetime, *,
             cancel_runs(session, incident, prefix=f"step:{step.key}:")
             schedule_step(session, incident, step, policy, now)
             notify(session, step_owners(session, incident, step, policy, now),
-                   f"【期限调整】节假日安排已更新，步骤{step.seq}“{step.title}”原“暂定”期限已重新计算\n"
-                   f"原截止：{before}\n新截止：{step_due_zh(step)}（依据：{step.citation}，{step.period_zh}）\n"
-                   f"{card(session, incident)}",
+                   card(session, incident, now=now, step=step,
+                        head=f"【期限调整】步骤{step.seq}“{step.title}”原“暂定”期限已按新的节假日安排重新计算")
+                   + f"\n原截止：{before}\n新截止：{step_due_zh(step)}（依据：{step.citation}，{step.period_zh}）",
                    event=f"incident:{incident.number}:retimed:{step.key}:{due.at.isoformat()}", now=now)
         changed += 1
     return changed

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from core.errors import InputError, NotFound
+from people.models import Person
 
 
 class PersonNotFound(NotFound):
-    """No active person has this name."""
+    """No active person has this name (``inactive``: no deactivated one)."""
 
-    def __init__(self, name: str) -> None:
-        super().__init__(f"找不到人员“{name}”。可用 /people list 查看人员名单。")
+    def __init__(self, name: str, *, inactive: bool = False) -> None:
+        super().__init__(f"没有已停用的人员“{name}”。可用 /people list all 查看全部人员（含已停用）。" if inactive
+                         else f"找不到人员“{name}”。可用 /people list 查看人员名单。")
         self.name = name
+        self.inactive = inactive
+
+
+class DuplicatePerson(InputError):
+    """A person with this name or mobile number is already registered (``existing``)."""
+
+    def __init__(self, message: str, existing: Person) -> None:
+        super().__init__(message)
+        self.existing = existing
 
 
 class InviteInvalid(InputError):

@@ -1,9 +1,9 @@
 """Staff changes filed with the district office (STAFF-2, 人员变动备案).
 
 Where the rule profile states STAFF-2 (梁平办法第六条: 人员变动应及时将姓名、手机号码等相关信息报
-区政府办公室备案), adding a person with a duty role (值班员, 带班领导), deactivating one, or
-changing their phone records an open ``staff_filing`` item and tells the admins at once,
-citing the article. An admin reports the change and marks it done (``/people filed 编号``,
+区政府办公室备案), adding a person with a duty role (值班员, 带班领导), deactivating or
+reactivating one, or changing their phone, roles (also when a duty role is given up) or
+unit records an open ``staff_filing`` item and tells the admins at once, citing the article. An admin reports the change and marks it done (``/people filed 编号``,
 ``dutybot people filed 编号``). Where the profile does not state STAFF-2 nothing is recorded.
 
 The article says 及时, which is not a number: no deadline is set. Open items are repeated to
@@ -32,7 +32,7 @@ from core.office_hours import OfficeHours
 from core.outbox import enqueue
 from core.profiles import Profile
 from core.schedule import CronRegistry
-from people.models import STAFF_CHANGE_ZH, Person, Role, StaffChange, StaffFiling
+from people.models import ROLE_ZH, STAFF_CHANGE_ZH, Person, Role, StaffChange, StaffFiling
 from people.service import people_with_role
 
 log = logging.getLogger(__name__)
@@ -59,9 +59,12 @@ def required(profile: Profile) -> bool:
     return profile.flag(RULE, "file_changes")
 
 
-def concerns(person: Person) -> bool:
-    """Whether ``person``'s changes are filed: they hold a duty role."""
-    return bool(FILING_ROLES & person.role_set())
+def concerns(person: Person, change: StaffChange | None = None, old: str = "") -> bool:
+    """Whether ``person``'s changes are filed: they hold a duty role (for a roles change:
+    held one before it, ``old`` being the former roles in Chinese)."""
+    if FILING_ROLES & person.role_set():
+        return True
+    return change == StaffChange.roles and any(ROLE_ZH[r] in old.split("、") for r in FILING_ROLES)
 
 
 def ask(profile: Profile) -> str:
@@ -71,9 +74,14 @@ def ask(profile: Profile) -> str:
 
 
 def describe(person: Person, change: StaffChange, old_phone: str = "") -> str:
-    """What is filed: name with roles, unit and phone; or the old and the new number."""
+    """What is filed: name with roles, unit and phone; or the old and the new value
+    (``old_phone`` holds the old value of a phone, roles or unit change)."""
     if change == StaffChange.phone:
         return f"{person.name}：{old_phone or '（无）'} → {person.phone or '（无）'}"
+    if change == StaffChange.roles:
+        return f"{person.name}：{old_phone or '无'} → {person.roles_zh()}"
+    if change == StaffChange.unit:
+        return f"{person.name}：{old_phone or '—'} → {person.unit or '—'}"
     return f"{person.name}（{person.roles_zh()}｜{person.unit or '—'}｜{person.phone or '无电话'}）"
 
 
@@ -90,7 +98,8 @@ def record_changes(*, session: Session, profile: Profile,
     who made the change and reads it in the reply) in one message.
 
     Args:
-        changes: (person, change, old phone — only for a phone change).
+        changes: (person, change, old value — the old phone, roles (in Chinese) or unit
+            of such a change, else '').
 
     Returns:
         The open items recorded ([] where the profile does not state STAFF-2, or nobody
@@ -100,7 +109,7 @@ def record_changes(*, session: Session, profile: Profile,
         return []
     rows: list[StaffFiling] = []
     for person, change, old_phone in changes:
-        if not concerns(person):
+        if not concerns(person, change, old_phone):
             continue
         assert person.id is not None
         row = StaffFiling(person_id=person.id, change=change.value, detail=describe(person, change, old_phone)[:300],

@@ -98,10 +98,14 @@ class StaffChange(StrEnum):
     added = "added"
     deactivated = "deactivated"
     phone = "phone"
+    reactivated = "reactivated"
+    roles = "roles"
+    unit = "unit"
 
 
 STAFF_CHANGE_ZH = {StaffChange.added: "新增", StaffChange.deactivated: "停用",
-                   StaffChange.phone: "手机号码变更"}
+                   StaffChange.phone: "手机号码变更", StaffChange.reactivated: "恢复（返岗）",
+                   StaffChange.roles: "角色变更", StaffChange.unit: "单位变更"}
 
 
 class StaffFiling(SQLModel, table=True):

@@ -1,5 +1,12 @@
 """People: adding, importing, listing, inviting and binding chat identities.
 
+A person is added once: a name already registered (active or not) or a mobile number
+already given to someone else is refused with the existing entry shown (a landline may be
+an office's shared duty phone, so it is not compared). Phone numbers are checked and
+normalised by :mod:`people.phones`. The last active admin cannot be deactivated (nobody
+could manage people any more). Edits of roles and unit, and reactivation, are in
+:mod:`people.edits`.
+
 Functions take their dependencies as keyword arguments and never commit: the caller's
 transaction holds the change together with its audit events and messages.
 """
@@ -17,13 +24,15 @@ from sqlmodel import Session, col, select
 from core import audit
 from core.clock import local
 from core.errors import InputError
-from people.errors import ImportFailed, InviteInvalid, PersonNotFound
+from core.outbox import release_waiting
+from people.errors import DuplicatePerson, ImportFailed, InviteInvalid, PersonNotFound
 from people.models import ROLE_FROM_ZH, ROLE_ZH, ChatIdentity, InviteCode, Person, Role
+from people.phones import HINT as PHONE_HINT
+from people.phones import is_mobile, normalize_phone, phone_key
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"   # no 0/O, 1/I: read aloud on the phone
 CODE_LENGTH = 8
 _NAME = re.compile(r"^[^\s,，、/:：]{1,50}$")
-_PHONE = re.compile(r"^[0-9+\-() ]{0,30}$")
 _SPLIT = re.compile(r"[、,，;；\s]+")
 
 
@@ -86,8 +95,7 @@ def validate(name: str, phone: str = "", unit: str = "", roles: str = "值班员
     name, phone, unit, organization = name.strip(), phone.strip(), unit.strip(), organization.strip()
     if not _NAME.match(name):
         raise InputError(f"姓名“{name}”无效：1–50 个字，不能含空格或标点")
-    if not _PHONE.match(phone):
-        raise InputError(f"电话“{phone}”无效：只能包含数字和 + - ( )")
+    phone = normalize_phone(phone) if phone else ""
     if len(unit) > 100 or len(organization) > 100:
         raise InputError("单位或机构名称过长（最多 100 字）")
     trained_on = parse_training_day(trained, today) if trained.strip() else None
@@ -106,14 +114,62 @@ def _store(session: Session, new: NewPerson, now: datetime, actor: str) -> Perso
     return person
 
 
+def summary_of(person: Person) -> str:
+    """``王芳（值班员，区政府办，13812345678）``, with ``，已停用`` for someone inactive."""
+    parts = [person.roles_zh(), person.unit or "未登记单位", person.phone or "无电话"]
+    return f"{person.name}（{'，'.join(parts)}{'，已停用' if not person.active else ''}）"
+
+
+def _same_phone(session: Session, phone: str, *, other_than: int | None = None) -> Person | None:
+    """Someone else (active or not) with this mobile number; landlines are not compared."""
+    if not phone or not is_mobile(phone):
+        return None
+    key = phone_key(phone)
+    for person in session.exec(select(Person).where(Person.phone != "").order_by(col(Person.id))):
+        if person.id != other_than and phone_key(person.phone) == key:
+            return person
+    return None
+
+
+def _reactivate_hint(person: Person) -> str:
+    return (f"如是同一人返岗，请用 /people reactivate {person.name}（或 dutybot people reactivate "
+            f"{person.name}）恢复；" if not person.active else "")
+
+
+def name_taken(existing: Person, new_unit: str = "") -> str:
+    """The refusal for a name already registered, showing the existing entry."""
+    tag = new_unit if new_unit and new_unit != existing.unit else "网信科"
+    return (f"已有人员：{summary_of(existing)}。{_reactivate_hint(existing)}"
+            f"如为同名不同人，请在姓名后加区分，如 {existing.name}（{tag}）。")
+
+
+def phone_taken(existing: Person, phone: str) -> str:
+    """The refusal for a mobile number already given to someone else."""
+    return (f"电话 {phone} 已登记给：{summary_of(existing)}。{_reactivate_hint(existing)}"
+            "一个手机号码只能登记给一人，请核对号码。")
+
+
+def check_new(*, session: Session, new: NewPerson) -> None:
+    """Refuse a person already registered: the same name, or the same mobile number.
+
+    Raises:
+        DuplicatePerson: with the existing entry shown.
+    """
+    same = session.exec(select(Person).where(Person.name == new.name)).first()
+    if same is not None:
+        raise DuplicatePerson(name_taken(same, new.unit), same)
+    other = _same_phone(session, new.phone)
+    if other is not None:
+        raise DuplicatePerson(phone_taken(other, new.phone), other)
+
+
 def add_person(*, session: Session, new: NewPerson, now: datetime, actor: str) -> Person:
     """Store a new person.
 
     Raises:
-        InputError: a person with this name exists.
+        DuplicatePerson: a person (active or not) with this name or mobile number exists.
     """
-    if session.exec(select(Person).where(Person.name == new.name)).first():
-        raise InputError(f"已有同名人员“{new.name}”")
+    check_new(session=session, new=new)
     return _store(session, new, now, actor)
 
 
@@ -126,8 +182,8 @@ def import_people(*, session: Session, rows: Iterable[Mapping[str, str]], now: d
     """
     problems: list[str] = []
     valid: list[NewPerson] = []
-    seen: set[str] = set()
-    existing = set(session.exec(select(Person.name)).all())
+    names: dict[str, int] = {}      # name → the row that brought it
+    phones: dict[str, int] = {}     # mobile number → the row that brought it
     for number, row in enumerate(rows, start=2):   # row 1 is the header
         if not any((v or "").strip() for v in row.values()):
             continue
@@ -138,10 +194,21 @@ def import_people(*, session: Session, rows: Iterable[Mapping[str, str]], now: d
         except InputError as exc:
             problems.append(f"第{number}行：{exc.message}")
             continue
-        if new.name in existing or new.name in seen:
-            problems.append(f"第{number}行：人员“{new.name}”已存在")
+        key = phone_key(new.phone) if is_mobile(new.phone) else ""
+        if new.name in names:
+            problems.append(f"第{number}行：姓名“{new.name}”与第{names[new.name]}行重复")
             continue
-        seen.add(new.name)
+        if key and key in phones:
+            problems.append(f"第{number}行：电话 {new.phone} 与第{phones[key]}行重复")
+            continue
+        try:
+            check_new(session=session, new=new)
+        except DuplicatePerson as exc:
+            problems.append(f"第{number}行：{exc.message}")
+            continue
+        names[new.name] = number
+        if key:
+            phones[key] = number
         valid.append(new)
     if problems:
         raise ImportFailed(problems)
@@ -158,28 +225,49 @@ def list_people(*, session: Session, include_inactive: bool = False) -> list[Per
     return list(session.exec(stmt))
 
 
-def find_person(*, session: Session, name: str) -> Person:
-    """The active person called ``name``.
+def find_person(*, session: Session, name: str, inactive: bool = False) -> Person:
+    """The active person called ``name`` (with ``inactive``: the deactivated one).
 
     Raises:
-        PersonNotFound: nobody active has that name.
+        PersonNotFound: nobody active (inactive) has that name.
     """
     person = session.exec(select(Person).where(Person.name == name.strip(),
-                                               Person.active == True)).first()  # noqa: E712
+                                               Person.active == (not inactive))).first()
     if person is None:
-        raise PersonNotFound(name.strip())
+        raise PersonNotFound(name.strip(), inactive=inactive)
     return person
+
+
+def active_admins(*, session: Session) -> list[Person]:
+    """The active admins, in id order."""
+    return sorted(people_with_role(session=session, role=Role.admin), key=lambda p: p.id or 0)
+
+
+def require_other_admin(*, session: Session, person: Person, what: str) -> None:
+    """Refuse ``what`` (停用, 取消管理员角色) for the last active admin.
+
+    Raises:
+        InputError: ``person`` is the only active admin.
+    """
+    admins = active_admins(session=session)
+    if person.active and Role.admin in person.role_set() and all(a.id == person.id for a in admins):
+        raise InputError(f"不能{what}“{person.name}”：其是唯一的管理员，{what}后将无人能管理人员。"
+                         f"请先为另一人设置管理员角色（/people role 姓名 管理员）。")
 
 
 def deactivate_person(*, session: Session, person: Person, now: datetime, actor: str) -> Person:
     """Stop ``person`` (they leave the lists, the roster's candidates and the ladders); their
     unused binding codes stop working.
 
+    Future shifts and open work are handed over by the caller (``bot.staffing``), which
+    calls this first.
+
     Raises:
-        InputError: already deactivated.
+        InputError: already deactivated, or the last admin.
     """
     if not person.active:
         raise InputError(f"“{person.name}”已停用")
+    require_other_admin(session=session, person=person, what="停用")
     person.active = False
     session.add(person)
     for old in session.exec(select(InviteCode).where(InviteCode.person_id == person.id,
@@ -196,14 +284,18 @@ def set_phone(*, session: Session, person: Person, phone: str, now: datetime, ac
     """Change ``person``'s phone; returns the old number.
 
     Raises:
-        InputError: not a phone number, or the same number.
+        InputError: not a phone number (see :mod:`people.phones`), or the same number.
+        DuplicatePerson: someone else has this mobile number.
     """
-    phone = phone.strip()
-    if not phone or not _PHONE.match(phone):
-        raise InputError(f"电话“{phone}”无效：只能包含数字和 + - ( )")
+    if not phone.strip():
+        raise InputError(f"请给出新的电话号码：{PHONE_HINT}")
+    phone = normalize_phone(phone)
     old = person.phone
     if phone == old:
         raise InputError(f"{person.name} 的电话已是 {phone}")
+    other = _same_phone(session, phone, other_than=person.id)
+    if other is not None:
+        raise DuplicatePerson(phone_taken(other, phone), other)
     person.phone = phone
     session.add(person)
     audit.record(session=session, at=now, entity_type="person", entity_id=person.id or 0,
@@ -286,7 +378,9 @@ def identity_for(*, session: Session, platform: str, external_id: str) -> tuple[
 
 def bind(*, session: Session, code: str, platform: str, external_id: str, chat_id: str,
          display_name: str, now: datetime) -> Person:
-    """Bind a chat account to the person the code was issued for.
+    """Bind a chat account to the person the code was issued for. Messages that waited
+    for the person to bind go back in the queue in this transaction, ahead of anything
+    queued after it.
 
     Raises:
         InviteInvalid: unknown, used or expired code, or an account bound to someone else.
@@ -315,9 +409,10 @@ def bind(*, session: Session, code: str, platform: str, external_id: str, chat_i
                              chat_id=chat_id, display_name=display_name[:100], bound_at=now))
     invite.used_at = now
     session.add(invite)
+    released = release_waiting(session=session, person_id=person.id, now=now)
     audit.record(session=session, at=now, entity_type="person", entity_id=person.id,
                  action="bound", actor=person.name, actor_id=person.id, platform=platform,
-                 external_id=external_id)
+                 external_id=external_id, released_messages=released)
     return person
 
 

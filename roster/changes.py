@@ -12,7 +12,9 @@ who may give one of their own shifts back (an exchange, ``back_shift_id``)::
 (``roster.swap_needs_approval``). Every step re-checks the request (the shift has not
 started, the requester still holds it, the other person is still free); one that no
 longer holds is cancelled, never applied. A due item (``roster.swap_expire``) cancels an
-open request when its shift starts.
+open request when its shift starts. A swap that would break a rest rule (``roster.rest``)
+always waits for approval, and only an admin may approve it, giving a reason
+(``/swap approve N 理由：…``), which the audit log keeps.
 
 Substitutions by admins (``/substitute``) are in ``roster.substitute``; the checks both
 share (who holds a shift, who is free) in ``roster.holders``.
@@ -36,6 +38,7 @@ from core.outbox import enqueue
 from core.schedule import DueItem
 from people.models import Person, Role
 from people.service import people_with_role
+from roster import rest as restrules
 from roster.holders import PERSON_ROLE, SwapRefused, conflict, holder_role, roles_on
 from roster.models import (
     DUTY_ROLE_ZH,
@@ -67,6 +70,7 @@ class Outcome:
     swap: SwapRequest
     status: SwapStatus
     why: str = ""
+    broken: tuple[restrules.RestViolation, ...] = ()   # rest rules it breaks (waiting for an admin, or overridden)
 
 
 # ---------------------------------------------------------------- swap requests
@@ -145,7 +149,7 @@ def describe_swap(session: Session, swap: SwapRequest) -> str:
 
 def request_swap(*, session: Session, shift: Shift, requester: Person, target: Person,
                  back_shift: Shift | None, reason: str, needs_approval: bool, now: datetime,
-                 actor: str) -> SwapRequest:
+                 actor: str, rest: restrules.RestRules = restrules.NO_RULES) -> SwapRequest:
     """Ask ``target`` to take ``requester``'s ``shift`` (and give ``back_shift`` back).
 
     Raises:
@@ -165,6 +169,9 @@ def request_swap(*, session: Session, shift: Shift, requester: Person, target: P
         raise SwapRefused(f"您已为{label(shift)}提交过换班申请 #{existing.id}（{_status_zh(existing)}），"
                           f"请等待处理，或先撤回：/swap cancel {existing.id}")
     assert requester.id is not None and target.id is not None and shift.id is not None
+    # A swap that breaks a rest rule waits for an admin's approval (with a reason).
+    changes = restrules.exchange(shift, back_shift, requester, target)
+    needs_approval = needs_approval or bool(restrules.check_all(session, changes, rest))
     swap = SwapRequest(requester_id=requester.id, target_id=target.id, shift_id=shift.id,
                        back_shift_id=back_shift.id if back_shift else None, role=role.value,
                        needs_approval=needs_approval, reason=reason.strip()[:200], created_at=now)
@@ -258,7 +265,8 @@ def check_decider(session: Session, swap: SwapRequest, person: Person) -> None:
                                "（带班领导本人换班由主要负责人审批）。")
 
 
-def accept(*, session: Session, swap: SwapRequest, by: Person, now: datetime, actor: str) -> Outcome:
+def accept(*, session: Session, swap: SwapRequest, by: Person, now: datetime, actor: str,
+           rest: restrules.RestRules = restrules.NO_RULES) -> Outcome:
     """The target agrees: the swap waits for approval, or is applied at once.
 
     Raises:
@@ -271,10 +279,15 @@ def accept(*, session: Session, swap: SwapRequest, by: Person, now: datetime, ac
     problem = _recheck(session, swap, now, actor)
     if problem:
         return Outcome(swap, SwapStatus.cancelled, problem)
-    if swap.needs_approval and approvers(session, swap):
+    broken = rest_broken(session, swap, rest)
+    if (swap.needs_approval or broken) and approvers(session, swap):
         _close(session, swap, SwapStatus.accepted, by=by, now=now, actor=actor, action="accepted",
                zh=f"{by.name} 同意换班 #{swap.id}，待审批", keep_due=True)
-        return Outcome(swap, SwapStatus.accepted)
+        return Outcome(swap, SwapStatus.accepted, broken=tuple(broken))
+    if broken:
+        why = restrules.RestRefused(broken).message
+        cancel(session=session, swap=swap, why=why, now=now, actor=actor)
+        return Outcome(swap, SwapStatus.cancelled, why)
     _apply(session, swap, by=by, now=now, actor=actor)
     return Outcome(swap, SwapStatus.approved)
 
@@ -295,19 +308,33 @@ def decline(*, session: Session, swap: SwapRequest, by: Person, reason: str, now
     return swap
 
 
-def approve(*, session: Session, swap: SwapRequest, by: Person, now: datetime, actor: str) -> Outcome:
-    """The approver agrees: the assignments change.
+def approve(*, session: Session, swap: SwapRequest, by: Person, now: datetime, actor: str,
+            rest: restrules.RestRules = restrules.NO_RULES, override: restrules.Override | None = None) -> Outcome:
+    """The approver agrees: the assignments change. A swap that breaks a rest rule is
+    approved only by an admin's ``override`` (any admin, approver or not; recorded).
 
     Raises:
         PermissionDenied: ``by`` may not approve this swap.
         SwapRefused: the request is not waiting for approval.
+        RestRefused: it breaks a rest rule and there is no override.
     """
-    check_decider(session, swap, by)
+    _open(swap, SwapStatus.accepted)
+    if not (override is not None and Role.admin in by.role_set() and rest_broken(session, swap, rest)):
+        check_decider(session, swap, by)
     problem = _recheck(session, swap, now, actor)
     if problem:
         return Outcome(swap, SwapStatus.cancelled, problem)
+    broken = restrules.enforce(session, restrules.exchange(*parts(session, swap)), rules=rest,
+                               override=override, now=now, actor=actor, how=f"换班 #{swap.id}",
+                               hint=f"如确需换班，须由管理员说明理由后批准：/swap approve {swap.id} 理由：…")
     _apply(session, swap, by=by, now=now, actor=actor)
-    return Outcome(swap, SwapStatus.approved)
+    return Outcome(swap, SwapStatus.approved, broken=tuple(broken))
+
+
+def rest_broken(session: Session, swap: SwapRequest,
+                rest: restrules.RestRules) -> list[restrules.RestViolation]:
+    """The rest rules ``swap`` would break (``roster.rest``)."""
+    return restrules.check_all(session, restrules.exchange(*parts(session, swap)), rest)
 
 
 def reject(*, session: Session, swap: SwapRequest, by: Person, reason: str, now: datetime,

@@ -6,7 +6,8 @@ fill itself is ``roster.rotation.rotate``). Published shifts that already have p
 left as they are (and reported); every other shift of the period is drafted anew, so a
 second run replaces the draft. Counts include the published shifts of the
 ``lookback_days`` before the period, so fairness carries on from one period to the next,
-and recorded leave (``roster.leave``) is respected.
+and recorded leave (``roster.leave``) and the office's rest rules (``roster.rest``: nobody
+back-to-back, at least ``min_rest`` between two shifts) are respected.
 
 ``publish_draft`` makes the draft visible and tells each person their new shifts in one
 message through the outbox.
@@ -36,6 +37,7 @@ from people.models import ChatIdentity, Person, Role
 from roster import training
 from roster.models import DUTY_ROLE_ZH, DutyRole, Shift, ShiftAssignment
 from roster.patterns import ShiftPatterns
+from roster.rest import RestRules
 from roster.rotation import Candidate, Holidays, Tally, Unfilled, rotate, to_slot
 from roster.service import ShiftView, ensure_shifts, label, on_leave, planned, views
 
@@ -98,7 +100,8 @@ def _officers_needed(calendar: WorkdayCalendar, patterns: ShiftPatterns, start: 
 
 def generate_draft(*, session: Session, calendar: WorkdayCalendar, patterns: ShiftPatterns, start: date,
                    end: date, now: datetime, actor: str, unit: str | None = None, seed: int | None = None,
-                   lookback_days: int = LOOKBACK_DAYS, profile: Profile | None = None) -> Draft:
+                   lookback_days: int = LOOKBACK_DAYS, profile: Profile | None = None,
+                   rest: RestRules | None = None) -> Draft:
     """Build and store the draft roster of ``start``..``end`` (replacing an earlier draft).
 
     Where ``profile`` states STAFF-1, an officer is rostered only from the day of their
@@ -146,8 +149,10 @@ def generate_draft(*, session: Session, calendar: WorkdayCalendar, patterns: Shi
     busy: dict[int, list[tuple[datetime, datetime]]] = {}
     carried: dict[int, Tally] = {}
     counted_from = start - timedelta(days=lookback_days)
-    # The day before and after are read for back-to-back shifts even when nothing is counted.
-    for shift, row in _history(session, min(counted_from, start - timedelta(days=1)), end + timedelta(days=1)):
+    # The days around are read for back-to-back shifts and rest even when nothing is counted.
+    min_rest = rest.min_rest if rest is not None else None
+    around = timedelta(days=1 + (min_rest // timedelta(days=1) if min_rest else 0))
+    for shift, row in _history(session, min(counted_from, start - around), end + around):
         if row.person_id not in people:
             continue
         busy.setdefault(row.person_id, []).append((shift.starts_at, shift.ends_at))
@@ -165,7 +170,7 @@ def generate_draft(*, session: Session, calendar: WorkdayCalendar, patterns: Shi
         officers = [p for p in officers if p.trained_on is not None]
     rotation = rotate(slots=slots, officers=[Candidate(p.id, p.name) for p in officers if p.id is not None],
                       leaders=[Candidate(p.id, p.name) for p in leaders if p.id is not None],
-                      busy=busy, leave=leave, carried=carried, seed=seed)
+                      busy=busy, leave=leave, carried=carried, seed=seed, min_rest=min_rest)
     rows = [ShiftAssignment(shift_id=key, person_id=pid, role=role.value, source=SOURCE, created_at=now)
             for key, by_role in rotation.picks.items()
             for role in (DutyRole.officer, DutyRole.leader) for pid in by_role.get(role, ())]

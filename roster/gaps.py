@@ -24,7 +24,8 @@ Where the rule profile states STAFF-1 (先培训后上岗; the composition root 
 whose training is not recorded by the shift's day, with the same two stages and the same
 dedupe (entity ``roster_untrained``, id ``<day>:<shift>:<person id>``).
 
-:func:`gap_lines` gives the same lines for the daily briefing.
+:func:`gap_lines` gives the same lines for the daily briefing. :func:`announce_gaps` reports
+at once the gaps a change has just opened (a person deactivated, ``bot.staffing``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from core.outbox import enqueue
 from core.workdays import WorkdayCalendar
 from people.models import Person, Role
 from people.service import people_with_role
+from roster.assign import fill_command
 from roster.models import Shift
 from roster.patterns import ShiftPatterns
 from roster.service import Gap, find_gaps, shifts_between
@@ -58,6 +60,7 @@ AUDIT_ENTITY = "roster_gap"
 LATE_AFTER = timedelta(hours=1)
 UNROSTERED = "整个班次未排班"
 UNTRAINED_ENTITY = "roster_untrained"
+FILL_HINT = "用 /assign 日期 班次 人员 补位。"
 
 
 class CronRegistry(Protocol):
@@ -212,8 +215,8 @@ def warn_gaps(*, session: Session, calendar: WorkdayCalendar, patterns: ShiftPat
     if now - fire_time > LATE_AFTER:
         lines.append(f"（补发：原定 {fmt_short_zh(fire_time)}，因系统未运行而延迟）")
     if fresh:
-        lines += [*(f"· {gap_line(g, today)}" for g, _ in fresh),
-                  "查看：/duty 日期；调整：/substitute 日期 [班次] 原人员 新人员，或导入、生成值班表。",
+        lines += [*(f"· {gap_line(g, today)}｜补位：{fill_command(g)}" for g, _ in fresh),
+                  "查看：/duty 日期；换人：/substitute 日期 [班次] 原人员 新人员，或导入、生成值班表。",
                   f"依据：{citation}"]
     if untrained:
         lines += ["以下班次的值班员尚未登记培训，请安排已培训人员或先完成培训：",
@@ -226,6 +229,36 @@ def warn_gaps(*, session: Session, calendar: WorkdayCalendar, patterns: ShiftPat
     log.info("gap warning: %d new gap(s), %d untrained officer(s), queued for %d recipient(s)",
              len(fresh), len(untrained), queued)
     return fresh
+
+
+def announce_gaps(*, session: Session, gaps: list[Gap], now: datetime, cause: str, citation: str, event: str,
+                  skip: Person | None = None, max_lines: int = 30) -> int:
+    """Warn the admins and leaders at once about gaps a change just opened (a person
+    deactivated), in one message, in the caller's transaction; ``skip`` (who made the
+    change) reads them in the reply. Each gap is recorded as warned at its stage, so the
+    daily check does not repeat it at that stage (the eve warning still comes).
+
+    Returns:
+        How many messages were queued.
+    """
+    if not gaps:
+        return 0
+    today = local(now).date()
+    for gap in gaps:
+        stage = stage_of((gap.day - today).days)
+        audit.record(session=session, at=now, entity_type=AUDIT_ENTITY, entity_id=gap_id(gap),
+                     action=f"warned_{stage}", zh=f"值班空缺提醒（{cause}）：{gap.day.isoformat()} {gap.shift_name} "
+                     f"{'、'.join(gap.missing)}", missing=list(gap.missing))
+    lines = [f"【值班空缺】{cause}，以下班次出现空缺，请尽快安排：",
+             *(f"· {gap_line(g, today)}" for g in gaps[:max_lines])]
+    if len(gaps) > max_lines:
+        lines.append(f"  ……另有 {len(gaps) - max_lines} 个班次，/duty 日期 查看")
+    lines += [FILL_HINT, f"依据：{citation}"]
+    text = "\n".join(lines)
+    queued = sum(enqueue(session=session, message=Outbound(text, person_id=p.id), now=now, event_key=event)
+                 is not None for p in recipients(session) if skip is None or p.id != skip.id)
+    log.info("gap announcement (%s): %d gap(s), queued for %d recipient(s)", event, len(gaps), queued)
+    return queued
 
 
 def gap_warning_job(session: Session, fire_time: datetime, now: datetime, *, calendar: WorkdayCalendar,

@@ -13,7 +13,10 @@ have around it (longest first), then a stable rank — names in order, shuffled 
 another while that evens the counts. Counts carried in (``carried``) let fairness carry
 on from one period to the next. Nobody is put on two overlapping or back-to-back shifts
 (a night, then the next morning's day shift), nor on a shift touching a day of recorded
-leave. A shift that cannot be filled is listed, never left silently empty.
+leave, nor with less than ``min_rest`` between two shifts (``[roster] min_rest_hours``,
+``roster.rest``; as no shift is back-to-back, a stretch of duty is one shift, which the
+configuration keeps within ``max_continuous_hours``). A shift that cannot be filled is
+listed, never left silently empty.
 """
 
 from __future__ import annotations
@@ -108,8 +111,9 @@ class _Fill:
     def __init__(self, slots: Sequence[Slot], pools: dict[DutyRole, list[int]], names: Mapping[int, str],
                  busy: Mapping[int, Sequence[tuple[datetime, datetime]]],
                  leave: Mapping[int, Sequence[tuple[date, date]]], carried: Mapping[int, Tally],
-                 seed: int | None) -> None:
+                 seed: int | None, min_rest: timedelta | None = None) -> None:
         self.slots, self.pools, self.leave = list(slots), pools, leave
+        self.min_rest = min_rest.total_seconds() if min_rest else 0.0
         order = sorted(names, key=lambda pid: (names[pid], pid))
         if seed is not None:
             random.Random(seed).shuffle(order)
@@ -130,7 +134,8 @@ class _Fill:
 
     def rest(self, pid: int, slot: Slot) -> float | None:
         """Seconds of rest ``pid`` would have around ``slot``; None when they cannot take it:
-        on leave on a day it touches, or holding an overlapping or back-to-back shift."""
+        on leave on a day it touches, holding an overlapping or back-to-back shift, or
+        resting less than ``min_rest`` before or after it."""
         first, last = self.days[slot.key]
         for a, b in self.leave.get(pid, ()):
             if a <= last and b >= first:
@@ -140,7 +145,7 @@ class _Fill:
             if a <= slot.ends_at and b >= slot.starts_at:
                 return None
             rest = min(rest, ((a - slot.ends_at) if a >= slot.ends_at else (slot.starts_at - b)).total_seconds())
-        return rest
+        return rest if rest >= self.min_rest else None
 
     def put(self, pid: int, slot: Slot, role: DutyRole, sign: int = 1) -> None:
         for tally in (self.held[pid], self.period[pid]):
@@ -210,7 +215,8 @@ class _Fill:
 def rotate(*, slots: Sequence[Slot], officers: Sequence[Candidate], leaders: Sequence[Candidate],
            busy: Mapping[int, Sequence[tuple[datetime, datetime]]] | None = None,
            leave: Mapping[int, Sequence[tuple[date, date]]] | None = None,
-           carried: Mapping[int, Tally] | None = None, seed: int | None = None) -> Rotation:
+           carried: Mapping[int, Tally] | None = None, seed: int | None = None,
+           min_rest: timedelta | None = None) -> Rotation:
     """Fill ``slots`` (one leader each, and ``slot.officers`` officers) fairly.
 
     A greedy pass takes the scarcest kinds first (holiday, rest-day, night shifts, then
@@ -226,13 +232,14 @@ def rotate(*, slots: Sequence[Slot], officers: Sequence[Candidate], leaders: Seq
         leave: inclusive day ranges a person is away.
         carried: counts already held (the lookback window, and kept shifts of the period).
         seed: shuffles the name order that breaks ties (None: plain name order).
+        min_rest: the least rest between two of a person's shifts (None: any gap).
 
     Returns:
         The picks, the shifts it could not fill, and each person's counts in ``slots``.
     """
     names = {c.person_id: c.name for c in (*officers, *leaders)}
     pools = {DutyRole.leader: [c.person_id for c in leaders], DutyRole.officer: [c.person_id for c in officers]}
-    args = (slots, pools, names, busy or {}, leave or {}, carried or {}, seed)
+    args = (slots, pools, names, busy or {}, leave or {}, carried or {}, seed, min_rest)
     best = _Fill(*args).fill(by_kind=True)
     if best.missing:
         in_time = _Fill(*args).fill(by_kind=False)

@@ -7,6 +7,9 @@ asked hears the result either way, and a missed check (nobody confirmed, or nobo
 the unit was on duty) also goes to the unit's leader on duty — what the district office
 finds is notified to the host unit at once (liangping 第二十一条). Every check is a
 ``spot_check`` row and every change an audit event (entity ``spot_check``).
+
+A check drawn in advance (``roster.spotcheck_plan``) starts with no requester: the unit
+is told the district office checks, and the admins hear of a failed one.
 """
 
 from __future__ import annotations
@@ -66,8 +69,9 @@ def _basis(profile: Profile) -> str:
     return profile.basis("DUTY-4")
 
 
-def _send(session: Session, people: list[Person], text: str, *, event: str, now: datetime,
-          buttons: tuple[Button, ...] = ()) -> None:
+def send(session: Session, people: list[Person], text: str, *, event: str, now: datetime,
+         buttons: tuple[Button, ...] = ()) -> None:
+    """Queue ``text`` for each of ``people``."""
     for person in people:
         enqueue(session=session, message=Outbound(text, person_id=person.id, buttons=buttons),
                 now=now, event_key=event)
@@ -111,9 +115,10 @@ def _names(people: list[Person]) -> str:
     return "、".join(p.name for p in people) or "无"
 
 
-def start_check(*, session: Session, unit: str, requester: Person, now: datetime, confirm: timedelta,
+def start_check(*, session: Session, unit: str, requester: Person | None, now: datetime, confirm: timedelta,
                 profile: Profile, actor: str) -> Started:
-    """Spot-check ``unit``: ask its officer(s) on duty to confirm within ``confirm``.
+    """Spot-check ``unit``: ask its officer(s) on duty to confirm within ``confirm``
+    (``requester`` None: a check drawn in advance, ``roster.spotcheck_plan``).
 
     Raises:
         InputError: no active person belongs to ``unit`` (likely a typo).
@@ -125,7 +130,9 @@ def start_check(*, session: Session, unit: str, requester: Person, now: datetime
     if unit not in units:
         raise InputError(f"没有单位“{unit}”的在册人员（已登记的单位：{'、'.join(units) or '无'}）。")
     officers = [p for p in officers_at(session=session, at=now) if p.unit == unit]
-    check = SpotCheck(unit=unit, requested_by_id=requester.id, person_id=officers[0].id if officers else None,
+    office = f"区政府办公室（{requester.name}）" if requester is not None else "区政府办公室"
+    check = SpotCheck(unit=unit, requested_by_id=requester.id if requester is not None else None,
+                      person_id=officers[0].id if officers else None,
                       asked_at=now, due_at=now + confirm if officers else now,
                       status=SpotCheckStatus.pending if officers else SpotCheckStatus.missed,
                       note=f"抽查对象：{_names(officers)}" if officers else "抽查时该单位无值班员在岗（按值班表）")
@@ -133,23 +140,23 @@ def start_check(*, session: Session, unit: str, requester: Person, now: datetime
     session.flush()
     started = Started(check, officers)
     if officers:
-        _send(session, officers,
-              f"【在岗抽查】区政府办公室（{requester.name}）正在抽查{unit}值班读网在岗情况（抽查编号 {check.id}）。\n"
-              f"请在 {local(check.due_at):%H:%M} 前（{duration_zh(confirm)}内）确认在岗：/spotcheck confirm {check.id}\n"
-              f"{_basis(profile)}",
-              event=f"{ref_of(check)}:ask", now=now, buttons=(Button("确认在岗", f"/spotcheck confirm {check.id}"),))
+        send(session, officers,
+             f"【在岗抽查】{office}正在抽查{unit}值班读网在岗情况（抽查编号 {check.id}）。\n"
+             f"请在 {local(check.due_at):%H:%M} 前（{duration_zh(confirm)}内）确认在岗：/spotcheck confirm {check.id}\n"
+             f"{_basis(profile)}",
+             event=f"{ref_of(check)}:ask", now=now, buttons=(Button("确认在岗", f"/spotcheck confirm {check.id}"),))
         schedule.schedule(session=session, key=ref_of(check), kind=KIND, ref=ref_of(check), due_at=check.due_at,
                           now=now)
         zh = f"抽查{unit}在岗情况：请 {_names(officers)} 在 {fmt_short_zh(check.due_at)} 前确认"
     else:
         started.leaders = unit_leaders(session, unit, now)
-        _send(session, started.leaders,
-              f"【抽查未通过】区政府办公室（{requester.name}）于 {local(now):%H:%M} 抽查{unit}值班读网在岗情况："
-              f"按值班表，本单位当前无值班员在岗（抽查编号 {check.id}）。\n请立即安排人员在岗读网。\n{_basis(profile)}",
-              event=f"{ref_of(check)}:missed", now=now)
+        send(session, started.leaders,
+             f"【抽查未通过】{office}于 {local(now):%H:%M} 抽查{unit}值班读网在岗情况："
+             f"按值班表，本单位当前无值班员在岗（抽查编号 {check.id}）。\n请立即安排人员在岗读网。\n{_basis(profile)}",
+             event=f"{ref_of(check)}:missed", now=now)
         zh = f"抽查{unit}在岗情况：无值班员在岗，抽查未通过；已通知 {_names(started.leaders)}"
     audit.record(session=session, at=now, entity_type="spot_check", entity_id=check.id or 0, action="started",
-                 actor=actor, actor_id=requester.id, to_state=check.status, zh=zh, unit=unit,
+                 actor=actor, actor_id=check.requested_by_id, to_state=check.status, zh=zh, unit=unit,
                  officers=[p.name for p in officers])
     return started
 
@@ -203,9 +210,9 @@ def confirm(*, session: Session, check: SpotCheck, person: Person, now: datetime
                  to_state=SpotCheckStatus.confirmed, zh=f"{person.name} 确认在岗（{taken_zh(check)}）")
     requester = session.get(Person, check.requested_by_id) if check.requested_by_id else None
     if requester is not None and requester.active:
-        _send(session, [requester],
-              f"【抽查结果】{check.unit}（抽查编号 {check.id}）：{person.name} 于 {local(now):%H:%M} 确认在岗，{taken_zh(check)}。",
-              event=f"{ref_of(check)}:confirmed", now=now)
+        send(session, [requester],
+             f"【抽查结果】{check.unit}（抽查编号 {check.id}）：{person.name} 于 {local(now):%H:%M} 确认在岗，{taken_zh(check)}。",
+             event=f"{ref_of(check)}:confirmed", now=now)
     return check
 
 
@@ -224,17 +231,19 @@ class SpotCheckTimeout:
         asked = check.note.removeprefix("抽查对象：")
         requester = session.get(Person, check.requested_by_id) if check.requested_by_id else None
         window = duration_zh(ensure_utc(check.due_at) - ensure_utc(check.asked_at))
-        if requester is not None and requester.active:
-            _send(session, [requester],
-                  f"【抽查结果】{check.unit}（抽查编号 {check.id}）：值班员 {asked} 未在{window}内确认在岗，抽查未通过。"
-                  f"已通知该单位带班领导。",
-                  event=f"{ref_of(check)}:result", now=now)
+        # A check drawn in advance has no requester: its result goes to the admins.
+        told = [requester] if requester is not None else people_with_role(session=session, role=Role.admin)
+        if requester is None or requester.active:
+            send(session, told,
+                 f"【抽查结果】{check.unit}（抽查编号 {check.id}）：值班员 {asked} 未在{window}内确认在岗，抽查未通过。"
+                 f"已通知该单位带班领导。",
+                 event=f"{ref_of(check)}:result", now=now)
         leaders = unit_leaders(session, check.unit, check.asked_at)
-        _send(session, leaders,
-              f"【抽查未通过】区政府办公室于 {fmt_short_zh(check.asked_at)} 抽查{check.unit}值班读网在岗情况，"
-              f"值班员 {asked} 未在{window}内确认（抽查编号 {check.id}）。\n请核实情况并督促在岗读网。\n"
-              f"{_basis(self.profile)}",
-              event=f"{ref_of(check)}:missed", now=now)
+        send(session, leaders,
+             f"【抽查未通过】区政府办公室于 {fmt_short_zh(check.asked_at)} 抽查{check.unit}值班读网在岗情况，"
+             f"值班员 {asked} 未在{window}内确认（抽查编号 {check.id}）。\n请核实情况并督促在岗读网。\n"
+             f"{_basis(self.profile)}",
+             event=f"{ref_of(check)}:missed", now=now)
         audit.record(session=session, at=now, entity_type="spot_check", entity_id=check.id or 0, action="missed",
                      from_state=SpotCheckStatus.pending, to_state=SpotCheckStatus.missed,
                      zh=f"{asked} 未在{window}内确认在岗，抽查未通过；已通知 {_names(leaders)}")

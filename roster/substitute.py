@@ -2,8 +2,9 @@
 
 A substitution (``/substitute``, admins only) replaces a person at once (source
 ``substitute``), even during the shift, and cancels the open swaps it makes stale
-(``roster.changes``). It works in the caller's transaction and is audited (entity
-``shift``).
+(``roster.changes``). One that breaks a rest rule (``roster.rest``) is refused unless
+the admin gives a reason (``理由：…``), which the audit log keeps. It works in the
+caller's transaction and is audited (entity ``shift``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from people.models import Person
 from roster.changes import OPEN, cancel
 from roster.holders import PERSON_ROLE, SwapRefused, conflict, holder_role, roles_on
 from roster.models import DUTY_ROLE_ZH, DutyRole, Shift, SwapRequest
+from roster.rest import NO_RULES, Change, Override, RestRules, RestViolation, enforce
 from roster.service import assign, label, unassign
 
 
@@ -30,15 +32,19 @@ class Substitution:
     old: Person
     new: Person
     cancelled: list[SwapRequest] = field(default_factory=list)
+    overridden: list[RestViolation] = field(default_factory=list)   # rest rules broken on an admin's word
 
 
 def substitute(*, session: Session, shift: Shift, old: Person, new: Person, reason: str,
-               now: datetime, actor: str) -> Substitution:
+               now: datetime, actor: str, rest: RestRules = NO_RULES, override: Override | None = None,
+               hint: str = "") -> Substitution:
     """Replace ``old`` with ``new`` on ``shift`` at once (an admin's decision).
 
     Raises:
         SwapRefused: the shift has ended, ``old`` holds it in no or both roles, ``new``
             has another role, is already on it, or is not free.
+        RestRefused: ``new`` would break a rest rule and there is no ``override``
+            (``hint`` says how to give one).
     """
     if shift.ends_at <= now:
         raise SwapRefused(f"{label(shift)}已经结束，不能再替班。")
@@ -53,6 +59,8 @@ def substitute(*, session: Session, shift: Shift, old: Person, new: Person, reas
     busy = conflict(session, person=new, shift=shift)
     if busy:
         raise SwapRefused(busy[0] + "。")
+    overridden = enforce(session, [Change(new, (shift,))], rules=rest, override=override, now=now, actor=actor,
+                         how="替班", hint=hint)
     why = f"替班：{reason.strip()}" if reason.strip() else "替班"
     unassign(session=session, shift=shift, person=old, role=role, now=now, actor=actor, why=why)
     assign(session=session, shift=shift, person=new, role=role, source="substitute", now=now, actor=actor)
@@ -69,7 +77,7 @@ def substitute(*, session: Session, shift: Shift, old: Person, new: Person, reas
             cancel(session=session, swap=swap, why=f"管理员已安排 {new.name} 替班 {label(shift)}", now=now,
                    actor=actor)
             cancelled.append(swap)
-    return Substitution(shift, role, old, new, cancelled)
+    return Substitution(shift, role, old, new, cancelled, overridden)
 
 
 def substitution_text(sub: Substitution, reason: str, actor: str) -> str:

@@ -15,6 +15,12 @@ time. Lines starting with ``:`` steer the drill::
     :quit             leave
 
 Lines starting with ``#`` are comments (shown as headings in scripted mode).
+
+A session runs in one of the modes of :class:`bot.console_live.ConsoleMode`: a drill on a
+sandbox (everyone bound on the console, the clock moved at will), or on the live database
+(``console --live``, ``run --adapter console``), where it binds nobody whose messages
+belong to another platform and speaks as such a person through a temporary operator
+identity, deleted by :meth:`ConsoleSession.close` (see :mod:`bot.console_live`).
 """
 
 from __future__ import annotations
@@ -33,6 +39,15 @@ from typing import IO, TYPE_CHECKING
 from sqlmodel import Session
 
 from bot.adapters.base import Adapter, Capabilities, InboundHandler, text_with_commands
+from bot.console_live import (
+    GROUP,
+    PREFIX,
+    ConsoleMode,
+    bind_unbound,
+    forget,
+    is_temporary,
+    speaker_identity,
+)
 from core.clock import FakeClock, SystemClock, fmt_short_zh, local, parse_local
 from core.messages import Attachment, Inbound, Outbound
 from people.models import ROLE_ZH, Person, Role
@@ -41,8 +56,8 @@ from people.service import add_person, ensure_identity, find_person, list_people
 if TYPE_CHECKING:
     from bot.app import App
 
-PREFIX = "console:"
-GROUP = "console:group:值班群"
+__all__ = ["GROUP", "PREFIX", "ConsoleAdapter", "ConsoleSession", "parse_delta", "read_attachment",
+           "split_path"]
 _DELTA = re.compile(r"(\d+)\s*([dhm])")
 
 
@@ -127,13 +142,20 @@ class ConsoleSession:
         transcript: a text file receiving one JSON object per message.
         follow_real_time: interactive use — the simulated clock also moves with real
             time between lines, so reminders fall due as they would for real.
+        mode: a drill on a sandbox (default), or the live database (``live``: the clock
+            is real time and nothing periodic runs; ``service``: the console is the
+            deployment's chat platform). See :mod:`bot.console_live`.
     """
 
     def __init__(self, app: App, clock: FakeClock, *, out: IO[str] | None = None,
-                 transcript: IO[str] | None = None, follow_real_time: bool = False) -> None:
+                 transcript: IO[str] | None = None, follow_real_time: bool = False,
+                 mode: ConsoleMode = ConsoleMode.drill) -> None:
         self.app, self.clock, self.transcript = app, clock, transcript
         self.out = out or sys.stdout
-        self.follow_real_time = follow_real_time
+        self.mode = mode
+        self.follow_real_time = follow_real_time or mode is ConsoleMode.live
+        self._sender_id = ""
+        self._temporary: int | None = None   # the speaker's temporary operator identity
         self._offset = clock.now() - SystemClock().now()
         self.speaker: str = ""
         self._updates = 0
@@ -201,9 +223,21 @@ class ConsoleSession:
                  "可用 /people add 添加人员")
         return admin_name
 
+    def bind(self) -> None:
+        """Make people reachable as the mode allows: in a drill everyone; on the live
+        database (``service``) those bound nowhere; ``live``: nobody."""
+        if self.mode is ConsoleMode.drill:
+            self.bind_everyone()
+        elif self.mode is ConsoleMode.service:
+            with Session(self.app.engine, expire_on_commit=False) as session:
+                bind_unbound(session=session, now=self.clock.now())
+                session.commit()
+
     def bind_everyone(self) -> None:
-        """On the console every known person is reachable: the drill shows what each
-        would receive. (The console is local; its operator is trusted.)"""
+        """In a drill every known person is reachable: the drill shows what each would
+        receive. (The console is local; its operator is trusted.) Never on the live
+        database: see :meth:`bind`."""
+        assert self.mode is ConsoleMode.drill
         with Session(self.app.engine, expire_on_commit=False) as session:
             for person in list_people(session=session):
                 if Role.external not in person.role_set():
@@ -212,18 +246,25 @@ class ConsoleSession:
             session.commit()
 
     def act_as(self, name: str) -> None:
-        """Speak as ``name`` from now on (bound on the console automatically)."""
+        """Speak as ``name`` from now on: through their console identity (made in a
+        drill), else a temporary operator identity (see :mod:`bot.console_live`)."""
         name = name.strip()
+        sender_id = PREFIX + name
         with Session(self.app.engine, expire_on_commit=False) as session:
             try:
                 person: Person | None = find_person(session=session, name=name)
             except Exception:
                 person = None
+            previous, self._temporary = self._temporary, None
             if person is not None:
-                ensure_identity(session=session, person=person, platform="console",
-                                external_id=PREFIX + name, now=self.clock.now())
-                session.commit()
-        self.speaker = name
+                ident = speaker_identity(session=session, person=person, mode=self.mode, now=self.clock.now())
+                sender_id = ident.external_id
+                if is_temporary(ident):
+                    self._temporary = ident.id
+            if previous is not None and previous != self._temporary:
+                forget(session=session, identity_ids=[previous])
+            session.commit()
+        self.speaker, self._sender_id = name, sender_id
         if person is None:
             self.say(f"“{name}”不在人员名单中，将以未绑定用户的身份发言")
         else:
@@ -272,18 +313,21 @@ class ConsoleSession:
                   file=self.out)
         self._record("in", self.speaker, text, attachments=[a.filename for a in attachments])
         self._updates += 1
-        self.bind_everyone()
+        self.bind()
         await self.app.handle(Inbound(
             platform="console", chat_id=GROUP if in_group else PREFIX + self.speaker,
-            sender_id=PREFIX + self.speaker, sender_name=self.speaker, text=text,
+            sender_id=self._sender_id or PREFIX + self.speaker, sender_name=self.speaker, text=text,
             update_id=f"console-{uuid.uuid4().hex}", is_group=in_group, attachments=attachments))
-        self.bind_everyone()   # people added by this command become reachable at once
+        self.bind()   # people added by this command become reachable at once
         await self.app.drain()
 
     async def _steer(self, command: str, *, echo: bool = False) -> bool:
         word, _, arg = command.partition(" ")
         if word in ("quit", "q", "exit", "退出"):
             return False
+        if word in ("advance", "adv", "at") and self.mode is ConsoleMode.live:
+            self.say("正式数据库上不能拨动时钟（--live）；演练请去掉 --live")
+            return True
         if word == "as" and arg.strip():
             self.act_as(arg)
         elif word in ("advance", "adv"):
@@ -337,7 +381,7 @@ class ConsoleSession:
         await self._send(rest, echo=echo, attachments=(attachment,))
 
     async def _move(self, target: datetime) -> None:
-        self.bind_everyone()
+        self.bind()
         self._offset += target - self.clock.now()
         self._advancing = True
         try:
@@ -348,12 +392,23 @@ class ConsoleSession:
 
     async def _sync_real_time(self) -> None:
         target = SystemClock().now() + self._offset
-        if target > self.clock.now():
+        if target > self.clock.now() and self.mode is ConsoleMode.live:
+            self.clock.set(target)   # real time; the service runs what falls due
+        elif target > self.clock.now():
             self._advancing = True
             try:
                 await self.app.advance_to(target)
             finally:
                 self._advancing = False
+
+    def close(self) -> None:
+        """Delete the speaker's temporary operator identity, if any (call at the end)."""
+        if self._temporary is None:
+            return
+        with Session(self.app.engine) as session:
+            forget(session=session, identity_ids=[self._temporary])
+            session.commit()
+        self._temporary = None
 
     async def run_lines(self, lines: Iterable[str], *, echo: bool = True) -> None:
         """Scripted mode: every line in order."""

@@ -1,4 +1,10 @@
-"""CLI commands of the chat core: people, console, run, demo."""
+"""CLI commands of the chat core: people, console, drill, run, demo.
+
+The console runs a drill on a sandbox (:mod:`bot.sandbox`) unless ``--live`` is given:
+``dutybot console`` and ``dutybot drill`` never write to the live database.
+``dutybot console --live`` and ``dutybot run`` act on it, holding its instance lock
+(:mod:`bot.instance_lock`); see :mod:`bot.console_live` for what a live console may do.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +13,19 @@ import asyncio
 import contextlib
 import logging
 import re
-import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import IO
 
 from sqlmodel import Session, col, select
 
-from bot.adapters.console import ConsoleAdapter, ConsoleSession
-from bot.app import App, open_database
+from bot.app import open_database
 from bot.cli.common import ChineseParser, cli_settings, parse_day, positive_int
-from bot.config import Settings
+from bot.cli.people_edit import add_commands as add_people_edits
+from bot.console_live import ConsoleMode
+from bot.console_run import run_console
 from bot.demo import run_demo
 from bot.runner import run_adapter
-from core.clock import FakeClock, SystemClock, fmt_short_zh, local, parse_local
+from core.clock import SystemClock, fmt_short_zh, local
 from core.errors import InputError
 from core.profiles import Profile
 from people import filings
@@ -29,7 +34,6 @@ from people.models import PLATFORM_ZH, ChatIdentity, Person, Role, StaffChange
 from people.service import (
     add_person,
     create_invite,
-    deactivate_person,
     find_person,
     import_people,
     list_people,
@@ -149,20 +153,6 @@ def cmd_people_phone(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_people_deactivate(args: argparse.Namespace) -> int:
-    """dutybot people deactivate 姓名"""
-    settings = cli_settings(args)
-    engine = open_database(settings)
-    with Session(engine) as session:
-        person = deactivate_person(session=session, person=find_person(session=session, name=args.name),
-                                   now=SystemClock().now(), actor="cli")
-        lines = [f"已停用 {person.name}（{person.roles_zh()}）。已排的班次请安排替班（/substitute）。",
-                 *_filed(session, settings.profile(), [(person, StaffChange.deactivated, "")])]
-        session.commit()
-    print("\n".join(lines))
-    return 0
-
-
 def cmd_people_filings(args: argparse.Namespace) -> int:
     """dutybot people filings"""
     engine = open_database(cli_settings(args))
@@ -201,68 +191,29 @@ def cmd_people_invite(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- console, run, demo
+# ---------------------------------------------------------------- console, drill, run, demo
 
-async def run_console(settings: Settings, *, as_name: str | None, now_text: str | None,
-                      script: IO[str] | None, transcript: IO[str] | None,
-                      out: IO[str] | None = None, interactive: bool | None = None) -> int:
-    """The console adapter: a prompt (terminal) or a script (file or piped stdin)."""
-    out = out or sys.stdout
-    start = parse_local(now_text) if now_text else SystemClock().now()
-    clock = FakeClock(start)
-    session_holder: list[ConsoleSession] = []
-    adapter = ConsoleAdapter(lambda chat, text: session_holder[0].show(chat, text))
-    app = App(settings, clock=clock, adapter=adapter)
-    if interactive is None:
-        interactive = script is None and sys.stdin.isatty()
-    console = ConsoleSession(app, clock, out=out, transcript=transcript,
-                             follow_real_time=interactive and now_text is None)
-    session_holder.append(console)
-    name = console.ensure_first_admin(as_name)
-    app.scheduler.catch_up()
-    await app.drain()
-    if name:
-        console.act_as(name)
-    if not interactive:
-        source = script if script is not None else sys.stdin
-        await console.run_lines(source)
-        app.engine.dispose()
-        return 0
-    print("值班机器人控制台。输入 /help 查看命令，:help 查看控制台指令，:quit 退出。", file=out)
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-
-    async def ticker() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=settings.bot.tick_seconds)
-            if not stop.is_set():
-                await console.tick_real_time()
-
-    task = asyncio.create_task(ticker())
-    try:
-        while True:
-            try:
-                raw = await loop.run_in_executor(None, input, f"{console.speaker or '?'}> ")
-            except EOFError:
-                break
-            if not await console.line(raw):
-                break
-    finally:
-        stop.set()
-        await task
-        app.engine.dispose()
-    return 0
-
-
-def cmd_console(args: argparse.Namespace) -> int:
+def _console_command(args: argparse.Namespace, mode: ConsoleMode) -> int:
     settings = cli_settings(args)
+    if mode is ConsoleMode.live and (args.now or args.empty):
+        raise InputError(f"{'--now' if args.now else '--empty'} 只用于演练，不能与 --live 同用。")
     with contextlib.ExitStack() as stack:
         script = stack.enter_context(open(args.script, encoding="utf-8")) if args.script else None
         transcript = (stack.enter_context(open(args.transcript, "w", encoding="utf-8"))
                       if args.transcript else None)
         return asyncio.run(run_console(settings, as_name=args.as_name, now_text=args.now,
-                                       script=script, transcript=transcript))
+                                       script=script, transcript=transcript, mode=mode,
+                                       empty=args.empty))
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    """dutybot console [--live]: a drill on a sandbox, or the live database with --live."""
+    return _console_command(args, ConsoleMode.live if args.live else ConsoleMode.drill)
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    """dutybot drill: the console on a sandbox, never the live database."""
+    return _console_command(args, ConsoleMode.drill)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -273,8 +224,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.port is not None:
         settings.http.port = args.port
     if adapter == "console":
+        # The live service on the console: the deployment's chat platform (bot.console_live).
         return asyncio.run(run_console(settings, as_name=None, now_text=None, script=None,
-                                       transcript=None))
+                                       transcript=None, mode=ConsoleMode.service))
     if not args.debug:
         logging.getLogger().setLevel(logging.INFO)  # a service's log: what it connected to
         for noisy in ("apscheduler", "alembic"):
@@ -293,6 +245,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return asyncio.run(run_demo(transcript=transcript))
 
 
+def _console_options(p: argparse.ArgumentParser) -> None:
+    """The options console and drill share."""
+    p.add_argument("--as", dest="as_name", metavar="姓名", help="以此人身份发言")
+    p.add_argument("--now", metavar="ISO", help="模拟时钟的起点，如 2026-10-08T09:00（仅演练）")
+    p.add_argument("--script", metavar="FILE", help="逐行执行脚本文件")
+    p.add_argument("--transcript", metavar="FILE.jsonl", help="把每条消息记录为 JSON 行")
+    p.add_argument("--empty", action="store_true", help="演练时使用空数据库，而不是正式数据库的副本")
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the chat-core commands to the dutybot parser."""
     people = sub.add_parser("people", help="人员管理")
@@ -303,7 +264,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--roles", "--role", dest="roles", default="值班员",
                    help="角色，以顿号或逗号分隔：值班员、带班领导、主要负责人、管理员、外部联系人、技术保障"
                         "（技术保障：网站出现无法访问、内容错误、篡改时由机器人通知，--unit 为其负责的单位，留空表示各单位）")
-    p.add_argument("--phone", help="电话")
+    p.add_argument("--phone", help="电话：11 位手机号码，或带区号的固定电话如 023-67881234")
     p.add_argument("--unit", help="单位")
     p.add_argument("--organization", help="外部联系人或技术保障的机构，如 区委网信办、某网络科技公司")
     p.add_argument("--trained", metavar="YYYY-MM-DD", help="培训日期（先培训后上岗：未登记培训的值班员不排班）")
@@ -323,9 +284,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("name", metavar="姓名")
     p.add_argument("phone", metavar="电话")
     p.set_defaults(func=cmd_people_phone)
-    p = psub.add_parser("deactivate", help="停用人员（离岗、调离；人员变动备案）")
-    p.add_argument("name", metavar="姓名")
-    p.set_defaults(func=cmd_people_deactivate)
+    add_people_edits(psub)    # role, unit, deactivate (with handover), reactivate
     p = psub.add_parser("filings", help="待报区政府办公室备案的人员变动")
     p.set_defaults(func=cmd_people_filings)
     p = psub.add_parser("filed", help="登记一项人员变动已备案")
@@ -335,12 +294,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("name", metavar="姓名")
     p.set_defaults(func=cmd_people_invite)
 
-    p = sub.add_parser("console", help="控制台对话与演练模式")
-    p.add_argument("--as", dest="as_name", metavar="姓名", help="以此人身份发言")
-    p.add_argument("--now", metavar="ISO", help="模拟时钟的起点，如 2026-10-08T09:00")
-    p.add_argument("--script", metavar="FILE", help="逐行执行脚本文件")
-    p.add_argument("--transcript", metavar="FILE.jsonl", help="把每条消息记录为 JSON 行")
+    p = sub.add_parser("console", help="控制台对话（默认在正式数据库的临时副本上演练；--live 在正式数据库上操作）")
+    _console_options(p)
+    p.add_argument("--live", action="store_true",
+                   help="在正式数据库上操作（dutybot run 运行时不可用；不能与 --now、--empty 同用）")
     p.set_defaults(func=cmd_console)
+
+    p = sub.add_parser("drill", help="演练：在正式数据库的临时副本（或空数据库）上使用控制台，不写入正式数据库")
+    _console_options(p)
+    p.set_defaults(func=cmd_drill)
 
     p = sub.add_parser("run", help="启动机器人（默认控制台适配器）")
     p.add_argument("--adapter", choices=["console", "telegram", "wecom", "dingtalk"],
@@ -349,7 +311,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--port", type=int, help="回调服务端口（默认 8080，取配置 http.port）")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("demo", help="在临时数据库上演示机器人能做什么")
+    p = sub.add_parser("demo", help="在临时数据库上演示机器人能做什么（不写入正式数据库）")
     p.add_argument("--transcript", metavar="FILE.jsonl", help="把每条消息记录为 JSON 行")
     p.set_defaults(func=cmd_demo)
 

@@ -17,6 +17,8 @@ import logging
 import sys
 import uuid
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as distribution_version
 from pathlib import Path
 
 from bot.cli.chat import register as register_chat
@@ -204,9 +206,19 @@ def cmd_db_status(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- parser
 
+def dutybot_version() -> str:
+    """The version of the installed ``dutybot`` distribution (``[project] version``)."""
+    try:
+        return distribution_version("dutybot")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "（版本未知：未安装）"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The whole command tree."""
+    """The whole command tree; every parser in it is a :class:`ChineseParser`."""
     parser = ChineseParser(prog="dutybot", description="政府网站与政务新媒体值班读网、舆情处置机器人")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {dutybot_version()}",
+                        help="显示版本号并退出")
     parser.add_argument("--config", help=f"配置文件路径（默认 ./{CONFIG_NAME} 或 $DUTYBOT_CONFIG）")
     parser.add_argument("--debug", action="store_true", help="出错时显示完整的调试信息")
     sub = parser.add_subparsers(dest="command", metavar="命令", parser_class=ChineseParser)

@@ -1,4 +1,5 @@
-"""``dutybot outbox``: what is waiting, retrying or dead-lettered; put a dead row back."""
+"""``dutybot outbox``: what is pending, retrying, waiting for its person to bind (see
+``bot.waiting``) or dead-lettered; put a dead row back."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from core.outbox import OutboxMessage, OutboxStatus
 from people.models import ChatIdentity
 
 _M = OutboxMessage
-STATUS_ZH = {OutboxStatus.pending: "待发送", OutboxStatus.sent: "已发送", OutboxStatus.dead: "已放弃"}
+STATUS_ZH = {OutboxStatus.pending: "待发送", OutboxStatus.sent: "已发送", OutboxStatus.dead: "已放弃",
+             OutboxStatus.waiting: "等待绑定"}
 
 
 def status_counts(session: Session) -> dict[str, int]:
@@ -38,10 +40,11 @@ def list_rows(session: Session, *, status: str, limit: int) -> list[OutboxMessag
 
 
 def pending_report(session: Session, *, failed_only: bool = False, limit: int = 20) -> str:
-    """The ``dutybot outbox`` text: counts, then pending and dead rows (Chinese)."""
+    """The ``dutybot outbox`` text: counts, then pending, waiting and dead rows (Chinese)."""
     counts = status_counts(session)
     lines = ["发件箱：" + "，".join(f"{STATUS_ZH[s]} {counts[s]} 条" for s in OutboxStatus)]
-    sections = [OutboxStatus.dead] if failed_only else [OutboxStatus.pending, OutboxStatus.dead]
+    sections = ([OutboxStatus.dead] if failed_only
+                else [OutboxStatus.pending, OutboxStatus.waiting, OutboxStatus.dead])
     for status in sections:
         rows = list_rows(session, status=status, limit=limit)
         if not rows:
@@ -49,6 +52,7 @@ def pending_report(session: Session, *, failed_only: bool = False, limit: int = 
         lines.append(f"\n{STATUS_ZH[status]}：")
         for row in rows:
             when = (f"下次尝试 {fmt_short_zh(row.next_attempt_at)}" if status == OutboxStatus.pending
+                    else f"保留至 {fmt_short_zh(row.next_attempt_at)}" if status == OutboxStatus.waiting
                     else f"创建于 {fmt_short_zh(row.created_at)}")
             lines.append(f"  #{row.id}  {recipient_label(session, row)}｜已尝试 {row.attempts} 次"
                          f"｜{when}｜{snippet(row.text)}")
@@ -56,9 +60,12 @@ def pending_report(session: Session, *, failed_only: bool = False, limit: int = 
                 lines.append(f"      错误：{snippet(row.last_error, 120)}")
         if counts[status] > len(rows):
             lines.append(f"  ……另有 {counts[status] - len(rows)} 条未列出（可用 --limit 调整）")
+    if counts[OutboxStatus.waiting] and not failed_only:
+        lines.append("\n等待绑定的消息在收件人绑定聊天账号后自动送达，过期未绑定则放弃；"
+                     "生成绑定码：dutybot people invite 姓名。")
     if counts[OutboxStatus.dead]:
         lines.append("\n已放弃的消息排除原因后，可运行 dutybot outbox retry 编号 重新投递。")
-    elif not counts[OutboxStatus.pending] or failed_only:
+    elif failed_only or not (counts[OutboxStatus.pending] or counts[OutboxStatus.waiting]):
         lines.append("没有需要处理的消息。")
     return "\n".join(lines)
 
@@ -82,8 +89,8 @@ def retry_dead(*, session: Session, row_id: int, now: datetime) -> tuple[OutboxM
     if row.status != OutboxStatus.dead:
         raise InputError(f"消息 #{row_id} 的状态是“{STATUS_ZH[OutboxStatus(row.status)]}”，"
                          "只有已放弃的消息可以重新投递")
-    row.status, row.attempts, row.next_attempt_at, row.claimed_until = (
-        OutboxStatus.pending, 0, now, None)
+    row.status, row.attempts, row.next_attempt_at, row.claimed_until, row.expires_at = (
+        OutboxStatus.pending, 0, now, None, None)  # a person still bound nowhere: it waits anew
     cleared = 0
     if row.person_id is not None:
         for ident in session.exec(select(ChatIdentity).where(
@@ -127,7 +134,7 @@ def cmd_outbox_retry(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``dutybot outbox`` (and ``dutybot outbox retry ID``) to the CLI."""
-    parser = sub.add_parser("outbox", help="查看发件箱：待发送与已放弃的消息，重新投递")
+    parser = sub.add_parser("outbox", help="查看发件箱：待发送、等待绑定与已放弃的消息，重新投递")
     parser.add_argument("--failed", action="store_true", help="只列出已放弃的消息")
     parser.add_argument("--limit", type=positive_int, default=20, metavar="N",
                         help="每类最多列出 N 条（默认 20）")

@@ -25,6 +25,7 @@ from roster import drafts, training
 from roster import leave as roster_leave
 from roster.drafts import Draft, span_zh
 from roster.models import DUTY_ROLE_ZH
+from roster.rest import RestRules
 from roster.rotation import Unfilled
 from roster.service import describe, label
 
@@ -105,7 +106,7 @@ def cmd_roster_generate(args: argparse.Namespace) -> int:
             draft = drafts.generate_draft(
                 session=session, calendar=cli_calendar(settings), patterns=settings.roster.patterns(), start=start,
                 end=end, now=SystemClock().now(), actor="cli", unit=args.unit, seed=args.seed,
-                lookback_days=args.lookback, profile=profile)
+                lookback_days=args.lookback, profile=profile, rest=RestRules.from_settings(settings.roster))
             session.commit()
             filled = sum(len(v.officers) + len(v.leaders) for v in draft.views)
             lines = [f"已生成 {span_zh(start, end)} 的值班草稿（尚未发布，/duty 暂不显示）："

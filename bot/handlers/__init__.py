@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.dispatcher import Handler
 from bot.handlers.admin import PeopleHandler
+from bot.handlers.assign import AssignHandler
 from bot.handlers.brief import BriefHandler
 from bot.handlers.due import DueHandler
 from bot.handlers.duty import DutyHandler, MyDutyHandler
@@ -17,5 +18,5 @@ from bot.handlers.swap import SubstituteHandler, SwapHandler
 
 def default_handlers() -> list[Handler]:
     """Every command, in the order /help lists them."""
-    return [HelpHandler(), WhoamiHandler(), BindHandler(), DutyHandler(), MyDutyHandler(), CheckinHandler(), HandoverHandler(), SwapHandler(), SubstituteHandler(), ReadHandler(), SpotCheckHandler(), SitesHandler(), DueHandler(),
+    return [HelpHandler(), WhoamiHandler(), BindHandler(), DutyHandler(), MyDutyHandler(), CheckinHandler(), HandoverHandler(), SwapHandler(), SubstituteHandler(), AssignHandler(), ReadHandler(), SpotCheckHandler(), SitesHandler(), DueHandler(),
             IncidentHandler(), ReplyHandler(), BriefHandler(), PeopleHandler()]

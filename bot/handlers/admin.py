@@ -1,10 +1,12 @@
-"""/people: admins manage people and binding codes in chat."""
+"""/people: admins manage people over their working life (add, edit phone, roles and unit,
+deactivate with handover, reactivate) and binding codes, in chat."""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
 
+from bot import staffing
 from bot.dispatcher import Context, Handler
 from bot.handlers.duty import parse_day
 from core.clock import fmt_short_zh, local
@@ -12,13 +14,15 @@ from core.errors import InputError
 from core.messages import Inbound, Outbound
 from core.profiles import Profile
 from people import filings
+from people.edits import parse_unit, reactivate_person, set_roles, set_unit
 from people.models import Person, Role, StaffChange
 from people.service import (
     add_person,
     create_invite,
-    deactivate_person,
     find_person,
     list_people,
+    parse_roles,
+    reachable,
     record_training,
     set_phone,
     validate,
@@ -37,29 +41,51 @@ def training_zh(person: Person, profile: Profile) -> str:
     return ""
 
 
+FORMS = ("/people list [all]", "/people add 姓名 电话 角色[、角色] [单位]", "/people invite 姓名",
+         "/people trained 姓名[、姓名] [日期]", "/people phone 姓名 电话", "/people role 姓名 角色[、角色]",
+         "/people unit 姓名 单位", "/people deactivate 姓名 [交接 接收人]", "/people reactivate 姓名",
+         "/people filings", "/people filed 编号")
+PHONE_NOTE = "电话：11 位手机号码如 13812345678，或带区号的固定电话如 023-67881234"
+ROLE_NOTE = ("角色：值班员、带班领导、主要负责人、管理员、外部联系人、技术保障；"
+             "技术保障的单位即其负责的单位，写“无”表示各单位")
+DEACTIVATE_NOTE = "停用时撤下其今后的班次并通知空缺，未办结的事件、留言交给接收人"
+NOTES = {"add": f"{PHONE_NOTE}；{ROLE_NOTE}", "phone": PHONE_NOTE, "role": ROLE_NOTE, "unit": ROLE_NOTE,
+         "deactivate": DEACTIVATE_NOTE}
+ACTION_ALIASES = {"名单": "list", "添加": "add", "邀请": "invite", "培训": "trained", "电话": "phone",
+                  "角色": "role", "roles": "role", "单位": "unit", "停用": "deactivate", "离岗": "deactivate",
+                  "恢复": "reactivate", "返岗": "reactivate", "待备案": "filings", "已备案": "filed",
+                  "备案": "filed"}
+
+
 class PeopleHandler(Handler):
     command = "people"
     aliases = ("人员",)
     roles = frozenset({Role.admin})
-    usage = ("/people list ｜ /people add 姓名 电话 角色[、角色] [单位] ｜ /people invite 姓名 ｜ "
-             "/people trained 姓名[、姓名] [日期] ｜ /people phone 姓名 电话 ｜ /people deactivate 姓名 ｜ "
-             "/people filings ｜ /people filed 编号"
-             "（角色：值班员、带班领导、主要负责人、管理员、外部联系人、技术保障；"
-             "技术保障的单位即其负责的单位）")
-    summary = "人员管理：名单、添加、绑定码、登记培训、改电话、停用、人员变动备案（管理员）"
+    usage = " ｜ ".join(FORMS) + f"（{PHONE_NOTE}；{ROLE_NOTE}；{DEACTIVATE_NOTE}）"
+    summary = "人员管理：名单、添加、绑定码、登记培训、改电话/角色/单位、停用交接、恢复、人员变动备案（管理员）"
+
+    def usage_for(self, args: str) -> str:
+        """Only the attempted sub-command's form, with its notes (the whole list is long on a phone)."""
+        word = args.split(maxsplit=1)[0] if args.strip() else ""
+        action = ACTION_ALIASES.get(word, word.lower())
+        form = next((f for f in FORMS if action and (f + " ").startswith(f"/people {action} ")), None)
+        if form is None:
+            return self.usage
+        return form + (f"（{NOTES[action]}）" if action in NOTES else "")
 
     async def handle(self, inbound: Inbound, ctx: Context) -> list[Outbound]:
         action, _, rest = ctx.args.partition(" ")
         action = action.strip().lower()
         if action in ("list", "名单", ""):
-            people = list_people(session=ctx.session)
+            everyone = rest.strip().lower() in ("all", "全部")
+            people = list_people(session=ctx.session, include_inactive=everyone)
             if not people:
                 return [Outbound("还没有任何人员。用 /people add 添加。")]
-            lines = [f"人员名单（共 {len(people)} 人）："]
+            lines = [f"人员名单（共 {len(people)} 人{'，含已停用' if everyone else ''}）："]
             for p in people:
                 trained = training_zh(p, ctx.profile)
-                lines.append(f"· {p.name}｜{p.roles_zh()}｜{p.unit or '—'}｜{p.phone or '—'}"
-                             + (f"｜{trained}" if trained else ""))
+                lines.append(f"· {p.name}{'' if p.active else '（已停用）'}｜{p.roles_zh()}｜{p.unit or '—'}｜"
+                             f"{p.phone or '—'}" + (f"｜{trained}" if trained else ""))
             waiting = filings.open_filings(session=ctx.session)
             if waiting:
                 lines.append(f"待备案的人员变动 {len(waiting)} 项：/people filings")
@@ -83,15 +109,45 @@ class PeopleHandler(Handler):
             old = set_phone(session=ctx.session, person=person, phone=parts[1], now=ctx.now, actor=ctx.actor)
             note = self._file(ctx, [(person, StaffChange.phone, old)])
             return [Outbound(f"已将 {person.name} 的电话由 {old or '（无）'} 改为 {person.phone}。" + note)]
-        if action in ("deactivate", "停用"):
+        if action in ("role", "roles", "角色"):
+            name, _, value = rest.strip().partition(" ")
+            if not name or not value.strip():
+                raise InputError("修改角色需要姓名和新角色：/people role 姓名 值班员、带班领导")
+            person = find_person(session=ctx.session, name=name)
+            old = set_roles(session=ctx.session, person=person, roles=parse_roles(value), now=ctx.now,
+                            actor=ctx.actor)
+            note = self._file(ctx, [(person, StaffChange.roles, old)])
+            return [Outbound(f"已将 {person.name} 的角色由 {old} 改为 {person.roles_zh()}。" + note)]
+        if action in ("unit", "单位"):
+            name, _, value = rest.strip().partition(" ")
+            if not name or not value.strip():
+                raise InputError("修改单位需要姓名和新单位：/people unit 姓名 单位（写“无”清除）")
+            person = find_person(session=ctx.session, name=name)
+            old = set_unit(session=ctx.session, person=person, unit=parse_unit(value), now=ctx.now, actor=ctx.actor)
+            note = self._file(ctx, [(person, StaffChange.unit, old)])
+            return [Outbound(f"已将 {person.name} 的单位由 {old or '（无）'} 改为 {person.unit or '（无）'}。" + note)]
+        if action in ("deactivate", "停用", "离岗"):
+            if not rest.strip():
+                raise InputError(f"请给出要停用的人员姓名：{staffing.usage()}")
+            name, to = staffing.split_receiver(rest)
+            person = find_person(session=ctx.session, name=name)
+            receiver = find_person(session=ctx.session, name=to) if to else None
+            dep = staffing.deactivate(session=ctx.session, person=person, receiver=receiver, now=ctx.now,
+                                      actor=ctx.actor, calendar=ctx.calendar, patterns=ctx.settings.roster.patterns(),
+                                      profile=ctx.profile, skip=ctx.person)
+            return [Outbound(staffing.render(dep, ctx.profile, ctx.now))]
+        if action in ("reactivate", "恢复", "返岗"):
             name = rest.strip()
             if not name:
-                raise InputError("请给出要停用的人员姓名。")
-            person = deactivate_person(session=ctx.session, person=find_person(session=ctx.session, name=name),
+                raise InputError("请给出要恢复的人员姓名：/people reactivate 姓名")
+            person = reactivate_person(session=ctx.session, person=find_person(session=ctx.session, name=name,
+                                                                                inactive=True),
                                        now=ctx.now, actor=ctx.actor)
-            note = self._file(ctx, [(person, StaffChange.deactivated, "")])
-            return [Outbound(f"已停用 {person.name}（{person.roles_zh()}）：不再出现在名单、排班和通知中；"
-                             f"已排的班次请用 /substitute 安排他人。" + note)]
+            note = self._file(ctx, [(person, StaffChange.reactivated, "")])
+            bound = reachable(session=ctx.session, people=[person])
+            return [Outbound(f"已恢复 {person.name}（{person.roles_zh()}）：重新出现在名单、排班和通知中。"
+                             + ("" if bound else f"如需绑定聊天账号：/people invite {person.name}。")
+                             + "原有班次和已交接的事项不会自动恢复。" + note)]
         if action in ("filings", "待备案"):
             waiting = filings.open_filings(session=ctx.session)
             if not waiting:

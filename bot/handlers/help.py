@@ -7,6 +7,7 @@ from sqlmodel import select
 from bot.dispatcher import Context, Handler
 from core.errors import InputError
 from core.messages import Inbound, Outbound
+from core.outbox import queued_for
 from people.models import PLATFORM_ZH, ChatIdentity
 from people.service import bind
 
@@ -67,4 +68,11 @@ class BindHandler(Handler):
         person = bind(session=ctx.session, code=code, platform=inbound.platform,
                       external_id=inbound.sender_id, chat_id=inbound.chat_id,
                       display_name=inbound.sender_name, now=ctx.now)
-        return [Outbound(f"绑定成功。{person.name}，您好！您的角色：{person.roles_zh()}。发送 /help 查看可用命令。")]
+        text = f"绑定成功。{person.name}，您好！您的角色：{person.roles_zh()}。发送 /help 查看可用命令。"
+        assert person.id is not None
+        # Rows waiting for this binding are queued again (people.service.bind); they are
+        # older than this reply, so they reach the person first.
+        earlier = queued_for(session=ctx.session, person_id=person.id, platform=inbound.platform)
+        if earlier:
+            text += f"\n您绑定前有 {earlier} 条消息在等待送达，已按时间顺序在本条之前发出。"
+        return [Outbound(text)]

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import httpx
 
+from bot import refs
 from bot.config import Settings
 from bot.dispatcher import Context, Handler
+from bot.handlers.incident_new import merge, report_or_offer, split, step_line
 from core import audit
 from core.clock import fmt_short_zh
 from core.errors import DutybotError, InputError, PermissionDenied
@@ -23,17 +25,14 @@ from incidents.fetch import fetch_page
 from incidents.grades import grade_names
 from incidents.models import (
     STATUS_ZH,
-    STEP_STATUS_ZH,
     TYPE_ZH,
     Incident,
     IncidentStatus,
     IncidentStep,
     IncidentType,
     Source,
-    StepStatus,
 )
 from incidents.report import ACTION_ZH, build_report, render_chat
-from incidents.signoff import format_signoffs
 from people.models import Person, Role
 
 # An address someone means as a page: with a scheme, or a bare domain such as www.x.gov.cn/a.
@@ -42,13 +41,15 @@ STAFF = frozenset({Role.officer, Role.leader, Role.principal, Role.admin})
 LIST_LIMIT = 15
 TIMELINE_LIMIT = 12
 ACTIONS = ("new", "list", "show", "ack", "take", "done", "skip", "note", "grade", "escalate",
-           "close", "cancel", "false", "evidence", "report", "draft")
+           "close", "cancel", "false", "evidence", "report", "draft", "merge", "split")
+# What a reply to an incident card may do without naming the incident (bot.refs).
+CARD_ACTIONS = frozenset(ACTIONS) - {"new", "list"}
 ACTION_ALIASES = {
     "新建": "new", "报告事件": "new", "上报": "escalate", "列表": "list", "查看": "show", "确认": "ack",
     "接手": "take", "认领": "take", "完成": "done", "跳过": "skip", "不适用": "skip", "记录": "note",
     "备注": "note", "定级": "grade", "等级": "grade", "升级": "escalate", "结案": "close",
     "撤销": "cancel", "误报": "false", "证据": "evidence", "存证": "evidence", "报告": "report",
-    "草稿": "draft", "拟稿": "draft",
+    "草稿": "draft", "拟稿": "draft", "收到": "ack", "合并": "merge", "分开": "split", "分开登记": "split",
 }
 
 
@@ -66,22 +67,7 @@ def _line(ctx: Context, incident: Incident) -> str:
             f"{incident.grade_label}｜{STATUS_ZH[IncidentStatus(incident.status)]}{nxt}｜{incident.site[:20]}")
 
 
-def _step_line(ctx: Context, step: IncidentStep) -> str:
-    if step.status == StepStatus.pending:
-        late = step.due_at is not None and step.due_at <= ctx.now
-        due = svc.step_due_zh(step)
-        state = ("【已超期】" if late else "") + (due if due == "无时限" or "起算" in due else f"截止 {due}")
-    else:
-        state = f"{STEP_STATUS_ZH[StepStatus(step.status)]} {fmt_short_zh(step.done_at) if step.done_at else ''}"
-        if step.contact:
-            state += f"（{step.method}·{step.contact}" + (f"·{step.contact_ref}" if step.contact_ref else "") + "）"
-    flags = "".join(["（可选）" if step.optional else "", "（需证据）" if step.evidence_required else "",
-                     "（需记录审校人员）" if step.signoff_required and step.is_pending else "",
-                     f"（对外：{step.external}）" if step.external else ""])
-    period = "" if step.period_zh == "无时限" else f"｜{step.period_zh}"
-    signed = step.signoff_list()
-    return (f"  {step.seq}. {step.title}{flags}\n     {state}{period}｜依据：{step.citation}"
-            + (f"\n     审校：{format_signoffs(signed)}" if signed else ""))
+_step_line = step_line
 
 
 class IncidentHandler(Handler):
@@ -93,9 +79,15 @@ class IncidentHandler(Handler):
              "或重新发布的 审：姓名、… 校：姓名、…] ｜ "
              "skip 编号 步骤序号 理由 ｜ note 编号 内容 ｜ grade 编号 等级（如 重大，或本地规定的名称）｜ escalate 编号 [说明] ｜ "
              "evidence 编号 网址或文字（或附截图/文件）｜ draft 编号 步骤序号 ｜ report 编号 ｜ "
-             "close 编号 结论 ｜ cancel 编号 理由（撤销）｜ false 编号 理由（标记为误报）"
+             "close 编号 结论 ｜ cancel 编号 理由（撤销）｜ false 编号 理由（标记为误报）｜ "
+             "merge [编号]（同一网址的报告并入已有事件）｜ split [编号] 理由（分开登记）"
              "（类型：" + "、".join(TYPE_ZH.values()) + "）")
     summary = "网站异常、敏感信息、舆情和安全事件：报告、处置步骤、升级、证据、情况报告"
+    card_kind = "incident"
+
+    def understands(self, word: str) -> bool:
+        """``确认``, ``完成 2``, ``合并`` … typed in reply to an incident card."""
+        return ACTION_ALIASES.get(word, word.lower()) in CARD_ACTIONS
 
     def usage_for(self, args: str) -> str:
         """Only the attempted sub-command's form (the whole list is long on a phone)."""
@@ -111,20 +103,26 @@ class IncidentHandler(Handler):
     # -- slow work outside the transaction ------------------------------------------
 
     def takes_held_media(self, args: str) -> bool:
-        """``/incident evidence 编号 …`` takes the pictures and files held for the sender;
-        without a number it is only answered with its usage and leaves them held."""
+        """``/incident evidence [编号] …`` takes the pictures and files held for the sender
+        (the number may come from the card it replies to); a refused command leaves them held."""
         parts = args.split()
-        return len(parts) >= 2 and ACTION_ALIASES.get(parts[0], parts[0].lower()) == "evidence"
+        return len(parts) >= 1 and ACTION_ALIASES.get(parts[0], parts[0].lower()) == "evidence"
+
+    @staticmethod
+    def _evidence_url(args: str) -> str | None:
+        parts = args.split()
+        if not parts or ACTION_ALIASES.get(parts[0], parts[0].lower()) != "evidence":
+            return None
+        return next((p for p in parts[1:3] if _LOOKS_LIKE_URL.match(p)), None)
 
     def needs_prepare(self, args: str) -> bool:
-        parts = args.split()
-        return (len(parts) >= 3 and ACTION_ALIASES.get(parts[0], parts[0].lower()) == "evidence"
-                and bool(_LOOKS_LIKE_URL.match(parts[2])))
+        return self._evidence_url(args) is not None
 
     async def prepare(self, args: str, settings: Settings, now: datetime) -> object:
-        """Fetch the page of ``/incident evidence INC URL`` before the transaction opens.
+        """Fetch the page of ``/incident evidence [INC] URL`` before the transaction opens.
         An address without http(s):// is refused by ``fetch_page`` with a hint."""
-        url = args.split()[2]
+        url = self._evidence_url(args)
+        assert url is not None
         async with httpx.AsyncClient() as client:
             return await fetch_page(url, client=client, timeout=settings.incidents.fetch_timeout_seconds,
                                     max_bytes=settings.incidents.fetch_max_bytes, now=now)
@@ -139,12 +137,18 @@ class IncidentHandler(Handler):
             return await self._list("", ctx)
         if action not in ACTIONS:
             raise InputError(f"未知操作“{action}”。")
+        if action in CARD_ACTIONS:   # in reply to an incident card: that incident
+            rest = refs.with_card(rest, ctx.card, "incident")
         return await getattr(self, f"_{action}")(rest, ctx)
 
     def _incident(self, ctx: Context, number: str) -> Incident:
+        """The incident ``number`` names: ``3`` is today's INC-…-003 (``bot.refs``)."""
         if not number:
-            raise InputError("请写明事件编号。")
-        return svc.get_incident(session=ctx.session, number=number)
+            raise InputError("请写明事件编号（如 3 表示今天的 3 号事件，或完整编号）。")
+        incident, note = refs.resolve_incident(ctx.session, number, ctx.now)
+        if note:
+            ctx.notes.append(note)
+        return incident
 
     # -- new (with a guided dialog when arguments are missing) -----------------------
 
@@ -185,23 +189,15 @@ class IncidentHandler(Handler):
         if not tokens:
             ctx.ask(f"{base} {target}")
             return [Outbound(f"请简要描述情况（发现了什么、在哪个栏目、影响范围）。回复“取消”放弃。\n对象：{target}")]
-        incident = actions.open_incident(
-            session=ctx.session, calendar=ctx.calendar, profile=ctx.profile, policy=policy,
-            type_=type_, target=target, description=" ".join(tokens), reporter=me, unit=unit,
-            source=source, grade=grade, now=ctx.now, actor=ctx.actor)
-        told = esc.announce_new(ctx.session, incident, profile=ctx.profile, policy=policy, now=ctx.now)
-        steps = svc.steps_of(session=ctx.session, incident=incident)
-        lines = [f"已登记 {incident.number}（{TYPE_ZH[type_]}，{incident.grade_label}）", esc.card(ctx.session, incident, steps),
-                 "处置步骤："] + [_step_line(ctx, s) for s in steps]
-        names = "、".join(dict.fromkeys(p.name for p in told))
-        lines.append(f"已通知：{names}" if names else "已通知：暂无其他人员")
-        support = esc.support_notice(ctx.session, incident)   # 技术保障 pinged, or how to set one
-        if support:
-            lines.append(support)
-        lines.append(esc.ack_hint(incident))
-        lines.append(f"完成步骤：/incident done {incident.number} 序号；保全证据：/incident evidence {incident.number} 网址")
-        return [Outbound("\n".join(lines), buttons=esc.ack_buttons(incident),
-                         card_key=esc.card_key(incident))]
+        return report_or_offer(ctx, {"type": type_.value, "target": target, "description": " ".join(tokens),
+                                     "unit": unit, "source": source.value, "grade": grade.value,
+                                     "text": f"{base} {target} {' '.join(tokens)}"})
+
+    async def _merge(self, rest: str, ctx: Context) -> list[Outbound]:
+        return merge(rest, ctx)
+
+    async def _split(self, rest: str, ctx: Context) -> list[Outbound]:
+        return split(rest, ctx)
 
     # -- views -----------------------------------------------------------------------
 
@@ -222,7 +218,7 @@ class IncidentHandler(Handler):
     async def _show(self, rest: str, ctx: Context) -> list[Outbound]:
         incident = self._incident(ctx, rest)
         steps = svc.steps_of(session=ctx.session, incident=incident)
-        lines = [esc.card(ctx.session, incident, steps), "处置步骤："] + [_step_line(ctx, s) for s in steps]
+        lines = [esc.card(ctx.session, incident, steps, now=ctx.now), "处置步骤："] + [_step_line(ctx, s) for s in steps]
         count = svc.evidence_count(session=ctx.session, incident=incident)
         lines.append(f"证据：{count} 份" if count else "证据：暂无")
         events = audit.history(session=ctx.session, entity_type="incident", entity_id=incident.number)
@@ -245,7 +241,7 @@ class IncidentHandler(Handler):
             return [Outbound(f"{incident.number} 已由 {svc.name_of(ctx.session, incident.acknowledged_by_id)} "
                              f"于 {fmt_short_zh(incident.acknowledged_at)} 确认，无需重复确认。")]  # type: ignore[arg-type]
         esc.after_acknowledged(ctx.session, incident, _me(ctx), ctx.now)
-        return [Outbound(f"已确认 {incident.number}，升级提醒已停止。\n{esc.card(ctx.session, incident)}\n"
+        return [Outbound(f"已确认 {incident.number}，升级提醒已停止。\n{esc.card(ctx.session, incident, now=ctx.now)}\n"
                          f"由您处置请发送：/incident take {incident.number}",
                          buttons=(Button("我来处置", f"/incident take {incident.number}"),),
                          card_key=esc.card_key(incident))]
@@ -259,7 +255,7 @@ class IncidentHandler(Handler):
         if not was_acked:
             esc.after_acknowledged(ctx.session, incident, _me(ctx), ctx.now)
         steps = svc.steps_of(session=ctx.session, incident=incident)
-        return [Outbound(f"{incident.number} 由您负责处置。\n{esc.card(ctx.session, incident, steps)}\n处置步骤：\n"
+        return [Outbound(f"{incident.number} 由您负责处置。\n{esc.card(ctx.session, incident, steps, now=ctx.now)}\n处置步骤：\n"
                          + "\n".join(_step_line(ctx, s) for s in steps), card_key=esc.card_key(incident))]
 
     def _step_args(self, rest: str, ctx: Context) -> tuple[Incident, IncidentStep, str]:

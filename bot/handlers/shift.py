@@ -1,14 +1,17 @@
 """/checkin (接班) and /handover (交班) (DUTY-1, CHECK-2).
 
-The duty log these fill is shown by ``/duty log`` (:mod:`bot.handlers.duty`)."""
+The duty log these fill is shown by ``/duty log`` (:mod:`bot.handlers.duty`). A handover
+well before the shift ends asks for confirmation first (``roster.early_handover``)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from bot.dispatcher import Context, Handler
-from core.clock import fmt_short_zh
-from core.messages import Inbound, Outbound, duration_zh
+from core.clock import fmt_short_zh, local
+from core.messages import Button, Inbound, Outbound, duration_zh
 from reports.handover import handover_summary
-from roster import lifecycle
+from roster import early_handover, lifecycle
 from roster.service import label, views
 
 
@@ -45,15 +48,30 @@ class CheckinHandler(Handler):
 class HandoverHandler(Handler):
     command = "handover"
     aliases = ("交班",)
-    usage = "/handover 备注（如：首页图片已恢复，INC-… 待网信办回复）"
+    usage = "/handover 备注（如：首页图片已恢复，INC-… 待网信办回复）｜ /handover 确认（提前交班时确认）"
     summary = "交班：把本班情况和待办交给下一班"
 
     async def handle(self, inbound: Inbound, ctx: Context) -> list[Outbound]:
         assert ctx.person is not None
-        done = lifecycle.hand_over(session=ctx.session, person=ctx.person, note=ctx.args, now=ctx.now,
+        word, _, rest = ctx.args.strip().partition(" ")
+        confirmed = word.lower() in early_handover.CONFIRM_WORDS
+        note = rest.strip() if confirmed else ctx.args
+        shift = lifecycle.shift_to_hand_over(session=ctx.session, person=ctx.person, now=ctx.now)
+        early = timedelta(minutes=ctx.settings.roster.handover_early_minutes)
+        left = early_handover.time_left(shift, ctx.now, early)
+        if not confirmed and left is not None and not early_handover.handed_over(ctx.session, shift):
+            early_handover.ask(ctx.session, shift=shift, person=ctx.person, note=note, left=left, now=ctx.now,
+                               actor=ctx.actor)
+            kept = "（备注已记下，确认时无需重写）" if note.strip() else ""
+            return [Outbound(f"距交班还有{duration_zh(left)}（{label(shift)}，{local(shift.ends_at):%H:%M} 结束）。"
+                             f"确认提前交班请发送 /handover 确认{kept}",
+                             buttons=(Button("确认提前交班", "/handover 确认"),))]
+        if confirmed and not note:
+            note = early_handover.asked_note(ctx.session, shift=shift, person=ctx.person, now=ctx.now)
+        done = lifecycle.hand_over(session=ctx.session, person=ctx.person, note=note, now=ctx.now,
                                    profile=ctx.profile, actor=ctx.actor, summarize=handover_summary)
         head = (f"已更新交班记录（替换 {fmt_short_zh(done.replaced_at)} 的上一份，"
-                f"{'备注已更新' if ctx.args.strip() else '沿用原备注'}）" if done.replaced_at else "已交班")
+                f"{'备注已更新' if note.strip() else '沿用原备注'}）" if done.replaced_at else "已交班")
         lines = [f"{head}：{label(done.shift)}"]
         if done.told_officers:
             lines.append(f"已发送给下一班值班员：{'、'.join(p.name for p in done.told_officers)}。")

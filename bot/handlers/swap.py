@@ -1,4 +1,8 @@
-"""/swap (换班) between two people of the same duty role, and /substitute (替班) by admins."""
+"""/swap (换班) between two people of the same duty role, and /substitute (替班) by admins.
+
+Both keep the office's rest rules (``roster.rest``): a swap that breaks one waits for an
+admin, who approves it with ``/swap approve N 理由：…``; a substitution that breaks one
+needs ``理由：…`` at the end. The reason is kept in the audit log."""
 
 from __future__ import annotations
 
@@ -6,14 +10,16 @@ from dataclasses import dataclass
 from datetime import date
 
 from bot.dispatcher import Context, Handler
+from bot.handlers.assign import overridden_note, override_of, rest_rules, split_reason
 from bot.handlers.duty import parse_day
 from core.errors import InputError
 from core.messages import Button, Inbound, Outbound
 from people.models import Person, Role
-from people.service import find_person
+from people.service import find_person, people_with_role
 from roster import changes, holders, substitute, training
 from roster import service as roster
 from roster.models import DUTY_ROLE_ZH, SWAP_STATUS_ZH, DutyRole, Shift, SwapRequest, SwapStatus
+from roster.rest import RestViolation
 
 STAFF = frozenset({Role.officer, Role.leader, Role.principal, Role.admin})
 ACTIONS = {"list": "list", "列表": "list", "待办": "list", "accept": "accept", "同意": "accept",
@@ -72,12 +78,21 @@ def _untrained(ctx: Context, officers: list[tuple[Shift | None, Person]], how: s
     return "\n" + "\n".join(lines) if lines else ""
 
 
+def _rest_warning(broken: list[RestViolation], swap_id: int | None) -> str:
+    """``\n注意：…，超过本单位规定的24小时。此换班须由管理员说明理由后批准…`` ('' when none)."""
+    if not broken:
+        return ""
+    return ("\n注意：" + "；".join(v.zh() for v in broken) + "。此换班不符合本单位休息规定，须由管理员说明理由后批准"
+            f"（/swap approve {swap_id} 理由：…）。")
+
+
 class SwapHandler(Handler):
     command = "swap"
     aliases = ("换班",)
     roles = STAFF
     usage = ("/swap 日期 [班次] 对方 [理由] ｜ /swap 日期 [班次] 对方 换 日期2 [班次2] [理由]（互换）｜ "
-             "/swap list ｜ accept 编号 ｜ decline 编号 [理由] ｜ approve 编号 ｜ reject 编号 理由 ｜ cancel 编号")
+             "/swap list ｜ accept 编号 ｜ decline 编号 [理由] ｜ approve 编号 [理由：…（管理员放行）] ｜ "
+             "reject 编号 理由 ｜ cancel 编号")
     summary = "换班：请同事接替我的班次（或互换），对方同意、带班领导批准后生效"
 
     async def handle(self, inbound: Inbound, ctx: Context) -> list[Outbound]:
@@ -112,7 +127,9 @@ class SwapHandler(Handler):
             raise InputError(f"理由过长（上限 {MAX_REASON} 字）。")
         swap = changes.request_swap(
             session=ctx.session, shift=shift, requester=me, target=target, back_shift=back, reason=reason,
-            needs_approval=ctx.settings.roster.swap_needs_approval, now=ctx.now, actor=ctx.actor)
+            needs_approval=ctx.settings.roster.swap_needs_approval, now=ctx.now, actor=ctx.actor,
+            rest=rest_rules(ctx))
+        warn = _rest_warning(changes.rest_broken(ctx.session, swap, rest_rules(ctx)), swap.id)
         role = DUTY_ROLE_ZH[DutyRole(swap.role)]
         ask = [f"【换班申请】{me.name} 请您接替{role}班次：{roster.label(shift)}"]
         if back is not None:
@@ -121,20 +138,21 @@ class SwapHandler(Handler):
             ask.append(f"理由：{reason}")
         ask.append(f"编号 #{swap.id}。同意：/swap accept {swap.id}；拒绝：/swap decline {swap.id} [理由]")
         if swap.needs_approval:
-            ask.append("双方同意后，还需带班领导审批。")
+            ask.append("双方同意后，还需带班领导审批。" + warn)
         changes.notify(ctx.session, [target], "\n".join(ask), event=f"swap:{swap.id}:requested", now=ctx.now,
                        buttons=(Button("同意", f"/swap accept {swap.id}"),
                                 Button("拒绝", f"/swap decline {swap.id}")))
         then = "，对方同意后还需带班领导审批" if swap.needs_approval else ""
         return [Outbound(f"已向 {target.name} 发出换班申请 #{swap.id}：{roster.label(shift)}"
                          + (f"，换回 {roster.label(back)}" if back else "")
-                         + f"。等待对方确认{then}。撤回：/swap cancel {swap.id}")]
+                         + f"。等待对方确认{then}。撤回：/swap cancel {swap.id}" + warn)]
 
     # ------------------------------------------------------------ answering
 
     def _accept(self, rest: str, ctx: Context) -> list[Outbound]:
         swap = changes.get_swap(ctx.session, _swap_id(rest)[0])
-        outcome = changes.accept(session=ctx.session, swap=swap, by=_person(ctx), now=ctx.now, actor=ctx.actor)
+        outcome = changes.accept(session=ctx.session, swap=swap, by=_person(ctx), now=ctx.now, actor=ctx.actor,
+                                 rest=rest_rules(ctx))
         return self._after(outcome, ctx)
 
     def _decline(self, rest: str, ctx: Context) -> list[Outbound]:
@@ -149,9 +167,12 @@ class SwapHandler(Handler):
         return [Outbound(f"已拒绝换班申请 #{swap.id}，已告知申请人。")]
 
     def _approve(self, rest: str, ctx: Context) -> list[Outbound]:
-        swap = changes.get_swap(ctx.session, _swap_id(rest)[0])
-        outcome = changes.approve(session=ctx.session, swap=swap, by=_person(ctx), now=ctx.now, actor=ctx.actor)
-        return self._after(outcome, ctx)
+        swap_id, extra = _swap_id(rest)
+        reason = split_reason(extra)[1]
+        swap = changes.get_swap(ctx.session, swap_id)
+        outcome = changes.approve(session=ctx.session, swap=swap, by=_person(ctx), now=ctx.now, actor=ctx.actor,
+                                  rest=rest_rules(ctx), override=override_of(ctx, reason))
+        return self._after(outcome, ctx, reason)
 
     def _reject(self, rest: str, ctx: Context) -> list[Outbound]:
         swap_id, reason = _swap_id(rest)
@@ -180,7 +201,7 @@ class SwapHandler(Handler):
                        event=f"swap:{swap.id}:withdrawn", now=ctx.now)
         return [Outbound(f"已撤回换班申请 #{swap.id}。")]
 
-    def _after(self, outcome: changes.Outcome, ctx: Context) -> list[Outbound]:
+    def _after(self, outcome: changes.Outcome, ctx: Context, reason: str | None = None) -> list[Outbound]:
         """Tell everyone what an accept or approve led to; the reply for the actor."""
         swap, me = outcome.swap, _person(ctx)
         shift, back, requester, target = changes.parts(ctx.session, swap)
@@ -191,14 +212,21 @@ class SwapHandler(Handler):
             return [Outbound(f"换班申请 #{swap.id} 已无法办理，已自动取消：{outcome.why}")]
         if outcome.status == SwapStatus.accepted:
             deciders = changes.approvers(ctx.session, swap)
+            warn = _rest_warning(list(outcome.broken), swap.id)
+            if outcome.broken:   # only an admin may approve it: they hear of it too
+                deciders = list({p.id: p for p in [*deciders, *people_with_role(session=ctx.session,
+                                                                                role=Role.admin)]}.values())
             names = "、".join(p.name for p in deciders)
             untrained = (_untrained(ctx, [(shift, target), (back, requester)])
                          if swap.role == DutyRole.officer else "")
+            approve = (f"批准（管理员，须说明理由）：/swap approve {swap.id} 理由：…" if outcome.broken
+                       else f"批准：/swap approve {swap.id}")
             changes.notify(ctx.session, deciders, f"【换班待审批】{requester.name} 与 {target.name} 已商定换班\n{card}"
-                           f"{untrained}\n批准：/swap approve {swap.id}；驳回：/swap reject {swap.id} 理由",
+                           f"{untrained}{warn}\n{approve}；驳回：/swap reject {swap.id} 理由",
                            event=f"swap:{swap.id}:approval", now=ctx.now,
-                           buttons=(Button("批准", f"/swap approve {swap.id}"),
-                                    Button("驳回", f"/swap reject {swap.id}")))
+                           buttons=((Button("驳回", f"/swap reject {swap.id}"),) if outcome.broken else
+                                    (Button("批准", f"/swap approve {swap.id}"),
+                                     Button("驳回", f"/swap reject {swap.id}"))))
             changes.notify(ctx.session, [requester], f"【换班进展】{target.name} 已同意换班 #{swap.id}，"
                            f"等待 {names} 审批。", event=f"swap:{swap.id}:accepted", now=ctx.now)
             return [Outbound(f"已同意换班申请 #{swap.id}，等待 {names} 审批。")]
@@ -210,7 +238,7 @@ class SwapHandler(Handler):
         lines.append(f"编号 #{swap.id}" + (f"，{ctx.actor} 批准" if me.id != target.id else "")
                      + "。查看：/duty 日期")
         note = (_untrained(ctx, [(shift, target), (back, requester)], f"换班 #{swap.id}")
-                if swap.role == DutyRole.officer else "")
+                if swap.role == DutyRole.officer else "") + overridden_note(list(outcome.broken), reason)
         changes.notify(ctx.session, everyone, "\n".join(lines) + note, event=f"swap:{swap.id}:done", now=ctx.now,
                        skip=me)
         return [Outbound(f"换班 #{swap.id} 已生效：{roster.label(shift)} 由 {target.name} 值班"
@@ -243,7 +271,7 @@ class SubstituteHandler(Handler):
     command = "substitute"
     aliases = ("替班",)
     roles = frozenset({Role.admin})
-    usage = "/substitute 日期 [班次] 原人员 新人员 [理由]"
+    usage = "/substitute 日期 [班次] 原人员 新人员 [理由]（不符合休息规定时须写“理由：…”）"
     summary = "替班：管理员直接调整某班次的值班人员（管理员）"
 
     async def handle(self, inbound: Inbound, ctx: Context) -> list[Outbound]:
@@ -254,14 +282,17 @@ class SubstituteHandler(Handler):
             raise InputError("请写明原人员和新人员。")
         old = find_person(session=ctx.session, name=parsed.rest[0])
         new = find_person(session=ctx.session, name=parsed.rest[1])
-        reason = " ".join(parsed.rest[2:])
+        free, why = split_reason(" ".join(parsed.rest[2:]))
+        reason = "；".join(x for x in (free, why) if x)
         if len(reason) > MAX_REASON:
             raise InputError(f"理由过长（上限 {MAX_REASON} 字）。")
         shift = holders.held_shift(session=ctx.session, day=parsed.day, name=parsed.shift_name, person=old,
                                    who=old.name)
         sub = substitute.substitute(session=ctx.session, shift=shift, old=old, new=new, reason=reason,
-                                   now=ctx.now, actor=ctx.actor)
-        note = _untrained(ctx, [(shift, new)], "替班") if sub.role == DutyRole.officer else ""
+                                   now=ctx.now, actor=ctx.actor, rest=rest_rules(ctx), override=override_of(ctx, why),
+                                   hint=f"如确需安排，请写明理由后重发：/substitute {split_reason(ctx.args)[0]} 理由：…")
+        note = (_untrained(ctx, [(shift, new)], "替班") if sub.role == DutyRole.officer else "") + \
+            overridden_note(sub.overridden, why)
         text = substitute.substitution_text(sub, reason, ctx.actor) + note
         changes.notify(ctx.session, changes.affected(ctx.session, [shift], old, new), text,
                        event=f"substitute:{shift.id}:{old.id}:{new.id}:{ctx.now.isoformat()}", now=ctx.now,

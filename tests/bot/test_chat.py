@@ -146,8 +146,8 @@ async def test_admin_adds_people_in_chat(chat: MemoryChat, engine: Engine) -> No
     reply = await chat.send("/people add 孙丽 13900000009 值班员、带班领导 区网信办", as_="张伟")
     assert "已添加 孙丽（值班员、带班领导）" in reply
     assert "孙丽" in await chat.send("/people list", as_="张伟")
-    assert "无法识别的角色“队长”" in await chat.send("/people add 周八 139 队长", as_="张伟")
-    assert "已有同名人员" in await chat.send("/people add 孙丽 139 值班员", as_="张伟")
+    assert "无法识别的角色“队长”" in await chat.send("/people add 周八 13900000010 队长", as_="张伟")
+    assert "已有人员：孙丽（" in await chat.send("/people add 孙丽 13900000011 值班员", as_="张伟")
 
 
 async def test_rebinding_replaces_the_old_account(chat: MemoryChat, engine: Engine) -> None:

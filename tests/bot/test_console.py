@@ -217,6 +217,19 @@ def test_console_cli_on_an_empty_database_creates_the_first_admin(
     records = [json.loads(x) for x in (tmp_path / "t.jsonl").read_text(encoding="utf-8").splitlines()]
     assert {"at", "direction", "person", "text"} <= set(records[0])
     assert records[0]["person"] == "管理员" and records[0]["direction"] == "in"
+    assert "演练模式" in out and not (tmp_path / "dutybot.db").exists()   # a drill: nothing kept
+
+
+def test_console_live_on_an_empty_database_makes_the_first_admin_for_real(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = tmp_path / "setup.txt"
+    script.write_text("/people add 王芳 13800000003 值班员\n", encoding="utf-8")
+    assert main(["console", "--live", "--script", str(script)]) == 0
+    out = capsys.readouterr().out
+    assert "已创建首位管理员“管理员”" in out and "已添加 王芳（值班员）" in out
+    assert main(["people", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "管理员" in listed and "王芳" in listed
 
 
 def test_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -287,25 +287,39 @@ async def test_blocked_by_the_user_marks_the_identity_and_stops(
     assert len(admin_notices(engine)) == 2 and len(adapter.texts("u-李强")) == 2
 
 
-async def test_unbound_recipient_is_dead_and_the_admin_is_told(
+class WeComAdapter(FakeAdapter):
+    platform: ClassVar[str] = "wecom"
+
+
+async def test_a_row_for_a_platform_its_person_is_not_bound_on_is_dead_and_the_admin_is_told(
         engine: Engine, clock: FakeClock, people: dict[str, int]) -> None:
-    rid = put(engine, clock, "提醒", "r:5", person=people["赵敏"])
-    adapter = FakeAdapter()
+    """A person bound elsewhere is not waited for when the row names its platform (a
+    person bound nowhere waits: tests/bot/test_outbox_waiting.py)."""
+    with session_scope(engine) as s:
+        queued = enqueue(session=s, now=clock.now(), event_key="r:5", platform="wecom",
+                         message=Outbound(text="提醒", person_id=people["王芳"]))
+        assert queued is not None
+        s.flush()
+        rid = queued.id
+    adapter = WeComAdapter()
     await sender_for(engine, adapter, clock).deliver_due()
-    assert "收件人未绑定账号" in (row(engine, rid).last_error or "")
-    assert "赵敏" in admin_notices(engine)[0].text
+    assert row(engine, rid).status == OutboxStatus.dead
+    assert row(engine, rid).last_error == "收件人未绑定账号（平台 wecom）"
+    assert "王芳" in admin_notices(engine)[0].text
 
 
 async def test_a_dead_notice_does_not_notify_again(engine: Engine, clock: FakeClock) -> None:
     with session_scope(engine) as s:
-        admin = make_person(s, "孙丽", roles=(Role.admin,), now=clock.now(), platform=None)
+        admin = make_person(s, "孙丽", roles=(Role.admin,), now=clock.now())
     put(engine, clock, "提醒", "r:6", chat="g-duty")
-    adapter = FakeAdapter(failures={"g-duty": [AdapterError("chat not found", retryable=False)]})
+    adapter = FakeAdapter(failures={"g-duty": [AdapterError("chat not found", retryable=False)],
+                                    "u-孙丽": [AdapterError("user not found", retryable=False)]})
     sender = sender_for(engine, adapter, clock)
     for _ in range(3):
         await sender.deliver_due()
-    [notice] = admin_notices(engine)                 # the admin is unbound: the notice dies
+    [notice] = admin_notices(engine)                 # the admin's chat fails too: the notice dies
     assert notice.person_id == admin.id and notice.status == OutboxStatus.dead
+    assert adapter.calls == ["g-duty", "u-孙丽"]
 
 
 async def test_unexpected_adapter_error_is_retried_and_logged(

@@ -31,7 +31,7 @@ def test_roles_in_chinese_or_english() -> None:
 def test_csv_with_bom_imports_all(tmp_path: Path, engine: Engine, clock: FakeClock) -> None:
     path = tmp_path / "people.csv"
     path.write_text("姓名,电话,单位,角色,机构\n王芳,13800000003,区政府办,值班员,\n"
-                    "老刘,110,,外部联系人,区公安分局\n", encoding="utf-8-sig")
+                    "老刘,023-67881234,,外部联系人,区公安分局\n", encoding="utf-8-sig")
     with Session(engine) as session:
         people = import_people(session=session, rows=read_table(path), now=clock.now(), actor="t")
         session.commit()
@@ -94,7 +94,7 @@ def test_people_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "已添加 王芳（值班员）" in out and "王芳 的绑定码：" in out
     assert main(["people", "add", "王芳"]) == 2
-    assert "已有同名人员" in capsys.readouterr().err
+    assert "已有人员：王芳（值班员" in capsys.readouterr().err
     (tmp_path / "p.csv").write_text("姓名,角色\n李强,带班领导\n", encoding="utf-8")
     assert main(["people", "import", str(tmp_path / "p.csv")]) == 0
     assert main(["people", "list"]) == 0

@@ -33,7 +33,11 @@ def build(engine: Engine, env: dict[str, str] | None = None) -> tuple[MemoryChat
                     leaders=["李强", "周明"], now=clock.now())
         session.commit()
     adapter = MemoryAdapter()
-    app = App(load_settings(None, env=env or {}), clock=clock, adapter=adapter, engine=engine)
+    # The fixture gives 王芳 every day shift and 陈晨 every night, so most swaps here would
+    # break the rest rules: these tests are about the swap flow, tests/roster/test_rest.py
+    # about the rules.
+    env = {"DUTYBOT_ROSTER_MAX_CONTINUOUS_HOURS": "0", "DUTYBOT_ROSTER_MIN_REST_HOURS": "0", **(env or {})}
+    app = App(load_settings(None, env=env), clock=clock, adapter=adapter, engine=engine)
     return MemoryChat(app, adapter), clock
 
 

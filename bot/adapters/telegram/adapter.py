@@ -308,10 +308,12 @@ class TelegramAdapter(Adapter):
         attachments = await self._attachments(message)
         if not text and not attachments:
             return None  # stickers, joins and other service messages
+        quoted = message.reply_to_message   # a reply to a bot card acts on its item
         return Inbound(platform=self.platform, chat_id=str(message.chat.id),
                        sender_id=str(sender.id), sender_name=sender.full_name, text=text,
                        update_id=str(update.update_id), is_group=is_group,
-                       received_at=message.date, attachments=attachments, raw=update)
+                       received_at=message.date, attachments=attachments, raw=update,
+                       reply_to_message_id=str(quoted.message_id) if quoted is not None else None)
 
     async def _attachments(self, message: Message) -> tuple[Attachment, ...]:
         found: list[tuple[str, str, str, str, int | None]] = []
