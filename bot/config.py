@@ -318,7 +318,7 @@ class RosterSettings(_Section):
     # duty or rest hours. Back-to-back shifts are one continuous stretch; 0 switches a rule off.
     max_continuous_hours: int = Field(default=24, ge=0, le=24 * 7)
     min_rest_hours: int = Field(default=8, ge=0, le=72)
-    # /handover more than this many minutes before the shift ends asks for confirmation.
+    # /handover more than this many minutes before the shift ends asks for confirmation (0: never).
     handover_early_minutes: int = Field(default=30, ge=0, le=24 * 60)
 
     # Whether the shifts must cover the whole day: set from the rule profile when the

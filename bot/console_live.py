@@ -44,6 +44,7 @@ from enum import StrEnum
 from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import Session, col, select
 
+from bot import waiting
 from bot.delivery import DeliveryReport
 from bot.outbox import OutboxSender
 from core.db import session_scope
@@ -160,12 +161,21 @@ def for_console() -> ColumnElement[bool]:
 class ConsoleOnlySender(OutboxSender):
     """The outbox sender of the console on the live database: delivers only the rows of
     :func:`for_console`, in id order; never retries, never dead-letters (printing does not
-    fail), never touches another row."""
+    fail), never touches another row.
+
+    As the platform of a live deployment (``park_unbound``, ``dutybot run --adapter
+    console``) it also keeps what the outbox sender keeps for people bound nowhere: their
+    rows wait (:mod:`bot.waiting`), the admins are told once, and waits run out.
+    """
+
+    park_unbound = False
 
     async def deliver_due(self) -> DeliveryReport:
         """One pass over the console's due rows."""
         report = DeliveryReport()
         now = self.clock.now()
+        if self.park_unbound:
+            self._park_unbound(now, report)
         query = (select(_M).where(_M.status == OutboxStatus.pending, _M.next_attempt_at <= now,
                                   or_(col(_M.claimed_until).is_(None), col(_M.claimed_until) <= now),
                                   for_console())
@@ -192,3 +202,16 @@ class ConsoleOnlySender(OutboxSender):
                 session.add(row)
                 report.sent += 1
         return report
+
+    def _park_unbound(self, now: datetime, report: DeliveryReport) -> None:
+        hours = self.settings.unbound_wait_hours
+        report.expired += len(waiting.sweep(self.engine, platform=CONSOLE, now=now, hours=hours,
+                                            limit=self.settings.batch_size))
+        bound = select(ChatIdentity.id).where(ChatIdentity.person_id == _M.person_id).exists()
+        with Session(self.engine) as session:
+            rows = list(session.exec(select(_M).where(
+                _M.status == OutboxStatus.pending, _M.next_attempt_at <= now,
+                col(_M.person_id).is_not(None), col(_M.platform).is_(None), ~bound)
+                .order_by(col(_M.id)).limit(self.settings.batch_size)))
+        if rows:
+            report.waiting += waiting.park(self.engine, rows, now=now, hours=hours)

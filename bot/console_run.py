@@ -69,6 +69,7 @@ async def _console(settings: Settings, *, as_name: str | None, now_text: str | N
         # On the live database the console delivers only its own rows (bot.console_live).
         app.sender = ConsoleOnlySender(engine=app.engine, adapter=adapter, clock=clock,
                                        settings=settings.outbox)
+        app.sender.park_unbound = mode is ConsoleMode.service
     if interactive is None:
         interactive = script is None and sys.stdin.isatty()
     console = ConsoleSession(app, clock, out=out, transcript=transcript,

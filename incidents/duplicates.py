@@ -82,9 +82,9 @@ def find_duplicate(*, session: Session, target: str, now: datetime, window: time
                        col(Incident.reported_at) >= now - window))
             .order_by(col(Incident.reported_at).desc(), col(Incident.id).desc()))
     for incident in session.exec(stmt):
-        for address in (incident.url, incident.site):
-            if address and normalize_url(address) == key:
-                return incident
+        address = incident.url or incident.site   # the site is the URL's host when both are set
+        if address and normalize_url(address) == key:
+            return incident
     return None
 
 

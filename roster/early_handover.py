@@ -1,7 +1,7 @@
 """Early handover (交班, DUTY-1): ``/handover`` well before the shift ends asks first.
 
-A handover more than ``[roster] handover_early_minutes`` (default 30) before the shift's
-end is not done at once: the officer is told how long is left and asked to confirm
+A handover more than ``[roster] handover_early_minutes`` (default 30; 0: never asked)
+before the shift's end is not done at once: the officer is told how long is left and asked to confirm
 (``/handover 确认``, or the button) — an early handover tells the next shift and the
 leaders, and is more often a slip than a plan. The ask is recorded in the audit log
 (entity ``shift``, action :data:`ASKED`) with the note given, and a confirmation without a
@@ -30,9 +30,9 @@ CONFIRM_WITHIN = timedelta(minutes=30)
 
 def time_left(shift: Shift, now: datetime, early: timedelta) -> timedelta | None:
     """How long until ``shift`` ends when a handover now is early (more than ``early``
-    before the end); else None."""
+    before the end); else None, and always None when ``early`` is zero (never asked)."""
     left = shift.ends_at - now
-    return left if left > early else None
+    return left if early and left > early else None
 
 
 def handed_over(session: Session, shift: Shift) -> bool:

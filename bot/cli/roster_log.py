@@ -18,6 +18,7 @@ from bot.cli.common import cli_calendar, cli_settings, parse_day
 from core.clock import SystemClock
 from reports.dutylog import build_log, render_zh, write_xlsx
 from roster.lifecycle import LifecyclePolicy
+from roster.rest import override_line, overrides_between
 from roster.service import local_day
 
 DEFAULT_DAYS = 7
@@ -37,6 +38,10 @@ def cmd_roster_log(args: argparse.Namespace) -> int:
         with Session(engine) as session:
             log = build_log(session=session, start=start, end=end, now=now, checkin_window=window)
             text = render_zh(log)
+            # Rest rules an admin let a change break, with the reason (roster.rest).
+            overrides = [f"  {override_line(e)}" for e in overrides_between(session, start, end)]
+            if overrides:
+                text += "\n休息规定例外（管理员说明理由后放行）：\n" + "\n".join(overrides)
             if args.xlsx:
                 write_xlsx(log, Path(args.xlsx))
     finally:

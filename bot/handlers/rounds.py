@@ -15,7 +15,7 @@ from incidents import service as incidents
 from incidents.models import TYPE_ALIASES, TYPE_ZH, Grade, IncidentType, Source
 from people.models import Person, Role
 from people.service import find_person
-from roster import rounds, spotcheck
+from roster import rounds, spotcheck, spotcheck_plan
 from roster.service import label
 from roster.sites import find_site, list_sites, set_support, site_line, support_name
 
@@ -110,7 +110,7 @@ class SpotCheckHandler(Handler):
     aliases = ("抽查", "确认在岗")
     roles = STAFF
     usage = ("/spotcheck 单位 ｜ /spotcheck random（随机抽一个在岗单位）｜ /spotcheck list ｜ "
-             "/spotcheck confirm [编号]（值班员确认在岗，也可直接发送“确认在岗”）")
+             "/spotcheck confirm [编号]（值班员确认在岗，也可直接发送“确认在岗”）｜ /spotcheck plan（管理员：定时抽查计划）")
     summary = "在岗抽查：区政府办公室抽查各单位值班员是否在岗；值班员确认在岗"
 
     async def handle(self, inbound: Inbound, ctx: Context) -> list[Outbound]:
@@ -120,6 +120,11 @@ class SpotCheckHandler(Handler):
         word = action.lower()
         if word in ("confirm", "确认", "确认在岗"):
             return [self._confirm(rest.strip(), ctx)]
+        if word in ("plan", "计划"):   # the drawn times: admins only, never the units
+            if Role.admin not in _me(ctx).role_set():
+                raise PermissionDenied("抱歉，定时抽查计划仅管理员可查看。")
+            return [Outbound("\n".join(spotcheck_plan.plan_lines(
+                session=ctx.session, plan=ctx.settings.roster.spotcheck_policy(), now=ctx.now)))]
         self._require_office(ctx)
         if not action or word in ("list", "列表", "记录"):
             return [self._list(ctx)]

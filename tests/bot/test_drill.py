@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -232,3 +233,41 @@ def test_a_postgresql_deployment_drills_on_an_empty_sqlite_database() -> None:
         assert (box.directory / "drill.db").exists()
     assert not box.directory.exists()
     assert settings.database.url.startswith("postgresql") and settings.incidents.evidence_dir == "evidence"
+
+
+async def test_the_console_service_keeps_messages_to_people_bound_nowhere_waiting(engine: Engine) -> None:
+    """``dutybot run --adapter console``: a message to someone bound nowhere (an external
+    contact is never bound on the console) waits, the admin is told once, and the wait
+    runs out after ``unbound_wait_hours``."""
+    clock = FakeClock(NOW)
+    with Session(engine) as session:
+        make_person(session, "张伟", roles=(Role.admin,), now=NOW, platform="console",
+                            external_id="console:张伟", phone="13800000001")
+        contact = make_person(session, "区委网信办", roles=(Role.external,), now=NOW, platform=None,
+                              phone="13800000009")
+        contact_id = contact.id
+        for n in (1, 2):
+            enqueue(session=session, message=Outbound(f"报告{n}", person_id=contact.id), now=NOW,
+                    event_key=f"report:{n}")
+        session.commit()
+    shown: list[tuple[str, str]] = []
+    sender = ConsoleOnlySender(engine=engine, adapter=ConsoleAdapter(lambda c, t: shown.append((c, t))),
+                               clock=clock, settings=load_settings(None, env={}).outbox)
+    sender.park_unbound = True
+    report = await sender.deliver_due()
+    assert report.waiting == 2
+    report = await sender.deliver_due()   # the admin's notice goes out on the next pass
+    assert [chat for chat, _ in shown] == ["console:张伟"]
+    assert "【人员未绑定】区委网信办尚未绑定聊天账号" in shown[0][1]
+    with Session(engine) as session:
+        statuses = [r.status for r in session.exec(select(OutboxMessage).where(
+            OutboxMessage.person_id == contact_id))]
+    assert statuses == [OutboxStatus.waiting, OutboxStatus.waiting]
+    clock.advance(timedelta(hours=72))
+    await sender.deliver_due()
+    await sender.deliver_due()
+    with Session(engine) as session:
+        statuses = [r.status for r in session.exec(select(OutboxMessage).where(
+            OutboxMessage.person_id == contact_id))]
+    assert statuses == [OutboxStatus.dead, OutboxStatus.dead]
+    assert len(shown) == 2 and "【消息已过期】" in shown[1][1] and "区委网信办" in shown[1][1]

@@ -161,11 +161,9 @@ async def test_a_sender_leaves_rows_for_a_person_bound_only_on_another_platform(
         engine: Engine, clock: FakeClock, people: dict[str, int]) -> None:
     """The console started on a database whose people are bound to WeCom."""
     with session_scope(engine) as s:
-        make_person(s, "张伟", now=clock.now(), platform="console")
+        on_console = make_person(s, "张伟", now=clock.now(), platform="console")
     wang = put(engine, clock, "给王芳", "r:w", person=people["王芳"])
-    with Session(engine) as s:
-        zhang_id = s.exec(select(ChatIdentity.person_id).where(ChatIdentity.platform == "console")).one()
-    zhang = put(engine, clock, "给张伟", "r:z", person=zhang_id)
+    zhang = put(engine, clock, "给张伟", "r:z", person=on_console.id)
     console = ConsoleAdapter()
     sender = sender_for(engine, console, clock)
     report = await sender.deliver_due()

@@ -243,7 +243,7 @@ async def test_the_repeat_limit_is_configurable(engine: Engine) -> None:
     await chat.app.advance_to(parse_local("2026-11-24T09:00"))
     unacknowledged = [m.split("】")[0] for m in pings(chat, "李强") if "无人确认" in m]
     assert unacknowledged == ["【事件升级·带班领导", "【停止重复提醒"]
-    overdue_step = [m.split("】")[0] for m in pings(chat, "李强") if "步骤1" in m]
+    overdue_step = [m.split("】")[0] for m in pings(chat, "李强") if "步骤1" in m.splitlines()[0]]
     assert overdue_step == ["【事件超期升级·带班领导", "【停止重复提醒"]
 
 
