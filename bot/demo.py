@@ -1,142 +1,168 @@
-"""``dutybot demo``: a short scripted drill on a throw-away database.
+"""``dutybot demo``: a day and a night of a district office, on a throw-away sandbox.
 
-It shows a newcomer what the bot does with the features that exist, through the real
-console adapter, dispatcher, outbox and scheduler. It grows as features land.
+It shows a newcomer the product through the real console adapter, dispatcher, outbox and
+scheduler: a published roster without gaps, the registered sites, the morning briefing,
+a defaced homepage taken through its playbook (evidence first, the leader's decision on
+the external reports), an overdue public reply escalated and answered, the evening
+handover, a night report of sensitive content, and the next morning's briefing.
+
+Every line says who speaks or who receives, with their real role and unit. Bot messages
+are cut to their first lines (what, by when, what to press); ``--full`` shows them whole,
+and ``--transcript`` records every message in full either way.
 """
 
 from __future__ import annotations
 
 import re
 import sys
-from datetime import datetime
-from pathlib import Path
+from datetime import date, datetime
 from typing import IO
 
 from sqlmodel import Session, col, select
 
-from bot.adapters.console import ConsoleAdapter, ConsoleSession
+from bot.adapters.console import GROUP, ConsoleAdapter, ConsoleSession
 from bot.app import App
 from bot.config import load_settings
 from bot.sandbox import sandbox
 from core.clock import FakeClock, parse_local
-from people.models import InviteCode, Person
+from incidents.models import Incident
 from people.service import add_person, validate
-from roster.models import DutyRole
-from roster.service import assign, ensure_shifts
+from replies.flows import schedule_reminders
+from replies.models import ReplyCategory, ReplyChannel
+from replies.service import create_item
+from roster import sites
+from roster.drafts import generate_draft, publish_draft
 
-START = "2026-09-30T16:00"
-PEOPLE = [
-    ("张伟", "13800000001", "管理员、值班员", "区政府办"),
-    ("李强", "13800000002", "带班领导", "区政府办"),
-    ("王芳", "13800000003", "值班员", "区政府办"),
-    ("赵敏", "13800000004", "主要负责人", "区政府办"),
+START = "2026-11-17T08:20"
+SEED = 2   # the roster draft's seed: 王芳 has the first day shift, 陈晨 its night   # a Tuesday: a working day, then its night
+UNIT = "区政府办"
+PEOPLE = [   # name, phone, roles, unit
+    ("张伟", "13800000001", "管理员", UNIT),
+    ("李强", "13800000002", "带班领导", UNIT),
+    ("周静", "13800000007", "带班领导", UNIT),
+    ("王芳", "13800000003", "值班员", UNIT),
+    ("陈晨", "13800000005", "值班员", UNIT),
+    ("黄磊", "13800000009", "值班员", UNIT),
+    ("赵敏", "13800000004", "主要负责人", UNIT),
+    ("孙磊", "13800000008", "技术保障", UNIT),
     ("刘洋", "13800000006", "值班员", "区政府办公室"),
 ]
+SITES = [("区政府门户网站", "网站", "https://www.example.gov.cn"), ("区政府发布", "微信公众号", "")]
+#: ``{n}`` is the demo's n-th incident (INC-…), ``{tmp}`` the sandbox folder.
 SCRIPT = """\
-# 值班员查看当前值班（值班表按工作日/休息日自动排出班次，9月30日已排班）
+# 上午 08:30：早间简报推送给带班领导、主要负责人和值班群；白班开始
+:at 2026-11-17T08:30
 :as 王芳
-/duty
-/duty 明天
-# 新同事第一次找机器人：尚未绑定，机器人礼貌拒绝并告知怎么办
+/checkin
+# 10:05 值班员读网发现首页被篡改：事件按预案立即通知技术保障，逐级提醒
+:at 2026-11-17T10:05
+/incident new 篡改 https://www.example.gov.cn/ 首页轮播图被替换为博彩广告
+:as 李强
+/incident ack {1}
+:as 王芳
+/incident done {1} 1 已电话通知孙磊
+/incident done {1} 2 首页轮播图确被篡改，其他页面正常
+# 处置前须先保全证据：没有证据时机器人拒绝，附上截图后才能下线页面
+/incident done {1} 3 已下线轮播图
+:attach {tmp}/首页截图.png /incident evidence {1} 首页截图
+/incident done {1} 3 已下线轮播图并恢复备份
+/incident done {1} 4 已向李强报告
+:as 李强
+/incident done {1} 5 报告：篡改涉及赌博广告，报网信、公安
+:as 王芳
+/incident done {1} 6 电话 区委网信办值班室 网信登记2026-118
+/incident close {1} 已恢复，报网信公安，证据已存档
+# 上周三收到的网民“找错”留言已超过3个工作日答复期限（本单位规定）：王芳补答复；随后按提醒读网
+/reply done {MSG} 已修复链接并答复网民
+:at 2026-11-17T11:05
+/read ok 首页已恢复，其他栏目正常
+:at 2026-11-17T16:30
+/read ok
+# 17:30 交接班：白班交班，夜班接班
+:at 2026-11-17T17:30
+/handover 白班读网4轮，篡改事件已结案
 :as 陈晨
-/help
-# 管理员添加人员，并生成一次性绑定码
-:as 张伟
-/people add 陈晨 13800000005 值班员 网信科
-/people invite 陈晨
-# 陈晨用绑定码在私聊中绑定身份（绑定码只能用一次）
-:as 陈晨
-/bind {invite:陈晨}
-/whoami
-# 期限计算：国庆前最后一个工作日收到“找错”留言，3个工作日内答复（REPLY-1）
-/due 2026-09-30 3个工作日
-# 跨入尚未发布节假日安排的 2027 年：结果标注“暂定”
-期限 2026-12-30 3个工作日
-# 输错了也没关系：机器人给出正确用法
-/due 明天
-# 只有管理员能管理人员
-/people list
-# 区政府办公室抽查发现敏感信息并通报主办单位：须在1个工作日内删除（SENS-3），国庆假期不计
+/checkin
+:at 2026-11-17T20:20
+/read ok
+# 23:10 区政府办公室通报公众号文章含完整身份证号：1个工作日内删除（不计夜间）
+:at 2026-11-17T23:10
 :as 刘洋
-/incident new 敏感信息 @区政府办 https://www.example.gov.cn/tzgg/1.html 公示名单含完整身份证号
-# 无人确认：15分钟后提醒带班领导，45分钟后提醒主要负责人（GRADE-2）
-:advance 20m
-# 带班领导确认后升级停止；王芳删除后结案
-:as 李强
-/incident ack INC-20260930-001
-:as 王芳
-/incident done INC-20260930-001 1 已删除并请发布单位重新审核
-/incident close INC-20260930-001 已按通知删除，复查无误
-# 留言板出现违法有害信息：先固定证据，再删除，再报警（SEC-2）
-/incident new 违法 https://www.example.gov.cn/hd/88 留言板出现赌博广告
-/incident done INC-20260930-002 2
-/incident done INC-20260930-002 1
-:attach {tmp}/留言截图.png /incident evidence INC-20260930-002 留言板截图
-/incident done INC-20260930-002 1
-/incident done INC-20260930-002 2
-# 对外报告：机器人给出报告稿，记录联系人和方式
-/incident done INC-20260930-002 3
-/incident done INC-20260930-002 3 电话 区公安分局网安大队王警官 JQ20260930-17
-/incident done INC-20260930-002 4 书面 区委网信办 网信函〔2026〕12号
-/incident close INC-20260930-002 已删除并报警，证据已移交
-/incident report INC-20260930-002
-# 群众在“我为政府网站找错”留言：登记后自动算出答复期限，并指派给王芳
-/reply new 找错 首页“政策解读”栏目链接打不开
-:as 李强
-/reply assign MSG-20260930-001 王芳
-# 模拟时钟拨到 10月11日 上午：到期前提醒、当天提醒、超期提醒，4 小时后升级到带班领导
-:at 2026-10-11T05:00
-# 王芳答复后，后续升级自动停止
-:as 王芳
-/reply done MSG-20260930-001 已修复链接并答复网民
-/reply show MSG-20260930-001
+/incident new 敏感信息 @区政府办 https://mp.example.cn/s/88 公示名单含完整身份证号
+:as 陈晨
+/incident done {2} 1 已删除该文章
+/incident close {2} 已删除，复查无误
+:at 2026-11-18T06:50
+/read ok
+# 次日 08:30：早间简报汇总昨日事件和留言
+:at 2026-11-18T08:30
 """
 
 
-async def run_demo(*, transcript: IO[str] | None = None, out: IO[str] | None = None) -> int:
+async def run_demo(*, transcript: IO[str] | None = None, out: IO[str] | None = None,
+                   full: bool = False) -> int:
     """Run the demo drill; returns the exit code."""
     out = out or sys.stdout
-    with sandbox(load_settings(None, env={"DUTYBOT_INCIDENTS_DISTRICT_OFFICE": "刘洋"}), empty=True,
-                 prefix="dutybot-demo-") as box:
-        settings, tmp = box.settings, str(box.directory)
+    env = {"DUTYBOT_RULES_PROFILE": "liangping", "DUTYBOT_BOT_UNIT": UNIT,
+           "DUTYBOT_INCIDENTS_DISTRICT_OFFICE": "刘洋", "DUTYBOT_BRIEFING_GROUP_CHAT_ID": GROUP}
+    settings = load_settings(None, env=env)
+    # 梁平办法 sets no time limit for 找错 messages; this office sets its own (本地配置).
+    settings.rules.overrides = {"REPLY-1.reply": "3 workdays"}
+    with sandbox(settings, empty=True, prefix="dutybot-demo-") as box:
         clock = FakeClock(parse_local(START))
         holder: list[ConsoleSession] = []
-        app = App(settings, clock=clock, adapter=ConsoleAdapter(lambda c, t: holder[0].show(c, t)))
+        app = App(box.settings, clock=clock, adapter=ConsoleAdapter(lambda c, t: holder[0].show(c, t)))
         console = ConsoleSession(app, clock, out=out, transcript=transcript)
+        console.max_lines = None if full else 3
         holder.append(console)
-        with Session(app.engine) as session:
-            for name, phone, roles, unit in PEOPLE:
-                add_person(session=session, new=validate(name, phone, unit, roles, trained="2026-09-01"),
-                           now=clock.now(), actor="demo")
-            _roster_today(session, app, clock.now())
-            session.commit()
-        print("dutybot 演示：临时数据库，模拟时钟从 2026年9月30日 16:00 开始。"
-              "人员：张伟（管理员）、李强（带班领导）、王芳（值班员）、赵敏（主要负责人）、"
-              "刘洋（区政府办公室）。", file=out)
-        (Path(tmp) / "留言截图.png").write_bytes(b"\x89PNG demo screenshot")
+        reply_number = _set_up(app, clock.now())
+        print("dutybot 演示（梁平配置档，临时数据库）：模拟时钟 2026年11月17日（星期二）08:20 起；"
+              "值班表 11月17日—24日 已发布，无空缺；读网对象：区政府门户网站、“区政府发布”公众号。\n"
+              "人员：张伟 管理员｜李强、周静 带班领导｜王芳、陈晨、黄磊 值班员｜赵敏 主要负责人｜"
+              "孙磊 技术保障｜刘洋 区政府办公室。", file=out)
+        (box.directory / "首页截图.png").write_bytes(b"\x89PNG demo screenshot")
         for raw in SCRIPT.splitlines():
-            raw = raw.replace("{tmp}", tmp)
-            line = re.sub(r"\{invite:(\S+?)\}", lambda m: _latest_code(app, m.group(1)), raw)
+            line = raw.replace("{tmp}", str(box.directory))
+            line = re.sub(r"\{(\d)\}", lambda m: _incident(app, int(m.group(1))), line)
+            line = line.replace("{MSG}", reply_number)
             await console.line(line, echo=True)
         app.engine.dispose()
-        print("\n演示结束，临时数据库已删除。自己试试：dutybot console（输入 /help 开始）。", file=out)
+        print("演示结束，临时数据库已删除。自己演练：dutybot drill（输入 /help 开始）。", file=out)
     return 0
 
 
-def _roster_today(session: Session, app: App, now: datetime) -> None:
-    """The duty of the demo's first day: 白班 王芳, 夜班 张伟, 李强 leading both."""
-    shifts = ensure_shifts(session=session, calendar=app.calendar, patterns=app.settings.roster.patterns(),
-                           start=now.date(), end=now.date(), now=now)
-    people = {p.name: p for p in session.exec(select(Person))}
-    for shift, officer in zip(shifts, ("王芳", "张伟"), strict=False):
-        assign(session=session, shift=shift, person=people[officer], role=DutyRole.officer, source="demo",
-               now=now, actor="demo")
-        assign(session=session, shift=shift, person=people["李强"], role=DutyRole.leader, source="demo",
-               now=now, actor="demo")
-
-
-def _latest_code(app: App, name: str) -> str:
+def _set_up(app: App, now: datetime) -> str:
+    """People, sites with their 技术保障, a published roster, and last week's public message
+    (its number is returned)."""
     with Session(app.engine) as session:
-        row = session.exec(select(InviteCode).join(Person, col(Person.id) == InviteCode.person_id)
-                           .where(Person.name == name).order_by(col(InviteCode.id).desc())).first()
-        return row.code if row else "（无）"
+        people = {}
+        for name, phone, roles, unit in PEOPLE:
+            people[name] = add_person(session=session, now=now, actor="demo",
+                                      new=validate(name, phone, unit, roles, trained="2026-09-01"))
+        for name, kind, url in SITES:
+            sites.add_site(session=session, new=sites.validate(name, kind, url, UNIT), now=now, actor="demo")
+        sites.set_support(session=session, name=SITES[0][0], unit=UNIT, person=people["孙磊"], now=now,
+                          actor="demo")
+        days = (date(2026, 11, 17), date(2026, 11, 24))
+        patterns = app.settings.roster.patterns()
+        generate_draft(session=session, calendar=app.calendar, patterns=patterns, start=days[0], end=days[1],
+                       now=now, actor="demo", seed=SEED, unit=UNIT, profile=app.profile)
+        publish_draft(session=session, calendar=app.calendar, patterns=patterns, start=days[0], end=days[1],
+                      now=now, actor="demo", profile=app.profile)
+        item, _ = create_item(session=session, calendar=app.calendar, profile=app.profile,
+                              category=ReplyCategory.error_report, channel=ReplyChannel.error_portal,
+                              summary="首页“政策解读”栏目链接打不开", received_at=parse_local("2026-11-11T10:00"),
+                              unit=UNIT, assignee=people["王芳"], created_by=people["张伟"], now=now,
+                              actor="demo")
+        schedule_reminders(session=session, item=item, calendar=app.calendar,
+                           policy=app.settings.reply_policy(app.calendar), now=now)
+        session.commit()
+        return item.number
+
+
+def _incident(app: App, n: int) -> str:
+    """The number of the demo's n-th incident, as the bot gave it."""
+    with Session(app.engine) as session:
+        rows = session.exec(select(Incident.number).order_by(col(Incident.id))).all()
+    return rows[n - 1] if len(rows) >= n else "（无）"
+

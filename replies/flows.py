@@ -26,11 +26,13 @@ from datetime import date, datetime, time, timedelta
 from sqlmodel import Session
 
 from core import schedule
-from core.clock import SHANGHAI, fmt_short_zh
+from core.clock import SHANGHAI, fmt_short_zh, local
 from core.messages import Button, Outbound
+from core.numbering import short_form
 from core.office_hours import OfficeHours
 from core.outbox import enqueue
 from core.schedule import DueItem
+from core.words_zh import by_when_zh
 from core.workdays import WorkdayCalendar
 from people.models import Person, Role
 from people.service import people_with_role
@@ -40,6 +42,7 @@ from replies.service import get_item
 REMIND_KIND = "reply.remind"
 STAGES = ("before", "due", "breach", "leader", "principal")
 LEVEL = {"breach": 1, "leader": 2, "principal": 3}
+SUMMARY_CHARS = 12
 
 
 @dataclass(frozen=True)
@@ -72,10 +75,20 @@ def deadline_zh(item: ReplyItem) -> str:
     return text + ("（暂定）" if item.provisional else "")
 
 
-def card(item: ReplyItem) -> str:
-    """The lines every message about an item starts with."""
-    return (f"{item.number}（{CATEGORY_ZH[ReplyCategory(item.category)]}）\n"
-            f"摘要：{item.summary[:80]}\n截止：{deadline_zh(item)}\n{item.citation}")
+def card(item: ReplyItem, *, now: datetime | None = None, head: str = "", action: str | None = None) -> str:
+    """The card every message about an item carries, short on a phone: WHAT (``head``, id,
+    category, the summary's start), BY WHEN (``截止：今天 24:00 前（还剩5小时）``) and WHAT TO
+    PRESS (``action``, else how to record the answer) first; then the summary and the rule."""
+    what = f"{item.number}｜{CATEGORY_ZH[ReplyCategory(item.category)]}｜{item.summary[:SUMMARY_CHARS]}"
+    first = f"{head}{'' if not head or head.endswith('】') else '：'}{what}"
+    if now is not None and item.is_open:
+        when = f"截止：{by_when_zh(item.due_at, now)}" + ("（暂定）" if item.provisional else "")
+    else:
+        when = f"截止：{deadline_zh(item)}"
+    ref = short_form(item.number, local(now).date()) if now is not None else item.number
+    press = action or (f"答复后回复“答复 答复摘要”或发送 /reply done {ref} 答复摘要" if item.is_open
+                       else f"查看：/reply show {ref}")
+    return f"{first}\n{when}\n{press}\n摘要：{item.summary[:80]}\n{item.citation}"
 
 
 def stage_times(*, item: ReplyItem, calendar: WorkdayCalendar,
@@ -161,23 +174,22 @@ def process_reminder(session: Session, due: DueItem, now: datetime) -> None:
     if not item.is_open:
         return
     event = f"{ref_of(item)}:{stage}:{item.due_at.isoformat()}"
-    done_hint = f"答复后请发送：/reply done {item.number} 答复摘要"
     holder = responsible(session, item)
     holder_names = "、".join(p.name for p in holder) or "未指定"
+    ref = short_form(item.number, local(now).date())
     if stage == "before":
-        notify(session, holder, f"【答复提醒】即将到期\n{card(item)}\n{done_hint}", event=event, now=now)
+        notify(session, holder, card(item, now=now, head="【答复提醒】即将到期"), event=event, now=now)
     elif stage == "due":
-        notify(session, holder, f"【答复提醒】今天到期\n{card(item)}\n{done_hint}", event=event, now=now)
+        notify(session, holder, card(item, now=now, head="【答复提醒】今天到期"), event=event, now=now)
     elif stage == "breach":
-        notify(session, holder, f"【已超期】已过答复期限，请立即处理\n{card(item)}\n{done_hint}",
-               event=event, now=now)
+        notify(session, holder, card(item, now=now, head="【已超期】已过答复期限，请立即处理"), event=event, now=now)
     elif stage == "leader":
         notify(session, rung(session, item, Role.leader),
-               f"【超期升级·带班领导】留言超期未答复，负责人：{holder_names}\n{card(item)}\n"
-               f"请督促办理；如需改派：/reply assign {item.number} 姓名", event=event, now=now)
+               card(item, now=now, head=f"【超期升级·带班领导】留言超期未答复，负责人：{holder_names}",
+                    action=f"请督促办理；如需改派：/reply assign {ref} 姓名"), event=event, now=now)
     elif stage == "principal":
         notify(session, rung(session, item, Role.principal),
-               f"【超期升级·主要负责人】留言超期仍未答复，负责人：{holder_names}\n{card(item)}",
-               event=event, now=now)
+               card(item, now=now, head=f"【超期升级·主要负责人】留言超期仍未答复，负责人：{holder_names}",
+                    action=f"请督促办理；如需改派：/reply assign {ref} 姓名"), event=event, now=now)
     item.escalation_level = max(item.escalation_level, LEVEL.get(stage, 0))
     session.add(item)

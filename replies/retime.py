@@ -68,8 +68,8 @@ def retime_provisional(session: Session, fire_time: datetime, now: datetime, *,
             schedule_reminders(session=session, item=item, calendar=calendar, policy=policy,
                                now=now)
             notify(session, responsible(session, item),
-                   f"【期限调整】节假日安排已更新，原“暂定”的答复期限已重新计算\n"
-                   f"原截止：{before}\n{card(item)}",
+                   card(item, now=now, head="【期限调整】原“暂定”的答复期限已按新的节假日安排重新计算")
+                   + f"\n原截止：{before}",
                    event=f"{ref_of(item)}:retimed:{new_due.isoformat()}", now=now)
         changed += 1
     return changed

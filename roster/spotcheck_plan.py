@@ -137,7 +137,9 @@ def draw(spans: Sequence[tuple[datetime, datetime]], count: int, rng: random.Ran
 
 
 def _planned(session: Session, week: str) -> AuditEvent | None:
-    return session.exec(select(AuditEvent).where(AuditEvent.entity_type == ENTITY, AuditEvent.entity_id == week)
+    """The week's latest ``planned`` or ``cancelled`` event (a draw, or its withdrawal)."""
+    return session.exec(select(AuditEvent).where(AuditEvent.entity_type == ENTITY, AuditEvent.entity_id == week,
+                                                 col(AuditEvent.action).in_(["planned", "cancelled"]))
                         .order_by(col(AuditEvent.id).desc())).first()
 
 
@@ -152,7 +154,7 @@ def plan_week(*, session: Session, plan: SpotCheckPlan, monday: date, calendar: 
     returns how many were drawn now."""
     week = week_id(monday)
     done = _planned(session, week)
-    if done is not None and done.details().get("signature") == plan.signature():
+    if done is not None and done.action == "planned" and done.details().get("signature") == plan.signature():
         return 0
     for item in _pending(session, week):           # the settings changed: redraw what is left
         item.status = DueStatus.cancelled
@@ -179,9 +181,14 @@ def plan_checks(*, session: Session, plan: SpotCheckPlan, calendar: WorkdayCalen
     """Draw the current and the next week where needed; when the plan is off, cancel
     what is still pending. Returns the checks drawn now."""
     if not plan.enabled:
+        weeks: set[str] = set()
         for item in session.exec(select(DueItem).where(DueItem.kind == KIND, DueItem.status == DueStatus.pending)):
             item.status = DueStatus.cancelled
             session.add(item)
+            weeks.add(item.ref.removeprefix(f"{ENTITY}:"))
+        for name in sorted(weeks):     # switched on again later, the week is drawn anew
+            audit.record(session=session, at=now, entity_type=ENTITY, entity_id=name, action="cancelled",
+                         zh=f"定时抽查已停用，取消第 {name} 周尚未进行的抽查")
         return 0
     monday = week_of(local(now).date())
     drawn = 0

@@ -13,6 +13,8 @@ work; leaders on duty (带班领导) are not checked. The roster then:
 - import, substitution and swaps: warn, naming the people and citing the article, and record
   it in the audit log — those carry a person's decision, often at short notice, and refusing
   would leave a shift empty, which is worse;
+- ``/assign`` (filling a gap, ``roster.assign``): refuses — it only adds a person to an empty
+  place, so refusing displaces nobody, and the gap warning keeps reminding;
 - the daily gap warning (``roster.gaps``) lists untrained officers on the coming shifts.
 
 Where the profile does not state STAFF-1 nothing here is enforced.

@@ -162,6 +162,9 @@ class ConsoleSession:
         self._advancing = False   # while the clock moves, deliveries show their time
         # Interactive mode has a background ticker; one line or tick at a time.
         self.lock = asyncio.Lock()
+        #: Show at most this many lines of each bot message (the demo's short form).
+        self.max_lines: int | None = None
+        self._shown: list[tuple[str, str, str]] = []
 
     # ---- output -------------------------------------------------------------------
     def show(self, chat_id: str, text: str) -> None:
@@ -171,13 +174,33 @@ class ConsoleSession:
             label = "→ 值班群"
             person = "值班群"
         elif name == self.speaker and not self._advancing:
-            label, person = "机器人", name
+            label, person = (f"机器人 → {name}{self._role_label(name)}" if self.max_lines else "机器人"), name
         else:
             label, person = f"→ {name}{self._role_label(name)}", name
-        body = text.replace("\n", "\n    ")
         when = f"[{fmt_short_zh(self.clock.now())}] " if self._advancing else ""
-        print(f"{when}{label}：{body}", file=self.out)
         self._record("out", person, text)
+        if self.max_lines:
+            self._shown.append((when, label, text))   # printed by flush(), merged
+            return
+        body = text.replace("\n", "\n    ")
+        print(f"{when}{label}：{body}", file=self.out)
+
+    def flush(self) -> None:
+        """The short form (``max_lines``): print the held messages, one entry for the same
+        text sent at the same time to several people, each cut to its first lines."""
+        shown, self._shown = self._shown, []
+        merged: list[tuple[str, list[str], str]] = []
+        for when, label, text in shown:
+            if merged and merged[-1][0] == when and merged[-1][2] == text:
+                merged[-1][1].append(label.removeprefix("→ "))
+            else:
+                merged.append((when, [label], text))
+        for when, labels, text in merged:
+            lines = [ln for ln in text.splitlines() if ln.strip()] or [""]
+            if self.max_lines and len(lines) > self.max_lines:
+                lines = [*lines[:self.max_lines - 1], f"{lines[self.max_lines - 1]} ……（共 {len(lines)} 行）"]
+            body = "\n    ".join(lines)
+            print(f"{when}{'、'.join(labels)}：{body}", file=self.out)
 
     def _role_label(self, name: str) -> str:
         with Session(self.app.engine) as session:
@@ -185,7 +208,11 @@ class ConsoleSession:
                 person = find_person(session=session, name=name)
             except Exception:
                 return ""
-        roles = [r for r in (Role.leader, Role.principal, Role.officer, Role.admin) if r in person.role_set()]
+        if self.max_lines:   # the demo: every role and the unit, so a reader knows who this is
+            unit = f"，{person.unit}" if person.unit else ""
+            return f"（{person.roles_zh()}{unit}）"
+        roles = [r for r in (Role.leader, Role.principal, Role.officer, Role.admin, Role.support)
+                 if r in person.role_set()]
         return f"（{ROLE_ZH[roles[0]]}）" if roles else ""
 
     def _record(self, direction: str, person: str, text: str, *,
@@ -200,6 +227,7 @@ class ConsoleSession:
 
     def say(self, text: str) -> None:
         """A line from the console itself (not the bot)."""
+        self.flush()
         print(f"（{text}）", file=self.out)
 
     # ---- people ---------------------------------------------------------------------
@@ -268,13 +296,17 @@ class ConsoleSession:
         if person is None:
             self.say(f"“{name}”不在人员名单中，将以未绑定用户的身份发言")
         else:
-            self.say(f"现在以 {name}（{person.roles_zh()}）的身份发言")
+            if not self.max_lines:   # the short form names the speaker on every line anyway
+                self.say(f"现在以 {name}（{person.roles_zh()}）的身份发言")
 
     # ---- input ----------------------------------------------------------------------
     async def line(self, raw: str, *, echo: bool = False) -> bool:
         """Handle one input line; False means quit."""
         async with self.lock:
-            return await self._line(raw, echo=echo)
+            try:
+                return await self._line(raw, echo=echo)
+            finally:
+                self.flush()
 
     async def tick_real_time(self) -> None:
         """Interactive mode's background step: run what real time made due."""
@@ -287,7 +319,8 @@ class ConsoleSession:
             return True
         if text.startswith("#"):
             if echo:
-                print(f"\n== {text.lstrip('#').strip()}", file=self.out)
+                gap = "" if self.max_lines else "\n"   # the short form saves every line
+                print(f"{gap}== {text.lstrip('#').strip()}", file=self.out)
             return True
         if self.follow_real_time:
             await self._sync_real_time()
@@ -309,7 +342,8 @@ class ConsoleSession:
             where = "（值班群）" if in_group else ""
             names = "、".join(a.filename for a in attachments)
             with_files = f"［附件：{names}］" if attachments else ""
-            print(f"[{fmt_short_zh(self.clock.now())}] {self.speaker}{where}：{text}{with_files}",
+            role = self._role_label(self.speaker) if self.max_lines else ""
+            print(f"[{fmt_short_zh(self.clock.now())}] {self.speaker}{role}{where}：{text}{with_files}",
                   file=self.out)
         self._record("in", self.speaker, text, attachments=[a.filename for a in attachments])
         self._updates += 1
@@ -388,7 +422,9 @@ class ConsoleSession:
             await self.app.advance_to(target)
         finally:
             self._advancing = False
-        self.say(f"时间到 {fmt_short_zh(self.clock.now())}")
+        self.flush()
+        if not self.max_lines:
+            self.say(f"时间到 {fmt_short_zh(self.clock.now())}")
 
     async def _sync_real_time(self) -> None:
         target = SystemClock().now() + self._offset

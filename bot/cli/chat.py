@@ -242,7 +242,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         transcript = (stack.enter_context(open(args.transcript, "w", encoding="utf-8"))
                       if args.transcript else None)
-        return asyncio.run(run_demo(transcript=transcript))
+        return asyncio.run(run_demo(transcript=transcript, full=args.full))
 
 
 def _console_options(p: argparse.ArgumentParser) -> None:
@@ -313,6 +313,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p = sub.add_parser("demo", help="在临时数据库上演示机器人能做什么（不写入正式数据库）")
     p.add_argument("--transcript", metavar="FILE.jsonl", help="把每条消息记录为 JSON 行")
+    p.add_argument("--full", action="store_true", help="显示每条消息的全文（默认只显示前三行）")
     p.set_defaults(func=cmd_demo)
 
 

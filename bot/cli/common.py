@@ -18,6 +18,8 @@ from datetime import date, time
 from typing import Any, Literal, NoReturn
 
 from bot.config import Settings, find_config, load_settings
+from core import words_zh
+from core.clock import SystemClock, local
 from core.errors import InputError
 from core.workdays import WorkdayCalendar
 
@@ -37,16 +39,21 @@ def cli_calendar(settings: Settings, cutoff: time | Literal["default"] | None = 
     return WorkdayCalendar.from_dir(settings.resolve(settings.calendar.holidays_dir), cutoff=cut)
 
 
-def parse_day(text: str, what: str) -> date:
-    """A ``YYYY-MM-DD`` argument; ``what`` names it in the error (``开始日期``).
+def parse_day(text: str, what: str, today: date | None = None) -> date:
+    """A day argument as the chat reads it (``2026-12-03``, ``12-03``, ``12月3日``, ``明天``,
+    ``下周一``, ``本周五``: :func:`core.words_zh.parse_day`), counted from ``today`` (default:
+    today in Beijing time); ``what`` names it in the error (``开始日期``).
 
     Raises:
-        InputError: not a date.
+        InputError: not a day.
     """
+    if today is None:
+        today = local(SystemClock().now()).date()
     try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise InputError(f"无效的{what} {text!r}：应为 YYYY-MM-DD，如 2026-11-01") from None
+        return words_zh.parse_day(text, today)
+    except InputError:
+        raise InputError(f"无效的{what} {text!r}：应为 YYYY-MM-DD 或 {words_zh.DAY_EXAMPLES} 等，"
+                         "如 2026-11-01") from None
 
 
 def parse_cutoff(text: str) -> time | None:

@@ -42,7 +42,8 @@ from bot.cli.roster_log import add_commands as add_roster_log
 from bot.cli.roster_plan import add_commands as add_roster_plan
 from bot.cli.sites import register as register_sites
 from bot.config import CONFIG_NAME, Settings, example_config, load_settings
-from core.clock import SystemClock, local, parse_local
+from core import words_zh
+from core.clock import SystemClock, local
 from core.db import current_revision, head_revision, make_engine, upgrade
 from core.errors import (
     CalendarError,
@@ -61,11 +62,11 @@ log = logging.getLogger("dutybot")
 
 def cmd_due(args: argparse.Namespace) -> int:
     """dutybot due START (--workdays N | --days N | --months N) [--cutoff HH:MM] [--json]"""
-    try:
-        start = parse_local(args.start)
-    except ValueError:
+    try:   # the chat's words too: 明天, 下周一, 12月3日 (core.words_zh)
+        start = words_zh.parse_start(args.start, SystemClock().now())
+    except InputError:
         raise InputError(
-            f"无效的开始时间 {args.start!r}：应为 ISO 格式的日期或时间，如 2026-10-08 或 2026-10-08T09:30"
+            f"无效的开始时间 {args.start!r}：应为日期或时间，如 2026-10-08、2026-10-08T09:30、明天、下周一、12月3日"
         ) from None
     settings = cli_settings(args)
     cutoff = parse_cutoff(args.cutoff) if args.cutoff else "default"
@@ -233,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     dbsub.add_parser("status", help="查看数据库结构版本").set_defaults(func=cmd_db_status)
 
     p = sub.add_parser("due", help="计算期限（工作日、自然日、月）")
-    p.add_argument("start", metavar="START", help="起算时间，如 2026-10-08T09:30（默认北京时间）")
+    p.add_argument("start", metavar="START", help="起算时间，如 2026-10-08T09:30（默认北京时间）、2026-10-08、明天、下周一、12月3日")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--workdays", type=positive_int, metavar="N", help="N 个工作日")
     group.add_argument("--days", type=positive_int, metavar="N", help="N 日（自然日）")

@@ -3,46 +3,18 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 
 from bot.dispatcher import Context, Handler
 from core.clock import WEEKDAYS_ZH, fmt_date_zh, local
-from core.errors import InputError
 from core.messages import Inbound, Outbound
+from core.words_zh import parse_day  # 今天/明天/下周一/12-03; swap, assign and admin import it here
 from reports import dutylog
 from roster import lifecycle
 from roster import service as roster
 
 MYDUTY_DAYS = 30
 LOG_WEEK_DAYS = 7
-_MONTH_DAY = re.compile(r"^(\d{1,2})[-/.月](\d{1,2})日?$")
-
-
-def parse_day(text: str, today: date) -> date:
-    """``今天`` ``明天`` ``后天`` ``昨天`` ``12-03`` ``12月3日`` ``2026-12-03``."""
-    text = text.strip()
-    relative = {"今天": 0, "今日": 0, "明天": 1, "明日": 1, "后天": 2, "昨天": -1}
-    if text in relative:
-        return today + timedelta(days=relative[text])
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        pass
-    m = _MONTH_DAY.match(text)
-    if m:
-        month, day = int(m.group(1)), int(m.group(2))
-        try:
-            found = date(today.year, month, day)
-        except ValueError:
-            raise InputError(f"日期“{text}”不存在。") from None
-        # Early January asking about late December means last year, and vice versa.
-        if (found - today).days > 180:
-            found = found.replace(year=found.year - 1)
-        elif (today - found).days > 180:
-            found = found.replace(year=found.year + 1)
-        return found
-    raise InputError(f"无法识别的日期“{text}”（可用：今天、明天、12-03、2026-12-03、week）。")
 
 
 def day_lines(ctx: Context, day: date) -> list[str]:
@@ -72,7 +44,7 @@ def duty_log_reply(ctx: Context, arg: str, today: date) -> str:
 class DutyHandler(Handler):
     command = "duty"
     aliases = ("值班",)
-    usage = ("/duty ｜ /duty 明天 ｜ /duty 12-03 ｜ /duty week（本周）｜ /duty next（下周）｜ "
+    usage = ("/duty ｜ /duty 明天 ｜ /duty 下周一 ｜ /duty 12-03 ｜ /duty week（本周）｜ /duty next（下周）｜ "
              "/duty log [昨天|12-03|week]（值班日志）")
     summary = "查看值班安排（当前、某天、本周）"
 

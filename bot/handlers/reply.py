@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from bot import refs
 from bot.dispatcher import Context, Handler
 from core import audit
 from core.clock import fmt_short_zh
 from core.errors import InputError, PermissionDenied
 from core.messages import Button, Inbound, Outbound
+from core.words_zh import parse_duration, parse_number
 from people.models import Person, Role
 from people.service import find_person
 from replies import flows
@@ -25,7 +27,6 @@ from replies.service import (
     create_item,
     decide_extension,
     default_channel,
-    get_item,
     list_items,
     parse_category,
     parse_channel,
@@ -39,6 +40,25 @@ ACTIONS = ("new", "list", "show", "assign", "done", "explain", "extend", "approv
 ACTION_ALIASES = {"新建": "new", "登记": "new", "列表": "list", "查看": "show", "指派": "assign",
                   "答复": "done", "办结": "done", "说明": "explain", "延期": "extend",
                   "批准": "approve", "驳回": "reject"}
+# What a reply to a reply-item card may do without naming the item (bot.refs).
+CARD_ACTIONS = frozenset(ACTIONS) - {"new", "list"}
+
+
+def _item(ctx: Context, text: str) -> ReplyItem:
+    """The item ``text`` names: ``17`` is today's MSG-…-017 (``bot.refs``)."""
+    item, note = refs.resolve_reply(ctx.session, text, ctx.now)
+    if note:
+        ctx.notes.append(note)
+    return item
+
+
+def _workdays(text: str) -> int | None:
+    """``5``, ``五``, ``5个工作日``, ``十个工作日`` as a number of working days."""
+    try:
+        return parse_number(text)
+    except InputError:
+        found = parse_duration(text)
+        return found[0] if found is not None and found[1] == "workdays" else None
 
 
 def _need(person: Person | None, roles: frozenset[Role], what: str) -> Person:
@@ -68,6 +88,11 @@ class ReplyHandler(Handler):
              "done 编号 答复摘要 ｜ explain 编号 说明 ｜ extend 编号 天数 理由 ｜ approve 编号 ｜ reject 编号 理由"
              "（类别：找错、咨询、建议、查证、异议）")
     summary = "群众留言答复期限：登记、指派、答复、延期"
+    card_kind = "reply"
+
+    def understands(self, word: str) -> bool:
+        """``答复 …``, ``延期 5 理由``, ``批准`` … typed in reply to a reply-item card."""
+        return ACTION_ALIASES.get(word, word.lower()) in CARD_ACTIONS
 
     async def handle(self, inbound: Inbound, ctx: Context) -> list[Outbound]:
         action, _, rest = ctx.args.strip().partition(" ")
@@ -77,6 +102,8 @@ class ReplyHandler(Handler):
             return await self._list("", ctx)
         if action not in ACTIONS:
             raise InputError(f"未知操作“{action}”。")
+        if action in CARD_ACTIONS:   # in reply to a reply-item card: that item
+            rest = refs.with_card(rest, ctx.card, "reply")
         return await getattr(self, f"_{action}")(rest, ctx)
 
     async def _new(self, rest: str, ctx: Context) -> list[Outbound]:
@@ -120,7 +147,7 @@ class ReplyHandler(Handler):
     async def _show(self, rest: str, ctx: Context) -> list[Outbound]:
         if not rest:
             raise InputError("请给出留言编号。")
-        item = get_item(session=ctx.session, number=rest.split()[0])
+        item = _item(ctx, rest)
         assignee = ctx.session.get(Person, item.assignee_id) if item.assignee_id else None
         lines = [f"{item.number}｜{CATEGORY_ZH[ReplyCategory(item.category)]}｜"
                  f"{CHANNEL_ZH[ReplyChannel(item.channel)]}｜{STATUS_ZH[ReplyStatus(item.status)]}",
@@ -144,12 +171,11 @@ class ReplyHandler(Handler):
         parts = rest.split()
         if len(parts) != 2:
             raise InputError("请给出留言编号和负责人姓名。")
-        item = get_item(session=ctx.session, number=parts[0])
+        item = _item(ctx, parts[0])
         person = find_person(session=ctx.session, name=parts[1])
         assign_item(session=ctx.session, item=item, assignee=person, now=ctx.now, actor=ctx.actor)
         flows.notify(ctx.session, [person],
-                     f"【留言指派】{ctx.actor} 将留言交由您答复\n{flows.card(item)}\n"
-                     f"答复后请发送：/reply done {item.number} 答复摘要",
+                     flows.card(item, now=ctx.now, head=f"【留言指派】{ctx.actor} 将留言交由您答复"),
                      event=f"reply:{item.number}:assigned:{person.id}:{ctx.now.isoformat()}", now=ctx.now)
         return [Outbound(f"已将 {item.number} 指派给 {person.name}，截止时间不变：{flows.deadline_zh(item)}。")]
 
@@ -157,7 +183,7 @@ class ReplyHandler(Handler):
         number, _, text = rest.partition(" ")
         if not number or not text.strip():
             raise InputError("请给出留言编号和内容摘要。")
-        item = get_item(session=ctx.session, number=number)
+        item = _item(ctx, number)
         on_time = close(session=ctx.session, item=item, status=status, text=text, by=ctx.person,
                         now=ctx.now, actor=ctx.actor)
         flows.cancel_reminders(session=ctx.session, item=item)
@@ -177,16 +203,18 @@ class ReplyHandler(Handler):
 
     async def _extend(self, rest: str, ctx: Context) -> list[Outbound]:
         parts = rest.split(maxsplit=2)
-        if len(parts) < 3 or not parts[1].isdigit():
-            raise InputError("请给出留言编号、延期的工作日天数和理由。")
-        item = get_item(session=ctx.session, number=parts[0])
+        days = _workdays(parts[1]) if len(parts) >= 2 else None
+        if len(parts) < 3 or days is None:
+            raise InputError("请给出留言编号、延期的工作日天数（如 5 或 五个工作日）和理由。")
+        item = _item(ctx, parts[0])
         assert ctx.person is not None
-        request_extension(session=ctx.session, item=item, profile=ctx.profile, days=int(parts[1]),
+        request_extension(session=ctx.session, item=item, profile=ctx.profile, days=days,
                           reason=parts[2], by=ctx.person, now=ctx.now, actor=ctx.actor)
         principals = flows.rung(ctx.session, item, Role.principal)
         flows.notify(ctx.session, principals,
-                     f"【延期申请】{ctx.actor} 申请将 {item.number} 延期 {parts[1]} 个工作日\n"
-                     f"理由：{parts[2]}\n{flows.card(item)}",
+                     flows.card(item, now=ctx.now, head=f"【延期申请】{ctx.actor} 申请延期 {days} 个工作日",
+                                action=f"请审批：回复“批准”或“驳回 理由”，或发送 /reply approve {item.number}")
+                     + f"\n理由：{parts[2]}",
                      event=f"reply:{item.number}:extension:{ctx.now.isoformat()}", now=ctx.now,
                      buttons=(Button("批准", f"/reply approve {item.number}"),
                               Button("驳回", f"/reply reject {item.number} 理由")),
@@ -199,7 +227,7 @@ class ReplyHandler(Handler):
         number, _, note = rest.partition(" ")
         if not number:
             raise InputError("请给出留言编号。")
-        item = get_item(session=ctx.session, number=number)
+        item = _item(ctx, number)
         requester = item.extension_requested_by_id
         days = item.extension_requested
         deadline = decide_extension(session=ctx.session, item=item, approve=approve,

@@ -230,13 +230,3 @@ def test_console_live_on_an_empty_database_makes_the_first_admin_for_real(
     assert main(["people", "list"]) == 0
     listed = capsys.readouterr().out
     assert "管理员" in listed and "王芳" in listed
-
-
-def test_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code = main(["demo", "--transcript", str(tmp_path / "demo.jsonl")])
-    out = capsys.readouterr().out
-    assert code == 0
-    assert "绑定成功" in out
-    assert "截止：2026年10月10日（星期六）24:00" in out   # the make-up Saturday counts
-    assert "暂定" in out
-    assert "演示结束" in out
