@@ -1,8 +1,8 @@
 """People: adding, importing, listing, inviting and binding chat identities.
 
 A person is added once: a name already registered (active or not) or a mobile number
-already given to someone else is refused with the existing entry shown (a landline may be
-an office's shared duty phone, so it is not compared). Phone numbers are checked and
+already given to someone else is refused with the existing entry shown
+(:mod:`people.duplicates`). Phone numbers are checked and
 normalised by :mod:`people.phones`. The last active admin cannot be deactivated (nobody
 could manage people any more). Edits of roles and unit, and reactivation, are in
 :mod:`people.edits`.
@@ -25,6 +25,7 @@ from core import audit
 from core.clock import local
 from core.errors import InputError
 from core.outbox import release_waiting
+from people.duplicates import check_new, phone_taken, same_phone
 from people.errors import DuplicatePerson, ImportFailed, InviteInvalid, PersonNotFound
 from people.models import ROLE_FROM_ZH, ROLE_ZH, ChatIdentity, InviteCode, Person, Role
 from people.phones import HINT as PHONE_HINT
@@ -114,62 +115,13 @@ def _store(session: Session, new: NewPerson, now: datetime, actor: str) -> Perso
     return person
 
 
-def summary_of(person: Person) -> str:
-    """``王芳（值班员，区政府办，13812345678）``, with ``，已停用`` for someone inactive."""
-    parts = [person.roles_zh(), person.unit or "未登记单位", person.phone or "无电话"]
-    return f"{person.name}（{'，'.join(parts)}{'，已停用' if not person.active else ''}）"
-
-
-def _same_phone(session: Session, phone: str, *, other_than: int | None = None) -> Person | None:
-    """Someone else (active or not) with this mobile number; landlines are not compared."""
-    if not phone or not is_mobile(phone):
-        return None
-    key = phone_key(phone)
-    for person in session.exec(select(Person).where(Person.phone != "").order_by(col(Person.id))):
-        if person.id != other_than and phone_key(person.phone) == key:
-            return person
-    return None
-
-
-def _reactivate_hint(person: Person) -> str:
-    return (f"如是同一人返岗，请用 /people reactivate {person.name}（或 dutybot people reactivate "
-            f"{person.name}）恢复；" if not person.active else "")
-
-
-def name_taken(existing: Person, new_unit: str = "") -> str:
-    """The refusal for a name already registered, showing the existing entry."""
-    tag = new_unit if new_unit and new_unit != existing.unit else "网信科"
-    return (f"已有人员：{summary_of(existing)}。{_reactivate_hint(existing)}"
-            f"如为同名不同人，请在姓名后加区分，如 {existing.name}（{tag}）。")
-
-
-def phone_taken(existing: Person, phone: str) -> str:
-    """The refusal for a mobile number already given to someone else."""
-    return (f"电话 {phone} 已登记给：{summary_of(existing)}。{_reactivate_hint(existing)}"
-            "一个手机号码只能登记给一人，请核对号码。")
-
-
-def check_new(*, session: Session, new: NewPerson) -> None:
-    """Refuse a person already registered: the same name, or the same mobile number.
-
-    Raises:
-        DuplicatePerson: with the existing entry shown.
-    """
-    same = session.exec(select(Person).where(Person.name == new.name)).first()
-    if same is not None:
-        raise DuplicatePerson(name_taken(same, new.unit), same)
-    other = _same_phone(session, new.phone)
-    if other is not None:
-        raise DuplicatePerson(phone_taken(other, new.phone), other)
-
-
 def add_person(*, session: Session, new: NewPerson, now: datetime, actor: str) -> Person:
     """Store a new person.
 
     Raises:
         DuplicatePerson: a person (active or not) with this name or mobile number exists.
     """
-    check_new(session=session, new=new)
+    check_new(session=session, name=new.name, phone=new.phone, unit=new.unit)
     return _store(session, new, now, actor)
 
 
@@ -202,7 +154,7 @@ def import_people(*, session: Session, rows: Iterable[Mapping[str, str]], now: d
             problems.append(f"第{number}行：电话 {new.phone} 与第{phones[key]}行重复")
             continue
         try:
-            check_new(session=session, new=new)
+            check_new(session=session, name=new.name, phone=new.phone, unit=new.unit)
         except DuplicatePerson as exc:
             problems.append(f"第{number}行：{exc.message}")
             continue
@@ -293,7 +245,7 @@ def set_phone(*, session: Session, person: Person, phone: str, now: datetime, ac
     old = person.phone
     if phone == old:
         raise InputError(f"{person.name} 的电话已是 {phone}")
-    other = _same_phone(session, phone, other_than=person.id)
+    other = same_phone(session, phone, other_than=person.id)
     if other is not None:
         raise DuplicatePerson(phone_taken(other, phone), other)
     person.phone = phone
