@@ -173,7 +173,9 @@ def process_reminder(session: Session, item: DueItem, now: datetime, *, profile:
             mine, hint = "值班员", "请按时到岗；到岗后发送 /checkin（接班）。"
         else:
             mine, hint = "带班领导", "值班员未按时接班时，机器人会通知您。"
-        text = f"{head}，岗位：{mine}\n{shift_lines(view)}\n{hint}\n{profile.basis('DUTY-1', 'DUTY-5')}"
+        # On a phone the first three lines say what, when and what to do; the crew follows.
+        when, _, crew = shift_lines(view).partition("\n")
+        text = f"{head}，岗位：{mine}\n{when}\n{hint}\n{crew}\n{profile.basis('DUTY-1', 'DUTY-5')}"
         enqueue(session=session, message=Outbound(text, person_id=person.id), now=now, event_key=event)
         told.append(person.name)
     if told:
