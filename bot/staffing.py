@@ -207,6 +207,8 @@ def render(dep: Departure, profile: Profile, now: datetime) -> str:
         told = (f"已通知{dep.receiver.name}" if dep.receiver_told
                 else f"{dep.receiver.name} 尚未绑定聊天账号，请另行告知")
         lines.append(f"已交接给 {dep.receiver.name}：{dep.work.counts()}（{told}）。")
+    elif dep.receiver is not None and not dep.sites_to_receiver:
+        lines.append(f"{person.name} 没有需要交给 {dep.receiver.name} 的未办结事项。")
     if dep.swaps:
         lines.append(f"已取消其未办结的换班申请 {len(dep.swaps)} 项（已通知相关人员）。")
     if dep.sites:

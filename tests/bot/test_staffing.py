@@ -24,7 +24,9 @@ from incidents.models import Incident
 from people.models import Person, Role
 from replies.models import ReplyItem
 from roster.changes import request_swap
-from roster.models import Shift, ShiftAssignment, SwapRequest, SwapStatus
+from roster.models import Shift, ShiftAssignment, Site, SwapRequest, SwapStatus
+from roster.sites import add_site, set_support
+from roster.sites import validate as site_row
 from tests.factories import make_person, roster_days
 
 # Monday 2026-11-23, 10:00: the 白班 of the day is running.
@@ -277,3 +279,25 @@ def test_cli_deactivate_with_handover_and_role_edit(tmp_path: Path, monkeypatch:
         actors = [e.actor for e in session.exec(select(AuditEvent).where(AuditEvent.action == "roles_changed"))]
         assert actors == ["cli"]
     engine.dispose()
+
+
+async def test_a_support_engineers_sites_go_to_a_support_receiver_else_are_cleared(engine: Engine) -> None:
+    chat = build(engine)
+    now = parse_local(START)
+    with Session(engine) as session:
+        sun = make_person(session, "孙工", roles=(Role.support,), phone="13900000021", now=now)
+        make_person(session, "郑工", roles=(Role.support,), phone="13900000022", now=now)
+        make_person(session, "钱工", roles=(Role.support,), phone="13900000023", now=now)
+        for name, url in (("门户网站", "https://www.example.gov.cn"), ("政务网站", "https://zw.example.gov.cn")):
+            add_site(session=session, new=site_row(name, "网站", url, "区政府办"), now=now, actor="t")
+            set_support(session=session, name=name, unit="区政府办", person=sun, now=now, actor="t")
+        session.commit()
+    reply = await chat.send("/people deactivate 孙工 交接 郑工", as_="张伟")
+    assert "其负责技术保障的网站（政务网站、门户网站）已改由 郑工 负责。" in reply
+    told = [m for m in chat.messages("郑工") if m.startswith("【工作交接】")]
+    assert len(told) == 1 and "· 技术保障：政务网站、门户网站" in told[0]
+    reply = await chat.send("/people deactivate 郑工 交接 陈晨", as_="张伟")
+    assert "已清除技术保障，网站异常时改为通知所属单位的技术保障" in reply
+    with Session(engine) as session:
+        assert [s.support_id for s in session.exec(select(Site))] == [None, None]
+    assert "没有需要交给 张伟 的未办结事项" in await chat.send("/people deactivate 钱工 交接 张伟", as_="张伟")
