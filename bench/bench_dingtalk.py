@@ -118,6 +118,19 @@ class _Acks(list):  # type: ignore[type-arg]
         self.changed.set()
 
 
+_last_stamp = 0
+
+
+def _signed_headers() -> dict[str, str]:
+    """DingTalk's ``timestamp`` and ``sign`` headers, each request with a millisecond of its
+    own: the bot accepts each signed timestamp once (a replay guard)."""
+    global _last_stamp
+    _last_stamp = max(_last_stamp + 1, int(time.time() * 1000))
+    timestamp = str(_last_stamp)
+    return {"timestamp": timestamp, "sign": compute_sign(SECRET, timestamp),
+            "content-type": "application/json"}
+
+
 def _serve_fake(port: int) -> None:
     """The fake DingTalk in its own process. ``POST /bench/push`` (Stream mode) pushes
     ``messages`` bot messages to the connected adapter, at most ``window`` unanswered, and
@@ -172,9 +185,7 @@ def _pusher(url: str, api_url: str, staff: list[str], messages: int, concurrency
             async def worker() -> None:
                 for n in numbers:
                     data = _message(api_url, staff, n)
-                    timestamp = str(int(time.time() * 1000))
-                    headers = {"timestamp": timestamp, "sign": compute_sign(SECRET, timestamp),
-                               "content-type": "application/json"}
+                    headers = _signed_headers()
                     body = json.dumps(data, ensure_ascii=False).encode("utf-8")
                     posted = time.monotonic()
                     try:
@@ -253,10 +264,7 @@ async def _callbacks(args: argparse.Namespace, api_url: str, tmp: str) -> None:
             for n in range(args.warmup):
                 data = _message(api_url, staff, n)
                 data["msgId"] = f"warmup{n:05d}"
-                timestamp = str(int(time.time() * 1000))
-                (await client.post(url, json=data, headers={
-                    "timestamp": timestamp, "sign": compute_sign(SECRET, timestamp)})
-                 ).raise_for_status()
+                (await client.post(url, json=data, headers=_signed_headers())).raise_for_status()
         await asyncio.wait_for(recorder.reached.wait(), timeout=30)
         recorder.done.clear()
         before = ledger_and_outbox_counts(engine)

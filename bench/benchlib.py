@@ -18,10 +18,11 @@ from typing import Any
 import httpx
 from sqlalchemy import func, text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.app import App
 from bot.models import ProcessedUpdate
+from bot.one_use import SCOPE_SUFFIX
 from core.db import make_engine
 from core.messages import Inbound
 from core.outbox import OutboxMessage
@@ -95,8 +96,9 @@ class HandledRecorder:
 
 
 def ledger_and_outbox_counts(engine: Engine) -> tuple[int, int]:
-    """Rows in the update ledger and in the outbox."""
+    """Rows in the update ledger (not the one-use keys kept beside them) and in the outbox."""
     with Session(engine) as session:
-        updates = session.exec(select(func.count()).select_from(ProcessedUpdate)).one()
+        updates = session.exec(select(func.count()).select_from(ProcessedUpdate).where(
+            col(ProcessedUpdate.platform).not_like(f"%{SCOPE_SUFFIX}"))).one()
         rows = session.exec(select(func.count()).select_from(OutboxMessage)).one()
     return int(updates), int(rows)

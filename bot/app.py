@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 import bot.models_index  # noqa: F401  (every table on SQLModel.metadata; core imports no domain)
+from bot import one_use
 from bot.adapters.base import Adapter
 from bot.chat_alias import record_move, record_reachability
 from bot.config import Settings
@@ -116,7 +117,7 @@ class App:
             profile=self.profile, incident_policy=self.incident_policy,
             handlers=handlers if handlers is not None else default_handlers(), on_commit=self.sender.wake)
         adapter.configure(commands=self.dispatcher.menu(), on_chat_moved=self.chat_moved,
-                          on_reachability=self.reachability)
+                          on_reachability=self.reachability, claim_once=self.claim_once)
         # Held pictures and files (bot/held_media.py) expire 10 minutes after receipt: deleted
         # when their sender's are read, and by this sweep (at start, then every 15 minutes,
         # with the other 15-minute jobs so the drill mode takes no extra steps).
@@ -174,6 +175,12 @@ class App:
                                           is_group=is_group, reachable=reachable, now=self.clock.now())
         if changed:
             self.sender.wake()
+
+    def claim_once(self, key: str, keep: timedelta) -> bool:
+        """Record the adapter's one-use ``key`` (a callback signature) for every worker on
+        the database; False when it was used before (a replay)."""
+        return one_use.claim(self.engine, scope=one_use.scope_for(self.adapter.platform),
+                             key=key, now=self.clock.now(), keep=keep)
 
     def health(self) -> dict[str, object]:
         """For ``/healthz``: the database answers; how the outbox is doing."""

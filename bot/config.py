@@ -33,6 +33,8 @@ from pydantic import (
 )
 
 from core.errors import ConfigError, ProfileError
+from core.fetcher import GuardedFetcher
+from core.netguard import AllowList
 from core.office_hours import OfficeHours
 from core.profiles import Profile, load_profile
 from core.workdays import WorkdayCalendar
@@ -191,9 +193,17 @@ class WeComSettings(_Section):
 
 
 class DingTalkSettings(_Section):
-    # stream: the bot opens a connection to DingTalk (no public URL needed);
-    # callback: DingTalk posts to /dingtalk/callback on the HTTP service.
+    # stream (default, recommended): the bot opens a connection to DingTalk (no public
+    # URL, nothing to replay); callback: DingTalk posts to /dingtalk/callback on the HTTP
+    # service (each signed timestamp accepted once, see docs/security.md).
     mode: Literal["stream", "callback"] = "stream"
+    # Encrypted HTTP callbacks (事件订阅 HTTP 推送) at /dingtalk/events, served when both
+    # are set: the console's token and 43-character aes_key; the plaintext must end with
+    # callback_owner_key (empty: client_id, an app's 事件订阅; a corp id for a callback
+    # registered through the old 注册回调 API).
+    callback_token: SecretStr | None = None
+    callback_aes_key: SecretStr | None = None
+    callback_owner_key: str = ""
     # The app's credentials (Client ID = AppKey, Client Secret = AppSecret).
     client_id: str = ""
     client_secret: SecretStr | None = None
@@ -234,6 +244,23 @@ class IncidentsSettings(_Section):
     duplicate_window_hours: int = Field(default=24, ge=0, le=24 * 90)
     fetch_timeout_seconds: float = Field(default=15, gt=0, le=120)
     fetch_max_bytes: int = Field(default=10_000_000, ge=10_000, le=200_000_000)
+    # Intranet hosts evidence may be fetched from (internal, loopback and reserved
+    # addresses are refused otherwise): names, *.suffixes, name:port, IPs, IP:port, CIDRs.
+    # In the environment: comma or space separated (core.netguard, docs/security.md).
+    fetch_allow: list[str] = Field(default_factory=list, max_length=200)
+
+    @field_validator("fetch_allow", mode="before")
+    @classmethod
+    def _allow_entries(cls, value: object) -> object:
+        entries = re.split(r"[、,，\s]+", value) if isinstance(value, str) else value
+        if isinstance(entries, list):
+            entries = [e for e in entries if not isinstance(e, str) or e.strip()]
+            AllowList.parse(e for e in entries if isinstance(e, str))   # ValueError: Chinese
+        return entries
+
+    def fetcher(self) -> GuardedFetcher:
+        """The guarded fetcher for evidence pages, with ``fetch_allow``."""
+        return GuardedFetcher(allow=AllowList.parse(self.fetch_allow))
 
     def names(self, field: str) -> list[str]:
         """A name-list setting split on 、 , ， and spaces."""

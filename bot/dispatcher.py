@@ -2,7 +2,9 @@
 
 For each update it (1) records the platform update id — a redelivery is acknowledged
 and ignored; (2) refuses over-long input; (3) finds the command (``/help``, a Chinese
-alias such as ``帮助``, or a button's command); (4) looks up who is speaking — unknown
+alias such as ``帮助``, or a button's command; a reply to a bot card — ``确认``, ``完成 2`` —
+is the card's command about its item, :mod:`bot.refs`; a mistyped one gets the closest
+name suggested, :mod:`bot.suggest`); (4) looks up who is speaking — unknown
 people get a polite refusal and a log line, nothing else; (5) checks the roles the
 handler declares; (6) runs the handler; (7) writes the replies and any notifications
 into the outbox in the same transaction as the handler's changes, then commits.

@@ -19,6 +19,19 @@ Usage::
 
     with hold(settings, exclusive=True):     # raises DatabaseInUse when refused
         ...
+
+Named locks, by the same means (``<database file>.locks/<name>.lock`` on SQLite, an
+advisory lock keyed by database, schema and name on PostgreSQL), always exclusive:
+
+* **One receiver per bot connection** (:func:`hold_receiver`): Telegram polling and
+  DingTalk Stream deliver each update to one connection, and two processes polling the
+  same bot fight over updates (Telegram answers the second ``409 Conflict``). ``dutybot
+  run`` in such a mode holds ``receive-<platform>-<bot>``; a second one on the same
+  database is refused with :class:`ReceiverInUse`. Webhook and callback modes take none.
+* **A worker is alive while it holds its lock** (:func:`try_acquire`, :func:`is_free`):
+  each outbox sender holds ``worker-<id>`` and records the id on the rows it claims; a
+  row whose claimer's lock is free belonged to a process that is gone
+  (:mod:`bot.outbox`).
 """
 
 from __future__ import annotations
@@ -26,6 +39,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import os
+import re
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -39,6 +54,7 @@ from core.db import make_engine
 from core.errors import DutybotError
 
 SUFFIX = ".lock"
+LOCKS_SUFFIX = ".locks"   # the folder of named locks beside a SQLite database
 
 
 class Holder(StrEnum):
@@ -68,16 +84,43 @@ class DatabaseInUse(DutybotError):
         self.holder, self.where = holder, where
 
 
+#: What a second receiver is told, by platform (and the mode that receives).
+RECEIVER_REFUSALS = {
+    "telegram": ("另一个 dutybot run 已在使用同一个 Telegram 机器人接收消息（轮询模式），"
+                 "同一机器人只能有一个进程轮询。如需多个进程，请改用 webhook 模式。"),
+    "dingtalk": ("另一个 dutybot run 已在使用同一个钉钉应用接收消息（Stream 模式），"
+                 "同一应用只能有一个进程接收。如需多个进程，请改用 HTTP 回调模式（dingtalk.mode = \"callback\"）。"),
+}
+
+
+class ReceiverInUse(DutybotError):
+    """Another ``dutybot run`` on this database receives for the same bot by polling or a
+    stream; the message says what to do.
+
+    Attributes:
+        platform: ``telegram`` or ``dingtalk``.
+    """
+
+    def __init__(self, *, platform: str) -> None:
+        super().__init__(RECEIVER_REFUSALS.get(
+            platform, f"另一个 dutybot run 已在使用同一个 {platform} 机器人接收消息，同一机器人只能有一个进程接收。"))
+        self.platform = platform
+
+
 class InstanceLock:
     """A held lock; :meth:`release` (or leaving its ``with`` block) gives it up."""
 
     def __init__(self, *, file: IO[bytes] | None = None, conn: Connection | None = None,
-                 key: int = 0, exclusive: bool = False) -> None:
+                 key: int = 0, exclusive: bool = False, remove: Path | None = None) -> None:
         self._file, self._conn, self._key, self.exclusive = file, conn, key, exclusive
+        self._remove = remove   # a lock file of one process's life, deleted on release
 
     def release(self) -> None:
         """Give the lock up (idempotent)."""
         if self._file is not None:
+            if self._remove is not None:   # while still locked: nobody is inside it
+                with contextlib.suppress(OSError):
+                    self._remove.unlink()
             with contextlib.suppress(OSError):
                 fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
             self._file.close()
@@ -179,6 +222,134 @@ def hold(settings: Settings, *, exclusive: bool) -> Iterator[InstanceLock]:
     engine = make_engine(settings.database_url())
     try:
         with acquire(engine, exclusive=exclusive) as lock:
+            yield lock
+    finally:
+        engine.dispose()
+
+
+# ---------------------------------------------------------------- named locks
+
+def named_path(engine: Engine, name: str) -> Path | None:
+    """The file of lock ``name`` of a SQLite database (None: in memory, or not SQLite)."""
+    base = lock_path(engine)
+    if base is None:
+        return None
+    folder = base.with_name(base.name.removesuffix(SUFFIX) + LOCKS_SUFFIX)
+    return folder / (re.sub(r"[^A-Za-z0-9_.-]", "_", name) + SUFFIX)
+
+
+def _named_key(conn: Connection, name: str) -> int:
+    """A signed 64-bit advisory-lock key for lock ``name`` of this database and schema."""
+    database, schema = conn.execute(text("SELECT current_database(), current_schema()")).one()
+    digest = hashlib.blake2b(f"dutybot-lock:{database}:{schema}:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def try_acquire(engine: Engine, name: str, *, remove_on_release: bool = False) -> InstanceLock | None:
+    """Take lock ``name`` of ``engine``'s database, exclusive, without waiting.
+
+    Args:
+        engine: the database; on PostgreSQL one of its connections is kept for the lock.
+        name: what the lock is for (``receive-telegram-123456``, ``worker-3f9a…``).
+        remove_on_release: delete the SQLite lock file on release (a name used once, such
+            as a worker's: nobody waits for it afterwards).
+
+    Returns:
+        The held lock, or None when someone else holds it. An in-memory database is
+        nobody else's: its lock is always granted.
+    """
+    if engine.dialect.name == "postgresql":
+        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            key = _named_key(conn, name)
+            if conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                return InstanceLock(conn=conn, key=key, exclusive=True)
+        except BaseException:
+            conn.invalidate()
+            conn.close()
+            raise
+        conn.close()
+        return None
+    path = named_path(engine, name)
+    if path is None:
+        return InstanceLock(exclusive=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    file = open(path, "ab")  # noqa: SIM115  (kept open while the lock is held)
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        file.close()
+        return None
+    except BaseException:
+        file.close()
+        raise
+    return InstanceLock(file=file, exclusive=True, remove=path if remove_on_release else None)
+
+
+def is_free(engine: Engine, name: str, *, remove: bool = False) -> bool | None:
+    """Whether nobody holds lock ``name`` now (so its holder, if it had one, is gone).
+
+    Args:
+        remove: delete a free SQLite lock file (only for names used once, as a worker's:
+            a file deleted under someone about to lock it would give two holders).
+
+    Returns:
+        True: free (a SQLite lock file that does not exist is free too); False: held;
+        None: cannot tell (an in-memory database).
+    """
+    if engine.dialect.name == "postgresql":
+        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            key = _named_key(conn, name)
+            free = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+            if free:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        except BaseException:
+            conn.invalidate()   # never back to the pool holding what it may have taken
+            conn.close()
+            raise
+        conn.close()
+        return free
+    path = named_path(engine, name)
+    if path is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return True
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        if remove:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+    finally:
+        os.close(fd)
+
+
+def receiver_name(platform: str, identity: str) -> str:
+    """The lock of the one connection that receives for bot ``identity`` on ``platform``."""
+    return f"receive-{platform}-{identity}"
+
+
+@contextlib.contextmanager
+def hold_receiver(settings: Settings, *, platform: str, identity: str) -> Iterator[InstanceLock]:
+    """The receiver lock of ``platform``'s bot ``identity`` on the configured database,
+    held for the ``with`` block.
+
+    Raises:
+        ReceiverInUse: another process receives for that bot.
+    """
+    engine = make_engine(settings.database_url())
+    try:
+        lock = try_acquire(engine, receiver_name(platform, identity))
+        if lock is None:
+            raise ReceiverInUse(platform=platform)
+        with lock:
             yield lock
     finally:
         engine.dispose()

@@ -46,7 +46,7 @@ PREFIX = {"incident": "INC", "reply": "MSG"}
 _SHORT = re.compile(r"^[#＃]?(\d{1,3})$")
 _DAY_SEQ = re.compile(r"^(?:(INC|MSG)-)?(\d{8})-(\d{1,3})$", re.IGNORECASE)
 _IN_KEY = re.compile(r"^(incident|reply):((?:INC|MSG)-\d{8}-\d{3,})")
-_IN_TEXT = re.compile(r"\b(INC|MSG)-\d{8}-\d{3,}\b")
+_IN_TEXT = re.compile(r"(?<![A-Za-z0-9])(INC|MSG)-\d{8}-\d{3,}(?!\d)")
 _NOUN = {"incident": "事件", "reply": "留言"}
 
 class CardCommand(Protocol):

@@ -1,7 +1,7 @@
 """“您是否要输入 /incident？”: the command name closest to a mistyped one.
 
 Close means one edit away (insert, delete, replace, or swap two neighbours) for words of
-up to four characters, two for longer ones, or the start of exactly one name (``/inc``).
+up to five characters, two for longer ones, or the start of exactly one name (``/inc``).
 Nothing is suggested when nothing is that close: a wrong guess is worse than none.
 """
 
@@ -31,7 +31,7 @@ def closest(word: str, names: Iterable[str]) -> str | None:
     if not word:
         return None
     names = [n for n in dict.fromkeys(names) if n != word]
-    limit = 1 if len(word) <= 4 else 2
+    limit = 1 if len(word) <= 5 else 2
     best: tuple[int, str] | None = None
     for name in names:
         d = distance(word, name.lower())

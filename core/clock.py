@@ -9,14 +9,19 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
+from core.errors import InputError
 from core.messages import duration_zh
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _MICROSECOND = timedelta(microseconds=1)
 WEEKDAYS_ZH = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
+#: The years a typed or imported date may fall in: far enough for any deadline, near
+#: enough that adding a period to it never leaves what ``datetime`` can hold.
+MIN_YEAR, MAX_YEAR = 2000, 2100
+_Day = TypeVar("_Day", bound=date)
 
 
 class Clock(Protocol):
@@ -122,14 +127,33 @@ def fmt_short_zh(instant: datetime) -> str:
     return f"{loc.month}月{loc.day}日 {loc:%H:%M}"
 
 
+class DateOutOfRange(InputError, ValueError):
+    """A typed or imported date outside :data:`MIN_YEAR`..:data:`MAX_YEAR` (also a
+    ValueError, for callers that catch a malformed date as one)."""
+
+
+def check_year_range(day: _Day, what: str = "日期") -> _Day:
+    """``day`` (a date or a datetime) when its year is within :data:`MIN_YEAR`..
+    :data:`MAX_YEAR`: every place that turns a person's text into a date calls this, so
+    ``9999-12-31`` gets a Chinese answer instead of an overflow further on.
+
+    Raises:
+        DateOutOfRange: ``{what}超出范围``, naming the years that can be handled.
+    """
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise DateOutOfRange(f"{what}超出范围：{day.year:04d}年（只能处理 {MIN_YEAR}—{MAX_YEAR} 年的日期）。")
+    return day
+
+
 def parse_local(text: str) -> datetime:
     """Parse an ISO date or date-time; without an offset it is Asia/Shanghai.
 
     Raises:
-        ValueError: not a valid ISO date/time.
+        ValueError: not a valid ISO date/time, or (:class:`DateOutOfRange`) a year
+            outside :data:`MIN_YEAR`..:data:`MAX_YEAR`.
     """
     text = text.strip()
-    value = datetime.fromisoformat(text)
+    value = check_year_range(datetime.fromisoformat(text))
     if value.tzinfo is None:
         value = value.replace(tzinfo=SHANGHAI)
     return value

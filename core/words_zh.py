@@ -144,11 +144,13 @@ def parse_start(text: str, now: datetime) -> datetime:
 
 
 def day_word(day: date, today: date) -> str:
-    """``今天``, ``明天``, ``后天``, ``昨天``, else ``11月26日`` (with the year when not this year)."""
+    """``今天``, ``明天``, ``后天``, ``昨天``, else ``11月26日`` (with the year only when the day
+    is more than half a year away: ``1月6日`` said on 12月30日 is next January)."""
     word = {0: "今天", 1: "明天", 2: "后天", -1: "昨天"}.get((day - today).days)
     if word:
         return word
-    return f"{day.month}月{day.day}日" if day.year == today.year else f"{day.year}年{day.month}月{day.day}日"
+    near = abs((day - today).days) <= 180
+    return f"{day.month}月{day.day}日" if near else f"{day.year}年{day.month}月{day.day}日"
 
 
 def by_when_zh(due: datetime, now: datetime) -> str:

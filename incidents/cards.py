@@ -35,7 +35,7 @@ from incidents.models import (
 )
 from incidents.service import name_of, next_step, step_due_zh
 
-SITE_CHARS = 16
+SITE_CHARS = 24
 
 
 def what(incident: Incident) -> str:

@@ -11,7 +11,8 @@ Two kinds of ladder run climb the incident's snapshotted ladder:
            ladder and repeats wait for office hours (``IncidentPolicy.office_hours``).
 
 Once the top rung was told, both runs repeat after growing intervals
-(``repeat_first_minutes`` × ``repeat_factor``ⁿ, at most ``repeat_max_minutes``) — to the
+(``repeat_first_minutes`` × ``repeat_factor``ⁿ, at most ``repeat_max_minutes`` and never
+more than :data:`MAX_REPEAT_INTERVAL`, 24 hours) — to the
 incident unit's own leader on duty and principal, never to the reporter unless they are
 the only leader (:func:`repeat_people`) — at most ``IncidentPolicy.repeat_limit`` times;
 then one closing note 已通知全部层级，停止重复提醒 to the leader, and nothing more. The
@@ -50,7 +51,7 @@ from incidents.models import (
     IncidentType,
     StepStatus,
 )
-from incidents.playbooks import OWNER_ZH, load_ladders, load_playbooks
+from incidents.playbooks import OWNER_ZH, LadderSpec, load_ladders, load_playbooks
 from incidents.service import (
     IncidentPolicy,
     get_incident,
@@ -65,6 +66,9 @@ from people.models import Person, Role
 from people.service import people_with_role, reachable
 
 KIND = "incident.escalate"
+#: The longest wait between two repeats, whatever a ladder file says: a repeat that
+#: waits days is no longer a reminder (and the interval never grows without bound).
+MAX_REPEAT_INTERVAL = timedelta(hours=24)
 # A "support" step that the bot could not do itself falls to the duty officer.
 OWNER_LEVEL = {"officer": 0, "leader": 1, "principal": 2, "support": 0}
 # What the 技术保障 is asked to do, per incident type (DUTY-2: 立即通知相关人员处理).
@@ -264,6 +268,12 @@ def repeat_people(session: Session, incident: Incident, policy: IncidentPolicy, 
     return people or reachable_rung(session, incident, len(incident.ladder_rungs()) - 1)[1]
 
 
+def repeat_interval(spec: LadderSpec, n: int) -> timedelta:
+    """The wait before the n-th repeat: the ladder's growing interval, at most
+    :data:`MAX_REPEAT_INTERVAL`."""
+    return min(spec.repeat_after(n), MAX_REPEAT_INTERVAL)
+
+
 def _key(incident: Incident, run: str, step: str, level: int, repeat: int) -> str:
     return f"{ref_of(incident)}:{run}:{step}:{incident.grade}:{level}:{repeat}"
 
@@ -323,7 +333,7 @@ def start_ack_run(session: Session, incident: Incident, *, since: datetime, now:
             _schedule(session, incident, run="ack", step="-", level=level, repeat=0, at=since + offset, now=now)
     if offsets[top] == timedelta(0):
         _schedule(session, incident, run="ack", step="-", level=top, repeat=1,
-                  at=since + spec.repeat_after(1), now=now)
+                  at=since + repeat_interval(spec, 1), now=now)
 
 
 def schedule_step(session: Session, incident: Incident, step: IncidentStep, policy: IncidentPolicy,
@@ -531,7 +541,7 @@ class Escalator:
         if n > self.policy.repeat_limit + 1:
             return
         _schedule(session, incident, run=str(data["run"]), step=str(data["step"]), level=int(data["level"]),
-                  repeat=n, at=now + spec.repeat_after(n), now=now, policy=self.policy)
+                  repeat=n, at=now + repeat_interval(spec, n), now=now, policy=self.policy)
 
     def _repeat(self, session: Session, incident: Incident, data: dict[str, Any], event: str, now: datetime,
                 what: str, text: Callable[[str], str], buttons: tuple[Button, ...], head: str = "事件升级") -> None:

@@ -15,6 +15,7 @@ office's own working requirement and are labelled so (``（工作要求）``).
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -147,9 +148,15 @@ class LadderSpec(_Strict):
         return out
 
     def repeat_after(self, n: int) -> timedelta:
-        """The wait before the n-th repeat (n ≥ 1) of the top rung."""
-        minutes = self.repeat_first_minutes * self.repeat_factor ** (n - 1)
-        return timedelta(minutes=min(minutes, self.repeat_max_minutes))
+        """The wait before the n-th repeat (n ≥ 1) of the top rung: ``repeat_first_minutes``
+        × ``repeat_factor``ⁿ⁻¹, at most ``repeat_max_minutes``. Safe for any ``n``: the
+        exponent stops growing once the cap is reached (``2.0 ** 1024`` overflows a float)."""
+        first, cap = self.repeat_first_minutes, self.repeat_max_minutes
+        exponent = 0
+        if self.repeat_factor > 1 and first < cap:
+            exponent = min(n - 1, math.ceil(math.log(cap / first, self.repeat_factor)))
+        minutes = first * self.repeat_factor ** max(exponent, 0)
+        return timedelta(minutes=min(minutes, cap))
 
 
 class LaddersFile(_Strict):

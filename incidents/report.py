@@ -47,6 +47,8 @@ ACTION_ZH = {
     "step_done": "完成步骤", "step_skipped": "步骤不适用", "note": "备注", "graded": "调整等级",
     "escalated": "升级提醒", "pinged": "提醒", "evidence": "保存证据", "resolved": "处置完成",
     "closed": "结案", "cancelled": "撤销事件", "false_alarm": "标记为误报",
+    "duplicate_held": "收到同一网址的重复报告", "report_merged": "补充报告",
+    "kept_apart": "同一网址分开登记", "duplicate_kept_apart": "同一网址的报告分开登记",
 }
 CHAT_MIN_LINES = 3
 

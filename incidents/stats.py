@@ -14,12 +14,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlmodel import Session, col, select
 
 from core.clock import fmt_short_zh, local, local_midnight, median_duration
 from core.errors import InputError
+from core.text import append_row
 from incidents.models import (
     OPEN_STATUSES,
     SOURCE_ZH,
@@ -32,7 +32,6 @@ from incidents.models import (
 from incidents.report import NO_UNIT, atomic_write, duration_zh, label, person_names, step_overdue
 
 TOTAL = "合计"
-EXCEL_MAX_CELL = 32_767
 REGISTER_COLUMNS = ("编号", "报告时间", "类型", "等级", "来源", "网站/账号", "URL", "描述", "责任单位",
                     "报告人", "负责人", "状态", "确认时间", "处置完成时间", "结案时间", "结论",
                     "超期步骤数")
@@ -179,17 +178,6 @@ def _minutes(value: timedelta | None) -> float | None:
     return None if value is None else round(value.total_seconds() / 60, 1)
 
 
-def _append(sheet: Any, values: list[object]) -> None:
-    """Append a row; text is kept as text (never a formula) and fit for Excel."""
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    sheet.append([ILLEGAL_CHARACTERS_RE.sub("", v)[:EXCEL_MAX_CELL] if isinstance(v, str) else v
-                  for v in values])
-    for cell in sheet[sheet.max_row]:
-        if isinstance(cell.value, str) and cell.value.startswith("="):
-            cell.data_type = "s"   # user text such as "=HYPERLINK(…)" must not run
-
-
 def write_register_xlsx(*, session: Session, start: date, end: date, path: Path,
                         now: datetime) -> IncidentStats:
     """Write the register: sheet 台账 (one row per incident), 统计, 说明 (atomically).
@@ -218,9 +206,9 @@ def write_register_xlsx(*, session: Session, start: date, end: date, path: Path,
     register = book.active
     assert register is not None
     register.title = "台账"
-    register.append(list(REGISTER_COLUMNS))
+    append_row(register, REGISTER_COLUMNS)
     for i in period.incidents:
-        _append(register, [
+        append_row(register, [
             i.number, _naive_local(i.reported_at), label(TYPE_ZH, i.type), i.grade_label,
             label(SOURCE_ZH, i.source), i.site, i.url or "", i.description, i.unit or NO_UNIT,
             names.get(i.reporter_id, "") if i.reporter_id else "",
@@ -231,20 +219,20 @@ def write_register_xlsx(*, session: Session, start: date, end: date, path: Path,
             register.cell(register.max_row, column).number_format = "yyyy-mm-dd hh:mm"
         register.cell(register.max_row, 8).alignment = Alignment(wrap_text=True, vertical="top")
     summary = book.create_sheet("统计")
-    summary.append(["维度", "名称", "事件数", "未结案", "确认用时中位数（分钟）",
-                    "处置用时中位数（分钟）", "超期步骤数"])
+    append_row(summary, ["维度", "名称", "事件数", "未结案", "确认用时中位数（分钟）",
+                         "处置用时中位数（分钟）", "超期步骤数"])
     rows = ([("合计", stats.total)] + [("类型", g) for g in stats.by_type]
             + [("单位", g) for g in stats.by_unit])
     for dim, g in rows:
-        _append(summary, [dim, g.name, g.count, g.open, _minutes(g.mtta), _minutes(g.mttr),
-                          g.overdue_steps])
+        append_row(summary, [dim, g.name, g.count, g.open, _minutes(g.mtta), _minutes(g.mttr),
+                             g.overdue_steps])
     about = book.create_sheet("说明")
-    about.append(["统计期间", f"{start.isoformat()} 至 {end.isoformat()}（按报告日期，北京时间）"])
-    about.append(["统计时点", _naive_local(now)])
+    append_row(about, ["统计期间", f"{start.isoformat()} 至 {end.isoformat()}（按报告日期，北京时间）"])
+    append_row(about, ["统计时点", _naive_local(now)])
     about.cell(2, 2).number_format = "yyyy-mm-dd hh:mm"
-    about.append(["口径", "确认用时 = 确认时间 − 报告时间；处置用时 = 处置完成时间 − 报告时间（取中位数）；"
-                          "超期步骤：完成时间晚于截止时间，或必做步骤至统计时点（已结案的至结案时）仍未完成且已过截止时间；"
-                          "未结案：待确认、已确认、处置中、已处置"])
+    append_row(about, ["口径", "确认用时 = 确认时间 − 报告时间；处置用时 = 处置完成时间 − 报告时间（取中位数）；"
+                               "超期步骤：完成时间晚于截止时间，或必做步骤至统计时点（已结案的至结案时）仍未完成且已过截止时间；"
+                               "未结案：待确认、已确认、处置中、已处置"])
     widths = {register: (18, 17, 12, 6, 16, 20, 40, 60, 16, 10, 10, 8, 17, 17, 17, 40, 10),
               summary: (8, 24, 8, 8, 20, 20, 10), about: (12, 100)}
     for sheet, cols in widths.items():

@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from core import audit
 from core.errors import InputError
+from core.text import check_name
 from people.models import Person, Role
 from people.service import require_other_admin
 
@@ -53,9 +54,9 @@ def parse_unit(text: str) -> str:
     """A unit name as typed (``无`` or ``-`` clears it).
 
     Raises:
-        InputError: too long, or on several lines.
+        InputError: too long, on several lines, or with a control, zero-width or bidi character.
     """
-    unit = text.strip()
+    unit = check_name(text, "单位名称")
     if unit in NO_UNIT:
         return ""
     if len(unit) > MAX_UNIT or "\n" in unit:

@@ -22,9 +22,10 @@ from datetime import date, datetime, timedelta
 from sqlmodel import Session, col, select
 
 from core import audit
-from core.clock import local
+from core.clock import check_year_range, local
 from core.errors import InputError
 from core.outbox import release_waiting
+from core.text import check_name, clean_text
 from people.duplicates import check_new, phone_taken, same_phone
 from people.errors import DuplicatePerson, ImportFailed, InviteInvalid, PersonNotFound
 from people.models import ROLE_FROM_ZH, ROLE_ZH, ChatIdentity, InviteCode, Person, Role
@@ -81,6 +82,7 @@ def parse_training_day(text: str, today: date | None = None) -> date:
         day = date.fromisoformat(text.strip())
     except ValueError:
         raise InputError(f"培训日期“{text.strip()}”无效：应为 YYYY-MM-DD，如 2026-11-20") from None
+    check_year_range(day, "培训日期")
     if today is not None and day > today:
         raise InputError(f"培训日期 {day.isoformat()} 尚未到来：请在培训完成后登记")
     return day
@@ -91,9 +93,11 @@ def validate(name: str, phone: str = "", unit: str = "", roles: str = "值班员
     """Check one person's fields (``trained``: the training date, ``YYYY-MM-DD`` or empty).
 
     Raises:
-        InputError: with a Chinese message naming the bad field.
+        InputError: with a Chinese message naming the bad field (a name, unit or
+            organization with a control, zero-width or bidi character: :func:`core.text.check_name`).
     """
-    name, phone, unit, organization = name.strip(), phone.strip(), unit.strip(), organization.strip()
+    name, unit = check_name(name, "姓名"), check_name(unit, "单位名称")
+    phone, organization = phone.strip(), check_name(organization, "机构名称")
     if not _NAME.match(name):
         raise InputError(f"姓名“{name}”无效：1–50 个字，不能含空格或标点")
     phone = normalize_phone(phone) if phone else ""
@@ -358,7 +362,7 @@ def bind(*, session: Session, code: str, platform: str, external_id: str, chat_i
     session.flush()
     assert person.id is not None
     session.add(ChatIdentity(person_id=person.id, platform=platform, external_id=external_id,
-                             chat_id=chat_id, display_name=display_name[:100], bound_at=now))
+                             chat_id=chat_id, display_name=clean_text(display_name)[:100], bound_at=now))
     invite.used_at = now
     session.add(invite)
     released = release_waiting(session=session, person_id=person.id, now=now)

@@ -19,9 +19,10 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from core import audit
-from core.clock import SHANGHAI, ensure_utc, local
+from core.clock import SHANGHAI, check_year_range, ensure_utc, local
 from core.errors import DutybotError, InputError
 from core.profiles import Profile
+from core.text import check_name, clean_text
 from core.workdays import WorkdayCalendar
 from people.models import Person
 from replies.flows import ReminderPolicy, schedule_reminders
@@ -73,7 +74,7 @@ def parse_when(text: str, what: str) -> tuple[datetime, bool]:
     """A date-time or a date in Asia/Shanghai; also says whether it was a bare date.
 
     Raises:
-        InputError: not one of the accepted forms, or not a real date.
+        InputError: not one of the accepted forms, not a real date, or a year outside 2000–2100.
     """
     m = _WHEN.match(text.strip())
     if m is None:
@@ -83,7 +84,7 @@ def parse_when(text: str, what: str) -> tuple[datetime, bool]:
         value = datetime(y or 0, mo or 0, d or 0, hh or 0, mm or 0, ss or 0, tzinfo=SHANGHAI)
     except ValueError:
         raise InputError(f"{what}“{text}”不是有效的日期时间") from None
-    return ensure_utc(value), hh is None
+    return ensure_utc(check_year_range(value, what)), hh is None
 
 
 def _check_row(line: int, row: Mapping[str, str], *, people: dict[str, Person],
@@ -91,6 +92,9 @@ def _check_row(line: int, row: Mapping[str, str], *, people: dict[str, Person],
     """Check one row; the first problem found is raised."""
     def get(name: str) -> str:
         return (row.get(name) or "").strip()
+
+    def free_text(name: str) -> str:   # control, zero-width and bidi characters dropped
+        return clean_text(get(name)).strip()
 
     category = parse_category(get("类别")) if get("类别") else None
     if category is None:
@@ -101,12 +105,12 @@ def _check_row(line: int, row: Mapping[str, str], *, people: dict[str, Person],
     received_at, _ = parse_when(get("收到时间"), "收到时间")
     if received_at > now:
         raise InputError(f"收到时间 {get('收到时间')} 晚于现在")
-    summary = get("摘要")
+    summary = free_text("摘要")
     if not summary:
         raise InputError("缺少摘要")
     if len(summary) > MAX_SUMMARY:
         raise InputError(f"摘要过长（{len(summary)} 字，上限 {MAX_SUMMARY} 字）")
-    ref = get("外部编号") or None
+    ref = free_text("外部编号") or None
     if ref is not None and len(ref) > MAX_REF:
         raise InputError(f"外部编号过长（上限 {MAX_REF} 字）")
     assignee = None
@@ -114,10 +118,10 @@ def _check_row(line: int, row: Mapping[str, str], *, people: dict[str, Person],
         assignee = people.get(get("负责人"))
         if assignee is None:
             raise InputError(f"负责人“{get('负责人')}”不是在册人员（可用 dutybot people list 查看）")
-    unit = get("单位") or (assignee.unit if assignee else "")
+    unit = check_name(get("单位"), "单位名称") or (assignee.unit if assignee else "")
     if len(unit) > MAX_UNIT:
         raise InputError(f"单位名称过长（上限 {MAX_UNIT} 字）")
-    answered_at, answer = None, get("答复摘要") or None
+    answered_at, answer = None, free_text("答复摘要") or None
     if bool(get("答复时间")) != bool(answer):
         raise InputError("答复时间和答复摘要应同时填写（未答复的留言两项都留空）")
     if answer is not None:

@@ -67,9 +67,9 @@ def retime_provisional(session: Session, fire_time: datetime, now: datetime, *,
         if moved:
             schedule_reminders(session=session, item=item, calendar=calendar, policy=policy,
                                now=now)
-            notify(session, responsible(session, item),
-                   card(item, now=now, head="【期限调整】原“暂定”的答复期限已按新的节假日安排重新计算")
-                   + f"\n原截止：{before}",
+            lines = card(item, now=now, head="【期限调整】原“暂定”的答复期限已按新的节假日安排重新计算").split("\n")
+            lines.insert(3, f"原截止：{before}")   # after what, by when and what to press
+            notify(session, responsible(session, item), "\n".join(lines),
                    event=f"{ref_of(item)}:retimed:{new_due.isoformat()}", now=now)
         changed += 1
     return changed

@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from core.clock import fmt_short_zh, local, local_midnight
 from core.errors import InputError
+from core.text import append_row
 from replies.models import CATEGORY_ZH, ReplyCategory, ReplyItem, ReplyStatus
 
 NO_UNIT = "未指定单位"
@@ -244,28 +245,28 @@ def write_xlsx(stats: ReplyStats, path: Path) -> None:
     summary = book.active
     assert summary is not None
     summary.title = "汇总"
-    summary.append(["维度", "名称", "收到", "按时答复", "超期答复", "未答复", "未答复且已超期",
-                     "按时率", "答复用时中位数（小时）"])
+    append_row(summary, ["维度", "名称", "收到", "按时答复", "超期答复", "未答复", "未答复且已超期",
+                         "按时率", "答复用时中位数（小时）"])
     rows = ([("合计", stats.total)] + [("单位", g) for g in stats.by_unit]
             + [("类别", g) for g in stats.by_category])
     for dim, g in rows:
-        summary.append([dim, g.name, g.received, g.on_time, g.late, g.open, g.open_overdue,
-                        g.on_time_rate,
-                        None if g.median_hours is None else round(g.median_hours, 1)])
+        append_row(summary, [dim, g.name, g.received, g.on_time, g.late, g.open, g.open_overdue,
+                             g.on_time_rate,
+                             None if g.median_hours is None else round(g.median_hours, 1)])
         summary.cell(summary.max_row, 8).number_format = "0.0%"
     flagged = book.create_sheet("关注项")
-    flagged.append(["关注项", "编号", "类别", "单位", "收到时间", "答复期限", "答复时间", "摘要"])
+    append_row(flagged, ["关注项", "编号", "类别", "单位", "收到时间", "答复期限", "答复时间", "摘要"])
     for f in stats.flags:
-        flagged.append([FLAG_ZH[f.flag], f.number, f.category, f.unit, _naive_local(f.received_at),
-                        _naive_local(f.due_at), _naive_local(f.closed_at), f.summary])
+        append_row(flagged, [FLAG_ZH[f.flag], f.number, f.category, f.unit, _naive_local(f.received_at),
+                             _naive_local(f.due_at), _naive_local(f.closed_at), f.summary])
         for column in (5, 6, 7):
             flagged.cell(flagged.max_row, column).number_format = "yyyy-mm-dd hh:mm"
     about = book.create_sheet("说明")
-    about.append(["统计期间", f"{stats.start.isoformat()} 至 {stats.end.isoformat()}（按收到日期，北京时间）"])
-    about.append(["统计时点", _naive_local(stats.now)])
+    append_row(about, ["统计期间", f"{stats.start.isoformat()} 至 {stats.end.isoformat()}（按收到日期，北京时间）"])
+    append_row(about, ["统计时点", _naive_local(stats.now)])
     about.cell(2, 2).number_format = "yyyy-mm-dd hh:mm"
-    about.append(["口径", "按时：在答复期限（含批准的延期，且不超过3个月）内答复或说明；"
-                          "按时率 = 按时答复 ÷ 已答复；用时自收到起算"])
+    append_row(about, ["口径", "按时：在答复期限（含批准的延期，且不超过3个月）内答复或说明；"
+                               "按时率 = 按时答复 ÷ 已答复；用时自收到起算"])
     for sheet, widths in ((summary, (8, 24, 8, 10, 10, 8, 14, 10, 22)),
                           (flagged, (18, 18, 12, 20, 17, 17, 17, 60)), (about, (12, 90))):
         for cell in sheet[1] if sheet is not about else ():

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from core.clock import fmt_date_zh, fmt_short_zh, local
 from core.errors import InputError
 from core.messages import duration_zh
+from core.text import append_row
 from people.models import Person
 from roster.models import (
     ROUND_STATUS_ZH,
@@ -241,32 +242,32 @@ def write_xlsx(log: DutyLog, path: Path) -> None:
     assert shifts is not None
     shifts.title = "班次"
     checkins, rounds, handovers = book.create_sheet("接班"), book.create_sheet("读网"), book.create_sheet("交班")
-    shifts.append(["值班日", "班次", "开始", "结束", "值班员", "接班情况", "带班领导", "读网次数", "正常", "发现异常",
-                   "未按时完成", "交班时间", "交班人", "交班备注"])
-    checkins.append(["值班日", "班次", "值班员", "接班时间", "情况", "迟到分钟"])
-    rounds.append(["值班日", "班次", "序号", "提示时间", "应答截止", "状态", "完成时间", "备注", "事件编号"])
-    handovers.append(["值班日", "班次", "交班时间", "交班人", "备注", "交班摘要"])
+    append_row(shifts, ["值班日", "班次", "开始", "结束", "值班员", "接班情况", "带班领导", "读网次数", "正常", "发现异常",
+                        "未按时完成", "交班时间", "交班人", "交班备注"])
+    append_row(checkins, ["值班日", "班次", "值班员", "接班时间", "情况", "迟到分钟"])
+    append_row(rounds, ["值班日", "班次", "序号", "提示时间", "应答截止", "状态", "完成时间", "备注", "事件编号"])
+    append_row(handovers, ["值班日", "班次", "交班时间", "交班人", "备注", "交班摘要"])
     for entry in log.shifts:
         s, h, t = entry.shift, entry.handover, entry.rounds
-        shifts.append([s.day, s.name, _naive_local(s.starts_at), _naive_local(s.ends_at),
-                       "、".join(o.name for o in entry.officers), "；".join(o.zh() for o in entry.officers),
-                       "、".join(entry.leaders), len(t.rounds), t.count(RoundStatus.ok), t.count(RoundStatus.anomaly),
-                       t.count(RoundStatus.missed), _naive_local(h.at) if h else None, h.by if h else "",
-                       h.note if h else ""])
+        append_row(shifts, [s.day, s.name, _naive_local(s.starts_at), _naive_local(s.ends_at),
+                            "、".join(o.name for o in entry.officers), "；".join(o.zh() for o in entry.officers),
+                            "、".join(entry.leaders), len(t.rounds), t.count(RoundStatus.ok), t.count(RoundStatus.anomaly),
+                            t.count(RoundStatus.missed), _naive_local(h.at) if h else None, h.by if h else "",
+                            h.note if h else ""])
         for o in entry.officers:
-            checkins.append([s.day, s.name, o.name, _naive_local(o.checked_in_at), CHECKIN_ZH[o.state],
-                             o.late_minutes or None])
+            append_row(checkins, [s.day, s.name, o.name, _naive_local(o.checked_in_at), CHECKIN_ZH[o.state],
+                                  o.late_minutes or None])
         for r in t.rounds:
-            rounds.append([s.day, s.name, r.seq, _naive_local(r.prompt_at), _naive_local(r.due_at),
-                           ROUND_STATUS_ZH[RoundStatus(r.status)], _naive_local(r.answered_at), r.note,
-                           r.incident_number or ""])
+            append_row(rounds, [s.day, s.name, r.seq, _naive_local(r.prompt_at), _naive_local(r.due_at),
+                                ROUND_STATUS_ZH[RoundStatus(r.status)], _naive_local(r.answered_at), r.note,
+                                r.incident_number or ""])
         if h:
-            handovers.append([s.day, s.name, _naive_local(h.at), h.by, h.note, h.summary])
+            append_row(handovers, [s.day, s.name, _naive_local(h.at), h.by, h.note, h.summary])
     about = book.create_sheet("说明")
-    about.append(["期间", f"{log.start.isoformat()} 至 {log.end.isoformat()}（按值班日，北京时间）"])
-    about.append(["统计时点", _naive_local(log.now)])
-    about.append(["合计", log.totals_zh().removeprefix("合计：")])
-    about.append(["口径", "按时接班：不晚于班次开始后规定分钟数；迟到分钟自班次开始起算；未接班：班次结束仍未接班"])
+    append_row(about, ["期间", f"{log.start.isoformat()} 至 {log.end.isoformat()}（按值班日，北京时间）"])
+    append_row(about, ["统计时点", _naive_local(log.now)])
+    append_row(about, ["合计", log.totals_zh().removeprefix("合计：")])
+    append_row(about, ["口径", "按时接班：不晚于班次开始后规定分钟数；迟到分钟自班次开始起算；未接班：班次结束仍未接班"])
     for sheet in (shifts, checkins, rounds, handovers):
         for cell in sheet[1]:
             cell.font = Font(bold=True)

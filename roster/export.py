@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from core.clock import WEEKDAYS_ZH, ensure_utc, fmt_span_zh, local
 from core.errors import InputError
+from core.text import append_row
 from people.models import Person
 from roster.models import DUTY_ROLE_ZH, DutyRole, Shift, ShiftAssignment
 from roster.service import MAX_DAYS, ShiftView, label, shifts_between, views
@@ -94,9 +95,9 @@ def export_xlsx(*, session: Session, start: date, end: date, path: Path) -> int:
     sheet = book.active
     assert sheet is not None
     sheet.title = "值班表"
-    sheet.append(list(EXPORT_COLUMNS))
+    append_row(sheet, EXPORT_COLUMNS)
     for values in export_rows(shift_views):
-        sheet.append(values)
+        append_row(sheet, values)
         sheet.cell(sheet.max_row, 1).number_format = "yyyy-mm-dd"
     thin = Side(style="thin")
     for row in sheet.iter_rows():

@@ -21,8 +21,9 @@ from datetime import date, datetime, timedelta
 from sqlmodel import Session, select
 
 from core import audit
-from core.clock import fmt_date_zh, fmt_span_zh
+from core.clock import DateOutOfRange, check_year_range, fmt_date_zh, fmt_span_zh
 from core.errors import InputError
+from core.text import HIDDEN_CHARS_ZH, has_hidden
 from core.workdays import WorkdayCalendar
 from people.models import ROLE_ZH, Person, Role
 from roster.models import DUTY_ROLE_ZH, DutyRole, Shift
@@ -114,19 +115,23 @@ def parse_day(text: str) -> date:
     """A date cell: ``2026-12-01``, ``2026/12/1``, ``2026年12月1日`` or an Excel serial number.
 
     Raises:
-        InputError: none of these, or not a real date.
+        InputError: none of these, not a real date, or a year outside 2000–2100.
     """
     text = text.strip()
     if _EXCEL_SERIAL.match(text):
         # A date cell that lost its date format shows Excel's day number (1900 system).
-        return date(1899, 12, 30) + timedelta(days=int(float(text)))
+        return check_year_range(date(1899, 12, 30) + timedelta(days=int(float(text))))
     m = _DAY.match(text)
     if m is None:
         raise InputError(f"日期“{text}”无法识别：应为 YYYY-MM-DD，如 2026-12-01")
     try:
-        return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        day = date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
     except ValueError:
         raise InputError(f"日期“{text}”不存在") from None
+    try:
+        return check_year_range(day)
+    except DateOutOfRange as exc:
+        raise DateOutOfRange(f"“{text}”：{exc.message}") from None
 
 
 def split_names(text: str) -> list[str]:
@@ -149,7 +154,9 @@ def _people_problems(names: list[str], role: DutyRole, people: dict[str, Person]
     column = DUTY_ROLE_ZH[role]
     for name in names:
         person = people.get(name)
-        if person is None:
+        if has_hidden(name):
+            problems.append(f"{column}的姓名{HIDDEN_CHARS_ZH}")
+        elif person is None:
             problems.append(f"{column}“{name}”不在人员名单中（可用 dutybot people list 查看）")
         elif not person.active:
             problems.append(f"{column}“{name}”已停用")

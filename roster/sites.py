@@ -19,6 +19,8 @@ from sqlmodel import Session, col, select
 
 from core import audit
 from core.errors import DutybotError, InputError, NotFound
+from core.netguard import AllowList
+from core.text import check_name
 from people.models import Person
 from roster.models import Site
 
@@ -90,8 +92,9 @@ def kind_zh(site: Site) -> str:
 
 
 def validate(name: str, kind: str, url: str = "", unit: str = "") -> NewSite:
-    """Check one site's fields; the first problem is raised as an InputError."""
-    name, url, unit = name.strip(), url.strip(), unit.strip()
+    """Check one site's fields; the first problem is raised as an InputError (a name, unit
+    or address with a control, zero-width or bidi character too: :func:`core.text.check_name`)."""
+    name, url, unit = check_name(name, "名称"), check_name(url, "网址或账号"), check_name(unit, "单位名称")
     if not name:
         raise InputError("缺少名称")
     if len(name) > MAX_NAME:
@@ -320,3 +323,11 @@ def site_line(site: Site, *, with_unit: bool = False) -> str:
     where = f" {site.url}" if site.url else ""
     unit = f"｜{site.unit or '各单位'}" if with_unit else ""
     return f"{site.name}（{kind_zh(site)}）{where}{unit}"
+
+
+def is_intranet(site: Site, allow: AllowList) -> bool:
+    """Whether ``site`` is an intranet website. The site table has no column for it: a
+    website is intranet when the fetch allow-list (``[incidents] fetch_allow``) names its
+    host or holds its numeric address — exactly the sites whose pages the bot may fetch
+    as evidence at a non-public address (:mod:`core.netguard`)."""
+    return site.kind == SiteKind.website and bool(site.url) and allow.covers(site.url)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from core.errors import AdapterError
@@ -29,6 +30,9 @@ InboundHandler = Callable[[Inbound], Awaitable[object]]
 ChatMovedHandler = Callable[[str, str], Awaitable[None]]
 # (chat id, is a group, the bot can write there now)
 ReachabilityHandler = Callable[[str, bool, bool], Awaitable[None]]
+# (key, how long to remember it) -> True the first time any worker on the database claims
+# it, False while an earlier claim is remembered (replay guards; see bot/one_use.py).
+ClaimOnce = Callable[[str, timedelta], bool]
 
 
 @dataclass(frozen=True)
@@ -85,16 +89,20 @@ class Adapter(ABC):
     commands: tuple[CommandInfo, ...] = ()
     on_chat_moved: ChatMovedHandler | None = None
     on_reachability: ReachabilityHandler | None = None
+    claim_once: ClaimOnce | None = None
 
     def configure(self, *, commands: Sequence[CommandInfo],
                   on_chat_moved: ChatMovedHandler | None,
-                  on_reachability: ReachabilityHandler | None = None) -> None:
+                  on_reachability: ReachabilityHandler | None = None,
+                  claim_once: ClaimOnce | None = None) -> None:
         """What the app tells the adapter: the command menu, where to report a chat that
-        the platform moved to a new id, and where to report that the bot was blocked or
-        removed from a chat (or let back in)."""
+        the platform moved to a new id, where to report that the bot was blocked or
+        removed from a chat (or let back in), and how to claim a one-use key (a callback
+        signature) once across every worker on the database."""
         self.commands = tuple(commands)
         self.on_chat_moved = on_chat_moved
         self.on_reachability = on_reachability
+        self.claim_once = claim_once
 
     @abstractmethod
     async def start(self, handler: InboundHandler) -> None:

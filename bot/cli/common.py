@@ -19,7 +19,7 @@ from typing import Any, Literal, NoReturn
 
 from bot.config import Settings, find_config, load_settings
 from core import words_zh
-from core.clock import SystemClock, local
+from core.clock import SystemClock, check_year_range, local
 from core.errors import InputError
 from core.workdays import WorkdayCalendar
 
@@ -45,15 +45,16 @@ def parse_day(text: str, what: str, today: date | None = None) -> date:
     today in Beijing time); ``what`` names it in the error (``开始日期``).
 
     Raises:
-        InputError: not a day.
+        InputError: not a day, or a year outside 2000–2100 (:func:`core.clock.check_year_range`).
     """
     if today is None:
         today = local(SystemClock().now()).date()
     try:
-        return words_zh.parse_day(text, today)
+        day = words_zh.parse_day(text, today)
     except InputError:
         raise InputError(f"无效的{what} {text!r}：应为 YYYY-MM-DD 或 {words_zh.DAY_EXAMPLES} 等，"
                          "如 2026-11-01") from None
+    return check_year_range(day, what)
 
 
 def parse_cutoff(text: str) -> time | None:

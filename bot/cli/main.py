@@ -21,6 +21,7 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as distribution_version
 from pathlib import Path
 
+from bot import logs
 from bot.cli.chat import register as register_chat
 from bot.cli.common import (
     EXIT_OK,
@@ -43,7 +44,7 @@ from bot.cli.roster_plan import add_commands as add_roster_plan
 from bot.cli.sites import register as register_sites
 from bot.config import CONFIG_NAME, Settings, example_config, load_settings
 from core import words_zh
-from core.clock import SystemClock, local
+from core.clock import SystemClock, check_year_range, local
 from core.db import current_revision, head_revision, make_engine, upgrade
 from core.errors import (
     CalendarError,
@@ -68,6 +69,7 @@ def cmd_due(args: argparse.Namespace) -> int:
         raise InputError(
             f"无效的开始时间 {args.start!r}：应为日期或时间，如 2026-10-08、2026-10-08T09:30、明天、下周一、12月3日"
         ) from None
+    check_year_range(start, "开始时间")
     settings = cli_settings(args)
     cutoff = parse_cutoff(args.cutoff) if args.cutoff else "default"
     cal = cli_calendar(settings, cutoff)
@@ -270,6 +272,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Secrets and personal data never reach a log handler (bot/logs.py); with --debug the
+    # libraries log their URLs, so the configured secrets are masked by value too.
+    with logs.installed(_log_settings(args) if args.debug else None):
+        return _run(parser, args)
+
+
+def _log_settings(args: argparse.Namespace) -> Settings | None:
+    """The settings whose secrets the log must not show (None: they cannot be read; the
+    command will say why)."""
+    try:
+        return cli_settings(args)
+    except (DutybotError, OSError):
+        return None
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Run the chosen command; its refusals and errors become Chinese lines and exit codes."""
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE

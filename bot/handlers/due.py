@@ -6,7 +6,7 @@ from datetime import datetime
 
 from bot.dispatcher import Context, Handler
 from core import words_zh
-from core.clock import fmt_date_zh, fmt_instant_zh, local
+from core.clock import check_year_range, fmt_date_zh, fmt_instant_zh, local
 from core.errors import InputError
 from core.messages import Inbound, Outbound
 
@@ -15,8 +15,9 @@ _UNIT_ZH = {"workdays": "个工作日", "days": "日", "months": "个月", "week
 
 def parse_start(text: str, now: datetime) -> datetime:
     """The start as typed (``现在``, ``今天``, ``下周一``, ``12-03``, ``2026-10-08 09:30``);
-    the one parser the CLI uses too (:func:`core.words_zh.parse_start`)."""
-    return words_zh.parse_start(text, now)
+    the one parser the CLI uses too (:func:`core.words_zh.parse_start`), within the years
+    the bot handles (:func:`core.clock.check_year_range`)."""
+    return check_year_range(words_zh.parse_start(text, now), "起算日期")
 
 
 class DueHandler(Handler):

@@ -6,15 +6,25 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from bot.dispatcher import Context, Handler
-from core.clock import WEEKDAYS_ZH, fmt_date_zh, local
+from core import words_zh
+from core.clock import WEEKDAYS_ZH, check_year_range, fmt_date_zh, local
 from core.messages import Inbound, Outbound
-from core.words_zh import parse_day  # 今天/明天/下周一/12-03; swap, assign and admin import it here
 from reports import dutylog
 from roster import lifecycle
 from roster import service as roster
 
 MYDUTY_DAYS = 30
 LOG_WEEK_DAYS = 7
+
+
+def parse_day(text: str, today: date) -> date:
+    """A day as typed in chat (今天/明天/下周一/12-03: :func:`core.words_zh.parse_day`), within
+    the years the bot handles; swap, assign and admin import it here.
+
+    Raises:
+        InputError: not a day, or a year outside 2000–2100.
+    """
+    return check_year_range(words_zh.parse_day(text, today))
 
 
 def day_lines(ctx: Context, day: date) -> list[str]:

@@ -103,10 +103,10 @@ class IncidentHandler(Handler):
     # -- slow work outside the transaction ------------------------------------------
 
     def takes_held_media(self, args: str) -> bool:
-        """``/incident evidence [编号] …`` takes the pictures and files held for the sender
-        (the number may come from the card it replies to); a refused command leaves them held."""
+        """``/incident evidence 编号 …`` takes the pictures and files held for the sender;
+        without a number it is only answered with its usage and leaves them held."""
         parts = args.split()
-        return len(parts) >= 1 and ACTION_ALIASES.get(parts[0], parts[0].lower()) == "evidence"
+        return len(parts) >= 2 and ACTION_ALIASES.get(parts[0], parts[0].lower()) == "evidence"
 
     @staticmethod
     def _evidence_url(args: str) -> str | None:

@@ -21,6 +21,7 @@ from sqlmodel import Session
 from core import audit
 from core.clock import SHANGHAI
 from core.errors import InputError
+from core.fetcher import GuardedFetcher
 from core.messages import Attachment
 from incidents.evidence import (
     EvidenceCheck,
@@ -34,6 +35,7 @@ from incidents.evidence import (
 from incidents.fetch import FetchedPage, fetch_page
 from incidents.models import Evidence, Incident
 from people.models import Person, Role
+from tests.core.fake_net import PUBLIC_IP, FakeResolver, LoopbackNetwork
 from tests.factories import make_person
 
 NOW = datetime(2026, 11, 23, 9, 5, tzinfo=SHANGHAI)
@@ -41,6 +43,7 @@ NUMBER = "INC-20261123-001"
 PAGE = "<html><body><h1>评论区</h1><p>违法有害信息样本</p></body></html>".encode()
 NOT_FOUND = b"<html><body>404 Not Found</body></html>"
 BIG = 1_200_000
+SITE = "evidence.example.test"
 
 
 class Served:
@@ -119,7 +122,9 @@ def server() -> Iterator[tuple[str, Served]]:
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", served
+        # A public site, as far as the guarded fetcher knows: its name resolves to a public
+        # address, and the test network connects to this loopback server instead.
+        yield f"http://{SITE}:{httpd.server_address[1]}", served
     finally:
         served.release.set()
         httpd.shutdown()
@@ -147,7 +152,8 @@ def db(engine: Engine) -> Iterator[tuple[Session, Incident, Person]]:
 
 async def fetch(url: str, client: httpx.AsyncClient, *, timeout: float = 5,
                 max_bytes: int = 10_000_000) -> FetchedPage:
-    return await fetch_page(url, client=client, timeout=timeout, max_bytes=max_bytes, now=NOW)
+    fetcher = GuardedFetcher(resolver=FakeResolver({SITE: [PUBLIC_IP]}), network=LoopbackNetwork())
+    return await fetch_page(url, fetcher=fetcher, timeout=timeout, max_bytes=max_bytes, now=NOW)
 
 
 # ---- fetching and storing pages ------------------------------------------------------------
@@ -277,8 +283,8 @@ async def test_connection_refused_is_explained(client) -> None:  # type: ignore[
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
         with pytest.raises(InputError) as err:
-            await fetch(f"http://127.0.0.1:{port}/", client, timeout=1)
-    assert err.value.message == f"无法获取网页 http://127.0.0.1:{port}/：连接被拒绝"
+            await fetch(f"http://{SITE}:{port}/", client, timeout=1)
+    assert err.value.message == f"无法获取网页 http://{SITE}:{port}/：连接被拒绝"
 
 
 # ---- attachments and text ------------------------------------------------------------------

@@ -325,7 +325,9 @@ def page_url() -> Iterator[str]:
 
 async def test_a_page_is_fetched_and_kept_outside_the_transaction(engine: Engine, page_url: str,
                                                                   tmp_path: Path) -> None:
-    chat = build(engine, "2026-11-23T09:00")
+    # The test server is on 127.0.0.1: allowed as an intranet site, that port only.
+    site = page_url.split("/")[2]
+    chat = build(engine, "2026-11-23T09:00", env={"DUTYBOT_INCIDENTS_FETCH_ALLOW": site})
     number = number_in(await chat.send(f"/incident new 违法 {page_url} 留言板赌博广告", as_="王芳"))
     kept = await chat.send(f"/incident evidence {number} {page_url}", as_="王芳")
     assert "保全证据 1 份" in kept and "HTTP 200" in kept
@@ -334,9 +336,9 @@ async def test_a_page_is_fetched_and_kept_outside_the_transaction(engine: Engine
     assert "已完成" in await chat.send(f"/incident done {number} 1", as_="王芳")
     # An unbound user cannot make the bot fetch anything.
     assert "还没有绑定身份" in await chat.send(f"/incident evidence {number} {page_url}", as_="路人")
-    # A page that cannot be fetched is explained, and nothing is kept.
+    # Another port of the bot's own host is refused (SSRF), and nothing is kept.
     refused = await chat.send(f"/incident evidence {number} http://127.0.0.1:9/none", as_="王芳")
-    assert "无法获取网页" in refused and "连接被拒绝" in refused
+    assert "无法获取网页" in refused and "该地址不能抓取" in refused
     assert len(list((tmp_path / "evidence" / number).iterdir())) == 1
 
 

@@ -313,7 +313,7 @@ def test_cli_import_export_ical(cli_dir: Path, capsys: pytest.CaptureFixture[str
     (["roster", "import", "missing.csv"], "找不到文件"),
     (["roster", "export", "--from", "2026-12-01", "--to", "2026-12-31", "--xlsx", "x.xlsx"], "没有已发布的排班"),
     (["roster", "export", "--from", "2026-12-31", "--to", "2026-12-01", "--xlsx", "x.xlsx"], "结束日期不能早于开始日期"),
-    (["roster", "export", "--from", "12月1日", "--to", "2026-12-31", "--xlsx", "x.xlsx"], "无效的开始日期"),
+    (["roster", "export", "--from", "12月32日", "--to", "2026-12-31", "--xlsx", "x.xlsx"], "无效的开始日期"),
     (["roster", "ical", "张三"], "没有找到人员“张三”"),
 ])
 def test_cli_bad_input_exits_2(cli_dir: Path, capsys: pytest.CaptureFixture[str], argv: list[str],

@@ -1,9 +1,11 @@
 """DingTalk (钉钉): an enterprise-internal app robot (企业内部应用机器人), two-way.
 
-This module is the adapter, :class:`DingTalkAdapter`: receiving, the callback route, and
-the route each message is sent by. Rendering is in :mod:`bot.adapters.dingtalk.render`;
-the API client (token, sends, Stream registration), error mapping and log redaction are
-in :mod:`bot.adapters.dingtalk.api`.
+This module is the adapter, :class:`DingTalkAdapter`: receiving and the route each
+message is sent by. Rendering is in :mod:`bot.adapters.dingtalk.render`; the API client
+(token, sends, Stream registration), error mapping and log redaction are in
+:mod:`bot.adapters.dingtalk.api`; the HTTP callbacks and their checks in
+:mod:`bot.adapters.dingtalk.callback`; the session webhooks in
+:mod:`bot.adapters.dingtalk.sessions`.
 
 Receiving, one of (``[dingtalk] mode``):
 
@@ -12,9 +14,14 @@ Receiving, one of (``[dingtalk] mode``):
   ``/v1.0/im/bot/messages/get``; every frame is answered (ACK), callbacks once handled.
 * **callback**: DingTalk posts each message to ``/dingtalk/callback`` on the HTTP
   service with the headers ``timestamp`` and ``sign``, checked with the app secret
-  (:func:`bot.adapters.dingtalk.sign.verify_callback`): a forged or missing sign, or a
-  timestamp an hour or more away, is refused with 403. The request is answered
+  (:func:`bot.adapters.dingtalk.sign.verify_callback`): a forged or missing sign, a
+  timestamp an hour or more away, or a ``(timestamp, sign)`` pair used before (by any
+  worker on the database: a replay) is refused with 403. The request is answered
   ``200 {}`` at once and handled in the background.
+
+With ``callback_token`` and ``callback_aes_key`` set, encrypted callbacks (事件订阅 HTTP
+推送) are taken at ``/dingtalk/events`` too, in either mode. See
+:mod:`bot.adapters.dingtalk.callback` for both routes.
 
 Either way the message (``conversationType`` "1" private / "2" group, ``senderStaffId``,
 ``text.content`` …) becomes an :class:`~core.messages.Inbound`: a private chat's id is
@@ -39,7 +46,8 @@ Sending (``send``), by chat id:
 * ``"robot"``: the custom robot (自定义机器人) webhook, signed (加签) with
   :func:`~bot.adapters.dingtalk.sign.robot_url` when a secret is set;
 * a chat with a live ``sessionWebhook`` (remembered from its latest inbound message,
-  until ``sessionWebhookExpiredTime`` less a minute): that webhook;
+  until ``sessionWebhookExpiredTime`` less a minute, and only an https URL on
+  DingTalk's own hosts: :mod:`bot.adapters.dingtalk.sessions`): that webhook;
 * otherwise a group (an id seen as a group, or one starting with ``cid``):
   ``groupMessages/send``; a person (staff id): ``oToMessages/batchSend``, both through
   :class:`~bot.adapters.dingtalk.api.DingTalkApi` with the app's access token.
@@ -61,49 +69,42 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.adapters.base import Adapter, Capabilities, InboundHandler, RateWindow
 from bot.adapters.dingtalk.api import DingTalkApi
-from bot.adapters.dingtalk.render import MAX_TEXT, api_payload, render, webhook_payload
-from bot.adapters.dingtalk.sign import DingTalkSignError, robot_url, verify_callback
-from bot.adapters.dingtalk.stream import BOT_MESSAGE_TOPIC, StreamClient
-from bot.adapters.media import (
-    UNSUPPORTED_TEXT,
-    MediaTooLarge,
-    attachment_for,
-    failed_text,
-    filename_from,
-    too_large_text,
+from bot.adapters.dingtalk.callback import (
+    CALLBACK_PATH,
+    EVENTS_PATH,
+    CallbackRoutes,
+    MemoryClaims,
+    crypto_from_settings,
 )
+from bot.adapters.dingtalk.content import UNSUPPORTED_MEDIA, media_refs, message_text
+from bot.adapters.dingtalk.downloads import download_media
+from bot.adapters.dingtalk.render import MAX_TEXT, api_payload, render, webhook_payload
+from bot.adapters.dingtalk.sessions import SessionWebhooks
+from bot.adapters.dingtalk.sign import robot_url
+from bot.adapters.dingtalk.stream import BOT_MESSAGE_TOPIC, StreamClient
+from bot.adapters.media import UNSUPPORTED_TEXT
 from bot.config import DingTalkSettings, IncidentsSettings
-from bot.http import read_body
 from core.clock import Clock, SystemClock
 from core.errors import AdapterError
 from core.messages import Attachment, Inbound, Outbound
 
 log = logging.getLogger("dutybot.dingtalk")
 
-CALLBACK_PATH = "/dingtalk/callback"
+__all__ = ["CALLBACK_PATH", "EVENTS_PATH", "ROBOT_CHAT_ID", "DingTalkAdapter"]
+
 ROBOT_CHAT_ID = "robot"
 
-#: A session webhook is not used in its last minute (a send may take that long).
-SESSION_MARGIN_MS = 60_000
 STOP_GRACE_SECONDS = 1.0
 MAX_REMEMBERED_CHATS = 5000
-#: Message types whose content carries a picture or file to download, and their kind.
-MEDIA_KINDS = {"picture": "photo", "file": "file"}
-#: Message types answered with a hint instead (not kept as evidence).
-UNSUPPORTED_MEDIA = frozenset({"video"})
 #: The evidence size limit when none is given: ``[incidents] fetch_max_bytes``'s default.
 DEFAULT_MAX_MEDIA_BYTES: int = IncidentsSettings.model_fields["fetch_max_bytes"].default
 #: How many media message ids are remembered, so a redelivered one is not downloaded twice.
@@ -112,12 +113,6 @@ MEDIA_MEMORY = 512
 
 def _secret(value: Any) -> str:
     return value.get_secret_value() if value is not None else ""
-
-
-@dataclass
-class _Session:
-    url: str
-    expires_ms: int
 
 
 class DingTalkAdapter(Adapter):
@@ -134,7 +129,8 @@ class DingTalkAdapter(Adapter):
             ``[incidents] fetch_max_bytes``); bigger ones are refused without being read.
 
     Raises:
-        AdapterError: the Client ID or Client Secret is not configured
+        AdapterError: the Client ID or Client Secret is not configured, or only one of
+            ``callback_token`` and ``callback_aes_key`` is, or the aes_key is unusable
             (``retryable=False``, a Chinese message naming the variables).
     """
 
@@ -157,12 +153,17 @@ class DingTalkAdapter(Adapter):
                 "未配置钉钉应用凭证：请设置环境变量 " + " 和 ".join(missing)
                 + "（或配置文件 [dingtalk] client_id、client_secret，"
                 "即钉钉开发者后台应用的 Client ID 与 Client Secret）。", retryable=False)
+        self.crypto = crypto_from_settings(settings)
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.api = DingTalkApi(client_id=settings.client_id.strip(), client_secret=secret,
                                robot_code=(settings.robot_code or settings.client_id).strip(),
                                api_base=settings.api_base, clock=self.clock, http=http)
-        self._app_secret = secret
+        self._memory_claims = MemoryClaims(self.clock.now)
+        self.callbacks = CallbackRoutes(app_secret=secret, crypto=self.crypto,
+                                        now_ms=self._now_ms, claim=self._claim,
+                                        ready=lambda: self.handler is not None,
+                                        accept=self._accept)
         self.stream: StreamClient | None = None
         if settings.mode == "stream":
             self.stream = StreamClient(
@@ -170,7 +171,7 @@ class DingTalkAdapter(Adapter):
                 retry_base_seconds=retry_base_seconds, stop_grace_seconds=stop_grace_seconds)
         self.stop_grace = stop_grace_seconds
         self.handler: InboundHandler | None = None
-        self._sessions: dict[str, _Session] = {}
+        self.sessions = SessionWebhooks(settings.api_base)
         self._groups: dict[str, bool] = {}
         self._in_hand: set[str] = set()
         self._chat_locks: dict[str, tuple[asyncio.Lock, int]] = {}
@@ -248,8 +249,8 @@ class DingTalkAdapter(Adapter):
             log.warning("DingTalk message without msgId, sender or conversation; ignored")
             return None
         self._remember(chat_id, is_group, data)
-        text = _message_text(data).strip()
-        if not text and not _media_refs(data) and data.get("msgtype") not in UNSUPPORTED_MEDIA:
+        text = message_text(data).strip()
+        if not text and not media_refs(data) and data.get("msgtype") not in UNSUPPORTED_MEDIA:
             log.info("DingTalk %s message %s has no text; ignored", data.get("msgtype"), msg_id)
             return None
         received_at = None
@@ -264,14 +265,10 @@ class DingTalkAdapter(Adapter):
         if len(self._groups) >= MAX_REMEMBERED_CHATS and chat_id not in self._groups:
             self._forget_stale()
         self._groups[chat_id] = is_group
-        url, expires = data.get("sessionWebhook"), data.get("sessionWebhookExpiredTime")
-        if isinstance(url, str) and url.startswith(("https://", "http://")) \
-                and isinstance(expires, int | float):
-            self._sessions[chat_id] = _Session(url, int(expires))
+        self.sessions.remember(chat_id, data)
 
     def _forget_stale(self) -> None:
-        now = self._now_ms()
-        self._sessions = {k: s for k, s in self._sessions.items() if s.expires_ms > now}
+        self.sessions.prune(self._now_ms())
         if len(self._groups) >= MAX_REMEMBERED_CHATS:
             keep = list(self._groups.items())[-(MAX_REMEMBERED_CHATS // 2):]
             self._groups = dict(keep)
@@ -317,10 +314,11 @@ class DingTalkAdapter(Adapter):
                      data.get("msgtype"), inbound.update_id)
             await self._tell(inbound, UNSUPPORTED_TEXT)
             return
-        refs = _media_refs(data)
+        refs = media_refs(data)
         downloaded: tuple[Attachment, ...] = ()
         if refs and self._first_media(inbound.update_id):
-            got = await self._download(inbound, refs)
+            got = await download_media(self.api, inbound, refs, max_bytes=self.max_media_bytes,
+                                       tell=self._tell)
             if got is None:
                 return
             downloaded = got
@@ -341,41 +339,6 @@ class DingTalkAdapter(Adapter):
             del self._media_seen[next(iter(self._media_seen))]
         return True
 
-    async def _download(self, inbound: Inbound,
-                        refs: list[tuple[str, str, str]]) -> tuple[Attachment, ...] | None:
-        """The message's pictures and files, or None when one could not be had (the
-        sender was told why; the reason is logged)."""
-        out: list[Attachment] = []
-        for index, (kind, code, name) in enumerate(refs, 1):
-            try:
-                media = await self.api.download(code, max_bytes=self.max_media_bytes)
-            except MediaTooLarge as exc:
-                log.warning("DingTalk %s of message %s from %s refused: %s", kind,
-                            inbound.update_id, inbound.sender_id, exc.message)
-                await self._tell(inbound, too_large_text(kind, exc.limit))
-                return None
-            except AdapterError as exc:
-                log.warning("downloading the %s of DingTalk message %s from %s failed: %s",
-                            kind, inbound.update_id, inbound.sender_id, exc.message)
-                reason = "网络或钉钉暂时不可用" if exc.retryable else "文件无效或已过期"
-                await self._tell(inbound, failed_text(kind, reason))
-                return None
-            except Exception:
-                log.exception("downloading the %s of DingTalk message %s from %s failed",
-                              kind, inbound.update_id, inbound.sender_id)
-                await self._tell(inbound, failed_text(kind, "处理出错"))
-                return None
-            if not media.data:
-                log.warning("the %s of DingTalk message %s is empty", kind, inbound.update_id)
-                await self._tell(inbound, failed_text(kind, "文件是空的"))
-                return None
-            stem = f"{'picture' if kind == 'photo' else 'file'}-{inbound.update_id}"
-            out.append(attachment_for(
-                media.data, kind=kind, content_type=media.content_type,
-                filename=name or filename_from(media.disposition),
-                fallback_stem=stem if len(refs) == 1 else f"{stem}-{index}"))
-        return tuple(out)
-
     async def _tell(self, inbound: Inbound, text: str) -> None:
         """A direct answer about a received picture or file (a failure is only logged)."""
         try:
@@ -386,38 +349,27 @@ class DingTalkAdapter(Adapter):
         except Exception:
             log.exception("telling %s about their picture or file failed", inbound.sender_id)
 
-    # ------------------------------------------------------------ HTTP callback
+    # ------------------------------------------------------------ HTTP callbacks
 
     def http_routes(self) -> list[BaseRoute]:
-        """The callback route, in callback mode (stream mode needs no HTTP service)."""
-        if self.settings.mode != "callback":
-            return []
-        return [Route(CALLBACK_PATH, self._callback, methods=["POST"])]
+        """``/dingtalk/callback`` in callback mode, ``/dingtalk/events`` when encrypted
+        callbacks are configured (stream mode alone needs no HTTP service)."""
+        routes: list[BaseRoute] = []
+        if self.settings.mode == "callback":
+            routes.append(Route(CALLBACK_PATH, self.callbacks.signed, methods=["POST"]))
+        if self.crypto is not None:
+            routes.append(Route(EVENTS_PATH, self.callbacks.encrypted, methods=["POST"]))
+        return routes
 
-    async def _callback(self, request: Request) -> Response:
-        peer = request.client.host if request.client else "?"
-        try:
-            verify_callback(request.headers.get("timestamp", ""), request.headers.get("sign", ""),
-                            self._app_secret, self._now_ms())
-        except DingTalkSignError as exc:
-            log.warning("refused a DingTalk callback from %s: %s", peer, exc.code)
-            return Response(status_code=403)
-        body = await read_body(request)
-        if body is None:
-            return Response(status_code=413)
-        try:
-            data = json.loads(body)
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            log.warning("refused a DingTalk callback whose body is not a JSON object")
-            return Response(status_code=400)
-        if self.handler is None:
-            return Response(status_code=503)
+    def _claim(self, key: str, keep: timedelta) -> bool:
+        """Claim a one-use key: in the app's database, or in memory without an app."""
+        claim = self.claim_once or self._memory_claims
+        return claim(key, keep)
+
+    def _accept(self, data: dict[str, Any]) -> None:
         task = asyncio.create_task(self._deliver_logged(data), name="dingtalk-callback")
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-        return JSONResponse({})
 
     async def _deliver_logged(self, data: dict[str, Any]) -> None:
         try:
@@ -436,15 +388,6 @@ class DingTalkAdapter(Adapter):
         known = self._groups.get(chat_id)
         return known if known is not None else chat_id.startswith("cid")
 
-    def _live_session(self, chat_id: str) -> str | None:
-        session = self._sessions.get(chat_id)
-        if session is None:
-            return None
-        if session.expires_ms - self._now_ms() <= SESSION_MARGIN_MS:
-            del self._sessions[chat_id]
-            return None
-        return session.url
-
     async def send(self, chat_id: str, message: Outbound, *, is_group: bool) -> str:
         """Deliver ``message``; see the module docstring for the route taken.
 
@@ -459,7 +402,7 @@ class DingTalkAdapter(Adapter):
             return ""
         group = self.is_group_chat(chat_id)
         rendered = render(message, group=group)
-        session = self._live_session(chat_id)
+        session = self.sessions.live(chat_id, self._now_ms())
         if session is not None:
             try:
                 await self.api.post_webhook(session, webhook_payload(rendered),
@@ -470,7 +413,7 @@ class DingTalkAdapter(Adapter):
                     raise
                 log.warning("DingTalk session webhook of chat %s refused (%s); sending through "
                             "the API instead", chat_id, exc.message)
-                self._sessions.pop(chat_id, None)
+                self.sessions.forget(chat_id)
         msg_key, msg_param = api_payload(rendered)
         if group:
             return await self.api.send_to_group(chat_id, msg_key, msg_param)
@@ -487,44 +430,3 @@ class DingTalkAdapter(Adapter):
         url = robot_url(webhook, secret, self._now_ms()) if secret else webhook
         await self.api.post_webhook(url, webhook_payload(render(message, group=True)),
                                     what="custom robot")
-
-
-def _message_text(data: dict[str, Any]) -> str:
-    """The text of a bot message: ``text``, ``richText`` parts, or an audio message's
-    speech recognition; empty for pictures, files and others."""
-    msgtype = data.get("msgtype")
-    text = data.get("text")
-    if isinstance(text, dict) and isinstance(text.get("content"), str):
-        return text["content"]
-    content = data.get("content")
-    if not isinstance(content, dict):
-        return ""
-    if msgtype == "richText" and isinstance(content.get("richText"), list):
-        return "".join(str(part.get("text", "")) for part in content["richText"]
-                       if isinstance(part, dict))
-    if msgtype == "audio" and isinstance(content.get("recognition"), str):
-        return content["recognition"]
-    return ""
-
-
-def _media_refs(data: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """``(kind, downloadCode, file name)`` of each picture or file a bot message carries:
-    a ``picture``, a ``file`` (with its ``fileName``), or the pictures of a ``richText``."""
-    msgtype = data.get("msgtype")
-    content = data.get("content")
-    if not isinstance(content, dict):
-        return []
-
-    def code_of(part: dict[str, Any]) -> str:
-        code = part.get("downloadCode") or part.get("pictureDownloadCode")
-        return code.strip() if isinstance(code, str) else ""
-
-    if msgtype in MEDIA_KINDS:
-        code = code_of(content)
-        name = content.get("fileName") if msgtype == "file" else ""
-        return [(MEDIA_KINDS[msgtype], code, str(name or "").strip())] if code else []
-    if msgtype == "richText" and isinstance(content.get("richText"), list):
-        return [("photo", code_of(part), "") for part in content["richText"]
-                if isinstance(part, dict) and part.get("type", "picture") == "picture"
-                and code_of(part)]
-    return []

@@ -18,22 +18,31 @@ Protocol summary (企业微信「回调和回复的加解密方案」):
 The signature is always verified *before* anything is decrypted, so padding or
 framing errors are never reachable by someone who does not know the token.
 
-Every failure raises :class:`WeComCryptoError` with a stable ``code``.
+Every failure raises :class:`WeComCryptoError` with a stable ``code``. The signature,
+key, cipher and padding are shared with DingTalk (:mod:`bot.adapters.callback_crypto`);
+this module adds WeCom's XML envelope, its seconds timestamp and the passive reply.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import os
 import re
-import struct
 import xml.etree.ElementTree as ET
 from typing import Final
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from bot.adapters.callback_crypto import (
+    BAD_KEY,
+    BAD_PADDING,
+    BAD_SIGNATURE,
+    DECRYPT_FAILED,
+    PAD_BLOCK,
+    WRONG_RECEIVE_ID,
+    CallbackCipher,
+    CallbackCryptoError,
+    check_signature,
+    pkcs7_pad,
+    pkcs7_unpad,
+    signature,
+)
 
 __all__ = [
     "BAD_KEY",
@@ -42,6 +51,7 @@ __all__ = [
     "BAD_TIMESTAMP",
     "BAD_XML",
     "DECRYPT_FAILED",
+    "PAD_BLOCK",
     "STALE_TIMESTAMP",
     "WRONG_RECEIVE_ID",
     "WeComCrypto",
@@ -52,94 +62,16 @@ __all__ = [
     "signature",
 ]
 
-# Stable error codes.
-BAD_SIGNATURE: Final = "bad_signature"
+# Stable error codes of WeCom's own checks (the shared ones come from callback_crypto).
 STALE_TIMESTAMP: Final = "stale_timestamp"
 BAD_TIMESTAMP: Final = "bad_timestamp"
-BAD_PADDING: Final = "bad_padding"
-DECRYPT_FAILED: Final = "decrypt_failed"
-WRONG_RECEIVE_ID: Final = "wrong_receive_id"
 BAD_XML: Final = "bad_xml"
-BAD_KEY: Final = "bad_key"
 
-PAD_BLOCK: Final = 32
-"""WeCom pads to multiples of 32 bytes, not the AES block size of 16."""
+#: The error every WeCom check raises: the shared callback error, under WeCom's name.
+WeComCryptoError = CallbackCryptoError
 
-_RANDOM_LEN: Final = 16
-_LEN_FIELD: Final = 4
-_AES_BLOCK: Final = 16
 _TIMESTAMP_RE: Final = re.compile(r"[0-9]{1,12}")
 _DTD_RE: Final = re.compile(r"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
-
-
-class WeComCryptoError(Exception):
-    """A WeCom callback failed verification, decryption or parsing.
-
-    Attributes:
-        message: human-readable explanation (safe to log; never contains key material).
-        code: one of the stable codes ``bad_signature``, ``stale_timestamp``,
-            ``bad_timestamp``, ``bad_padding``, ``decrypt_failed``,
-            ``wrong_receive_id``, ``bad_xml``, ``bad_key``.
-    """
-
-    def __init__(self, message: str, code: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-
-    def __repr__(self) -> str:
-        return f"WeComCryptoError({self.message!r}, {self.code!r})"
-
-
-def signature(token: str, timestamp: str, nonce: str, encrypted: str) -> str:
-    """Return WeCom's ``msg_signature`` for one message.
-
-    Args:
-        token: the Token configured in the WeCom admin console.
-        timestamp: the ``timestamp`` query parameter, exactly as received.
-        nonce: the ``nonce`` query parameter, exactly as received.
-        encrypted: the Base64 ciphertext (``echostr`` or the ``<Encrypt>`` value).
-
-    Returns:
-        The lowercase SHA-1 hex digest of the four strings sorted and concatenated.
-    """
-    parts = sorted([token, str(timestamp), str(nonce), encrypted])
-    return hashlib.sha1("".join(parts).encode("utf-8")).hexdigest()
-
-
-def pkcs7_pad(data: bytes, block: int = PAD_BLOCK) -> bytes:
-    """Pad ``data`` PKCS#7-style to a multiple of ``block`` (always adds 1..block bytes)."""
-    n = block - (len(data) % block)
-    return data + bytes([n]) * n
-
-
-def pkcs7_unpad(data: bytes, block: int = PAD_BLOCK) -> bytes:
-    """Strip PKCS#7 padding of 1..``block`` bytes.
-
-    Raises:
-        WeComCryptoError: ``bad_padding`` if the padding is absent or inconsistent.
-    """
-    if not data:
-        raise WeComCryptoError("empty plaintext has no padding", BAD_PADDING)
-    n = data[-1]
-    if not 1 <= n <= block or n > len(data):
-        raise WeComCryptoError("invalid padding length", BAD_PADDING)
-    if data[-n:] != bytes([n]) * n:
-        raise WeComCryptoError("inconsistent padding bytes", BAD_PADDING)
-    return data[:-n]
-
-
-def _decode_key(encoding_aes_key: str) -> bytes:
-    """Turn the 43-character EncodingAESKey into the 32-byte AES key."""
-    if not isinstance(encoding_aes_key, str) or len(encoding_aes_key) != 43:
-        raise WeComCryptoError("EncodingAESKey must be 43 characters", BAD_KEY)
-    try:
-        key = base64.b64decode(encoding_aes_key + "=", validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise WeComCryptoError("EncodingAESKey is not valid Base64", BAD_KEY) from exc
-    if len(key) != 32:
-        raise WeComCryptoError("EncodingAESKey does not decode to 32 bytes", BAD_KEY)
-    return key
 
 
 def _check_no_dtd(text: str) -> None:
@@ -224,9 +156,7 @@ class WeComCrypto:
         self.token = token
         self.receive_id = receive_id
         self.max_skew_seconds = max_skew_seconds
-        self._key = _decode_key(encoding_aes_key)
-        self._iv = self._key[:_AES_BLOCK]
-        self._receive_id_bytes = receive_id.encode("utf-8")
+        self._cipher = CallbackCipher(encoding_aes_key, receive_id)
 
     def __repr__(self) -> str:  # never show the token or key
         return f"WeComCrypto(receive_id={self.receive_id!r})"
@@ -244,15 +174,7 @@ class WeComCrypto:
         Returns:
             Base64 of AES-256-CBC(random16 + len + msg + receive_id, padded to 32).
         """
-        if random16 is None:
-            random16 = os.urandom(_RANDOM_LEN)
-        if len(random16) != _RANDOM_LEN:
-            raise ValueError("random16 must be exactly 16 bytes")
-        msg = text.encode("utf-8")
-        plain = random16 + struct.pack(">I", len(msg)) + msg + self._receive_id_bytes
-        encryptor = Cipher(algorithms.AES(self._key), modes.CBC(self._iv)).encryptor()
-        cipher = encryptor.update(pkcs7_pad(plain)) + encryptor.finalize()
-        return base64.b64encode(cipher).decode("ascii")
+        return self._cipher.encrypt(text, random16)
 
     def decrypt(self, b64: str) -> str:
         """Decrypt WeCom's Base64 ciphertext and return the message text.
@@ -264,28 +186,7 @@ class WeComCrypto:
             WeComCryptoError: ``decrypt_failed`` (not Base64, wrong length, bad
                 framing, not UTF-8), ``bad_padding`` or ``wrong_receive_id``.
         """
-        try:
-            cipher = base64.b64decode(b64, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise WeComCryptoError("ciphertext is not valid Base64", DECRYPT_FAILED) from exc
-        if not cipher or len(cipher) % _AES_BLOCK:
-            raise WeComCryptoError("ciphertext length is not a multiple of 16", DECRYPT_FAILED)
-        decryptor = Cipher(algorithms.AES(self._key), modes.CBC(self._iv)).decryptor()
-        plain = pkcs7_unpad(decryptor.update(cipher) + decryptor.finalize())
-        header = _RANDOM_LEN + _LEN_FIELD
-        if len(plain) < header:
-            raise WeComCryptoError("plaintext too short", DECRYPT_FAILED)
-        (msg_len,) = struct.unpack(">I", plain[_RANDOM_LEN:header])
-        if header + msg_len > len(plain):
-            raise WeComCryptoError("message length exceeds plaintext", DECRYPT_FAILED)
-        msg = plain[header : header + msg_len]
-        receive_id = plain[header + msg_len :]
-        if not hmac.compare_digest(receive_id, self._receive_id_bytes):
-            raise WeComCryptoError("receive id does not match", WRONG_RECEIVE_ID)
-        try:
-            return msg.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise WeComCryptoError("message is not valid UTF-8", DECRYPT_FAILED) from exc
+        return self._cipher.decrypt(b64)
 
     # -- request handling ----------------------------------------------------------
 
@@ -295,10 +196,7 @@ class WeComCrypto:
         """Check timestamp syntax, the signature, then the timestamp's freshness."""
         if not isinstance(timestamp, str) or not _TIMESTAMP_RE.fullmatch(timestamp):
             raise WeComCryptoError("timestamp is not a decimal number", BAD_TIMESTAMP)
-        expected = signature(self.token, timestamp, nonce, encrypted)
-        given = (msg_signature or "").encode("utf-8")
-        if not hmac.compare_digest(expected.encode("ascii"), given):
-            raise WeComCryptoError("msg_signature does not match", BAD_SIGNATURE)
+        check_signature(self.token, timestamp, nonce, encrypted, msg_signature)
         if abs(now - int(timestamp)) > self.max_skew_seconds:
             raise WeComCryptoError("timestamp is outside the allowed skew", STALE_TIMESTAMP)
 
