@@ -8,6 +8,13 @@ outbox and goes out at the next start.
 
 A running service holds its database's instance lock, shared (:mod:`bot.instance_lock`):
 several workers may run together, and ``dutybot console --live`` is refused meanwhile.
+A service that receives by polling or a stream (Telegram polling, DingTalk Stream) also
+holds its bot's receiver lock, exclusive: a second ``dutybot run`` for the same bot on the
+same database exits 1 with a Chinese line saying to use webhook (callback) mode for
+several processes. Webhook and callback modes take no receiver lock.
+
+The log of a running service masks every configured secret and personal data
+(:mod:`bot.logs`), on every handler, uvicorn's included.
 """
 
 from __future__ import annotations
@@ -17,9 +24,10 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from typing import IO
 
-from bot import instance_lock
+from bot import instance_lock, logs
 from bot.adapters.base import Adapter
 from bot.app import App
 from bot.config import Settings
@@ -73,20 +81,39 @@ def describe(name: str, settings: Settings) -> str:
     return f"值班机器人已启动（{PLATFORM_ZH.get(name, name)}）。按 Ctrl+C 停止。"
 
 
+def receiver_identity(name: str, settings: Settings) -> str | None:
+    """The bot whose updates adapter ``name`` fetches itself (polling, a stream), which
+    one process only may do; None when the platform posts them to us (webhook, callback).
+    """
+    if name == "telegram" and settings.telegram.mode == "polling" and settings.telegram.token:
+        # The bot id (the token's public half): the same bot whatever the token's version.
+        return settings.telegram.token.get_secret_value().split(":", 1)[0]
+    if name == "dingtalk" and settings.dingtalk.mode == "stream":
+        return settings.dingtalk.client_id
+    return None
+
+
 async def run_adapter(settings: Settings, name: str, *, out: IO[str] | None = None,
                       stop: asyncio.Event | None = None) -> int:
     """Run the bot on adapter ``name`` until a signal (or ``stop``) ends it.
 
     Raises:
         DatabaseInUse: ``dutybot console --live`` is using the database.
+        ReceiverInUse: another process polls (or streams) for the same bot.
     """
-    adapter = build_adapter(name, settings)
-    with instance_lock.hold(settings, exclusive=False):
-        return await _serve(settings, name, adapter, out=out, stop=stop)
+    with contextlib.ExitStack() as stack:
+        log_filter = stack.enter_context(logs.installed(settings))
+        adapter = build_adapter(name, settings)
+        stack.enter_context(instance_lock.hold(settings, exclusive=False))
+        identity = receiver_identity(name, settings)
+        if identity is not None:
+            stack.enter_context(instance_lock.hold_receiver(settings, platform=name, identity=identity))
+        return await _serve(settings, name, adapter, out=out, stop=stop,
+                            on_started=log_filter.refresh)
 
 
 async def _serve(settings: Settings, name: str, adapter: Adapter, *, out: IO[str] | None,
-                 stop: asyncio.Event | None) -> int:
+                 stop: asyncio.Event | None, on_started: Callable[[], None] | None = None) -> int:
     app = App(settings, clock=SystemClock(), adapter=adapter)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -96,7 +123,12 @@ async def _serve(settings: Settings, name: str, adapter: Adapter, *, out: IO[str
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     try:
-        await app.run(stop, on_started=lambda: print(describe(name, settings), file=out or sys.stderr))
+        def started() -> None:
+            if on_started is not None:
+                on_started()   # handlers made while starting (uvicorn's) get the log filter
+            print(describe(name, settings), file=out or sys.stderr)
+
+        await app.run(stop, on_started=started)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):

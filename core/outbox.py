@@ -54,6 +54,9 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     next_attempt_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     claimed_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    # The sender (worker id) of the latest claim; meaningful while claimed_until is ahead.
+    # A claim whose worker is gone is taken again before its lease ends (bot/outbox.py).
+    claimed_by: str | None = Field(default=None, max_length=40)
     sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     platform_message_id: str | None = Field(default=None, max_length=100)
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
