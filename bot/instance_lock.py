@@ -134,6 +134,16 @@ class InstanceLock:
             self._conn.close()
             self._conn = None
 
+    def held(self) -> bool:
+        """Whether the lock still holds: False once a PostgreSQL lock's own connection was
+        lost (the server dropped the lock with the session)."""
+        if self._conn is not None:
+            try:
+                self._conn.execute(text("SELECT 1"))
+            except Exception:
+                return False
+        return True
+
     def __enter__(self) -> InstanceLock:
         return self
 

@@ -15,13 +15,9 @@ Guarantees:
 
 * **Never lost.** A row becomes ``sent`` only after the platform accepted it. A process
   that dies holding a claim leaves the row ``pending``; once the lease expires, any
-  worker claims it again — sooner where the claimer is known to be gone: a running
-  sender holds a liveness lock of its own (``worker-<id>``, :mod:`bot.instance_lock`)
-  and writes its id on the rows it claims (``claimed_by``); every few seconds a sender
-  looks up who holds the live claims, and a claim whose worker's lock is free is taken
-  at once. A claim by a live worker, or one made without a liveness lock (an in-memory
-  database, :meth:`OutboxSender.deliver_due` called outside :meth:`OutboxSender.run`),
-  waits for its lease.
+  worker claims it again — at once where the claimer is known to be gone: a running
+  sender holds a liveness lock and signs its claims (``claimed_by``); a claim whose
+  worker's lock is free is taken within seconds (:mod:`bot.liveness`).
 * **One row per (event, recipient).** The unique ``dedupe_key`` (:mod:`core.outbox`)
   makes a second enqueue of the same event for the same recipient a no-op.
 * **The only duplicate window** is a crash (or a lost database connection) between the
@@ -42,7 +38,6 @@ import asyncio
 import logging
 import random
 import time
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -50,7 +45,7 @@ from sqlalchemy import and_, case, func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from bot import dead_letters, instance_lock, waiting
+from bot import dead_letters, waiting
 from bot.adapters.base import Adapter
 from bot.chat_alias import current_ids, record_move
 from bot.config import OutboxSettings
@@ -62,6 +57,7 @@ from bot.delivery import (
     Target,
     recipient_key,
 )
+from bot.liveness import WorkerLiveness
 from bot.ratelimit import RateLimiter
 from core.clock import Clock
 from core.db import session_scope
@@ -73,13 +69,6 @@ from people.models import ChatIdentity
 log = logging.getLogger("dutybot.outbox")
 
 _M = OutboxMessage
-#: How often a sender looks for live claims whose worker is gone (monotonic seconds).
-RECLAIM_SCAN_SECONDS = 5.0
-
-
-def worker_lock_name(worker_id: str) -> str:
-    """The liveness lock of outbox worker ``worker_id``."""
-    return f"worker-{worker_id}"
 
 
 class OutboxSender:
@@ -117,29 +106,21 @@ class OutboxSender:
         self._wake = asyncio.Event()
         self._deferred: dict[tuple[str, str], float] = {}  # recipient -> monotonic until
         self._near_ready: list[float] = []  # this pass: when nearly-ready chats are free
-        self.worker_id = uuid.uuid4().hex[:16]   # written on the rows this sender claims
-        self._alive: instance_lock.InstanceLock | None = None
-        self._gone: frozenset[str] = frozenset()   # claimers found gone at the last scan
-        self._next_scan = float("-inf")
+        self.liveness = WorkerLiveness(engine)   # signs claims; finds claims of gone workers
+
+    @property
+    def worker_id(self) -> str:
+        """This sender's worker id, written on the rows it claims while it is alive."""
+        return self.liveness.worker_id
 
     def hold_liveness(self) -> bool:
-        """Take this sender's liveness lock (once; :meth:`run` does); from then on its
-        claims carry its worker id, and are taken by others at once if it dies. True when
-        it holds the lock."""
-        if self._alive is None:
-            try:
-                self._alive = instance_lock.try_acquire(
-                    self.engine, worker_lock_name(self.worker_id), remove_on_release=True)
-            except Exception:
-                log.warning("outbox worker %s could not take its liveness lock; its claims "
-                            "wait for their lease", self.worker_id, exc_info=True)
-        return self._alive is not None
+        """Take this sender's liveness lock (:meth:`run` does): from then on its claims
+        are signed, and taken by others at once if it dies. True when held."""
+        return self.liveness.hold()
 
     def close(self) -> None:
         """Give the liveness lock up (what this sender still claims is free for others)."""
-        if self._alive is not None:
-            self._alive.release()
-            self._alive = None
+        self.liveness.release()
 
     def wake(self) -> None:
         """Start the next pass now (call after committing new outbox rows)."""
@@ -217,7 +198,7 @@ class OutboxSender:
 
     def _claim(self, now: datetime, mono: float) -> list[OutboxMessage]:
         free = [col(_M.claimed_until).is_(None), col(_M.claimed_until) <= now]
-        gone = self._claimers_gone(now, mono)
+        gone = self.liveness.gone(now, mono)
         if gone:
             free.append(col(_M.claimed_by).in_(sorted(gone)))
         due = [_M.status == OutboxStatus.pending, _M.next_attempt_at <= now, or_(*free),
@@ -247,40 +228,10 @@ class OutboxSender:
             query = query.with_for_update(skip_locked=True)
         with session_scope(self.engine) as session:
             rows = self._in_order(session, list(session.exec(query).all()))
-            claimer = self.worker_id if self._alive is not None else None
+            claimer = self.liveness.claimer
             for row in rows:
                 row.claimed_until, row.claimed_by = now + self.lease, claimer
         return rows
-
-    def _claimers_gone(self, now: datetime, mono: float) -> frozenset[str]:
-        """The workers of live claims whose liveness lock is free (looked up every
-        :data:`RECLAIM_SCAN_SECONDS`): processes that died holding rows."""
-        if mono < self._next_scan:
-            return self._gone
-        self._next_scan = mono + RECLAIM_SCAN_SECONDS
-        with Session(self.engine) as session:
-            claimers = session.exec(
-                select(_M.claimed_by).where(
-                    _M.status == OutboxStatus.pending, _M.next_attempt_at <= now,
-                    col(_M.claimed_until) > now, col(_M.claimed_by).is_not(None),
-                    _M.claimed_by != self.worker_id).distinct().limit(100)).all()
-        gone: set[str] = set()
-        for worker in claimers:
-            if worker is None:
-                continue
-            try:
-                free = worker in self._gone or instance_lock.is_free(
-                    self.engine, worker_lock_name(worker), remove=True) is True
-            except Exception:   # cannot tell: the claim waits for its lease
-                log.warning("could not tell whether outbox worker %s is alive", worker, exc_info=True)
-                continue
-            if free:
-                gone.add(worker)
-        if gone - self._gone:
-            log.info("outbox: claims of gone worker(s) %s are taken now, before their lease ends",
-                     ", ".join(sorted(gone - self._gone)))
-        self._gone = frozenset(gone)
-        return self._gone
 
     def _in_order(self, session: Session, rows: list[OutboxMessage]) -> list[OutboxMessage]:
         """Drop rows that have an earlier pending row to the same recipient outside this

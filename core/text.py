@@ -25,6 +25,7 @@ characters gets a leading ``'``, so ``+86 138…`` is written ``'+86 138…``).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -53,6 +54,8 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _ERROR_CODES = frozenset({"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A"})
 
 HIDDEN_CHARS_ZH = "含有不可见或控制字符，请重新输入"
+#: The largest record number a database column holds (a signed 64-bit integer).
+MAX_ROW_ID = 2**63 - 1
 
 
 def has_hidden(text: str) -> bool:
@@ -114,3 +117,14 @@ def csv_field(value: object) -> object:
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value
+
+
+def parse_row_id(text: str) -> int | None:
+    """A record number as typed (``12``, ``#12``, full-width ``＃１２``), or None when the
+    text is not one: digits other than 0–9 (``²``, which ``str.isdigit`` accepts and ``int``
+    refuses), or a number larger than any stored record's (:data:`MAX_ROW_ID`)."""
+    number = unicodedata.normalize("NFKC", text.strip()).lstrip("#")
+    if not (number.isascii() and number.isdigit()):
+        return None
+    value = int(number)
+    return value if value <= MAX_ROW_ID else None

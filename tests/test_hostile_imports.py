@@ -43,7 +43,7 @@ PATTERNS = load_settings(None, env={}).roster.patterns()
 
 @pytest.mark.parametrize("char", HIDDEN)
 def test_people_names_units_and_organizations_with_hidden_characters_are_refused(char: str) -> None:
-    with pytest.raises(InputError, match="^姓名含有不可见或控制字符，请重新输入$"):
+    with pytest.raises(InputError, match=r"^姓名含有不可见或控制字符，请重新输入$"):
         validate(f"王{char}芳", "13800000001")
     with pytest.raises(InputError, match=f"^单位名称{REFUSED}$"):
         validate("王芳", "13800000001", unit=f"区政府{char}办")

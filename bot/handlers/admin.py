@@ -13,6 +13,7 @@ from core.clock import fmt_short_zh, local
 from core.errors import InputError
 from core.messages import Inbound, Outbound
 from core.profiles import Profile
+from core.text import parse_row_id
 from people import filings
 from people.edits import parse_unit, reactivate_person, set_roles, set_unit
 from people.models import Person, Role, StaffChange
@@ -156,10 +157,10 @@ class PeopleHandler(Handler):
                      f"{filings.DONE_HINT}。"]
             return [Outbound("\n".join(lines))]
         if action in ("filed", "已备案", "备案"):
-            number = rest.strip().lstrip("#＃")
-            if not number.isdigit():
+            number = parse_row_id(rest)
+            if number is None:
                 raise InputError("请给出备案事项编号（/people filings 查看）。")
-            row = filings.mark_filed(session=ctx.session, filing_id=int(number), now=ctx.now, actor=ctx.actor)
+            row = filings.mark_filed(session=ctx.session, filing_id=number, now=ctx.now, actor=ctx.actor)
             left = len(filings.open_filings(session=ctx.session))
             return [Outbound(f"已登记为已备案：{filings.line(row)}。"
                              + (f"尚有 {left} 项待备案。" if left else "人员变动已全部备案。"))]

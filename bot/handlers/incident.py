@@ -6,8 +6,6 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-import httpx
-
 from bot import refs
 from bot.config import Settings
 from bot.dispatcher import Context, Handler
@@ -123,9 +121,10 @@ class IncidentHandler(Handler):
         An address without http(s):// is refused by ``fetch_page`` with a hint."""
         url = self._evidence_url(args)
         assert url is not None
-        async with httpx.AsyncClient() as client:
-            return await fetch_page(url, client=client, timeout=settings.incidents.fetch_timeout_seconds,
-                                    max_bytes=settings.incidents.fetch_max_bytes, now=now)
+        # The guarded fetcher (core.fetcher) with [incidents] fetch_allow; it opens its own connections.
+        return await fetch_page(url, fetcher=settings.incidents.fetcher(),
+                                timeout=settings.incidents.fetch_timeout_seconds,
+                                max_bytes=settings.incidents.fetch_max_bytes, now=now)
 
     # -- dispatch --------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 from bot.dispatcher import Context, Handler
 from core.errors import DutybotError, InputError, PermissionDenied
 from core.messages import Button, Inbound, Outbound, duration_zh
+from core.text import parse_row_id
 from incidents import actions as incident_actions
 from incidents import escalation as esc
 from incidents import service as incidents
@@ -155,10 +156,10 @@ class SpotCheckHandler(Handler):
     def _confirm(self, ref: str, ctx: Context) -> Outbound:
         me = _me(ctx)
         if ref:
-            try:
-                check = spotcheck.get_check(session=ctx.session, check_id=int(ref.lstrip("#")))
-            except ValueError:
-                raise InputError(f"抽查编号应为数字，收到“{ref}”。") from None
+            check_id = parse_row_id(ref)
+            if check_id is None:
+                raise InputError(f"抽查编号应为数字，收到“{ref}”。")
+            check = spotcheck.get_check(session=ctx.session, check_id=check_id)
         else:
             check = spotcheck.waiting_for(session=ctx.session, person=me)
         spotcheck.confirm(session=ctx.session, check=check, person=me, now=ctx.now, actor=ctx.actor)

@@ -14,6 +14,7 @@ from bot.handlers.assign import overridden_note, override_of, rest_rules, split_
 from bot.handlers.duty import parse_day
 from core.errors import InputError
 from core.messages import Button, Inbound, Outbound
+from core.text import parse_row_id
 from people.models import Person, Role
 from people.service import find_person, people_with_role
 from roster import changes, holders, substitute, training
@@ -50,10 +51,10 @@ def _day_and_shift(tokens: list[str], ctx: Context, today: date) -> Target:
 
 def _swap_id(text: str) -> tuple[int, str]:
     number, _, rest = text.strip().partition(" ")
-    number = number.lstrip("#＃")
-    if not number.isdigit():
+    found = parse_row_id(number)
+    if found is None:
         raise InputError("请给出换班申请编号（如 /swap accept 12）。")
-    return int(number), rest.strip()
+    return found, rest.strip()
 
 
 def _person(ctx: Context) -> Person:

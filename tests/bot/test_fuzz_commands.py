@@ -68,6 +68,53 @@ LONG = st.builds(lambda s, n: (s or "长") * n, _TEXT, st.integers(min_value=50,
 ARGS = st.one_of(st.lists(TOKENS, max_size=7).map(" ".join), LONG)
 _CHINESE = re.compile(r"[\u4e00-\u9fff]")
 
+# The placeholders of the usage lines, filled with values that are sometimes right.
+_PEOPLE = st.sampled_from(PEOPLE)
+_FREE = st.one_of(_TEXT, st.sampled_from(["首页图片异常", "https://www.example.gov.cn", "=1+1", "理由：临时有事"]))
+_DAY = st.sampled_from([*ODD_DATES, "今天", "2026-11-25", "11-26", "下周一"])
+PLACEHOLDERS: dict[str, st.SearchStrategy[str]] = {
+    "编号": st.sampled_from(REFS), "日期": _DAY, "日期2": _DAY, "起算日期": _DAY,
+    "班次": st.sampled_from(["白班", "夜班", "全天", "早班"]), "班次2": st.sampled_from(["白班", "夜班"]),
+    "姓名": _PEOPLE, "对方": _PEOPLE, "人员": _PEOPLE, "原人员": _PEOPLE, "新人员": _PEOPLE, "接收人": _PEOPLE,
+    "电话": st.sampled_from(["13800000009", "+86 138 0000 0008", "023-67881234转123", "-", "1" * 40]),
+    "角色": st.sampled_from(["值班员", "带班领导", "管理员", "外部联系人", "技术保障", "值班员、带班领导"]),
+    "单位": st.sampled_from(["区政府办", "@区政府办", "无", "区\u202e政府办"]),
+    "类型": st.sampled_from(["无法访问", "内容错误", "敏感信息", "舆情", "假冒账号", "未知类型"]),
+    "等级": st.sampled_from(["一般", "重大", "特级", "超级"]), "步骤序号": st.sampled_from(["1", "2", "0", "99", "-1"]),
+    "类别": st.sampled_from(["找错", "咨询", "建议", "查证", "异议", "咨询@微博"]),
+    "类别[@渠道]": st.sampled_from(["找错", "咨询@微博", "建议@网站"]),
+    "期限": st.sampled_from(NUMBERS), "天数": st.sampled_from(NUMBERS), "名称": st.sampled_from(["门户网站", "不存在"]),
+}
+for _word in ("理由", "说明", "备注", "描述", "摘要", "内容", "结论", "答复摘要", "网址或文字", "网址或网站名称",
+              "站点名称"):
+    PLACEHOLDERS[_word] = _FREE
+
+
+def _bare(text: str) -> str:
+    """A usage line without its notes in （…）."""
+    while re.search(r"（[^（）]*）", text):
+        text = re.sub(r"（[^（）]*）", " ", text)
+    return text
+
+
+FORMS = {h.command: [part.strip().removeprefix(f"/{h.command}").strip() for part in _bare(h.usage).split("｜")]
+         for h in default_handlers()}
+
+
+def _token(word: str) -> st.SearchStrategy[str]:
+    optional = word.startswith("[")
+    word = word.strip("[]")
+    base = st.sampled_from(word.split("|")) if "|" in word else PLACEHOLDERS.get(word, st.just(word))
+    base = st.one_of(base, base, TOKENS)   # now and then something else in its place
+    return st.one_of(st.just(""), base) if optional else base
+
+
+def args_for(command: str) -> st.SearchStrategy[str]:
+    """Random text, or one of the command's forms with its placeholders filled."""
+    forms = [st.tuples(*map(_token, form.split())).map(lambda t: " ".join(x for x in t if x))
+             for form in FORMS[command] if form]
+    return st.one_of(ARGS, *forms)
+
 
 @pytest.fixture
 def world(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[MemoryChat, asyncio.AbstractEventLoop]]:
@@ -110,11 +157,11 @@ def _check(reply: str, line: str) -> None:
     for c in COMMANDS])
 @settings(max_examples=40, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(args=ARGS)
+@given(data=st.data())
 def test_every_command_answers_hostile_input_in_chinese(
-        world: tuple[MemoryChat, asyncio.AbstractEventLoop], command: str, args: str) -> None:
+        world: tuple[MemoryChat, asyncio.AbstractEventLoop], command: str, data: st.DataObject) -> None:
     chat, loop = world
-    line = f"/{command} {args}"
+    line = f"/{command} {data.draw(args_for(command), label='args')}"
     _check(loop.run_until_complete(chat.send(line, as_="张伟")), line)
 
 
@@ -123,8 +170,8 @@ def test_every_command_answers_hostile_input_in_chinese(
     "/due 0001-01-01T00:00 1个月", "/due 2100-12-31 120个月", "/due 2026-02-30 3个工作日",
     "/duty 9999-12-31", "/duty 0001-01-01", "/duty log 9999-12-31", "/swap 9999-12-31 王芳",
     "/assign 9999-12-31 夜班 王芳", "/substitute 0001-01-01 张伟 王芳",
-    "/people train 王芳 9999-12-31", "/people add 测\u202e试 13800000009",
-    "/people add 王\u200b芳 13800000009", "/people unit 王芳 区政府\x00办",
+    "/people train 王芳 9999-12-31", "/people add 测\u202e试 13800000009 值班员",
+    "/people add 王\u200b芳 13800000009 值班员", "/people unit 王芳 区政府\x00办",
 ])
 def test_odd_dates_and_hidden_characters_get_a_chinese_answer(
         world: tuple[MemoryChat, asyncio.AbstractEventLoop], line: str) -> None:
@@ -138,5 +185,5 @@ def test_a_date_out_of_range_says_which_years_work(world: tuple[MemoryChat, asyn
     assert "起算日期超出范围：9999年（只能处理 2000—2100 年的日期）" in reply
     reply = loop.run_until_complete(chat.send("/duty 9999-12-31", as_="张伟"))
     assert "超出范围" in reply
-    reply = loop.run_until_complete(chat.send("/people add 王\u200b芳 13800000009", as_="张伟"))
+    reply = loop.run_until_complete(chat.send("/people add 王\u200b芳 13800000009 值班员", as_="张伟"))
     assert "姓名含有不可见或控制字符，请重新输入" in reply

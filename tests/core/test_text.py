@@ -17,19 +17,29 @@ from openpyxl import Workbook, load_workbook
 
 from core.clock import SHANGHAI, DateOutOfRange, check_year_range, parse_local
 from core.errors import InputError
-from core.text import EXCEL_MAX_CELL, append_row, check_name, clean_text, csv_field, has_hidden, safe_cell
+from core.text import (
+    EXCEL_MAX_CELL,
+    MAX_ROW_ID,
+    append_row,
+    check_name,
+    clean_text,
+    csv_field,
+    has_hidden,
+    parse_row_id,
+    safe_cell,
+)
 
 HIDDEN = ["\x00", "\x01", "\x08", "\x0b", "\x1b", "\x7f", "\x85", "\x9f", "\u200b", "\u200c", "\u200d",
           "\u2060", "\ufeff", "\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067",
           "\u2068", "\u2069", "\u200e", "\u200f", "\u061c", "\U000e0041", "\ud800"]
 
 
-@pytest.mark.parametrize("char", HIDDEN + ["\t", "\n", "\r", "\u2028"])
+@pytest.mark.parametrize("char", [*HIDDEN, "\t", "\n", "\r", "\u2028"])
 def test_a_name_with_a_hidden_character_is_refused_in_chinese(char: str) -> None:
     assert has_hidden(f"王{char}芳")
-    with pytest.raises(InputError, match="^姓名含有不可见或控制字符，请重新输入$"):
+    with pytest.raises(InputError, match=r"^姓名含有不可见或控制字符，请重新输入$"):
         check_name(f"王{char}芳")
-    with pytest.raises(InputError, match="^单位名称含有不可见或控制字符"):
+    with pytest.raises(InputError, match=r"^单位名称含有不可见或控制字符"):
         check_name(f"区政府{char}办", "单位名称")
 
 
@@ -59,6 +69,7 @@ def test_clean_text_never_leaves_a_hidden_character(text: str) -> None:
 
 # -- spreadsheets ---------------------------------------------------------------------
 
+WALL = datetime(2026, 11, 23, 9, 0)  # noqa: DTZ001  (Excel holds wall-clock times)
 FORMULAS = ['=HYPERLINK("http://x","y")', "=1+1", "+1+1", "-1+1", "@SUM(A1)", "\t=1", "\r=1", "#N/A"]
 
 
@@ -66,19 +77,19 @@ def test_append_row_keeps_text_as_text_and_numbers_as_numbers(tmp_path: Path) ->
     book = Workbook()
     sheet = book.active
     assert sheet is not None
-    append_row(sheet, [*FORMULAS, 3, 2.5, None, datetime(2026, 11, 23, 9, 0), "-", "+86 138 0000 0000",
+    append_row(sheet, [*FORMULAS, 3, 2.5, None, WALL, "-", "+86 138 0000 0000",
                        "王\x00芳\x1b", "长" * (EXCEL_MAX_CELL + 10)])
     path = tmp_path / "t.xlsx"
     book.save(path)
     with zipfile.ZipFile(path) as z:
         assert "<f>" not in z.read("xl/worksheets/sheet1.xml").decode()   # no formula anywhere
-    cells = list(load_workbook(path).active.iter_rows(values_only=False))[0]  # type: ignore[union-attr]
+    cells = next(iter(load_workbook(path).active.iter_rows(values_only=False)))  # type: ignore[union-attr]
     for cell, text in zip(cells, FORMULAS, strict=False):
         assert cell.value == text.replace("\r", "\n") or cell.value == text
         assert cell.data_type == "s" and cell.quotePrefix, text
     number, real, empty, when, dash, phone, controls, long = cells[len(FORMULAS):]
     assert (number.value, number.data_type) == (3, "n") and (real.value, real.data_type) == (2.5, "n")
-    assert empty.value is None and when.value == datetime(2026, 11, 23, 9, 0)
+    assert empty.value is None and when.value == WALL
     assert dash.value == "-" and dash.quotePrefix and phone.value == "+86 138 0000 0000"
     assert controls.value == "王芳" and len(long.value) == EXCEL_MAX_CELL
 
@@ -116,3 +127,10 @@ def test_parse_local_refuses_far_years_as_a_value_error_too() -> None:
             parse_local(text)
         with pytest.raises(InputError):
             parse_local(text)
+
+
+def test_record_numbers_as_typed() -> None:
+    assert [parse_row_id(t) for t in ("12", "#12", "＃１２", " 7 ")] == [12, 12, 12, 7]
+    for text in ("²", "١٢", "1e3", "-1", "", "#", "12a", str(MAX_ROW_ID + 1), "9" * 30):
+        assert parse_row_id(text) is None, text
+    assert parse_row_id(str(MAX_ROW_ID)) == MAX_ROW_ID

@@ -8,7 +8,10 @@ bot are ignored), photos and files (downloaded), and button presses, each answer
 client stops its spinner. A group that became a supergroup is reported through
 ``on_chat_moved``; a person blocking the bot (or unblocking it) and the bot being removed
 from a group arrive as ``my_chat_member`` updates and are reported through
-``on_reachability`` at once, not only at the next failed send.
+``on_reachability`` at once, not only at the next failed send. Only one process may poll a
+bot: ``dutybot run`` holds the bot's receiver lock in polling mode (:mod:`bot.runner`),
+and the token, which python-telegram-bot and httpx put in every URL they log, is masked
+in every log line (:mod:`bot.logs`).
 
 Exactly once: the handler records every ``update_id`` in the update ledger, so a webhook
 retry or the updates Telegram repeats after a restart are handled once. An update whose

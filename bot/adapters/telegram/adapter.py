@@ -179,8 +179,12 @@ class TelegramAdapter(Adapter):
                 updates = await self.bot.get_updates(offset=offset, timeout=self.settings.poll_timeout,
                                                      allowed_updates=list(ALLOWED_UPDATES))
             except Conflict as exc:
-                log.error("another getUpdates or a webhook is active for this bot (%s); is a "
-                          "second dutybot running with the same token?", exc.message)
+                # A second dutybot run on the same database is refused at start (the
+                # receiver lock, bot.instance_lock); this is one on another database, or
+                # another program using the token.
+                log.error("another getUpdates or a webhook is active for this bot (%s); is "
+                          "another program, or a dutybot on another database, using the "
+                          "same token?", exc.message)
                 await self._pause(delay)
                 delay = min(delay * 2, RETRY_MAX_SECONDS)
                 continue

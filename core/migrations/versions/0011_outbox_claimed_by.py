@@ -6,7 +6,7 @@ and writes its worker id on the rows it claims; another sender that finds the cl
 lock free claims those rows without waiting for ``claimed_until``. A row claimed before
 this revision has no claimer and waits for its lease, as before.
 
-Revision ID: 0012
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-02 10:00:00
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = '0012'
+revision = '0011'
 down_revision = '0010'
 branch_labels = None
 depends_on = None
