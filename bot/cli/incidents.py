@@ -15,13 +15,13 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from bot.app import open_database
 from bot.cli.common import ChineseParser, cli_settings, parse_day
+from bot.refs import resolve_incident
 from core.clock import SystemClock, local
-from core.errors import InputError
-from incidents.models import Incident
+from core.errors import InputError, NotFound
 from incidents.report import build_report, render_markdown, write_docx, write_markdown
 from incidents.stats import compute_incident_stats, render_zh, write_register_xlsx
 
@@ -36,14 +36,17 @@ def _period(args: argparse.Namespace, today: date) -> tuple[date, date]:
 def cmd_incident_report(args: argparse.Namespace) -> int:
     """dutybot incident report INC [--docx FILE] [--md FILE]"""
     settings = cli_settings(args)
-    number = args.number.strip().upper()
     now = SystemClock().now()
     engine = open_database(settings)
     try:
         with Session(engine) as session:
-            incident = session.exec(select(Incident).where(Incident.number == number)).first()
-            if incident is None:
-                raise InputError(f"没有找到事件 {number}：请检查编号（形如 INC-20261123-001）。")
+            try:   # 3 is today's INC-…-003, as in the chat (bot.refs)
+                incident, note = resolve_incident(session, args.number, now)
+            except NotFound as exc:
+                raise InputError(exc.message) from None
+            number = incident.number
+            if note:
+                print(f"dutybot: {note}", file=sys.stderr)
             report = build_report(session=session, incident=incident, now=now,
                                   evidence_dir=settings.resolve(settings.incidents.evidence_dir))
     finally:
@@ -107,7 +110,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     isub = incident.add_subparsers(dest="incident_command", metavar="操作", parser_class=ChineseParser,
                                    required=True)
     p = isub.add_parser("report", help="生成事件情况报告（不指定文件时输出 Markdown）")
-    p.add_argument("number", metavar="INC", help="事件编号，如 INC-20261123-001")
+    p.add_argument("number", metavar="INC", help="事件编号，如 INC-20261123-001（今天的可只写序号，如 3）")
     p.add_argument("--docx", metavar="FILE", help="写出 Word 文档")
     p.add_argument("--md", metavar="FILE", help="写出 Markdown 文件")
     p.set_defaults(func=cmd_incident_report)

@@ -131,6 +131,7 @@ def test_parse_local_refuses_far_years_as_a_value_error_too() -> None:
 
 def test_record_numbers_as_typed() -> None:
     assert [parse_row_id(t) for t in ("12", "#12", "＃１２", " 7 ")] == [12, 12, 12, 7]
-    for text in ("²", "١٢", "1e3", "-1", "", "#", "12a", str(MAX_ROW_ID + 1), "9" * 30):
+    assert parse_row_id("²") == 2   # NFKC, like full-width digits
+    for text in ("١٢", "1e3", "-1", "", "#", "12a", str(MAX_ROW_ID + 1), "9" * 30):
         assert parse_row_id(text) is None, text
     assert parse_row_id(str(MAX_ROW_ID)) == MAX_ROW_ID
