@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
@@ -31,7 +33,7 @@ from briefing.flows import register_briefing
 from core.clock import Clock
 from core.db import check_schema, current_revision, make_engine, session_scope, upgrade
 from core.errors import ConfigError
-from core.messages import Inbound
+from core.messages import Inbound, Outbound
 from core.office_hours import OfficeHours
 from core.outbox import OutboxMessage, OutboxStatus
 from core.workdays import WorkdayCalendar
@@ -57,6 +59,11 @@ log = logging.getLogger(__name__)
 
 #: The cron job deleting expired held pictures and files.
 HELD_SWEEP_JOB = "bot.held_media_sweep"
+#: Said, outside the database, when an update could not be stored (disk full …).
+STORE_FAILED_TEXT = ("抱歉，消息未能保存（错误编号 {error_id}），请稍后重发；"
+                     "如一直失败请联系管理员。")
+#: How many update ids are remembered as apologised for (a redelivery gets no second one).
+APOLOGY_MEMORY = 1024
 
 
 def open_database(settings: Settings, *, auto_create: bool = True) -> Engine:
@@ -100,6 +107,7 @@ class App:
         self.settings, self.clock, self.adapter = settings, clock, adapter
         self.running = False
         self.http: HttpService | None = None
+        self._apologized: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.engine = engine if engine is not None else open_database(settings)
         self.calendar = WorkdayCalendar.from_dir(
             settings.resolve(settings.calendar.holidays_dir), cutoff=settings.calendar.cutoff_time())
@@ -176,11 +184,12 @@ class App:
         if changed:
             self.sender.wake()
 
-    def claim_once(self, key: str, keep: timedelta) -> bool:
-        """Record the adapter's one-use ``key`` (a callback signature) for every worker on
-        the database; False when it was used before (a replay)."""
+    def claim_once(self, key: str, keep: timedelta, bound: str = "") -> bool:
+        """Record the adapter's one-use ``key`` (a callback signature, bound to a hash of
+        the request's body) for every worker on the database; False when it was used
+        before with another body (a replay)."""
         return one_use.claim(self.engine, scope=one_use.scope_for(self.adapter.platform),
-                             key=key, now=self.clock.now(), keep=keep)
+                             key=key, now=self.clock.now(), keep=keep, bound=bound)
 
     def health(self) -> dict[str, object]:
         """For ``/healthz``: the database answers; how the outbox is doing."""
@@ -195,8 +204,43 @@ class App:
                 "outbox_oldest_due_seconds": late}
 
     async def handle(self, inbound: Inbound) -> DispatchResult:
-        """The adapter's entry point for every inbound update."""
-        return await self.dispatcher.dispatch(inbound)
+        """The adapter's entry point for every inbound update.
+
+        Never raises: an update that could not be stored (``stored=False``: the database
+        refused it, or anything unexpected escaped the dispatcher) is not marked
+        processed, so a redelivery is handled; the person gets an apology with the error
+        id sent straight through the adapter (the outbox is in the same database), once
+        per update however often the platform redelivers it. Callback adapters answer
+        such an update with 5xx so that the platform redelivers it.
+        """
+        try:
+            result = await self.dispatcher.dispatch(inbound)
+        except Exception:
+            error_id = uuid.uuid4().hex[:8]
+            log.exception("error %s: update %s/%s from %s failed outside the handler; it is "
+                          "not marked processed", error_id, inbound.platform, inbound.update_id,
+                          inbound.sender_id)
+            result = DispatchResult(error_id=error_id, stored=False)
+        if not result.stored:
+            await self._apologize_directly(inbound, result.error_id or "-")
+        return result
+
+    async def _apologize_directly(self, inbound: Inbound, error_id: str) -> None:
+        """Tell the sender their message was not saved, bypassing the outbox."""
+        key = (inbound.platform, inbound.update_id)
+        if key in self._apologized:
+            return  # the platform redelivered it and it failed again: one apology is enough
+        if inbound.is_group and not inbound.is_button and self.dispatcher.route(inbound.text)[2] is None:
+            return  # group chatter not addressed to the bot
+        self._apologized[key] = None
+        while len(self._apologized) > APOLOGY_MEMORY:
+            self._apologized.popitem(last=False)
+        text = STORE_FAILED_TEXT.format(error_id=error_id)
+        try:
+            await self.adapter.send(inbound.chat_id, Outbound(text), is_group=inbound.is_group)
+        except Exception:
+            log.exception("could not send the apology for error %s to %s/%s", error_id,
+                          inbound.platform, inbound.chat_id)
 
     async def drain(self) -> int:
         """Deliver everything that is due now; returns how many messages went out."""

@@ -163,6 +163,9 @@ class TelegramSettings(_Section):
     webhook_secret: SecretStr | None = None
     proxy: str | None = None
     poll_timeout: int = Field(default=30, ge=0, le=50)
+    # How long a send waits for Telegram's answer (a resend after a lost answer may
+    # duplicate: Telegram has no idempotency key; docs/security.md).
+    send_timeout_seconds: float = Field(default=60, gt=0, le=600)
 
     @field_validator("webhook_secret")
     @classmethod
@@ -190,6 +193,9 @@ class WeComSettings(_Section):
     # A group robot (群机器人) webhook URL for broadcasts to the duty group; messages
     # addressed to the chat id "robot" (e.g. briefing.group_chat_id = "robot") use it.
     robot_webhook: SecretStr | None = None
+    # How long a send waits for WeCom's answer; longer than WeCom's own slow moments, so
+    # that a slow answer is not taken for a failure and sent again (docs/security.md).
+    send_timeout_seconds: float = Field(default=60, gt=0, le=600)
 
 
 class DingTalkSettings(_Section):
@@ -214,6 +220,8 @@ class DingTalkSettings(_Section):
     # signing secret (加签); messages addressed to the chat id "robot" use it.
     robot_webhook: SecretStr | None = None
     robot_secret: SecretStr | None = None
+    # How long a send waits for DingTalk's answer (docs/security.md).
+    send_timeout_seconds: float = Field(default=60, gt=0, le=600)
 
 
 class HttpSettings(_Section):

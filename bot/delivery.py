@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.errors import AdapterError
+
 RATE_MARGIN_SECONDS = 0.0  # sends count from the platform's answer (RateLimiter.settle)
 # A chat free again within this long keeps its turn for the next global slot: a younger
 # row of another chat may not take the last slots, or chats drift behind their queues.
@@ -27,6 +29,9 @@ class DeliveryReport:
         deferred: rows left pending because their chat was over its rate limit.
         set_aside: recipients newly skipped by the next passes until their chat may send.
         retry_in: seconds until a deferred chat may send (None: none waits).
+        possible_duplicates: rows sent again after an attempt whose outcome was unknown
+            (the request went out, the answer did not come back) on a platform that
+            cannot drop a repeat: the person may have them twice.
     """
 
     claimed: int = 0
@@ -39,6 +44,7 @@ class DeliveryReport:
     deferred: int = 0
     set_aside: int = 0
     retry_in: float | None = None
+    possible_duplicates: int = 0
 
     @property
     def progressed(self) -> bool:
@@ -53,6 +59,19 @@ class Target:
     chat_id: str
     is_group: bool
     identity_id: int | None = None
+
+
+#: ``last_error`` of a row once an attempt's outcome was unknown on a platform that cannot
+#: drop a repeat; kept through later failures, so that the row's eventual send is counted
+#: as a possible duplicate (``dutybot outbox`` shows the count).
+POSSIBLE_DUPLICATE = "[possible duplicate] "
+
+
+class UncertainDelivery(AdapterError):
+    """The request reached the platform but its answer did not come back (a read
+    timeout): the message may have been delivered. Retryable; the sender counts a later
+    successful send as a possible duplicate unless the adapter says a resend is safe
+    (``resend_is_safe``: the platform drops repeats, e.g. WeCom's duplicate check)."""
 
 
 class Deferred(Exception):

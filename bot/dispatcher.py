@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import ClassVar
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, select
 
 from bot import refs
@@ -143,6 +143,14 @@ class Handler(ABC):
         """Whether ``prepare`` must run before the transaction (slow I/O such as a fetch)."""
         return False
 
+    def check_prepare(self, args: str, *, card: refs.CardRef | None, session: Session, person: Person,
+                      now: datetime, policy: IncidentPolicy) -> None:
+        """Checks that must pass before ``prepare`` runs (the item exists, is open, ``person``
+        may act on it); raise the refusal (a :class:`~core.errors.DutybotError`). Runs in a
+        read-only session after the role check; the refusal becomes ``ctx.prepared`` and
+        ``prepare`` is skipped, so ``handle`` must refuse the same way. Default: no checks."""
+        return None
+
     async def prepare(self, args: str, settings: Settings, now: datetime) -> object:
         """Slow work done outside the database transaction; the result is ``ctx.prepared``.
         Runs only for bound people allowed to use the command. Return an exception to have
@@ -168,6 +176,9 @@ class DispatchResult:
     replies: int = 0
     error_id: str | None = None
     held: int = 0            # pictures and files held for the sender after this update
+    # False: the database refused the update (disk full, database gone); it is not marked
+    # processed, so a redelivery is handled; the caller apologises outside the database.
+    stored: bool = True
 
 
 UNBOUND_REPLY = ("您好，您还没有绑定身份，暂时不能使用本机器人。\n"
@@ -218,7 +229,7 @@ class Dispatcher:
         return None, text, None
 
     async def _prepare(self, inbound: Inbound) -> object:
-        handler, args, _ = self.route(inbound.text)
+        handler, args, word = self.route(inbound.text)
         if handler is None or not handler.needs_prepare(args) or len(inbound.text) > self.settings.bot.max_input_chars:
             return None
         with Session(self.engine) as session:
@@ -226,6 +237,15 @@ class Dispatcher:
             person = found[1] if found and found[1].active else None
             if person is None or Role.external in person.role_set() or not handler.allowed(person):
                 return None
+            # The command's own checks (the item exists, is open, this person may act on it)
+            # come before the slow work: a refused command fetches nothing (issue 16 item 2).
+            now = self.clock.now()
+            _, _, card = refs.card_route(session, inbound, now, handler, args, word, self.handlers)
+            try:
+                handler.check_prepare(args, card=card, session=session, person=person, now=now,
+                                      policy=self.incident_policy)
+            except DutybotError as exc:
+                return exc
         try:
             return await handler.prepare(args, self.settings, self.clock.now())
         except DutybotError as exc:
@@ -236,9 +256,26 @@ class Dispatcher:
         return [CommandInfo(h.command, h.summary, h.private_only) for h in self.handlers]
 
     async def dispatch(self, inbound: Inbound) -> DispatchResult:
-        """Handle one update exactly once; see the module docstring."""
+        """Handle one update exactly once; see the module docstring.
+
+        A database failure while storing the update or its outcome (disk full, the
+        database gone, a lock timeout) is caught here: it is logged with an error id and
+        the result says ``stored=False`` — nothing was committed, the update is not marked
+        processed, so the platform's redelivery (or the person's resend) is handled. The
+        apology then has to go out without the database: :meth:`bot.app.App.handle`.
+        """
         prepared = await self._prepare(inbound)
         now = self.clock.now()
+        try:
+            return await self._dispatch(inbound, now, prepared)
+        except SQLAlchemyError:
+            error_id = uuid.uuid4().hex[:8]
+            log.exception("error %s: update %s/%s from %s could not be stored; it is not "
+                          "marked processed, a redelivery will be handled", error_id,
+                          inbound.platform, inbound.update_id, inbound.sender_id)
+            return DispatchResult(error_id=error_id, stored=False)
+
+    async def _dispatch(self, inbound: Inbound, now: datetime, prepared: object) -> DispatchResult:
         with Session(self.engine, expire_on_commit=False) as session:
             session.add(ProcessedUpdate(platform=inbound.platform, update_id=inbound.update_id,
                                         received_at=now))
@@ -358,8 +395,8 @@ class Dispatcher:
             if inbound.is_group and word is None:
                 return DispatchResult(), []   # ordinary group chatter is not for the bot
             if person is None:
-                log.info("unbound user %s/%s (%s) said %r", inbound.platform, inbound.sender_id,
-                         inbound.sender_name, inbound.text[:80])
+                log.info("unbound user %s/%s sent a message of %d characters", inbound.platform,
+                         inbound.sender_id, len(inbound.text))
                 return DispatchResult(), [Outbound(UNBOUND_REPLY)]
             names = [n for h in self.handlers if h.allowed(person) for n in (h.command, *h.aliases)]
             return DispatchResult(), [Outbound(unknown_hint(word, text, names) + "发送 /help 查看您可以使用的命令。")]

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from bot.models import ProcessedUpdate
 
@@ -33,11 +33,15 @@ def scope_for(platform: str) -> str:
     return f"{platform}{SCOPE_SUFFIX}"
 
 
-def claim(engine: Engine, *, scope: str, key: str, now: datetime, keep: timedelta) -> bool:
+def claim(engine: Engine, *, scope: str, key: str, now: datetime, keep: timedelta,
+          bound: str = "") -> bool:
     """Record ``key`` once; True the first time, False while an earlier claim is kept.
 
     Two workers claiming the same key at the same moment meet on the ledger's unique
-    constraint: exactly one of them gets True.
+    constraint: exactly one of them gets True. With ``bound`` (a hash of the request's
+    body) the key is bound to it: a later claim with the same ``bound`` — the platform
+    retrying the very same request — is True again (the update ledger then handles the
+    message once); one with another ``bound`` is a replay and False.
 
     Args:
         engine: the database every worker shares.
@@ -50,9 +54,15 @@ def claim(engine: Engine, *, scope: str, key: str, now: datetime, keep: timedelt
         session.execute(delete(ProcessedUpdate).where(
             col(ProcessedUpdate.platform) == scope, col(ProcessedUpdate.received_at) < now - keep))
         session.add(ProcessedUpdate(platform=scope, update_id=key, received_at=now))
+        if bound:
+            session.add(ProcessedUpdate(platform=scope, update_id=f"{key}#{bound}", received_at=now))
         try:
             session.commit()
         except IntegrityError:
             session.rollback()
-            return False
+            if not bound:
+                return False
+            same = session.exec(select(ProcessedUpdate.id).where(
+                ProcessedUpdate.platform == scope, ProcessedUpdate.update_id == f"{key}#{bound}")).first()
+            return same is not None
     return True

@@ -20,10 +20,16 @@ Guarantees:
   worker's lock is free is taken within seconds (:mod:`bot.liveness`).
 * **One row per (event, recipient).** The unique ``dedupe_key`` (:mod:`core.outbox`)
   makes a second enqueue of the same event for the same recipient a no-op.
-* **The only duplicate window** is a crash (or a lost database connection) between the
-  platform accepting a message and the commit that marks it sent: the row is delivered
-  again after its lease. That is at-least-once on purpose — never-lose wins over
-  never-twice; no other path sends a row twice.
+* **Duplicate windows.** A crash (or a lost database connection) between the platform
+  accepting a message and the commit that marks it sent: the row is delivered again after
+  its lease. And an attempt whose answer was lost (a read timeout after the request went
+  out, :class:`~bot.delivery.UncertainDelivery`): the row is retried. Where the platform
+  drops repeats (the adapter's ``resend_is_safe``: WeCom's duplicate check) that retry is
+  safe; elsewhere (Telegram, DingTalk) it is at-least-once on purpose — never-lose wins
+  over never-twice — and each such row, once sent, is counted as a possible duplicate
+  (``DeliveryReport.possible_duplicates``, a warning in the log, ``last_error`` starting
+  with ``[possible duplicate]``, counted by ``dutybot outbox``). Send timeouts are longer
+  than the platforms' slow moments (60 s) so that this stays rare.
 * **Order per recipient.** Rows to one recipient go out in id order: a row waiting for
   its retry holds back later rows to the same recipient, so an old card never lands
   after a newer one.
@@ -51,10 +57,12 @@ from bot.chat_alias import current_ids, record_move
 from bot.config import OutboxSettings
 from bot.delivery import (
     NEAR_READY_SECONDS,
+    POSSIBLE_DUPLICATE,
     RATE_MARGIN_SECONDS,
     Deferred,
     DeliveryReport,
     Target,
+    UncertainDelivery,
     recipient_key,
 )
 from bot.liveness import WorkerLiveness
@@ -357,6 +365,10 @@ class OutboxSender:
         with session_scope(self.engine) as session:
             stored = session.get(_M, row.id)
             assert stored is not None
+            if (stored.last_error or "").startswith(POSSIBLE_DUPLICATE):
+                report.possible_duplicates += 1
+                log.warning("outbox row %s to chat %s sent after an attempt with an unknown "
+                            "outcome: possibly delivered twice", row.id, target.chat_id)
             stored.status, stored.sent_at = OutboxStatus.sent, self.clock.now()
             stored.platform_message_id = None if ref is None else str(ref)[:100]
             stored.chat_id, stored.platform, stored.claimed_until = target.chat_id, self.platform, None
@@ -401,7 +413,11 @@ class OutboxSender:
     def _failed(self, row: OutboxMessage, target: Target, exc: AdapterError,
                 report: DeliveryReport) -> bool:
         attempts = row.attempts + 1
-        reason = (exc.message or type(exc).__name__)[:500]
+        reason = (exc.message or type(exc).__name__)[:480]
+        uncertain = (isinstance(exc, UncertainDelivery)
+                     and not getattr(self.adapter, "resend_is_safe", False))
+        if uncertain or (row.last_error or "").startswith(POSSIBLE_DUPLICATE):
+            reason = POSSIBLE_DUPLICATE + reason.removeprefix(POSSIBLE_DUPLICATE)
         if exc.migrated_to and target.is_group:
             with session_scope(self.engine) as session:
                 record_move(session, platform=self.platform, old=target.chat_id,

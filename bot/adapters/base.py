@@ -32,7 +32,22 @@ ChatMovedHandler = Callable[[str, str], Awaitable[None]]
 ReachabilityHandler = Callable[[str, bool, bool], Awaitable[None]]
 # (key, how long to remember it) -> True the first time any worker on the database claims
 # it, False while an earlier claim is remembered (replay guards; see bot/one_use.py).
-ClaimOnce = Callable[[str, timedelta], bool]
+#: Claim a one-use key (a callback signature) bound to a body: ``(key, keep, bound)`` is
+#: True the first time and again for the same ``bound`` (a platform's retry of the same
+#: request), False for the key with another ``bound`` (a replay) while it is kept.
+ClaimOnce = Callable[[str, timedelta, str], bool]
+
+
+class UpdateNotStored(RuntimeError):
+    """The bot could not store an update (its database refused it); the person was told,
+    and the platform must deliver it again (a webhook answers 5xx, polling keeps its
+    offset, a stream leaves the frame unconfirmed)."""
+
+
+def stored_or_raise(result: object, update_id: object) -> None:
+    """Raise :class:`UpdateNotStored` when the bot's handling result says it was not stored."""
+    if getattr(result, "stored", True) is False:
+        raise UpdateNotStored(f"update {update_id} was not stored")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from bot.cli.common import positive_int
 from bot.config import find_config, load_settings
 from bot.dead_letters import recipient_label, snippet
+from bot.delivery import POSSIBLE_DUPLICATE
 from core.clock import SystemClock, fmt_short_zh
 from core.db import check_schema, make_engine, session_scope
 from core.errors import InputError, NotFound
@@ -33,6 +34,13 @@ def status_counts(session: Session) -> dict[str, int]:
     return counts
 
 
+def possible_duplicates(session: Session) -> int:
+    """Sent rows resent after an attempt with an unknown outcome (``bot.delivery``)."""
+    return session.exec(select(func.count()).where(
+        _M.status == OutboxStatus.sent,
+        col(_M.last_error).startswith(POSSIBLE_DUPLICATE, autoescape=True))).one()
+
+
 def list_rows(session: Session, *, status: str, limit: int) -> list[OutboxMessage]:
     """Rows with ``status``, oldest first, at most ``limit``."""
     query = select(_M).where(_M.status == status).order_by(col(_M.id)).limit(limit)
@@ -43,6 +51,9 @@ def pending_report(session: Session, *, failed_only: bool = False, limit: int = 
     """The ``dutybot outbox`` text: counts, then pending, waiting and dead rows (Chinese)."""
     counts = status_counts(session)
     lines = ["发件箱：" + "，".join(f"{STATUS_ZH[s]} {counts[s]} 条" for s in OutboxStatus)]
+    doubtful = possible_duplicates(session)
+    if doubtful:
+        lines.append(f"可能重复送达：{doubtful} 条（平台未及时应答后重发，收件人可能收到两次）")
     sections = ([OutboxStatus.dead] if failed_only
                 else [OutboxStatus.pending, OutboxStatus.waiting, OutboxStatus.dead])
     for status in sections:

@@ -1,22 +1,29 @@
 """/people: admins manage people over their working life (add, edit phone, roles and unit,
-deactivate with handover, reactivate) and binding codes, in chat."""
+deactivate with handover, reactivate) and binding codes, in chat.
+
+Its replies hold phone numbers and binding codes (a code binds whoever sends it first), so
+in a group chat they go to the admin's private chat and the group reads only 已私信发送;
+an admin the bot cannot reach privately on this platform is asked to use the private chat,
+and nothing is done (issue 16 item 3)."""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
 
+from sqlmodel import select
+
 from bot import staffing
 from bot.dispatcher import Context, Handler
 from bot.handlers.duty import parse_day
 from core.clock import fmt_short_zh, local
-from core.errors import InputError
+from core.errors import DutybotError, InputError
 from core.messages import Inbound, Outbound
 from core.profiles import Profile
 from core.text import parse_row_id
 from people import filings
 from people.edits import parse_unit, reactivate_person, set_roles, set_unit
-from people.models import Person, Role, StaffChange
+from people.models import ChatIdentity, Person, Role, StaffChange
 from people.service import (
     add_person,
     create_invite,
@@ -31,6 +38,28 @@ from people.service import (
 from roster import training
 
 _NAMES = re.compile(r"[、,，;；]+")
+SENT_PRIVATELY = "已私信发送。"
+USE_PRIVATE_CHAT = "请在与机器人的私聊中发送该命令（回复中有电话号码或绑定码，不在群里显示）。"
+
+
+def private_chat(ctx: Context, platform: str) -> bool:
+    """Whether the speaker can be reached in a private chat on ``platform`` (bound there,
+    with a chat, not blocking the bot)."""
+    if ctx.person is None:
+        return False
+    identity = ctx.session.exec(select(ChatIdentity).where(ChatIdentity.person_id == ctx.person.id,
+                                                           ChatIdentity.platform == platform)).first()
+    return identity is not None and bool(identity.chat_id) and identity.blocked_at is None
+
+
+def privately(inbound: Inbound, ctx: Context, replies: list[Outbound]) -> list[Outbound]:
+    """``replies`` as they are in a private chat; in a group, sent to the speaker privately
+    and the group told :data:`SENT_PRIVATELY` (the caller checked :func:`private_chat`)."""
+    if not inbound.is_group or ctx.person is None:
+        return replies
+    mine = [Outbound(r.text, person_id=ctx.person.id, buttons=r.buttons)
+            if r.person_id is None and r.chat_id is None else r for r in replies]
+    return [*mine, Outbound(SENT_PRIVATELY)]
 
 
 def training_zh(person: Person, profile: Profile) -> str:
@@ -75,6 +104,12 @@ class PeopleHandler(Handler):
         return form + (f"（{NOTES[action]}）" if action in NOTES else "")
 
     async def handle(self, inbound: Inbound, ctx: Context) -> list[Outbound]:
+        # Checked before anything is done: a code made but never seen is a code to revoke.
+        if inbound.is_group and not private_chat(ctx, inbound.platform):
+            raise DutybotError(USE_PRIVATE_CHAT)
+        return privately(inbound, ctx, await self._handle(inbound, ctx))
+
+    async def _handle(self, inbound: Inbound, ctx: Context) -> list[Outbound]:
         action, _, rest = ctx.args.partition(" ")
         action = action.strip().lower()
         if action in ("list", "名单", ""):

@@ -47,8 +47,10 @@ class WhoamiHandler(Handler):
         accounts = ctx.session.exec(select(ChatIdentity).where(ChatIdentity.person_id == person.id)).all()
         bound = "、".join(PLATFORM_ZH.get(a.platform, a.platform) + ("（已屏蔽机器人）" if a.blocked_at else "")
                          for a in accounts) or "无"
+        # In a group the phone number is not shown to everyone (issue 16 item 3).
+        phone = "（群聊中不显示，请私聊机器人查看）" if inbound.is_group else (person.phone or "未填写")
         return [Outbound(f"姓名：{person.name}\n角色：{person.roles_zh()}\n单位：{person.unit or '未填写'}\n"
-                         f"电话：{person.phone or '未填写'}\n已绑定：{bound}")]
+                         f"电话：{phone}\n已绑定：{bound}")]
 
 
 class BindHandler(Handler):

@@ -6,15 +6,18 @@ import re
 from datetime import datetime
 from pathlib import Path
 
+from sqlmodel import Session
+
 from bot import refs
 from bot.config import Settings
 from bot.dispatcher import Context, Handler
 from bot.handlers.incident_new import merge, report_or_offer, split, step_line
 from core import audit
+from core.audit import AuditEvent
 from core.clock import fmt_short_zh
 from core.errors import DutybotError, InputError, PermissionDenied
 from core.messages import Button, Inbound, Outbound
-from incidents import actions
+from incidents import actions, authz
 from incidents import escalation as esc
 from incidents import evidence as ev
 from incidents import service as svc
@@ -66,6 +69,14 @@ def _line(ctx: Context, incident: Incident) -> str:
 
 
 _step_line = step_line
+APPROVE_WORDS = frozenset({"批准", "同意", "确认"})
+
+
+def _false_request(ctx: Context, incident: Incident) -> AuditEvent | None:
+    """The latest pending request to mark ``incident`` a false alarm (the incident is open,
+    so every request on its timeline is still pending)."""
+    events = audit.history(session=ctx.session, entity_type="incident", entity_id=incident.number)
+    return next((e for e in reversed(events) if e.action == authz.FALSE_REQUEST), None)
 
 
 class IncidentHandler(Handler):
@@ -116,6 +127,20 @@ class IncidentHandler(Handler):
     def needs_prepare(self, args: str) -> bool:
         return self._evidence_url(args) is not None
 
+    def check_prepare(self, args: str, *, card: refs.CardRef | None, session: Session, person: Person,
+                      now: datetime, policy: svc.IncidentPolicy) -> None:
+        """Before fetching for ``/incident evidence 编号 网址``: the incident exists, is open
+        and ``person`` may keep its evidence (``incidents.authz``), so a refused command
+        fetches nothing."""
+        if self._evidence_url(args) is None:
+            return
+        rest = refs.with_card(args.strip().partition(" ")[2].strip(), card, "incident")
+        number = rest.split(maxsplit=1)[0] if rest else ""
+        if not number:
+            raise InputError("请写明事件编号（如 3 表示今天的 3 号事件，或完整编号）。")
+        incident, _ = refs.resolve_incident(session, number, now)
+        authz.authorize("evidence", person, incident, district_office=policy.district_office)
+
     async def prepare(self, args: str, settings: Settings, now: datetime) -> object:
         """Fetch the page of ``/incident evidence [INC] URL`` before the transaction opens.
         An address without http(s):// is refused by ``fetch_page`` with a hint."""
@@ -140,13 +165,15 @@ class IncidentHandler(Handler):
             rest = refs.with_card(rest, ctx.card, "incident")
         return await getattr(self, f"_{action}")(rest, ctx)
 
-    def _incident(self, ctx: Context, number: str) -> Incident:
-        """The incident ``number`` names: ``3`` is today's INC-…-003 (``bot.refs``)."""
+    def _incident(self, ctx: Context, number: str, action: str) -> Incident:
+        """The incident ``number`` names (``3`` is today's INC-…-003, ``bot.refs``), once the
+        speaker may do ``action`` to it (``incidents.authz``) — before any side effect."""
         if not number:
             raise InputError("请写明事件编号（如 3 表示今天的 3 号事件，或完整编号）。")
         incident, note = refs.resolve_incident(ctx.session, number, ctx.now)
         if note:
             ctx.notes.append(note)
+        authz.authorize(action, _me(ctx), incident, district_office=ctx.incident_policy.district_office)
         return incident
 
     # -- new (with a guided dialog when arguments are missing) -----------------------
@@ -215,7 +242,7 @@ class IncidentHandler(Handler):
         return [Outbound("\n".join(lines))]
 
     async def _show(self, rest: str, ctx: Context) -> list[Outbound]:
-        incident = self._incident(ctx, rest)
+        incident = self._incident(ctx, rest, "show")
         steps = svc.steps_of(session=ctx.session, incident=incident)
         lines = [esc.card(ctx.session, incident, steps, now=ctx.now), "处置步骤："] + [_step_line(ctx, s) for s in steps]
         count = svc.evidence_count(session=ctx.session, incident=incident)
@@ -235,7 +262,7 @@ class IncidentHandler(Handler):
     # -- state changes ---------------------------------------------------------------
 
     async def _ack(self, rest: str, ctx: Context) -> list[Outbound]:
-        incident = self._incident(ctx, rest)
+        incident = self._incident(ctx, rest, "ack")
         if not actions.acknowledge(session=ctx.session, incident=incident, person=_me(ctx), now=ctx.now, actor=ctx.actor):
             return [Outbound(f"{incident.number} 已由 {svc.name_of(ctx.session, incident.acknowledged_by_id)} "
                              f"于 {fmt_short_zh(incident.acknowledged_at)} 确认，无需重复确认。")]  # type: ignore[arg-type]
@@ -246,7 +273,7 @@ class IncidentHandler(Handler):
                          card_key=esc.card_key(incident))]
 
     async def _take(self, rest: str, ctx: Context) -> list[Outbound]:
-        incident = self._incident(ctx, rest)
+        incident = self._incident(ctx, rest, "take")
         policy = ctx.incident_policy
         svc.require_manage(_me(ctx), incident, policy, "接手")
         was_acked = incident.acknowledged_at is not None
@@ -257,16 +284,16 @@ class IncidentHandler(Handler):
         return [Outbound(f"{incident.number} 由您负责处置。\n{esc.card(ctx.session, incident, steps, now=ctx.now)}\n处置步骤：\n"
                          + "\n".join(_step_line(ctx, s) for s in steps), card_key=esc.card_key(incident))]
 
-    def _step_args(self, rest: str, ctx: Context) -> tuple[Incident, IncidentStep, str]:
+    def _step_args(self, rest: str, ctx: Context, action: str) -> tuple[Incident, IncidentStep, str]:
         parts = rest.split(maxsplit=2)
         if len(parts) < 2:
             raise InputError("请写明事件编号和步骤序号。")
-        incident = self._incident(ctx, parts[0])
+        incident = self._incident(ctx, parts[0], action)
         step = svc.find_step(session=ctx.session, incident=incident, ref=parts[1])
         return incident, step, parts[2] if len(parts) > 2 else ""
 
     async def _done(self, rest: str, ctx: Context) -> list[Outbound]:
-        incident, step, note = self._step_args(rest, ctx)
+        incident, step, note = self._step_args(rest, ctx, "done")
         policy = ctx.incident_policy
         svc.require_manage(_me(ctx), incident, policy, "处置")
         if step.external and not note:
@@ -282,7 +309,7 @@ class IncidentHandler(Handler):
         return self._after_step(ctx, incident, step, started, was_acked, "已完成")
 
     async def _skip(self, rest: str, ctx: Context) -> list[Outbound]:
-        incident, step, reason = self._step_args(rest, ctx)
+        incident, step, reason = self._step_args(rest, ctx, "skip")
         policy = ctx.incident_policy
         svc.require_manage(_me(ctx), incident, policy, "处置")
         started = actions.skip_step(session=ctx.session, calendar=ctx.calendar, profile=ctx.profile, policy=policy,
@@ -311,16 +338,14 @@ class IncidentHandler(Handler):
 
     async def _note(self, rest: str, ctx: Context) -> list[Outbound]:
         number, _, text = rest.partition(" ")
-        incident = self._incident(ctx, number)
+        incident = self._incident(ctx, number, "note")
         actions.add_note(session=ctx.session, incident=incident, person=_me(ctx), text=text, now=ctx.now, actor=ctx.actor)
         return [Outbound(f"已记入 {incident.number} 的时间线。")]
 
     async def _grade(self, rest: str, ctx: Context) -> list[Outbound]:
         number, _, text = rest.partition(" ")
-        incident = self._incident(ctx, number)
+        incident = self._incident(ctx, number, "grade")   # a leader, principal or admin
         me = _me(ctx)
-        if not me.role_set() & {Role.leader, Role.principal, Role.admin}:
-            raise PermissionDenied("抱歉，调整事件等级需要带班领导、主要负责人或管理员。")
         policy = ctx.incident_policy
         svc.require_manage(me, incident, policy, "调整等级")
         grade = grade_names(ctx.profile).parse(text)    # 古丈办法第十条 has no 特级: refused
@@ -333,7 +358,7 @@ class IncidentHandler(Handler):
 
     async def _escalate(self, rest: str, ctx: Context) -> list[Outbound]:
         number, _, reason = rest.partition(" ")
-        incident = self._incident(ctx, number)
+        incident = self._incident(ctx, number, "escalate")
         svc.require_open(incident)
         if len(reason) > svc.MAX_NOTE:
             raise InputError(f"说明过长（上限 {svc.MAX_NOTE} 字）。")
@@ -342,32 +367,60 @@ class IncidentHandler(Handler):
 
     async def _close(self, rest: str, ctx: Context) -> list[Outbound]:
         number, _, conclusion = rest.partition(" ")
-        incident = self._incident(ctx, number)
+        incident = self._incident(ctx, number, "close")
         actions.close(session=ctx.session, incident=incident, person=_me(ctx), conclusion=conclusion, now=ctx.now,
                   actor=ctx.actor, policy=ctx.incident_policy)
         esc.after_ended(ctx.session, incident, _me(ctx), ctx.now)
         return [Outbound(f"{incident.number} 已结案。情况报告：/incident report {incident.number}")]
 
-    async def _withdraw(self, rest: str, ctx: Context, false_alarm: bool) -> list[Outbound]:
-        number, _, reason = rest.partition(" ")
-        incident = self._incident(ctx, number)
+    async def _withdraw(self, incident: Incident, reason: str, ctx: Context, false_alarm: bool) -> list[Outbound]:
         actions.withdraw(session=ctx.session, incident=incident, person=_me(ctx), reason=reason,
                      false_alarm=false_alarm, now=ctx.now, actor=ctx.actor, policy=ctx.incident_policy)
         esc.after_ended(ctx.session, incident, _me(ctx), ctx.now)
         return [Outbound(f"{incident.number} 已{'标记为误报' if false_alarm else '撤销'}，相关提醒已停止。")]
 
     async def _cancel(self, rest: str, ctx: Context) -> list[Outbound]:
-        return await self._withdraw(rest, ctx, False)
+        number, _, reason = rest.partition(" ")
+        return await self._withdraw(self._incident(ctx, number, "cancel"), reason, ctx, False)
 
     async def _false(self, rest: str, ctx: Context) -> list[Outbound]:
-        return await self._withdraw(rest, ctx, True)
+        """误报: a leader, principal or admin marks it (``批准`` approves an officer's
+        pending request); an officer's ``false`` is a request to the unit's leaders."""
+        number, _, reason = rest.partition(" ")
+        incident = self._incident(ctx, number, "false")
+        me, reason = _me(ctx), reason.strip()
+        if authz.may_mark_false(me):
+            if reason in APPROVE_WORDS:
+                request = _false_request(ctx, incident)
+                if request is None:
+                    raise DutybotError(f"{incident.number} 没有待批准的误报申请。直接标记为误报请写明理由："
+                                       f"/incident false {incident.number} 理由")
+                reason = f"{request.details().get('reason', '')}（{request.actor} 申请，{me.name} 批准）"
+            return await self._withdraw(incident, reason, ctx, True)
+        if reason in APPROVE_WORDS:
+            raise PermissionDenied(f"误报须由带班领导确认，您不能批准。请带班领导发送 /incident false {incident.number} 批准")
+        if not reason:
+            raise InputError("请写明理由。")
+        if len(reason) > svc.MAX_NOTE:
+            raise InputError(f"理由过长（上限 {svc.MAX_NOTE} 字）。")
+        svc.record(ctx.session, incident, ctx.now, authz.FALSE_REQUEST, f"申请标记为误报：{reason[:200]}",
+                   person=me, actor=ctx.actor, reason=reason)
+        leaders = [p for p in svc.leaders_on_duty(ctx.session, incident, ctx.incident_policy) if p.id != me.id]
+        esc.notify(ctx.session, leaders,
+                   f"【误报待确认】{incident.number}（{incident.site[:20]}）：{me.name} 申请标记为误报，理由：{reason[:200]}\n"
+                   f"同意请发送：/incident false {incident.number} 批准；不同意无需操作，事件照常处置。",
+                   event=f"incident:{incident.number}:false-request:{ctx.now.isoformat()}", now=ctx.now,
+                   buttons=(Button("批准误报", f"/incident false {incident.number} 批准"),))
+        names = "、".join(p.name for p in leaders) or "暂无（请联系带班领导）"
+        return [Outbound(f"已提交 {incident.number} 的误报申请，须由带班领导确认（已通知：{names}）。"
+                         "确认前事件照常处置，提醒照常发送。")]
 
     # -- evidence, drafts, reports ---------------------------------------------------
 
     async def _evidence(self, rest: str, ctx: Context) -> list[Outbound]:
 
         number, _, what = rest.partition(" ")
-        incident = self._incident(ctx, number)
+        incident = self._incident(ctx, number, "evidence")   # also checked before the fetch: check_prepare
         svc.require_open(incident)
         evidence_dir = ctx.settings.resolve(ctx.settings.incidents.evidence_dir)
         me, what = _me(ctx), what.strip()
@@ -390,7 +443,8 @@ class IncidentHandler(Handler):
         return [Outbound("\n".join(lines))]
 
     async def _draft(self, rest: str, ctx: Context) -> list[Outbound]:
-        incident, step, _ = self._step_args(rest, ctx) if len(rest.split()) >= 2 else (self._incident(ctx, rest), None, "")
+        incident, step, _ = (self._step_args(rest, ctx, "draft") if len(rest.split()) >= 2
+                             else (self._incident(ctx, rest, "draft"), None, ""))
         external = (step.external if step is not None else None) or "上级"
         text = draft_external(session=ctx.session, incident=incident, external=external, person=_me(ctx),
                               unit_name=ctx.settings.bot.unit, now=ctx.now)
@@ -399,7 +453,7 @@ class IncidentHandler(Handler):
 
     async def _report(self, rest: str, ctx: Context) -> list[Outbound]:
 
-        incident = self._incident(ctx, rest)
+        incident = self._incident(ctx, rest, "report")
         report = build_report(session=ctx.session, incident=incident,
                               evidence_dir=Path(ctx.settings.resolve(ctx.settings.incidents.evidence_dir)),
                               now=ctx.now)

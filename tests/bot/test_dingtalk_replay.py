@@ -115,8 +115,9 @@ async def test_a_captured_pair_with_another_body_is_refused(
     assert len(refusal) == 1 and captured["timestamp"] in refusal[0]
     assert captured["sign"] not in caplog.text and SECRET not in caplog.text
 
-    # The very same request again (a lost answer retried) is refused too, and harmless.
-    assert (await post(url, genuine, captured)).status_code == 403
+    # The very same request again (DingTalk retrying a lost answer) passes the pair, which
+    # is bound to its body, and the update ledger handles it once: nothing new is said.
+    assert (await post(url, genuine, captured)).status_code == 200
     await app.drain()
     assert len(texts(fake.session_sent, ADMIN)) == 1
 
@@ -268,3 +269,25 @@ def test_trusted_session_webhooks() -> None:
     assert trusted_webhook("http://127.0.0.1:8089/robot/sendBySession?session=1", api_base=local)
     assert not trusted_webhook("http://127.0.0.1:8090/robot/sendBySession", api_base=local)
     assert not trusted_webhook("https://127.0.0.1:8089/robot/sendBySession", api_base=local)
+
+
+async def test_a_callback_not_stored_is_answered_500_and_its_retry_handled_once(
+        callback_app: tuple[App, DingTalkAdapter, str], fake: FakeDingTalk, engine: Engine,
+        clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Store first, answer after (issue 16 item 6): a full disk refuses the message's
+    commit; DingTalk gets 500 and its retry of the same request is handled once."""
+    from tests.bot.test_store_failure import fail_commits
+    app, _, url = callback_app
+    bind_person(engine, clock)
+    captured = fake.callback_headers()
+    message = fake.bot_message("/whoami")
+    fail_commits(monkeypatch)
+    assert (await post(url, message, captured)).status_code == 500
+    await app.drain()
+    assert (await post(url, message, captured)).status_code == 200
+    await app.drain()
+    assert (await post(url, message, captured)).status_code == 200   # once more: ignored
+    await app.drain()
+    answers = texts(fake.session_sent, "staff001")
+    assert sum("未能保存" in t for t in answers) == 1
+    assert sum(t.startswith("姓名：王芳") for t in answers) == 1

@@ -11,6 +11,7 @@ CI: a few dozen examples per command, the clock never moves.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import socket
 from collections.abc import Iterator
@@ -19,15 +20,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from bot.adapters.memory import MemoryAdapter, MemoryChat
 from bot.app import App
 from bot.config import load_settings
+from bot.dispatcher import Dispatcher, DispatchResult
 from bot.handlers import default_handlers
 from core import netguard
 from core.clock import FakeClock, parse_local
+from core.messages import Inbound
+from core.text import clean_text, has_hidden
+from incidents.models import Incident
 from people.models import Role
+from replies.models import ReplyItem
 from tests.factories import make_person, roster_days
 
 COMMANDS = [h.command for h in default_handlers()]
@@ -81,8 +87,7 @@ PLACEHOLDERS: dict[str, st.SearchStrategy[str]] = {
     "单位": st.sampled_from(["区政府办", "@区政府办", "无", "区\u202e政府办"]),
     "类型": st.sampled_from(["无法访问", "内容错误", "敏感信息", "舆情", "假冒账号", "未知类型"]),
     "等级": st.sampled_from(["一般", "重大", "特级", "超级"]), "步骤序号": st.sampled_from(["1", "2", "0", "99", "-1"]),
-    "类别": st.sampled_from(["找错", "咨询", "建议", "查证", "异议", "咨询@微博"]),
-    "类别[@渠道]": st.sampled_from(["找错", "咨询@微博", "建议@网站"]),
+    "类别": st.sampled_from(["找错", "咨询", "建议", "查证", "异议", "咨询@微博", "建议@网站"]),
     "期限": st.sampled_from(NUMBERS), "天数": st.sampled_from(NUMBERS), "名称": st.sampled_from(["门户网站", "不存在"]),
 }
 for _word in ("理由", "说明", "备注", "描述", "摘要", "内容", "结论", "答复摘要", "网址或文字", "网址或网站名称",
@@ -103,7 +108,7 @@ FORMS = {h.command: [part.strip().removeprefix(f"/{h.command}").strip() for part
 
 def _token(word: str) -> st.SearchStrategy[str]:
     optional = word.startswith("[")
-    word = word.strip("[]")
+    word = word.strip("[]") if optional else word.split("[")[0]   # 角色[、角色] → 角色
     base = st.sampled_from(word.split("|")) if "|" in word else PLACEHOLDERS.get(word, st.just(word))
     base = st.one_of(base, base, TOKENS)   # now and then something else in its place
     return st.one_of(st.just(""), base) if optional else base
@@ -187,3 +192,44 @@ def test_a_date_out_of_range_says_which_years_work(world: tuple[MemoryChat, asyn
     assert "超出范围" in reply
     reply = loop.run_until_complete(chat.send("/people add 王\u200b芳 13800000009 值班员", as_="张伟"))
     assert "姓名含有不可见或控制字符，请重新输入" in reply
+
+
+# -- free text from chat: cleaned where it enters the core ------------------------------
+
+HOSTILE_FREE_TEXT = ["/incident new 无法访问 https://www.example.gov.cn/a 首页\ud800打不开",   # a lone surrogate
+                     "/read 异常 无法访问 https://www.example.gov.cn/b 栏目\u200b空白\ud800",
+                     "/reply new 咨询 问\x00办事\u202e时间"]
+
+
+def _stored_free_text(engine: Engine) -> list[str]:
+    with Session(engine) as session:
+        return ([i.description for i in session.exec(select(Incident))]
+                + [r.summary for r in session.exec(select(ReplyItem))])
+
+
+@pytest.mark.xfail(reason="until bot/dispatcher.py passes inbound text through core.text.clean_text "
+                          "(a lone surrogate from a platform's JSON cannot be stored)", strict=False)
+@pytest.mark.parametrize("line", HOSTILE_FREE_TEXT)
+def test_hidden_characters_in_chat_text_are_removed_before_storing(
+        world: tuple[MemoryChat, asyncio.AbstractEventLoop], engine: Engine, line: str) -> None:
+    chat, loop = world
+    _check(loop.run_until_complete(chat.send(line, as_="张伟")), line)
+    assert all(not has_hidden(text.replace("\n", "")) for text in _stored_free_text(engine))
+
+
+@pytest.mark.parametrize("line", HOSTILE_FREE_TEXT)
+def test_cleaning_inbound_text_once_is_enough(world: tuple[MemoryChat, asyncio.AbstractEventLoop], engine: Engine,
+                                              monkeypatch: pytest.MonkeyPatch, line: str) -> None:
+    """The one line the dispatcher needs (``inbound = dataclasses.replace(inbound,
+    text=clean_text(inbound.text))`` at the top of ``dispatch``), applied from outside."""
+    chat, loop = world
+    original = Dispatcher.dispatch
+
+    async def cleaning(self: Dispatcher, inbound: Inbound) -> DispatchResult:
+        return await original(self, dataclasses.replace(inbound, text=clean_text(inbound.text)))
+
+    monkeypatch.setattr(Dispatcher, "dispatch", cleaning)
+    _check(loop.run_until_complete(chat.send(line, as_="张伟")), line)
+    stored = _stored_free_text(engine)
+    assert any(t.startswith(("首页打不开", "栏目空白", "问办事时间")) for t in stored), stored
+    assert all(not has_hidden(text.replace("\n", "")) for text in stored)

@@ -492,3 +492,23 @@ async def test_removed_from_the_duty_group_tells_the_admins(tg: Harness) -> None
     tg.fake.push_update(_membership(tg.fake, group, "left", "member"))
     await eventually(lambda: any("移出群聊" in (r.text or "") for r in tg.fake.sent_to(ZHANG)))
     assert str(GROUP) in next(r.text or "" for r in tg.fake.sent_to(ZHANG) if "移出群聊" in (r.text or ""))
+
+
+async def test_webhook_update_not_stored_is_answered_500_and_handled_on_redelivery(
+        hooked: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing lost (issue 16 item 6): a full disk refuses the update's commit; Telegram
+    gets 500 (so it delivers the update again), the person one apology, and the
+    redelivery is handled once."""
+    from tests.bot.test_store_failure import fail_commits
+    update = FakeBotApi.update_json(hooked.fake.push_message(WANG, WANG, "/whoami"))
+    hook, good = hooked.url + "/telegram/webhook", {"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}
+    fail_commits(monkeypatch)
+    async with httpx.AsyncClient() as client:
+        first = await client.post(hook, json=update, headers=good)
+        assert first.status_code == 500
+        await eventually(lambda: any("未能保存" in (r.text or "") for r in hooked.fake.sent_to(WANG)))
+        again = await client.post(hook, json=update, headers=good)
+        assert again.status_code == 200
+    await eventually(lambda: any((r.text or "").startswith("姓名：王芳") for r in hooked.fake.sent_to(WANG)))
+    texts = [r.text or "" for r in hooked.fake.sent_to(WANG)]
+    assert sum("未能保存" in t for t in texts) == 1 and sum(t.startswith("姓名：王芳") for t in texts) == 1

@@ -110,7 +110,7 @@ async def test_an_unanswered_offer_is_merged_after_30_minutes(engine: Engine) ->
 async def test_the_window_counts_closed_incidents_only_for_a_while(engine: Engine) -> None:
     chat = build(engine, "2026-11-23T10:00", env={"DUTYBOT_INCIDENTS_DUPLICATE_WINDOW_HOURS": "2"})
     first = number_in(await chat.send(f"/incident new 无法访问 {URL} 首页502", as_="王芳"))
-    await chat.send(f"/incident false {first} 网络抖动，已恢复", as_="王芳")
+    await chat.send(f"/incident false {first} 网络抖动，已恢复", as_="李强")   # a leader marks 误报
     await chat.app.advance_to(parse_local("2026-11-23T11:00"))
     assert "该网址已有事件" in await chat.send(f"/incident new 无法访问 {URL} 又打不开了", as_="李强")
     await chat.send("分开 上次是误报，这次确实打不开", as_="李强")

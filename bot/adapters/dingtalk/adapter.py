@@ -76,7 +76,7 @@ from typing import Any
 import httpx
 from starlette.routing import BaseRoute, Route
 
-from bot.adapters.base import Adapter, Capabilities, InboundHandler, RateWindow
+from bot.adapters.base import Adapter, Capabilities, InboundHandler, RateWindow, UpdateNotStored
 from bot.adapters.dingtalk.api import DingTalkApi
 from bot.adapters.dingtalk.callback import (
     CALLBACK_PATH,
@@ -160,6 +160,7 @@ class DingTalkAdapter(Adapter):
                                robot_code=(settings.robot_code or settings.client_id).strip(),
                                api_base=settings.api_base, clock=self.clock, http=http)
         self._memory_claims = MemoryClaims(self.clock.now)
+        self._inflight: dict[str, asyncio.Future[bool]] = {}
         self.callbacks = CallbackRoutes(app_secret=secret, crypto=self.crypto,
                                         now_ms=self._now_ms, claim=self._claim,
                                         ready=lambda: self.handler is not None,
@@ -236,7 +237,9 @@ class DingTalkAdapter(Adapter):
         if topic != BOT_MESSAGE_TOPIC:
             log.info("DingTalk Stream: ignoring callback topic %s", topic)
             return
-        await self.deliver(data)
+        if not await self.deliver(data):
+            # not stored (the person was told): answered 500, the gateway delivers it again
+            raise UpdateNotStored(f"DingTalk message {data.get('msgId')} was not stored")
 
     def to_inbound(self, data: dict[str, Any]) -> Inbound | None:
         """The platform-neutral message (and the chat's session webhook remembered), or
@@ -273,9 +276,11 @@ class DingTalkAdapter(Adapter):
             keep = list(self._groups.items())[-(MAX_REMEMBERED_CHATS // 2):]
             self._groups = dict(keep)
 
-    async def deliver(self, data: dict[str, Any]) -> None:
+    async def deliver(self, data: dict[str, Any]) -> bool:
         """Hand one bot message to the bot: one at a time per chat, in arrival order;
         a copy of a message still in hand is dropped (the ledger catches later ones).
+        Returns False when the bot could not store it (the platform should deliver it
+        again), True otherwise.
 
         Raises:
             Exception: whatever the bot's handler raised (the frame is then not confirmed).
@@ -285,18 +290,18 @@ class DingTalkAdapter(Adapter):
             raise RuntimeError("the DingTalk adapter is not started")
         inbound = self.to_inbound(data)
         if inbound is None:
-            return
+            return True
         if inbound.update_id in self._in_hand:
             log.info("DingTalk message %s is already being handled; copy ignored",
                      inbound.update_id)
-            return
+            return True
         self._in_hand.add(inbound.update_id)
         key = inbound.chat_id
         lock, users = self._chat_locks.get(key, (asyncio.Lock(), 0))
         self._chat_locks[key] = (lock, users + 1)
         try:
             async with lock:
-                await self._handle(handler, inbound)
+                return await self._handle(handler, inbound)
         finally:
             self._in_hand.discard(inbound.update_id)
             lock, users = self._chat_locks[key]
@@ -305,29 +310,31 @@ class DingTalkAdapter(Adapter):
             else:
                 self._chat_locks[key] = (lock, users - 1)
 
-    async def _handle(self, handler: InboundHandler, inbound: Inbound) -> None:
+    async def _handle(self, handler: InboundHandler, inbound: Inbound) -> bool:
         """Download the message's pictures and files, then hand it to the bot with them
-        as its attachments (the dispatcher holds those sent without a command)."""
+        as its attachments (the dispatcher holds those sent without a command); False
+        when the bot could not store it."""
         data: dict[str, Any] = inbound.raw
         if data.get("msgtype") in UNSUPPORTED_MEDIA:
             log.info("DingTalk %s message %s is not kept (only pictures and files are)",
                      data.get("msgtype"), inbound.update_id)
             await self._tell(inbound, UNSUPPORTED_TEXT)
-            return
+            return True
         refs = media_refs(data)
         downloaded: tuple[Attachment, ...] = ()
         if refs and self._first_media(inbound.update_id):
             got = await download_media(self.api, inbound, refs, max_bytes=self.max_media_bytes,
                                        tell=self._tell)
             if got is None:
-                return
+                return True   # the sender was told why; nothing to store
             downloaded = got
         if downloaded:
             log.info("DingTalk message %s of %s carries %d picture(s)/file(s)",
                      inbound.update_id, inbound.sender_id, len(downloaded))
             inbound = dataclasses.replace(inbound, attachments=inbound.attachments + downloaded)
         if inbound.text.strip() or inbound.attachments:
-            await handler(inbound)
+            return getattr(await handler(inbound), "stored", True) is not False
+        return True
 
     def _first_media(self, msg_id: str) -> bool:
         """False for a media message already downloaded (a redelivery)."""
@@ -361,21 +368,33 @@ class DingTalkAdapter(Adapter):
             routes.append(Route(EVENTS_PATH, self.callbacks.encrypted, methods=["POST"]))
         return routes
 
-    def _claim(self, key: str, keep: timedelta) -> bool:
-        """Claim a one-use key: in the app's database, or in memory without an app."""
+    def _claim(self, key: str, keep: timedelta, bound: str) -> bool:
+        """Claim a one-use key bound to a body: in the app's database, or in memory
+        without an app."""
         claim = self.claim_once or self._memory_claims
-        return claim(key, keep)
+        return claim(key, keep, bound)
 
-    def _accept(self, data: dict[str, Any]) -> None:
+    def _accept(self, data: dict[str, Any]) -> asyncio.Future[bool]:
+        """Start handling a callback's message; the future says whether it was stored. A
+        retry of a message still in hand joins the running attempt."""
+        msg_id = str(data.get("msgId") or "")
+        running = self._inflight.get(msg_id) if msg_id else None
+        if running is not None:
+            return running
         task = asyncio.create_task(self._deliver_logged(data), name="dingtalk-callback")
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        if msg_id:
+            self._inflight[msg_id] = task
+            task.add_done_callback(lambda _: self._inflight.pop(msg_id, None))
+        return task
 
-    async def _deliver_logged(self, data: dict[str, Any]) -> None:
+    async def _deliver_logged(self, data: dict[str, Any]) -> bool:
         try:
-            await self.deliver(data)
+            return await self.deliver(data)
         except Exception:
             log.exception("handling DingTalk message %s failed", data.get("msgId"))
+            return False
 
     # ------------------------------------------------------------ sending
 

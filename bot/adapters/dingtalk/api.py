@@ -40,6 +40,7 @@ import httpx
 from bot.adapters.media import MediaFile, read_capped
 from bot.adapters.redact import install as install_log_redaction
 from bot.adapters.redact import redact
+from bot.delivery import UncertainDelivery
 from bot.http import retry_after_of
 from core.clock import Clock
 from core.errors import AdapterError
@@ -47,7 +48,10 @@ from core.errors import AdapterError
 log = logging.getLogger("dutybot.dingtalk")
 
 USER_AGENT = "dutybot"
-DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+#: Read timeout 60 s: longer than DingTalk's slow moments, so that a slow answer is not
+#: taken for a failure and the message sent again (DingTalk's robot send has no
+#: idempotency key: a resend after a lost answer is counted as a possible duplicate).
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 
 #: Tokens are refreshed this long before they expire (capped at half their lifetime).
 TOKEN_REFRESH_MARGIN_SECONDS = 300.0
@@ -225,9 +229,13 @@ class DingTalkApi:
                     headers: dict[str, str] | None = None) -> httpx.Response:
         try:
             return await self._http.post(url, json=body, headers=headers)
-        except httpx.TimeoutException as exc:
+        except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:  # never sent
             raise AdapterError(f"DingTalk {what}: timed out ({type(exc).__name__})",
                                retryable=True) from None
+        except httpx.TimeoutException as exc:
+            # Sent, no answer: it may have arrived, and DingTalk has no idempotency key.
+            raise UncertainDelivery(f"DingTalk {what}: no answer in time ({type(exc).__name__})",
+                                    retryable=True) from None
         except httpx.TransportError as exc:
             raise AdapterError(f"DingTalk {what}: network error ({type(exc).__name__})",
                                retryable=True) from None

@@ -30,6 +30,7 @@ An adapter not configured by an app (tests, tools) claims pairs in memory
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -53,6 +54,9 @@ EVENTS_PATH = "/dingtalk/events"
 #: How long a used ``(timestamp, sign)`` pair is remembered: it is fresh from an hour
 #: before its timestamp to an hour after, so two hours after its first use it is stale.
 REPLAY_KEEP = timedelta(milliseconds=2 * CALLBACK_MAX_SKEW_MS)
+#: A callback is answered once its message is stored, or 503 after this long (DingTalk
+#: waits a few seconds for an answer).
+ACK_DEADLINE = 4.0
 #: Codes of requests that are not DingTalk's (403); others are unreadable ones (400).
 _FORGED = frozenset({BAD_SIGNATURE, BAD_TIMESTAMP, STALE_TIMESTAMP})
 
@@ -63,13 +67,15 @@ class MemoryClaims:
     def __init__(self, now: Callable[[], datetime]) -> None:
         self._now = now
         self._seen: dict[str, datetime] = {}
+        self._bound: dict[str, str] = {}
 
-    def __call__(self, key: str, keep: timedelta) -> bool:
+    def __call__(self, key: str, keep: timedelta, bound: str = "") -> bool:
         now = self._now()
         self._seen = {k: at for k, at in self._seen.items() if at > now - keep}
+        self._bound = {k: b for k, b in self._bound.items() if k in self._seen}
         if key in self._seen:
-            return False
-        self._seen[key] = now
+            return bool(bound) and self._bound.get(key) == bound
+        self._seen[key], self._bound[key] = now, bound
         return True
 
 
@@ -116,16 +122,17 @@ class CallbackRoutes:
         app_secret: the app's Client Secret (the signed callback's key).
         crypto: the encrypted callbacks' keys, or None when they are not configured.
         now_ms: the current Unix time in milliseconds.
-        claim: records a one-use key (``(key, keep) -> first time``), called in a
+        claim: records a one-use key bound to a body (``(key, keep, bound) -> first
+            time, or the same body again``), called in a
             worker thread (it may wait for the database).
         ready: whether the bot takes messages now (False: 503, DingTalk retries).
-        accept: hands a robot message to the bot in the background.
+        accept: hands a robot message to the bot; the future says whether it was stored.
     """
 
     def __init__(self, *, app_secret: str, crypto: DingTalkCallbackCrypto | None,
-                 now_ms: Callable[[], int], claim: Callable[[str, timedelta], bool],
+                 now_ms: Callable[[], int], claim: Callable[[str, timedelta, str], bool],
                  ready: Callable[[], bool],
-                 accept: Callable[[dict[str, Any]], None]) -> None:
+                 accept: Callable[[dict[str, Any]], asyncio.Future[bool]]) -> None:
         self._app_secret = app_secret
         self.crypto = crypto
         self._now_ms = now_ms
@@ -147,13 +154,15 @@ class CallbackRoutes:
             return data
         if not self._ready():
             return Response(status_code=503)
-        if not await asyncio.to_thread(self._claim, f"{timestamp}:{sign}", REPLAY_KEEP):
+        # The pair is bound to this body: DingTalk's retry of the same request passes (the
+        # update ledger handles it once), the same pair with another body is a replay.
+        body = hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        if not await asyncio.to_thread(self._claim, f"{timestamp}:{sign}", REPLAY_KEEP, body[:16]):
             log.warning("refused a replayed DingTalk callback from %s: the signature of "
                         "timestamp %s was used before; nothing was handled",
                         _peer(request), timestamp)
             return Response(status_code=403)
-        self._accept(data)
-        return JSONResponse({})
+        return await self._stored(self._accept(data), JSONResponse({}))
 
     async def encrypted(self, request: Request) -> Response:
         """``/dingtalk/events``: an encrypted event or robot message."""
@@ -179,13 +188,26 @@ class CallbackRoutes:
         if is_robot_message(data):
             if not self._ready():
                 return Response(status_code=503)
-            self._accept(data)
+            return await self._stored(self._accept(data), JSONResponse(crypto.answer(now_ms=self._now_ms())))
         elif data.get("EventType") == "check_url":
             log.info("DingTalk checked the encrypted callback URL %s", EVENTS_PATH)
         else:
             log.info("DingTalk event %r received; dutybot does not act on it",
                      str(data.get("EventType", "?"))[:60])
         return JSONResponse(crypto.answer(now_ms=self._now_ms()))
+
+    @staticmethod
+    async def _stored(handling: asyncio.Future[bool], answer: Response) -> Response:
+        """Store first, answer after: ``answer`` once the message is stored, 500 when it
+        could not be (DingTalk delivers it again), 503 when it is still in hand after
+        :data:`ACK_DEADLINE` (the retry joins it, or the ledger ignores it once stored)."""
+        try:
+            stored = await asyncio.wait_for(asyncio.shield(handling), timeout=ACK_DEADLINE)
+        except TimeoutError:
+            log.warning("a DingTalk message is still being handled after %.1fs; answered 503 "
+                        "so that DingTalk asks again", ACK_DEADLINE)
+            return Response(status_code=503)
+        return answer if stored else Response(status_code=500)
 
     @staticmethod
     async def _json_body(request: Request, what: str) -> dict[str, Any] | Response:

@@ -39,6 +39,7 @@ from bot.adapters.base import (
     Capabilities,
     InboundHandler,
     RateWindow,
+    stored_or_raise,
     text_with_commands,
 )
 from bot.adapters.redact import install as install_log_redaction
@@ -87,7 +88,8 @@ class TelegramAdapter(Adapter):
         self.bot = Bot(
             settings.token.get_secret_value(), base_url=api, base_file_url=files,
             request=HTTPXRequest(connection_pool_size=64, proxy=settings.proxy,
-                                 read_timeout=15, write_timeout=15, connect_timeout=10,
+                                 read_timeout=settings.send_timeout_seconds,
+                                 write_timeout=settings.send_timeout_seconds, connect_timeout=10,
                                  pool_timeout=10),
             get_updates_request=HTTPXRequest(connection_pool_size=2, proxy=settings.proxy,
                                              read_timeout=timeout + 10, connect_timeout=10))
@@ -248,7 +250,7 @@ class TelegramAdapter(Adapter):
             return
         inbound = await self.to_inbound(update, message)
         if inbound is not None:
-            await self.handler(inbound)
+            stored_or_raise(await self.handler(inbound), update.update_id)
 
     async def _process_button(self, update: Update, query: CallbackQuery) -> None:
         assert self.handler is not None
@@ -259,12 +261,13 @@ class TelegramAdapter(Adapter):
                 notice = "该按钮已失效，请直接发送命令。"
                 return
             chat = message.chat
-            await self.handler(Inbound(
+            result = await self.handler(Inbound(
                 platform=self.platform, chat_id=str(chat.id), sender_id=str(query.from_user.id),
                 sender_name=query.from_user.full_name, text=query.data,
                 update_id=str(update.update_id), is_group=chat.type in ("group", "supergroup"),
                 is_button=True, callback_id=query.id, message_ref=str(message.message_id),
                 raw=update))
+            stored_or_raise(result, update.update_id)
         except Exception:
             notice = "处理出错，请稍后重试。"
             raise

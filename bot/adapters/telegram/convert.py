@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
+import httpx
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import (
     BadRequest,
@@ -14,8 +15,10 @@ from telegram.error import (
     InvalidToken,
     RetryAfter,
     TelegramError,
+    TimedOut,
 )
 
+from bot.delivery import UncertainDelivery
 from core.errors import AdapterError
 from core.messages import Button
 
@@ -56,6 +59,10 @@ def adapter_error(exc: TelegramError) -> AdapterError:
         return AdapterError(f"Telegram: invalid token ({exc.message})")
     if isinstance(exc, BadRequest):
         return AdapterError(f"Telegram 400: {exc.message}", retryable=False)
+    if isinstance(exc, TimedOut) and not isinstance(exc.__cause__, httpx.ConnectTimeout | httpx.PoolTimeout):
+        # The request went out and no answer came: Telegram may have delivered it, and it
+        # has no idempotency key. The outbox retries (never lose) and counts the row.
+        return UncertainDelivery(f"Telegram: no answer in time ({type(exc.__cause__).__name__})")
     return AdapterError(f"Telegram: {type(exc).__name__}: {exc.message}")  # network, 5xx, 409
 
 

@@ -17,16 +17,24 @@ Receiving: WeCom calls ``/wecom/callback`` on the HTTP service (:mod:`bot.http`)
   the answer (no database work).
 * ``POST`` carries one encrypted message. The signature and the timestamp's freshness are
   checked before anything is decrypted (a refusal is a 403 and a log line), then the
-  message is decrypted (the receive id must be our corp id) and parsed. The answer is an
-  empty 200 at once: the work is done afterwards in a background task, because WeCom
-  retries a callback not answered within five seconds. Tasks are kept and awaited by
-  :meth:`WeComAdapter.stop`; updates of one person are handled one after another, in the
-  order they arrived.
+  message is decrypted (the receive id must be our corp id) and parsed. Stored first,
+  answered after: the update is handled in a task (updates of one person one after
+  another, in the order they arrived; tasks are awaited by :meth:`WeComAdapter.stop`) and
+  the callback waits for it: an empty 200 once it is committed, 500 when it could not be
+  stored (WeCom retries any answer but 200), 503 when it is still running after
+  ``ack_deadline`` (4 s; WeCom gives up at 5 s and retries — the retry joins the running
+  attempt, or is ignored by the ledger once it committed). Pictures and files are still
+  answered at once and downloaded in the background.
 
 Exactly once: the dispatcher's update ledger records ``update_id`` (``msg:<MsgId>`` for
 text, ``evt:<user>:<CreateTime>:<EventKey>`` for a button click), so WeCom's retries of
-the same callback are handled once. An update whose handling raised is only logged: WeCom
-does not redeliver after a 200.
+the same callback are handled once. An update that could not be stored is answered 500
+and handled when WeCom retries it (the person gets one apology, sent directly:
+:meth:`bot.app.App.handle`).
+
+Sending twice: a send whose answer is lost (read timeout) is retried by the outbox; the
+client asks WeCom's duplicate check (``enable_duplicate_check``, within
+``duplicate_check_interval``) to drop an identical request, so the retry is safe.
 
 What is understood: text messages and ``template_card_event`` (a button click; the
 button's key *is* its command, so a click maps straight back to the typed command), and

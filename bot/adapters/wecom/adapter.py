@@ -91,6 +91,9 @@ UNSUPPORTED_MEDIA = frozenset({"voice", "video"})
 DEFAULT_MAX_MEDIA_BYTES: int = IncidentsSettings.model_fields["fetch_max_bytes"].default
 #: How many media message ids are remembered, so a redelivered one is not downloaded twice.
 MEDIA_MEMORY = 512
+#: A callback is answered once its update is stored, or 503 after this long (WeCom waits
+#: 5 s for an answer, then retries the callback up to three times).
+ACK_DEADLINE_SECONDS = 4.0
 
 _REFUSED_CODES = frozenset({BAD_SIGNATURE, BAD_TIMESTAMP, STALE_TIMESTAMP, WRONG_RECEIVE_ID})
 
@@ -113,6 +116,9 @@ class WeComAdapter(Adapter):
     """
 
     platform = "wecom"
+    #: A resend after a lost answer is dropped by WeCom's duplicate check (every outbox
+    #: message is sent with it, keyed by recipient and event): the outbox need not count it.
+    resend_is_safe = True
     capabilities = Capabilities(buttons=True, edit=False, mentions=False, markdown=False,
                                 max_text=2000)
     limits = (
@@ -124,7 +130,8 @@ class WeComAdapter(Adapter):
 
     def __init__(self, settings: WeComSettings, *, clock: Clock | None = None,
                  http: httpx.AsyncClient | None = None,
-                 max_media_bytes: int = DEFAULT_MAX_MEDIA_BYTES) -> None:
+                 max_media_bytes: int = DEFAULT_MAX_MEDIA_BYTES,
+                 ack_deadline: float = ACK_DEADLINE_SECONDS) -> None:
         missing = missing_settings(settings)
         if missing:
             keys = "、".join(field for field, env in REQUIRED_SETTINGS if env in missing)
@@ -145,7 +152,8 @@ class WeComAdapter(Adapter):
                 "企业微信 EncodingAESKey 无效：请把环境变量 DUTYBOT_WECOM_AES_KEY 设为应用"
                 "“接收消息”设置中的 43 位 EncodingAESKey。", retryable=False) from None
         self._own_http = http is None
-        self.http = http or httpx.AsyncClient(timeout=DEFAULT_TIMEOUT)
+        self.http = http or httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.send_timeout_seconds, connect=DEFAULT_TIMEOUT.connect))
         self.client = WeComClient(corp_id=settings.corp_id,
                                   secret=settings.secret.get_secret_value(),
                                   agent_id=settings.agent_id, api_base=settings.api_base,
@@ -158,6 +166,11 @@ class WeComAdapter(Adapter):
         self._tasks: set[asyncio.Task[None]] = set()
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._partial: OrderedDict[str, None] = OrderedDict()
+        # Updates being handled, by update id: a retry of one joins it (see _schedule).
+        self._inflight: dict[str, asyncio.Future[bool]] = {}
+        #: How long a callback waits for its update to be stored before answering 503
+        #: (WeCom gives up on an answer after 5 s and then retries).
+        self.ack_deadline = ack_deadline
         self.max_media_bytes = max_media_bytes
         self._media_seen: OrderedDict[str, None] = OrderedDict()
 
@@ -248,8 +261,21 @@ class WeComAdapter(Adapter):
             log.warning("a WeCom callback arrived while the adapter is not running; "
                         "answered 503 so that WeCom retries it")
             return Response(status_code=503)
-        self.process(fields)
-        return Response(status_code=200)  # empty body: WeCom expects nothing else
+        stored = self._receive(fields)
+        if stored is None:
+            return Response(status_code=200)  # empty body: WeCom expects nothing else
+        # Stored first, answered after: WeCom retries a callback answered with anything but
+        # 200 (or not within 5 s), so a 200 is given only once the update is committed.
+        try:
+            ok = await asyncio.wait_for(asyncio.shield(stored), timeout=self.ack_deadline)
+        except TimeoutError:
+            log.warning("a WeCom update is still being handled after %.1fs; answered 503 so "
+                        "that WeCom asks again (the retry joins it, or is ignored once stored)",
+                        self.ack_deadline)
+            return Response(status_code=503)
+        if not ok:
+            return Response(status_code=500)  # not stored: WeCom retries it
+        return Response(status_code=200)
 
     def process(self, fields: dict[str, str]) -> Inbound | None:
         """Turn a decrypted callback into an inbound update and schedule its handling.
@@ -261,17 +287,26 @@ class WeComAdapter(Adapter):
             The scheduled update, or None when the callback is not for the bot or is a
             picture or file.
         """
+        inbound = self.to_inbound(fields) if not self._is_media(fields) else None
+        self._receive(fields)
+        return inbound
+
+    @staticmethod
+    def _is_media(fields: dict[str, str]) -> bool:
         msg_type = fields.get("MsgType", "")
-        if msg_type in MEDIA_KINDS or msg_type in UNSUPPORTED_MEDIA:
+        return msg_type in MEDIA_KINDS or msg_type in UNSUPPORTED_MEDIA
+
+    def _receive(self, fields: dict[str, str]) -> asyncio.Future[bool] | None:
+        """Schedule a decrypted callback's handling; the future says whether the update
+        was stored (None: nothing to store, or a picture or file handled in the background)."""
+        if self._is_media(fields):
             user = self._sender(fields)
             if user is not None and self._first_media(fields, user):
                 self._chain(user, f"wecom-media-{user}",
                             lambda previous: self._receive_media(user, fields, previous))
             return None
         inbound = self.to_inbound(fields)
-        if inbound is not None:
-            self._schedule(inbound)
-        return inbound
+        return self._schedule(inbound) if inbound is not None else None
 
     def _sender(self, fields: dict[str, str]) -> str | None:
         """The callback's sender, or None (logged) when it is not for this app."""
@@ -344,10 +379,22 @@ class WeComAdapter(Adapter):
                  "and files are handled)", msg_type or "untyped", user)
         return None
 
-    def _schedule(self, inbound: Inbound) -> None:
-        """Handle ``inbound`` in the background, after the same person's earlier updates."""
+    def _schedule(self, inbound: Inbound) -> asyncio.Future[bool]:
+        """Handle ``inbound`` in the background, after the same person's earlier updates.
+
+        Returns:
+            Resolves to whether the update was stored (handled, or found already handled).
+            WeCom's retry of an update still being handled joins the first attempt.
+        """
+        running = self._inflight.get(inbound.update_id)
+        if running is not None:
+            return running
+        stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._inflight[inbound.update_id] = stored
+        stored.add_done_callback(lambda _: self._inflight.pop(inbound.update_id, None))
         self._chain(inbound.chat_id, f"wecom-{inbound.update_id}",
-                    lambda previous: self._handle(inbound, previous))
+                    lambda previous: self._handle(inbound, previous, stored))
+        return stored
 
     def _chain(self, chat_id: str, name: str,
                job: Callable[[asyncio.Task[None] | None], Coroutine[Any, Any, None]]) -> None:
@@ -363,7 +410,16 @@ class WeComAdapter(Adapter):
         if self._tails.get(chat_id) is task:
             del self._tails[chat_id]
 
-    async def _handle(self, inbound: Inbound, previous: asyncio.Task[None] | None) -> None:
+    async def _handle(self, inbound: Inbound, previous: asyncio.Task[None] | None,
+                      stored: asyncio.Future[bool]) -> None:
+        try:
+            await self._handle_once(inbound, previous, stored)
+        finally:
+            if not stored.done():
+                stored.set_result(False)
+
+    async def _handle_once(self, inbound: Inbound, previous: asyncio.Task[None] | None,
+                           stored: asyncio.Future[bool]) -> None:
         if previous is not None and not previous.done():
             await asyncio.wait([previous])
         handler = self.handler
@@ -374,10 +430,12 @@ class WeComAdapter(Adapter):
         try:
             result = await handler(inbound)
         except Exception:
-            log.exception("handling WeCom update %s from %s failed; WeCom will not "
-                          "redeliver it", inbound.update_id, inbound.sender_id)
+            log.exception("handling WeCom update %s from %s failed; answered 500 so that "
+                          "WeCom redelivers it", inbound.update_id, inbound.sender_id)
             return
-        if inbound.is_button and not getattr(result, "duplicate", False):
+        ok = bool(getattr(result, "stored", True))
+        stored.set_result(ok)
+        if ok and inbound.is_button and not getattr(result, "duplicate", False):
             await self.answer_button(inbound)
 
     # ------------------------------------------------------------ pictures and files
@@ -493,7 +551,7 @@ class WeComAdapter(Adapter):
         if layout is None:
             self._require_room(chat_id)
             text = fit_bytes(text_with_commands(message, NO_BUTTONS))
-            result = await self.client.send_text(chat_id, text)
+            result = await self.client.send_text(chat_id, text, **self._dedupe(self._key(chat_id, message)))
             self.budget.record(chat_id)
             return result.msgid
         return await self._send_card(chat_id, message, layout)
@@ -516,7 +574,9 @@ class WeComAdapter(Adapter):
         body = layout.body
         if layout.lead_text is not None and memo not in self._partial:
             if self._require_room(member) >= 2:
-                await self.client.send_text(member, layout.lead_text)
+                key = self._key(member, message)
+                await self.client.send_text(member, layout.lead_text,
+                                            **self._dedupe(f"{key}:lead" if key else None))
                 self.budget.record(member)
                 self._remember(memo)
             else:
@@ -525,12 +585,27 @@ class WeComAdapter(Adapter):
                 body = layout.single_body
         else:
             self._require_room(member)
+        key = self._key(member, message)
+        # A retry of the same message carries the same task_id, so that it is the same
+        # request and WeCom's duplicate check drops it if the first one arrived.
+        task_id = (f"db{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}" if key
+                   else new_task_id("db"))
         card = button_card(layout.title, body, [(b.label, b.command) for b in layout.buttons],
-                           new_task_id("db"))
-        result = await self.client.send_template_card(member, card)
+                           task_id)
+        result = await self.client.send_template_card(member, card, **self._dedupe(key))
         self.budget.record(member)
         self._partial.pop(memo, None)
         return result.msgid
+
+    @staticmethod
+    def _key(member: str, message: Outbound) -> str | None:
+        """What makes a retry recognisable: the recipient and the outbox event (a message
+        without an event key, such as a direct answer, gets no duplicate check)."""
+        return f"{member}:{message.event_key}" if message.event_key else None
+
+    @staticmethod
+    def _dedupe(key: str | None) -> dict[str, str]:
+        return {"dedupe_key": key} if key else {}
 
     @staticmethod
     def _memo_key(member: str, message: Outbound) -> str:

@@ -31,6 +31,7 @@ them in its request lines.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json as json_module
 import logging
 from dataclasses import dataclass
@@ -57,7 +58,15 @@ MEMBER_PER_HOUR = 1000
 ROBOT_PER_MINUTE = 20
 
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
-DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+#: Read timeout 60 s: longer than WeCom's slow moments, so that a slow answer is not taken
+#: for a failure and the message sent again (``[wecom] send_timeout_seconds``).
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+#: WeCom's duplicate check drops a ``message/send`` whose request JSON equals one sent
+#: within ``duplicate_check_interval`` seconds (at most 4 hours). The interval of a
+#: message is taken from its key, between these two, so that retries of one message are
+#: the same request and two messages with the same text (different keys) usually are not.
+DUPLICATE_CHECK_MIN = 1801
+DUPLICATE_CHECK_SPREAD = 1800
 
 # errcodes this client branches on (never on errmsg).
 ERR_SYSTEM_BUSY = -1
@@ -172,6 +181,15 @@ def _errcode(body: dict[str, Any]) -> int:
         return int(body.get("errcode", 0))
     except (TypeError, ValueError):
         return ERR_SYSTEM_BUSY  # garbage: treat like a transient server fault
+
+
+def duplicate_check(key: str) -> dict[str, int]:
+    """The ``message/send`` members asking WeCom to drop a repeat of the message ``key``
+    (an outbox row's recipient and event): an interval of 1801–3600 s, longer than the
+    outbox's retries of one row, fixed by the key."""
+    spread = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:4], "big")
+    return {"enable_duplicate_check": 1,
+            "duplicate_check_interval": DUPLICATE_CHECK_MIN + spread % DUPLICATE_CHECK_SPREAD}
 
 
 def _split_ids(value: Any) -> tuple[str, ...]:
@@ -400,12 +418,14 @@ class WeComClient:
 
     # ------------------------------------------------------------------ messages
 
-    async def _send(self, touser: str, msgtype: str, payload: dict[str, Any]) -> SendResult:
+    async def _send(self, touser: str, msgtype: str, payload: dict[str, Any],
+                    dedupe_key: str | None = None) -> SendResult:
         wanted = _split_ids(touser)
         if not wanted:
             raise ValueError("touser is empty")
+        extra = duplicate_check(dedupe_key) if dedupe_key else {}
         body = await self.call("POST", "/cgi-bin/message/send", json={
-            "touser": touser, "msgtype": msgtype, "agentid": self.agent_id, **payload})
+            "touser": touser, "msgtype": msgtype, "agentid": self.agent_id, **payload, **extra})
         invalid = _split_ids(body.get("invaliduser"))
         if invalid and set(wanted) <= set(invalid):
             raise AdapterError(
@@ -419,22 +439,27 @@ class WeComClient:
         return SendResult(msgid=str(body.get("msgid", "")), invalid_users=invalid,
                           response_code=str(response_code) if response_code else None)
 
-    async def send_text(self, touser: str, content: str) -> SendResult:
-        """Send plain text to ``touser`` (one user id, or several joined by ``|``).
+    async def send_text(self, touser: str, content: str, *,
+                        dedupe_key: str | None = None) -> SendResult:
+        """Send plain text to ``touser`` (one user id, or several joined by ``|``);
+        with ``dedupe_key``, WeCom drops a repeat of the same request (:func:`duplicate_check`).
 
         Raises:
             AdapterError: the call failed; ``permanent_reason="blocked"`` when no addressed
                 user can receive app messages.
         """
-        return await self._send(touser, "text", {"text": {"content": content}})
+        return await self._send(touser, "text", {"text": {"content": content}}, dedupe_key)
 
     async def send_markdown(self, touser: str, content: str) -> SendResult:
         """Send WeCom markdown (a subset; shown only in the WeCom client) to ``touser``."""
         return await self._send(touser, "markdown", {"markdown": {"content": content}})
 
-    async def send_template_card(self, touser: str, card: dict[str, Any]) -> SendResult:
-        """Send a template card (e.g. from :func:`button_card`) to ``touser``."""
-        return await self._send(touser, "template_card", {"template_card": card})
+    async def send_template_card(self, touser: str, card: dict[str, Any], *,
+                                 dedupe_key: str | None = None) -> SendResult:
+        """Send a template card (e.g. from :func:`button_card`) to ``touser`` (with
+        ``dedupe_key`` as for :meth:`send_text`; the card's ``task_id`` must then be the
+        same on a retry)."""
+        return await self._send(touser, "template_card", {"template_card": card}, dedupe_key)
 
     async def update_template_card(self, userids: list[str], response_code: str,
                                    replace_name: str) -> tuple[str, ...]:
