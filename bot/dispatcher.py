@@ -47,6 +47,7 @@ from core.errors import DutybotError, InputError
 from core.messages import Inbound, Outbound
 from core.outbox import enqueue
 from core.profiles import Profile
+from core.text import clean_text
 from core.workdays import WorkdayCalendar
 from incidents.service import IncidentPolicy
 from people.models import ROLE_ZH, Person, Role
@@ -263,7 +264,11 @@ class Dispatcher:
         the result says ``stored=False`` — nothing was committed, the update is not marked
         processed, so the platform's redelivery (or the person's resend) is handled. The
         apology then has to go out without the database: :meth:`bot.app.App.handle`.
+
+        Hidden characters (controls, zero-width, bidi overrides, lone surrogates) are
+        removed from the text here, once, before anything is stored or sent.
         """
+        inbound = dataclasses.replace(inbound, text=clean_text(inbound.text))
         prepared = await self._prepare(inbound)
         now = self.clock.now()
         try:

@@ -20,6 +20,9 @@ its rows through :func:`append_row` (text stays text: the cell is typed as a str
 marked with Excel's own quote prefix, numbers and dates stay what they are); a CSV
 writer passes each value through :func:`csv_field` (text starting with one of those
 characters gets a leading ``'``, so ``+86 138…`` is written ``'+86 138…``).
+
+Record numbers typed in chat (``/swap accept 12``) are read by :func:`parse_row_id`, which
+refuses what a database integer cannot hold.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from core.audit import AuditEvent, history
 from core.clock import fmt_duration_zh, fmt_instant_zh, fmt_short_zh, local
 from core.errors import InputError
+from core.text import clean_text
 from incidents.evidence import describe, verify
 from incidents.models import (
     SOURCE_ZH,
@@ -337,14 +338,14 @@ def write_docx(report: Report, path: Path) -> None:
         rfonts = doc.styles[style_name].element.get_or_add_rPr().get_or_add_rFonts()
         rfonts.set(qn("w:eastAsia"), "宋体")
     doc.core_properties.title = report.title
-    doc.add_heading(report.title, level=0)
+    doc.add_heading(clean_text(report.title), level=0)
     doc.add_paragraph(f"生成时间：{fmt_instant_zh(report.generated_at)}")
     if not report.integrity_ok:
         doc.add_paragraph().add_run("警告：证据完整性校验未通过，详见“四、证据”。").bold = True
     for heading, lines in report.sections:
         doc.add_heading(heading, level=1)
         for line in lines:
-            doc.add_paragraph(line)
+            doc.add_paragraph(clean_text(line))   # Word refuses control characters
     doc.sections[0].footer.paragraphs[0].text = _footer(report)
     atomic_write(path, lambda tmp: doc.save(str(tmp)))
 

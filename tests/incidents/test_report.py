@@ -337,3 +337,18 @@ def test_cli_unknown_incident(cli_db: Path, capsys: pytest.CaptureFixture[str]) 
     assert main(["incident", "report", "INC-20990101-009"]) == 2
     err = capsys.readouterr().err
     assert "没有找到事件 INC-20990101-009" in err and "Traceback" not in err
+
+
+def test_docx_survives_control_characters_stored_before_cleaning(engine: Engine, seeded: Path,
+                                                                   tmp_path: Path) -> None:
+    """A description stored by an older version with a NUL or a bidi override: Word refuses
+    control characters, so the writer cleans every line (issue 16 item 7)."""
+    import dataclasses
+    report = report_for(engine, seeded)
+    overview = report.sections[0]
+    hostile = (overview[0], [*overview[1], "描述：首页\x00打不开\u202e"])
+    report = dataclasses.replace(report, sections=[hostile, *report.sections[1:]])
+    path = tmp_path / "report.docx"
+    write_docx(report, path)
+    texts = [p.text for p in Document(str(path)).paragraphs]
+    assert "描述：首页打不开" in texts
