@@ -19,6 +19,7 @@ from bot.adapters.dingtalk.render import SEND_MESSAGE_URL, command_url, render, 
 from bot.adapters.redact import redact
 from bot.app import App
 from bot.config import Settings, load_settings
+from bot.dispatcher import DispatchResult
 from bot.http import HttpService
 from bot.models import ProcessedUpdate
 from core.clock import FakeClock
@@ -352,6 +353,30 @@ async def test_stream_failed_handler_is_answered_500(base_url: str, fake: FakeDi
     finally:
         await adapter.stop()
 
+
+
+async def test_stream_message_not_stored_is_answered_500(base_url: str, fake: FakeDingTalk,
+                                                        clock: FakeClock) -> None:
+    """Nothing lost (issue 16 item 6): when the bot could not store a message (its handler
+    says ``stored=False``; the person had the apology) the frame is answered 500, so the
+    gateway delivers it again; a stored one is answered 200."""
+    adapter = DingTalkAdapter(settings_for(base_url, "stream").dingtalk, clock=clock,
+                              retry_base_seconds=0.01)
+    results = [DispatchResult(stored=False), DispatchResult()]
+
+    async def handler(inbound: Inbound) -> DispatchResult:
+        return results.pop(0)
+
+    await adapter.start(handler)
+    try:
+        await fake.wait_connections(1)
+        message = fake.bot_message("/help")
+        first = await fake.push_callback(message)
+        assert (await fake.wait_ack(first))["code"] == 500
+        again = await fake.push_callback(message)
+        assert (await fake.wait_ack(again))["code"] == 200
+    finally:
+        await adapter.stop()
 
 async def test_stop_gives_a_slow_handler_a_short_grace_then_cancels(
         base_url: str, fake: FakeDingTalk, clock: FakeClock) -> None:
