@@ -9,19 +9,16 @@ client's read timeout, raises the read timeout a real client would."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-import bot.dispatcher as dispatcher_module
 from bot.adapters.memory import MemoryAdapter
 from bot.adapters.telegram import convert
 from bot.adapters.wecom import WeComAdapter
@@ -34,6 +31,7 @@ from core.clock import FakeClock
 from core.messages import Outbound
 from core.outbox import OutboxMessage, OutboxStatus, enqueue
 from people.models import Person, Role
+from tests.bot.test_store_failure import fail_commits
 from tests.bot.test_wecom_adapter import (  # noqa: F401  (fixtures)
     AGENT,
     CORP,
@@ -51,19 +49,6 @@ from tests.fakes.fake_wecom import FakeWeComApi
 from tests.fakes.serve import serve_asgi
 
 # ------------------------------------------------------------------ WeCom callbacks
-
-
-def fail_commits(monkeypatch: pytest.MonkeyPatch, times: int = 1) -> None:
-    left = [times]
-
-    class DiskFullSession(Session):
-        def commit(self) -> None:
-            if left[0] > 0:
-                left[0] -= 1
-                raise OperationalError("COMMIT", {}, sqlite3.OperationalError("database or disk is full"))
-            super().commit()
-
-    monkeypatch.setattr(dispatcher_module, "Session", DiskFullSession)
 
 
 async def test_wecom_callback_not_stored_is_answered_5xx_and_its_retry_handled_once(
