@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from datetime import date
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -84,6 +85,7 @@ def _q(units: tuple[str, ...], direction: Direction = "max") -> KeySpec:
 
 _BODIES = KeySpec("bodies")
 _FLAG = KeySpec("flag")
+_LABELS = KeySpec("labels")
 
 # rule id -> {value key: spec}. Rules with no values still need a citation, because
 # playbooks and reminders name them.
@@ -102,13 +104,13 @@ CATALOG: dict[str, dict[str, KeySpec]] = {
     "SENS-3": {"delete": _q(("workdays", "days", "hours"))},
     "OP-1": {"report": _q(("immediate", "minutes", "hours")), "report_to": _BODIES},
     "OP-2": {}, "OP-3": {}, "OP-4": {},
-    "GRADE-1": {"grades": KeySpec("labels")}, "GRADE-2": {},
+    "GRADE-1": {"grades": _LABELS}, "GRADE-2": {},
     "REPLY-1": {"reply": _q(("workdays", "days"))},
     "REPLY-2": {"reply": _q(("workdays", "days"))},
     "REPLY-3": {"reply": _q(("workdays", "days"))},
     "REPLY-4": {"max": _q(("months", "days"))},
     "REPLY-5": {"decide": _q(("workdays", "days")), "max_total": _q(("workdays", "days"))},
-    "REPLY-6": {},
+    "REPLY-6": {"comments_open": _FLAG},
     "FRESH-1": {
         "news": _q(("days", "weeks", "months")),
         "notices": _q(("days", "weeks", "months")),
@@ -117,14 +119,22 @@ CATALOG: dict[str, dict[str, KeySpec]] = {
     "FRESH-2": {"posts_per_week": _q(("count",), "min"), "post_interval": _q(("days",))},
     "FRESH-3": {"original_interval": _q(("days", "weeks"))},
     "FRESH-4": {"silence": _q(("days",))},
-    "LIFE-1": {"filing": _q(("workdays", "days"))},
+    # Approvals and filing targets are labels: who agrees, in order; where it is filed.
+    "LIFE-1": {"filing": _q(("workdays", "days")), "backfill": _q(("workdays",)),
+               "filing_with": _LABELS, "open_approval": _LABELS, "change_approval": _LABELS,
+               "close_approval": _LABELS},
     "LIFE-2": {"announce": _q(("workdays", "days"), "min")},
     "LIFE-3": {"open_notice": _q(("days",), "min"), "close_notice": _q(("days",), "min")},
+    # 市县政府系统政务新媒体原则上不得关停 (宝鸡第十条); place names need 同级政府同意 (云南第十六条).
+    "LIFE-4": {"gov_no_closure": _FLAG},
+    "LIFE-5": {"place_name_consent": _FLAG},
     "CHECK-1": {"annual_report_by": _q(("date",)), "check_interval": _q(("months",))},
     "CHECK-2": {},
     # Staff: training before duty; staff changes filed with the district office.
     "STAFF-1": {"trained_before_duty": _FLAG},
     "STAFF-2": {"file_changes": _FLAG},
+    # Training at least once a year (宝鸡第二十六条; 江川第二十七条).
+    "STAFF-3": {"annual_training": _FLAG},
 }
 
 _QUANTITY = re.compile(r"^\s*(?:(immediate)|(\d{2}-\d{2})|(\d+)\s+([a-z]+))\s*$")
@@ -234,6 +244,8 @@ class _ProfileFile(_Strict):
     document: str
     short: str
     year: int | None = None
+    published: date | None = None          # the day the document was issued (公布)
+    published_quote: str | None = None     # where the seed text says so
     parents: list[_ParentFile] = Field(default_factory=list)
     rules: dict[str, _RuleFile]
 
@@ -355,6 +367,13 @@ class Profile:
     rules: dict[str, RuleEntry]
     resolved: dict[str, RuleValue] = field(default_factory=dict)   # "RULE.key" -> value
     parents: tuple[Document, ...] = ()
+    # The day each document of the chain was issued, where its file says (profile name ->
+    # date): 云南第四十七条 counts from it.
+    published: dict[str, date] = field(default_factory=dict)
+
+    def published_on(self, value: RuleValue) -> date | None:
+        """The day the document that states ``value`` was issued (None: not known)."""
+        return self.published.get(value.source)
 
     @property
     def overrides(self) -> dict[str, Quantity]:
@@ -596,8 +615,14 @@ def load_profile(
         citation = f"本地配置（原{before.citation}）" if before else f"本地配置（{NOT_REQUIRED}）"
         resolved[ref] = RuleValue(rule_id, key, "quantity", citation, "override", "config",
                                   None, None, quantity_value=q)
+    published = {d.name: d.published for d in chain if d.published is not None}
+    for source_name in documents:
+        if source_name not in published and composite:
+            data = _read_file(source_name, directory)
+            if data.published is not None:
+                published[source_name] = data.published
     return Profile(own.name, own.jurisdiction, own.document, own.short, rules, resolved,
-                   tuple(documents[d.name] for d in chain[1:]))
+                   tuple(documents[d.name] for d in chain[1:]), published)
 
 
 def strictest(values: list[Quantity], direction: Direction) -> Quantity:

@@ -43,6 +43,7 @@ def _q(*units: str, direction: str = "max") -> Spec:
 
 BODIES_SPEC: Spec = ("bodies", (), "")
 FLAG: Spec = ("flag", (), "")
+LABELS: Spec = ("labels", (), "")
 CATALOG: dict[str, dict[str, Spec]] = {
     "DUTY-1": {"round_the_clock": FLAG},
     "DUTY-2": {"notify": _q("immediate", "minutes")},
@@ -58,25 +59,29 @@ CATALOG: dict[str, dict[str, Spec]] = {
     "SENS-3": {"delete": _q("workdays", "days", "hours")},
     "OP-1": {"report": _q("immediate", "minutes", "hours"), "report_to": BODIES_SPEC},
     "OP-2": {}, "OP-3": {}, "OP-4": {},
-    "GRADE-1": {"grades": ("labels", (), "")}, "GRADE-2": {},
+    "GRADE-1": {"grades": LABELS}, "GRADE-2": {},
     "REPLY-1": {"reply": _q("workdays", "days")},
     "REPLY-2": {"reply": _q("workdays", "days")},
     "REPLY-3": {"reply": _q("workdays", "days")},
     "REPLY-4": {"max": _q("months", "days")},
     "REPLY-5": {"decide": _q("workdays", "days"), "max_total": _q("workdays", "days")},
-    "REPLY-6": {},
+    "REPLY-6": {"comments_open": FLAG},
     "FRESH-1": {"news": _q("days", "weeks", "months"), "notices": _q("days", "weeks", "months"),
                 "other": _q("days", "weeks", "months", "years")},
     "FRESH-2": {"posts_per_week": _q("count", direction="min"), "post_interval": _q("days")},
     "FRESH-3": {"original_interval": _q("days", "weeks")},
     "FRESH-4": {"silence": _q("days")},
-    "LIFE-1": {"filing": _q("workdays", "days")},
+    "LIFE-1": {"filing": _q("workdays", "days"), "backfill": _q("workdays"), "filing_with": LABELS,
+               "open_approval": LABELS, "change_approval": LABELS, "close_approval": LABELS},
     "LIFE-2": {"announce": _q("workdays", "days", direction="min")},
     "LIFE-3": {"open_notice": _q("days", direction="min"), "close_notice": _q("days", direction="min")},
+    "LIFE-4": {"gov_no_closure": FLAG},
+    "LIFE-5": {"place_name_consent": FLAG},
     "CHECK-1": {"annual_report_by": _q("date"), "check_interval": _q("months")},
     "CHECK-2": {},
     "STAFF-1": {"trained_before_duty": FLAG},
     "STAFF-2": {"file_changes": FLAG},
+    "STAFF-3": {"annual_training": FLAG},
 }
 BODIES = ("网信部门", "公安机关", "电信主管部门", "上级主管部门", "平台运营方", "政务公开办公室")
 
@@ -111,6 +116,10 @@ FLAG_WORDS = {
     ("report_mandatory", False): ("是否",),
     ("trained_before_duty", True): ("培训后",),
     ("file_changes", True): ("备案",),
+    ("gov_no_closure", True): ("不得关停",),
+    ("place_name_consent", True): ("同意",),
+    ("comments_open", True): ("不得关闭",),
+    ("annual_training", True): ("每年",),
 }
 
 RULE_QUOTE_MAX = 60
@@ -209,7 +218,9 @@ def test_profile_shape(name: str) -> None:
     assert data["name"] == name
     for field in ("jurisdiction", "document", "short"):
         assert isinstance(data.get(field), str) and data[field], (name, field)
-    assert set(data) <= {"name", "jurisdiction", "document", "short", "year", "parents", "rules"}
+    assert set(data) <= {"name", "jurisdiction", "document", "short", "year", "published", "published_quote",
+                         "parents", "rules"}
+    assert ("published" in data) == ("published_quote" in data), name
     for parent in data.get("parents", []):
         assert set(parent) == {"profile", "article", "quote"}, (name, parent)
         assert parent["profile"] in JURISDICTIONS and parent["profile"] != name, parent
@@ -256,8 +267,11 @@ def test_value_is_well_formed_and_cites_one_article(name: str, rule_id: str, key
     elif kind == "bodies":
         assert isinstance(value, list) and value and set(value) <= set(BODIES), value
         assert len(set(value)) == len(value), value
-    else:
+    elif rule_id == "GRADE-1":
         assert isinstance(value, list) and 2 <= len(value) <= 3 and all(value), value
+    else:
+        assert isinstance(value, list) and 1 <= len(value) <= 4 and all(value), value
+        assert len(set(value)) == len(value), value
 
 
 @pytest.mark.parametrize(("name", "rule_id", "key"), _value_cases())
@@ -284,7 +298,7 @@ def test_value_quote_states_the_value(name: str, rule_id: str, key: str) -> None
             assert any(w in quote for w in BODY_WORDS[body]), f"{quote!r} does not name {body}"
     elif kind == "labels":
         for label in value:
-            assert label in quote, f"{quote!r} does not contain the grade {label}"
+            assert label in quote, f"{quote!r} does not contain {label}"
     else:
         flag_words = FLAG_WORDS.get((key, value))
         assert flag_words, f"no word stands for {key} = {value}; add one to FLAG_WORDS"
@@ -334,8 +348,10 @@ def test_default_value_is_the_strictest(rule_id: str, key: str) -> None:
         assert entry["value"] is any(found), (entry["value"], found)
     elif kind == "bodies":
         assert len(entry["value"]) == max(len(v) for v in found), (entry["value"], found)
-    else:
+    elif rule_id == "GRADE-1":
         assert source == "liangping", "GRADE-1 grades come from 梁平 (three grades)"
+    else:   # an approval chain or filing targets: the longest any document names
+        assert len(entry["value"]) == max(len(v) for v in found), (entry["value"], found)
 
 
 def test_review_findings_stay_fixed() -> None:
@@ -411,6 +427,29 @@ def _assert_in_article(articles: dict[str, str], cited: str, quote: str, where: 
 def test_seed_splits_into_its_articles(name: str, seed_articles: Any) -> None:
     articles = seed_articles(name)
     assert len(articles) == ARTICLE_COUNT[name]
+
+
+@pytest.mark.parametrize("name", [n for n in JURISDICTIONS if "published" in profile(n)])
+def test_published_date_is_in_the_seed(name: str, seed_articles: Any) -> None:
+    data = profile(name)
+    quote = data["published_quote"]
+    day = data["published"]
+    assert quote == f"{day.year}年{day.month}月{day.day}日", (quote, day)
+    directory = seeds_dir()
+    assert directory is not None
+    (path,) = directory.glob(f"{SEED_PREFIX[name]}_*.txt")
+    assert quote in path.read_text(encoding="utf-8")
+
+
+def test_account_rules_are_where_the_articles_put_them() -> None:
+    """Issue 18: approvals, 不得关停, place names, comments, annual training."""
+    assert [n for n in JURISDICTIONS if "LIFE-4" in rules(n)] == ["baoji"]
+    assert [n for n in JURISDICTIONS if "LIFE-5" in rules(n)] == ["yunnan"]
+    assert [n for n in JURISDICTIONS if "comments_open" in values(n, "REPLY-6")] == ["baoji"]
+    assert sorted(n for n in JURISDICTIONS if "STAFF-3" in rules(n)) == ["baoji", "jiangchuan"]
+    assert [n for n in JURISDICTIONS if "backfill" in values(n, "LIFE-1")] == ["yunnan"]
+    assert "open_approval" not in values("yunnan", "LIFE-1"), "第十七条 names no approval for opening"
+    assert values("baoji", "LIFE-1")["close_approval"]["value"][-1] == "省政府办公厅"
 
 
 def test_guzhang_lost_numbers_map_to_the_right_articles(seed_articles: Any) -> None:
