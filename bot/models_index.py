@@ -7,6 +7,7 @@ table, and ``tests/core/test_db.py`` compares the migrations with it.
 """
 # ruff: noqa: F401
 
+import accounts.models
 import bot.models
 import core.audit
 import core.outbox
