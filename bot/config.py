@@ -32,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from accounts.duties import DutyPolicy
 from core.errors import ConfigError, ProfileError
 from core.fetcher import GuardedFetcher
 from core.netguard import AllowList
@@ -130,6 +131,25 @@ class RepliesSettings(_Section):
         return ReminderPolicy(self.remind_lead_workdays, time(hh, mm),
                               timedelta(hours=self.escalate_leader_hours),
                               timedelta(hours=self.escalate_principal_hours), office_hours)
+
+
+class AccountsSettings(_Section):
+    """New-media accounts (issue 18): the reminders of account duties and the daily checks
+    of posting cadence. These are the office's working practice, not article values."""
+
+    remind_lead_workdays: int = Field(default=2, ge=0, le=10)
+    remind_time: TimeOfDay = "09:00"
+    escalate_leader_hours: float = Field(default=24, ge=0, le=24 * 14)
+    check_time: TimeOfDay = "09:00"
+    warn_days_ahead: int = Field(default=2, ge=0, le=14)
+    feed_fetch_minutes: int = Field(default=60, ge=0, le=24 * 60)
+
+    def duty_policy(self, office_hours: OfficeHours | None = None) -> DutyPolicy:
+        """The domain's view of the reminder settings (``Settings.account_duty_policy``
+        adds the office hours)."""
+        hh, mm = map(int, self.remind_time.split(":"))
+        return DutyPolicy(self.remind_lead_workdays, time(hh, mm),
+                          timedelta(hours=self.escalate_leader_hours), office_hours)
 
 
 class BriefingSettings(_Section):
@@ -417,6 +437,7 @@ class Settings(_Section):
     bot: BotSettings = Field(default_factory=BotSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     replies: RepliesSettings = Field(default_factory=RepliesSettings)
+    accounts: AccountsSettings = Field(default_factory=AccountsSettings)
     briefing: BriefingSettings = Field(default_factory=BriefingSettings)
     incidents: IncidentsSettings = Field(default_factory=IncidentsSettings)
     roster: RosterSettings = Field(default_factory=RosterSettings)
@@ -446,6 +467,10 @@ class Settings(_Section):
     def office_hours(self, calendar: WorkdayCalendar) -> OfficeHours | None:
         """``[calendar] office_hours`` on ``calendar``'s working days (None: not set)."""
         return self.calendar.office(calendar)
+
+    def account_duty_policy(self, calendar: WorkdayCalendar) -> DutyPolicy:
+        """``[accounts]`` reminders with the office hours they wait for."""
+        return self.accounts.duty_policy(self.office_hours(calendar))
 
     def reply_policy(self, calendar: WorkdayCalendar) -> ReminderPolicy:
         """``[replies]`` with the office hours their reminders wait for."""
