@@ -187,7 +187,10 @@ def open_duty(*, session: Session, account: Account, kind: str, rule_id: str, ci
                        citation=citation[:200], title=title[:200], opened_at=now, not_before=not_before,
                        due_at=deadline.due if deadline else None,
                        due_last_day=deadline.last_day if deadline else None,
-                       provisional=bool(deadline and deadline.provisional))
+                       provisional=bool(deadline and deadline.provisional),
+                       basis_start=deadline.start if deadline else None,
+                       basis_amount=deadline.amount if deadline else None,
+                       basis_unit=deadline.kind if deadline else "")
     session.add(duty)
     session.flush()
     audit.record(session=session, at=now, entity_type="account_duty", entity_id=duty.id or 0, action="opened",

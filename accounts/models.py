@@ -156,6 +156,11 @@ class AccountDuty(SQLModel, table=True):
     due_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     due_last_day: date | None = None
     provisional: bool = Field(default=False)                  # the deadline's year has no holiday data
+    # How the deadline was counted (start, amount, "workdays"/"days"/"months"), so that a
+    # provisional one is counted again when the year's holiday data arrives.
+    basis_start: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    basis_amount: int | None = None
+    basis_unit: str = Field(default="", max_length=10)
     # The earliest moment the duty may be done (a closure's notice period): None: any time.
     not_before: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     status: str = Field(default=DutyStatus.open, max_length=10)

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from accounts import duties
 from accounts.models import Account, AccountDuty, DutyStatus
+from accounts.retime import retime_provisional
 from core.clock import SHANGHAI, parse_local
 from core.errors import InputError
 from core.outbox import OutboxMessage
@@ -19,6 +20,7 @@ from core.schedule import DueItem, DueStatus
 from core.workdays import WorkdayCalendar
 from people.models import Person, Role
 from roster.models import Site
+from tests.bot.test_new_year_data import NEXT_YEAR, Release2027
 from tests.factories import make_person
 
 POLICY = duties.DutyPolicy(lead_workdays=2, remind_time=time(9, 0), leader_after=timedelta(hours=24))
@@ -169,3 +171,32 @@ def test_open_duties_list_the_nearest_deadline_first_and_undated_last(engine: En
         assert [d.id for d in duties.open_duties(session=session)] == [near.id, far.id, undated.id]
         assert duties.open_duties(session=session, unit="别的单位") == []
         assert session.exec(select(AccountDuty)).all()
+
+
+def test_a_provisional_deadline_is_counted_again_when_the_year_becomes_known(engine: Engine) -> None:
+    """备案 within 7 working days, counted on 2026-12-28 into 2027 (no holiday data yet):
+    暂定; once a release knows 2027 (simulated: 01-01..01-04 rest) it moves and the
+    operator is told."""
+    now = parse_local("2026-12-28T10:00")
+    with Session(engine) as session:
+        operator = make_person(session, "王芳", roles=(Role.officer,), now=now)
+        account = _account(session, now, operator=operator)
+        old = WorkdayCalendar()
+        duty = duties.open_duty(session=session, account=account, kind="filing", rule_id="LIFE-1", citation=CITE,
+                                title="开设后备案", now=now, actor="张伟", calendar=old, policy=POLICY,
+                                deadline=old.add_workdays(now, 7))
+        # 12-29, 30, 31, then 2027 counted on weekends and fixed-date holidays only: 01-04 … 01-07.
+        assert duty.provisional and duty.due_last_day == date(NEXT_YEAR, 1, 7)
+        assert "暂定" in duties.line(session, duty, now)
+        assert retime_provisional(session, now, now, calendar=old, policy=POLICY) == 0
+
+        later = now + timedelta(days=1)
+        new = WorkdayCalendar(package=Release2027())
+        assert retime_provisional(session, later, later, calendar=new, policy=POLICY) == 1
+        # 01-01..01-04 rest in the release: 01-05 … 01-08.
+        assert not duty.provisional and duty.due_last_day == date(NEXT_YEAR, 1, 8)
+        told = _texts(session, operator)[-1]
+        assert told.startswith("【期限调整】") and "原截止：" in told and "暂定" in told.split("\n")[2]
+        due = {i.data()["stage"]: i.due_at for i in session.exec(select(DueItem)).all()}
+        assert due["due"] == datetime(NEXT_YEAR, 1, 8, 9, 0, tzinfo=SHANGHAI)
+        assert retime_provisional(session, later, later, calendar=new, policy=POLICY) == 0
