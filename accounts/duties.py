@@ -49,12 +49,15 @@ REMIND_KIND = "account.remind"
 STAGES = ("before", "due", "breach", "leader")
 DONE_HINT = "办结后发送 /account done 编号 [备注或备案编号]"
 NO_DEADLINE = "条款未规定时限，请及时办理"
+#: Overdue longer than this, a deadline is shown by its date and the days past.
+LONG_OVERDUE = timedelta(days=30)
 
 #: What each kind of duty is called in a list.
 KIND_ZH = {
     "filing": "备案", "notice": "公告", "close": "关停办结", "cancel": "注销办结",
     "explain": "说明理由", "backfill": "补办备案", "place_name": "名称使用同意",
     "cadence": "更新频次", "original": "原创发布", "offline": "申请永久下线",
+    "change": "变更办结", "comments": "开启互动功能",
 }
 
 
@@ -124,10 +127,13 @@ def deadline_zh(duty: AccountDuty, now: datetime | None = None) -> str:
     """``截止：12月15日 24:00 前（还剩3天）`` / ``截止：2026年12月15日（星期二）24:00（暂定）`` / 条款未规定时限."""
     if duty.due_at is None:
         return NO_DEADLINE
-    if now is not None and duty.status == DutyStatus.open:
+    last = duty.due_last_day or local(duty.due_at).date()
+    if now is not None and duty.status == DutyStatus.open and now - duty.due_at > LONG_OVERDUE:
+        # Long past (a 补办备案 due in 2019): the date and the days, not "2593天13小时".
+        text = f"截止：{fmt_date_zh(last)}24:00（已超期{(now - duty.due_at).days}天）"
+    elif now is not None and duty.status == DutyStatus.open:
         text = "截止：" + by_when_zh(duty.due_at, now)
     else:
-        last = duty.due_last_day or local(duty.due_at).date()
         text = f"截止：{fmt_date_zh(last)}24:00"
     return text + ("（暂定：该年度节假日安排尚未发布）" if duty.provisional else "")
 

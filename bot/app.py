@@ -20,6 +20,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 import bot.models_index  # noqa: F401  (every table on SQLModel.metadata; core imports no domain)
+from accounts import retime as accounts_retime
+from accounts.cadence import register_cadence
+from accounts.lifecycle import register_lifecycle
 from bot import one_use
 from bot.adapters.base import Adapter
 from bot.chat_alias import record_move, record_reachability
@@ -30,6 +33,7 @@ from bot.http import HttpService
 from bot.outbox import OutboxSender
 from bot.scheduler import Scheduler
 from briefing.flows import register_briefing
+from checks.flows import register_checks
 from core.clock import Clock
 from core.db import check_schema, current_revision, make_engine, session_scope, upgrade
 from core.errors import ConfigError
@@ -145,7 +149,8 @@ class App:
                                 incident_escalation.Escalator(self.profile, self.incident_policy))
         # A held second report of an address (合并 / 分开 unanswered) is merged after 30 minutes.
         self.scheduler.register(incident_duplicates.KIND, incident_duplicates.process_expiry)
-        register_briefing(self.scheduler, calendar=self.calendar, settings=self.settings.briefing, platform=self.adapter.platform)
+        register_briefing(self.scheduler, calendar=self.calendar, settings=self.settings.briefing, platform=self.adapter.platform,
+                          profile=self.profile)
         register_rounds(self.scheduler, profile=self.profile, policy=RoundPolicy(
             windows=tuple(self.settings.roster.windows(round_the_clock=self.profile.round_the_clock)), seed=self.settings.roster.round_seed,
             answer=timedelta(minutes=self.settings.roster.round_answer_minutes)))
@@ -166,6 +171,21 @@ class App:
         # STAFF-2: open 人员变动备案 items, once a working day at the start of office hours.
         register_filing_reminders(self.scheduler, profile=self.profile,
                                   office_hours=self.settings.office_hours(self.calendar) or OfficeHours(self.calendar))
+        # CHECK-1, STAFF-3: rectification and annual-report reminders; the year's report duties; training.
+        register_checks(self.scheduler, profile=self.profile, policy=self.settings.check_policy(self.calendar))
+        # FRESH-2/3/4: the accounts' posting cadence, checked daily; their feeds read periodically.
+        register_cadence(self.scheduler, profile=self.profile, calendar=self.calendar,
+                         check_time=self.settings.accounts.check_time,
+                         warn_days_ahead=self.settings.accounts.warn_days_ahead,
+                         policy=self.settings.account_duty_policy(self.calendar),
+                         feed_fetch_minutes=self.settings.accounts.feed_fetch_minutes,
+                         fetcher=self.settings.incidents.fetcher())
+        # LIFE-1/5, REPLY-6: account duty reminders; standing duties swept daily at office open.
+        register_lifecycle(self.scheduler, profile=self.profile, calendar=self.calendar,
+                           policy=self.settings.account_duty_policy(self.calendar))
+        # A new year's holiday data re-times account duties counted as 暂定.
+        accounts_retime.register_retime(self.scheduler, calendar=self.calendar,
+                                        policy=self.settings.account_duty_policy(self.calendar))
 
     async def chat_moved(self, old: str, new: str) -> None:
         """The platform gave chat ``old`` the id ``new``: remember it, re-address the queue."""

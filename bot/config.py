@@ -15,7 +15,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from accounts.duties import DutyPolicy
+from checks.service import CheckPolicy
 from core.errors import ConfigError, ProfileError
 from core.fetcher import GuardedFetcher
 from core.netguard import AllowList
@@ -150,6 +151,32 @@ class AccountsSettings(_Section):
         hh, mm = map(int, self.remind_time.split(":"))
         return DutyPolicy(self.remind_lead_workdays, time(hh, mm),
                           timedelta(hours=self.escalate_leader_hours), office_hours)
+
+
+def _month_day(value: str) -> str:
+    """A day of the year ``MM-DD``."""
+    try:
+        date(2024, *map(int, value.split("-")))
+    except (TypeError, ValueError):
+        raise ValueError(f"应为 MM-DD 格式的日期（如 11-01），收到 {value!r}") from None
+    if not re.fullmatch(r"\d{2}-\d{2}", value):
+        raise ValueError(f"应为 MM-DD 格式的日期（如 11-01），收到 {value!r}")
+    return value
+
+
+class ChecksSettings(_Section):
+    """Periodic checks (issue 18 item 4): the score sheet, and the office's working practice
+    for rectification periods and reminders (no article sets them)."""
+
+    indicators: str = ""                     # a score sheet file; "": the shipped one
+    rectify_workdays: int = Field(default=10, ge=1, le=60)
+    remind_lead_workdays: int = Field(default=2, ge=0, le=10)
+    training_remind_from: Annotated[str, AfterValidator(_month_day)] = "11-01"
+
+    def policy(self, calendar: WorkdayCalendar, office_hours: OfficeHours | None = None) -> CheckPolicy:
+        """The domain's view of these settings (``Settings.check_policy`` adds the office hours)."""
+        month, day = map(int, self.training_remind_from.split("-"))
+        return CheckPolicy(calendar, office_hours, self.rectify_workdays, self.remind_lead_workdays, (month, day))
 
 
 class BriefingSettings(_Section):
@@ -438,6 +465,7 @@ class Settings(_Section):
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     replies: RepliesSettings = Field(default_factory=RepliesSettings)
     accounts: AccountsSettings = Field(default_factory=AccountsSettings)
+    checks: ChecksSettings = Field(default_factory=ChecksSettings)
     briefing: BriefingSettings = Field(default_factory=BriefingSettings)
     incidents: IncidentsSettings = Field(default_factory=IncidentsSettings)
     roster: RosterSettings = Field(default_factory=RosterSettings)
@@ -467,6 +495,10 @@ class Settings(_Section):
     def office_hours(self, calendar: WorkdayCalendar) -> OfficeHours | None:
         """``[calendar] office_hours`` on ``calendar``'s working days (None: not set)."""
         return self.calendar.office(calendar)
+
+    def check_policy(self, calendar: WorkdayCalendar) -> CheckPolicy:
+        """``[checks]`` with the office hours their reminders wait for."""
+        return self.checks.policy(calendar, self.office_hours(calendar))
 
     def account_duty_policy(self, calendar: WorkdayCalendar) -> DutyPolicy:
         """``[accounts]`` reminders with the office hours they wait for."""

@@ -22,6 +22,7 @@ from briefing.service import Briefing, build_daily, build_weekly
 from core.clock import fmt_short_zh, local
 from core.messages import Outbound
 from core.outbox import enqueue
+from core.profiles import Profile
 from core.workdays import WorkdayCalendar
 from people.models import Person, Role
 from people.service import people_with_role
@@ -99,13 +100,14 @@ def _send(built: Briefing, kind: str, session: Session, fire_time: datetime, now
 
 def daily_briefing_job(session: Session, fire_time: datetime, now: datetime, *,
                        calendar: WorkdayCalendar, settings: BriefingSchedule,
-                       platform: str) -> int:
-    """The daily cron job: build today's briefing as of ``now`` and queue it.
+                       platform: str, profile: Profile | None = None) -> int:
+    """The daily cron job: build today's briefing as of ``now`` and queue it (with
+    ``profile``, also the sections that need the rule profile).
 
     Returns:
         How many messages were newly queued (0 when this fire was already delivered).
     """
-    built = build_daily(session=session, now=now, calendar=calendar, settings=settings)
+    built = build_daily(session=session, now=now, calendar=calendar, settings=settings, profile=profile)
     return _send(built, "brief", session, fire_time, now, settings, platform)
 
 
@@ -122,15 +124,16 @@ def weekly_summary_job(session: Session, fire_time: datetime, now: datetime, *,
 
 
 def register_briefing(scheduler: CronRegistry, *, calendar: WorkdayCalendar,
-                      settings: BriefingSchedule, platform: str) -> None:
+                      settings: BriefingSchedule, platform: str, profile: Profile | None = None) -> None:
     """Register the daily briefing at ``settings.time`` and the weekly summary on
-    ``settings.weekly_day`` at the same time (daily first), in Asia/Shanghai.
+    ``settings.weekly_day`` at the same time (daily first), in Asia/Shanghai; ``profile``
+    is the active rule profile (the daily briefing's accounts-behind-cadence section).
 
     Raises:
         ValueError: the jobs are already registered, or the settings are not valid times.
     """
     hour, minute = (int(part) for part in settings.time.split(":"))
-    daily = partial(daily_briefing_job, calendar=calendar, settings=settings, platform=platform)
+    daily = partial(daily_briefing_job, calendar=calendar, settings=settings, platform=platform, profile=profile)
     weekly = partial(weekly_summary_job, calendar=calendar, settings=settings, platform=platform)
     scheduler.register_cron(DAILY_JOB, daily, hour=hour, minute=minute)
     scheduler.register_cron(WEEKLY_JOB, weekly, day_of_week=settings.weekly_day, hour=hour, minute=minute)

@@ -25,9 +25,11 @@ from functools import cache
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from briefing.account_sections import profile_sections
 from briefing.models import Briefing, BriefingConfig, Section, SectionProvider, Urgency
 from briefing.sections import DAILY, WEEKLY, week_before
 from core.clock import WEEKDAYS_ZH, local
+from core.profiles import Profile
 from core.workdays import WorkdayCalendar
 
 __all__ = ["ALL_CLEAR", "DOMAIN_MODULES", "Briefing", "Section", "SectionProvider", "Urgency",
@@ -35,7 +37,8 @@ __all__ = ["ALL_CLEAR", "DOMAIN_MODULES", "Briefing", "Section", "SectionProvide
 
 log = logging.getLogger(__name__)
 
-DOMAIN_MODULES = {"briefing.roster_sections": "值班表", "briefing.incident_sections": "事件处置"}
+DOMAIN_MODULES = {"briefing.roster_sections": "值班表", "briefing.incident_sections": "事件处置",
+                  "briefing.account_sections": "政务新媒体账号"}
 ALL_CLEAR = "一切正常：暂无需要关注的事项。"
 
 
@@ -96,18 +99,19 @@ def collect(session: Session, now: datetime, calendar: WorkdayCalendar, settings
 
 def _build(attr: str, core: Sequence[SectionProvider], providers: Sequence[SectionProvider] | None,
            session: Session, now: datetime, calendar: WorkdayCalendar,
-           settings: BriefingConfig) -> tuple[tuple[Section, ...], str]:
+           settings: BriefingConfig, with_profile: Sequence[SectionProvider] = ()) -> tuple[tuple[Section, ...], str]:
     footer = ""
     if providers is None:
         extra, missing = domain_providers(attr)
-        providers = (*extra, *core)
+        providers = (*extra, *with_profile, *core)
         footer = f"（{'、'.join(missing)}功能尚未启用）" if missing else ""
     return collect(session, now, calendar, settings, providers), footer
 
 
 def build_daily(*, session: Session, now: datetime, calendar: WorkdayCalendar,
                 settings: BriefingConfig,
-                providers: Sequence[SectionProvider] | None = None) -> Briefing:
+                providers: Sequence[SectionProvider] | None = None,
+                profile: Profile | None = None) -> Briefing:
     """Today's briefing as of ``now``.
 
     Args:
@@ -116,6 +120,8 @@ def build_daily(*, session: Session, now: datetime, calendar: WorkdayCalendar,
         calendar: for the title (working day or holiday) and the calendar warning.
         settings: ``[briefing]``; ``max_lines`` cuts the lists.
         providers: instead of the domains' and ``briefing.sections.DAILY`` (tests).
+        profile: the active rule profile, for the sections that need it (the accounts
+            behind their posting cadence); without it they are left out.
 
     Returns:
         The briefing; ``.text()`` is the message.
@@ -124,7 +130,8 @@ def build_daily(*, session: Session, now: datetime, calendar: WorkdayCalendar,
         sqlalchemy.exc.OperationalError: the database failed (any other error of a
             provider does not raise: its section becomes a line with an error id).
     """
-    sections, footer = _build("DAILY", DAILY, providers, session, now, calendar, settings)
+    sections, footer = _build("DAILY", DAILY, providers, session, now, calendar, settings,
+                              profile_sections(profile) if profile is not None else ())
     return Briefing(f"【早报】{day_label(local(now).date(), calendar)}", sections,
                     settings.max_lines, footer, ALL_CLEAR)
 

@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import re
 import tomllib
-from datetime import date
 from dataclasses import dataclass, field
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -122,7 +122,7 @@ CATALOG: dict[str, dict[str, KeySpec]] = {
     # Approvals and filing targets are labels: who agrees, in order; where it is filed.
     "LIFE-1": {"filing": _q(("workdays", "days")), "backfill": _q(("workdays",)),
                "filing_with": _LABELS, "open_approval": _LABELS, "change_approval": _LABELS,
-               "close_approval": _LABELS},
+               "close_approval": _LABELS, "offline": _FLAG},
     "LIFE-2": {"announce": _q(("workdays", "days"), "min")},
     "LIFE-3": {"open_notice": _q(("days",), "min"), "close_notice": _q(("days",), "min")},
     # 市县政府系统政务新媒体原则上不得关停 (宝鸡第十条); place names need 同级政府同意 (云南第十六条).

@@ -22,7 +22,9 @@ from importlib.metadata import version as distribution_version
 from pathlib import Path
 
 from bot import logs
+from bot.cli.accounts import register as register_accounts
 from bot.cli.chat import register as register_chat
+from bot.cli.checks import register as register_checks
 from bot.cli.common import (
     EXIT_OK,
     EXIT_REFUSED,
@@ -260,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_incidents(sub)
     register_playbooks(sub)
     register_sites(sub)
+    register_accounts(sub)
+    register_checks(sub)
     roster_sub = register_roster(sub)
     add_roster_plan(roster_sub)
     add_roster_log(roster_sub)

@@ -25,7 +25,10 @@ class BriefHandler(Handler):
             arg = "week"   # the 周报 alias
         if arg not in WEEK_WORDS + TODAY_WORDS:
             raise InputError(f"无法识别的参数“{ctx.args.strip()}”。")
-        build = build_weekly if arg in WEEK_WORDS else build_daily
-        built = build(session=ctx.session, now=ctx.now, calendar=ctx.calendar,
-                      settings=ctx.settings.briefing)
+        if arg in WEEK_WORDS:
+            built = build_weekly(session=ctx.session, now=ctx.now, calendar=ctx.calendar,
+                                 settings=ctx.settings.briefing)
+        else:
+            built = build_daily(session=ctx.session, now=ctx.now, calendar=ctx.calendar,
+                                settings=ctx.settings.briefing, profile=ctx.profile)
         return [Outbound(built.text())]

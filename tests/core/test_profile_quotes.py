@@ -72,7 +72,8 @@ CATALOG: dict[str, dict[str, Spec]] = {
     "FRESH-3": {"original_interval": _q("days", "weeks")},
     "FRESH-4": {"silence": _q("days")},
     "LIFE-1": {"filing": _q("workdays", "days"), "backfill": _q("workdays"), "filing_with": LABELS,
-               "open_approval": LABELS, "change_approval": LABELS, "close_approval": LABELS},
+               "open_approval": LABELS, "change_approval": LABELS, "close_approval": LABELS,
+               "offline": FLAG},
     "LIFE-2": {"announce": _q("workdays", "days", direction="min")},
     "LIFE-3": {"open_notice": _q("days", direction="min"), "close_notice": _q("days", direction="min")},
     "LIFE-4": {"gov_no_closure": FLAG},
@@ -120,6 +121,7 @@ FLAG_WORDS = {
     ("place_name_consent", True): ("同意",),
     ("comments_open", True): ("不得关闭",),
     ("annual_training", True): ("每年",),
+    ("offline", True): ("永久下线",),
 }
 
 RULE_QUOTE_MAX = 60
