@@ -117,9 +117,9 @@ def check_interval(profile: Profile) -> RuleValue | None:
 
 def standing_value(profile: Profile, rule_id: str, key: str) -> RuleValue | None:
     """A value that makes the bot create and chase a standing duty: stated by the office's
-    own regulation, its declared parent or the config — not a 参照 of the default composite."""
-    found = profile.find(rule_id, key)
-    return found if found is not None and found.origin != "reference" else None
+    own regulation, its declared parent, the config, or — under ``default``, which applies
+    its references as the other rules do (7×24, reply deadlines) — a 参照 value, cited so."""
+    return profile.find(rule_id, key)
 
 
 def annual_report_by(profile: Profile) -> RuleValue | None:

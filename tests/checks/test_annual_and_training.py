@@ -74,6 +74,17 @@ async def test_no_annual_report_where_the_profile_states_none_or_its_day_has_pas
         "本地规定未作要求：规则配置档 liangping 未规定年度工作报表的公开期限（CHECK-1.annual_report_by）。")
 
 
+async def test_the_default_profile_applies_its_reference_and_cites_it_as_such(office: Office,
+                                                                             engine: Engine) -> None:
+    """``default`` applies 参照 values as its other rules do; the duty says whose article it is."""
+    chat, _ = office("default", "2026-12-31T23:00")
+    await chat.app.advance_to(parse_local("2027-01-01T00:05"))
+    with Session(engine) as session:
+        rows = session.exec(select(AnnualReport)).all()
+        assert rows and {r.citation for r in rows} == {"参照《古丈县政府网站管理办法》第十五条"}
+        assert {r.due_on for r in rows} == {date(2027, 1, 31)}
+
+
 async def test_a_deployment_started_after_the_due_day_invents_no_overdue_duty(office: Office, engine: Engine) -> None:
     chat, _ = office("guzhang", "2027-02-10T10:00")
     await chat.app.advance_to(parse_local("2027-02-11T10:00"))
