@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, time, timedelta
 from importlib import resources
 from pathlib import Path
@@ -44,6 +44,7 @@ from incidents.service import NO_SITES, DutyRoster, IncidentPolicy, SiteSupport
 from replies.flows import ReminderPolicy
 from roster.patterns import ShiftPatterns, ShiftSpec
 from roster.spotcheck_plan import SpotCheckPlan
+from watch.types import WatchPolicy
 
 CONFIG_NAME = "dutybot.toml"
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
@@ -177,6 +178,41 @@ class ChecksSettings(_Section):
         """The domain's view of these settings (``Settings.check_policy`` adds the office hours)."""
         month, day = map(int, self.training_remind_from.split("-"))
         return CheckPolicy(calendar, office_hours, self.rectify_workdays, self.remind_lead_workdays, (month, day))
+
+
+class WatchSettings(_Section):
+    """Site watch (issue 17): how often each check runs and its limits (docs/configuration.md)."""
+
+    enabled: bool = True
+    availability_minutes: int = Field(default=5, ge=1, le=24 * 60)
+    freshness_minutes: int = Field(default=360, ge=5, le=7 * 24 * 60)
+    links_minutes: int = Field(default=1440, ge=15, le=30 * 24 * 60)
+    content_minutes: int = Field(default=60, ge=5, le=7 * 24 * 60)
+    down_after: int = Field(default=3, ge=1, le=100)
+    slow_ms: int = Field(default=5000, ge=100, le=120_000)
+    month_warn_pct: float = Field(default=3.0, gt=0, le=100)
+    month_fail_pct: float = Field(default=5.0, gt=0, le=100)
+    cert_warn_days: int = Field(default=14, ge=1, le=365)
+    fresh_warn_days: int = Field(default=3, ge=0, le=60)
+    crawl_depth: int = Field(default=2, ge=0, le=10)
+    crawl_max_pages: int = Field(default=200, ge=1, le=100_000)
+    per_host_concurrency: int = Field(default=2, ge=1, le=32)
+    polite_delay_ms: int = Field(default=500, ge=0, le=60_000)
+    timeout_seconds: float = Field(default=15, gt=0, le=120)
+    max_bytes: int = Field(default=5_000_000, ge=10_000, le=200_000_000)
+    lexicons: list[str] = Field(default_factory=list, max_length=50)
+
+    def policy(self, resolve: Callable[[str], Path] | None = None) -> WatchPolicy:
+        """The domain's view; lexicon paths made absolute with ``resolve`` (the config's folder)."""
+        paths = tuple(str(resolve(p) if resolve else p) for p in self.lexicons)
+        return WatchPolicy(
+            availability_minutes=self.availability_minutes, freshness_minutes=self.freshness_minutes,
+            links_minutes=self.links_minutes, content_minutes=self.content_minutes, down_after=self.down_after,
+            slow_ms=self.slow_ms, month_warn_pct=self.month_warn_pct, month_fail_pct=self.month_fail_pct,
+            cert_warn_days=self.cert_warn_days, fresh_warn_days=self.fresh_warn_days, crawl_depth=self.crawl_depth,
+            crawl_max_pages=self.crawl_max_pages, per_host_concurrency=self.per_host_concurrency,
+            polite_delay_ms=self.polite_delay_ms, timeout_seconds=self.timeout_seconds, max_bytes=self.max_bytes,
+            lexicons=paths)
 
 
 class BriefingSettings(_Section):
@@ -465,6 +501,7 @@ class Settings(_Section):
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     replies: RepliesSettings = Field(default_factory=RepliesSettings)
     accounts: AccountsSettings = Field(default_factory=AccountsSettings)
+    watch: WatchSettings = Field(default_factory=WatchSettings)
     checks: ChecksSettings = Field(default_factory=ChecksSettings)
     briefing: BriefingSettings = Field(default_factory=BriefingSettings)
     incidents: IncidentsSettings = Field(default_factory=IncidentsSettings)
@@ -499,6 +536,10 @@ class Settings(_Section):
     def check_policy(self, calendar: WorkdayCalendar) -> CheckPolicy:
         """``[checks]`` with the office hours their reminders wait for."""
         return self.checks.policy(calendar, self.office_hours(calendar))
+
+    def watch_policy(self) -> WatchPolicy:
+        """``[watch]`` with lexicon paths resolved against the config file's folder."""
+        return self.watch.policy(self.resolve)
 
     def account_duty_policy(self, calendar: WorkdayCalendar) -> DutyPolicy:
         """``[accounts]`` reminders with the office hours they wait for."""

@@ -17,3 +17,4 @@ import incidents.models
 import people.models
 import replies.models
 import roster.models
+import watch.models

@@ -189,3 +189,5 @@ class Site(SQLModel, table=True):
     # 技术保障 of this site (a person with the support role, often a vendor's engineer);
     # None: the unit's support people are pinged (issue 14 item 4).
     support_id: int | None = Field(default=None, foreign_key="person.id")
+    # On a private or loopback address the office runs: site watch may fetch it (issue 17).
+    intranet: bool = Field(default=False)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT = {"bot", "core", "people", "roster", "incidents", "replies", "accounts", "checks", "briefing", "reports"}
+PROJECT = {"bot", "core", "people", "roster", "incidents", "replies", "accounts", "checks", "watch", "briefing", "reports"}
 # bot/runner.py imports only the platform adapter that was chosen, when it is chosen, so the
 # console never loads python-telegram-bot; that is not a cycle being dodged.
 EXEMPT = {"bot/runner.py"}
