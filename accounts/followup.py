@@ -23,9 +23,17 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from accounts.duties import DutyPolicy, account_name, complete, find_open, get_duty, open_duty
+from accounts.duties import (
+    DutyPolicy,
+    account_name,
+    complete,
+    find_open,
+    get_duty,
+    open_duty,
+    site_of,
+)
 from accounts.models import (
     ACTION_ZH,
     Account,
@@ -37,6 +45,7 @@ from accounts.models import (
     RequestAction,
     RequestStatus,
 )
+from accounts.naming import new_name
 from accounts.requests import (
     CLOSING,
     END_STATE,
@@ -57,6 +66,7 @@ from core.errors import InputError
 from core.profiles import Profile, RuleValue
 from core.workdays import Deadline, WorkdayCalendar
 from people.models import Person
+from roster.models import Site
 
 log = logging.getLogger(__name__)
 
@@ -147,11 +157,29 @@ def finish(session: Session, outcome: Outcome, *, profile: Profile, calendar: Wo
             outcome.add(open_duty(session=session, account=account, kind="offline", rule_id="LIFE-1",
                                   citation=offline.citation, title="在全国政务新媒体信息报送系统申请永久下线",
                                   now=now, actor=actor, calendar=calendar, policy=policy, request_id=request.id))
+    elif action == RequestAction.change and (name := new_name(request.detail)):
+        _rename(session, account, name, now=now, actor=actor)
     before = request.status
     request.status, request.finished_at, request.finished_by = RequestStatus.done.value, now, actor[:100]
     session.add(request)
     audit_request(session, request, now=now, actor=actor, action="done", from_state=before, to_state=RequestStatus.done,
                   zh=f"账号{ACTION_ZH[action]}已办结：{account_name(session, account)}")
+
+
+def _rename(session: Session, account: Account, name: str, *, now: datetime, actor: str) -> None:
+    """An approved name change renames the account in the register (its ``site`` row),
+    unless another account of the unit already has that name (then it is recorded, not done)."""
+    site = site_of(session, account)
+    old = site.name
+    taken = session.exec(select(Site).where(Site.name == name, Site.unit == site.unit, Site.id != site.id)).first()
+    if name == old or taken is not None:
+        audit.record(session=session, at=now, entity_type="account", entity_id=account.id or 0, action="rename_skipped",
+                     actor=actor, zh=f"账号名称未变更：{name} 已在本单位登记" if taken else f"账号名称已是 {name}")
+        return
+    site.name = name[:100]
+    session.add(site)
+    audit.record(session=session, at=now, entity_type="account", entity_id=account.id or 0, action="renamed",
+                 actor=actor, from_state=old, to_state=site.name, zh=f"账号更名：{old} → {site.name}")
 
 
 def _approved_request(session: Session, request_id: int, action_ok: tuple[RequestAction, ...],

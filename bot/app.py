@@ -58,6 +58,8 @@ from roster.reminders import register_reminders
 from roster.rounds import RoundPolicy, register_rounds
 from roster.spotcheck import register_spotchecks
 from roster.spotcheck_plan import register_spotcheck_plan
+from watch.dispatch import Workflow as WatchWorkflow
+from watch.schedule import register_watch
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +174,8 @@ class App:
         register_filing_reminders(self.scheduler, profile=self.profile,
                                   office_hours=self.settings.office_hours(self.calendar) or OfficeHours(self.calendar))
         # CHECK-1, STAFF-3: rectification and annual-report reminders; the year's report duties; training.
-        register_checks(self.scheduler, profile=self.profile, policy=self.settings.check_policy(self.calendar))
+        register_checks(self.scheduler, profile=self.profile, policy=self.settings.check_policy(self.calendar),
+                        sheet=self.settings.check_sheet())
         # FRESH-2/3/4: the accounts' posting cadence, checked daily; their feeds read periodically.
         register_cadence(self.scheduler, profile=self.profile, calendar=self.calendar,
                          check_time=self.settings.accounts.check_time,
@@ -186,6 +189,12 @@ class App:
         # A new year's holiday data re-times account duties counted as 暂定.
         accounts_retime.register_retime(self.scheduler, calendar=self.calendar,
                                         policy=self.settings.account_duty_policy(self.calendar))
+        # Issue 17: site watch reads the registered websites on its schedules ([watch]).
+        register_watch(self.scheduler, enabled=self.settings.watch.enabled, policy=self.settings.watch_policy(),
+                       profile=self.profile, fetcher=self.settings.incidents.fetcher(),
+                       workflow=WatchWorkflow(calendar=self.calendar, profile=self.profile,
+                                              incident_policy=self.incident_policy,
+                                              evidence_dir=self.settings.resolve(self.settings.incidents.evidence_dir)))
 
     async def chat_moved(self, old: str, new: str) -> None:
         """The platform gave chat ``old`` the id ``new``: remember it, re-address the queue."""

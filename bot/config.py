@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from accounts.duties import DutyPolicy
+from checks.indicators import Sheet, load_sheet
 from checks.service import CheckPolicy
 from core.errors import ConfigError, ProfileError
 from core.fetcher import GuardedFetcher
@@ -536,6 +537,15 @@ class Settings(_Section):
     def check_policy(self, calendar: WorkdayCalendar) -> CheckPolicy:
         """``[checks]`` with the office hours their reminders wait for."""
         return self.checks.policy(calendar, self.office_hours(calendar))
+
+    def check_sheet(self) -> Sheet:
+        """The score sheet of ``[checks] indicators`` (else the shipped one).
+
+        Raises:
+            SheetError: the file is missing, unreadable or malformed.
+        """
+        path = self.checks.indicators.strip()
+        return load_sheet(self.resolve(path) if path else None)
 
     def watch_policy(self) -> WatchPolicy:
         """``[watch]`` with lexicon paths resolved against the config file's folder."""

@@ -24,6 +24,7 @@ from bot.adapters.console import GROUP, ConsoleAdapter, ConsoleSession
 from bot.app import App
 from bot.config import load_settings
 from bot.sandbox import sandbox
+from checks.rounds import plan_round
 from core.clock import FakeClock, parse_local
 from incidents.models import Incident
 from people.service import add_person, validate
@@ -103,7 +104,9 @@ async def run_demo(*, transcript: IO[str] | None = None, out: IO[str] | None = N
     """Run the demo drill; returns the exit code."""
     out = out or sys.stdout
     env = {"DUTYBOT_RULES_PROFILE": "liangping", "DUTYBOT_BOT_UNIT": UNIT,
-           "DUTYBOT_INCIDENTS_DISTRICT_OFFICE": "刘洋", "DUTYBOT_BRIEFING_GROUP_CHAT_ID": GROUP}
+           "DUTYBOT_INCIDENTS_DISTRICT_OFFICE": "刘洋", "DUTYBOT_BRIEFING_GROUP_CHAT_ID": GROUP,
+           # The demo's sites are made up: site watch would only report them unreachable.
+           "DUTYBOT_WATCH_ENABLED": "false"}
     settings = load_settings(None, env=env)
     # 梁平办法 sets no time limit for 找错 messages; this office sets its own (本地配置).
     settings.rules.overrides = {"REPLY-1.reply": "3 workdays"}
@@ -155,6 +158,8 @@ def _set_up(app: App, now: datetime) -> str:
                               actor="demo")
         schedule_reminders(session=session, item=item, calendar=app.calendar,
                            policy=app.settings.reply_policy(app.calendar), now=now)
+        # The district office planned this quarter's check (梁平办法第二十九条) weeks ago.
+        plan_round(session=session, profile=app.profile, sheet=app.settings.check_sheet(), now=now, actor="demo")
         session.commit()
         return item.number
 

@@ -38,7 +38,7 @@ __all__ = ["ALL_CLEAR", "DOMAIN_MODULES", "Briefing", "Section", "SectionProvide
 log = logging.getLogger(__name__)
 
 DOMAIN_MODULES = {"briefing.roster_sections": "值班表", "briefing.incident_sections": "事件处置",
-                  "briefing.account_sections": "政务新媒体账号"}
+                  "briefing.account_sections": "政务新媒体账号", "briefing.watch_sections": "网站巡检"}
 ALL_CLEAR = "一切正常：暂无需要关注的事项。"
 
 

@@ -5,6 +5,9 @@
 - ``checks.remind`` — the reminder ladder of rectification items (``rectify:N``) and annual
   report duties (``annual:N``), see :mod:`checks.reminders`; a stage of a duty already
   done sends nothing;
+- ``checks.plan_round`` — where the profile states a check interval (CHECK-1: 梁平办法第二十九条,
+  古丈办法第二十一条), the daily job that creates the current period's round over every
+  unit when it does not exist yet (:func:`plan_current_round`);
 - ``checks.annual_reports`` — where the profile states the annual report (古丈办法第十五条),
   the daily job that creates the year's duties (:mod:`checks.annual`);
 - ``checks.training_remind`` — where it states the annual training (宝鸡办法第二十六条,
@@ -17,16 +20,20 @@ rectification period, the reminder dates) says so.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
+from functools import partial
 
 from sqlmodel import Session
 
 from checks import annual as annual_duties
+from checks.indicators import Sheet, load_sheet
 from checks.models import AnnualReport, CheckRound, ItemStatus, Rectification
 from checks.reminders import REMIND_KIND
-from checks.rounds import basis_zh, rectify_ref
-from checks.service import DONE_HINT, CheckPolicy, admins, holders
+from checks.rounds import basis_zh, plan_round, rectify_ref
+from checks.service import DONE_HINT, CheckPolicy, admins, check_interval, holders
 from checks.training import register_training
+from core.errors import InputError
 from core.messages import Outbound
 from core.outbox import enqueue
 from core.profiles import Profile
@@ -34,6 +41,10 @@ from core.schedule import CronRegistry, DueItem
 from core.words_zh import by_when_zh
 from people.models import Person
 
+log = logging.getLogger(__name__)
+
+PLAN_JOB = "checks.plan_round"
+MAX_UNITS = 10
 UNIT_HEADS = {"before": "【整改提醒】即将到期", "due": "【整改提醒】今天到期",
               "overdue": "【整改超期】已过整改期限，请尽快整改并登记"}
 ANNUAL_HEADS = {"notice": "【年度工作报表】", "before": "【年度工作报表】即将到期：",
@@ -98,13 +109,48 @@ def process_reminder(session: Session, due: DueItem, now: datetime) -> None:
             _remind_annual(session, row, stage, now)
 
 
-def register_checks(scheduler: CronRegistry, *, profile: Profile, policy: CheckPolicy) -> None:
-    """Register the reminder processor, and the annual-report and training jobs where the
-    profile states them.
+def plan_current_round(session: Session, fire_time: datetime, now: datetime, *, profile: Profile,
+                       policy: CheckPolicy, sheet: Sheet) -> int:
+    """The daily job at the office's opening time: where the profile states a check interval
+    (CHECK-1), on a working day inside office hours, create the current period's round if it
+    does not exist yet and tell the admins (the district office records each unit's result).
+
+    Returns:
+        1 when a round was created now, else 0 (no interval, closed, already planned, or no
+        unit registered yet).
+    """
+    del fire_time
+    if check_interval(profile) is None or not policy.is_open(now):
+        return 0
+    try:
+        planned = plan_round(session=session, profile=profile, sheet=sheet, now=now, actor="系统（定期检查）")
+    except InputError:
+        return 0   # no unit has sites or people yet: nothing to check
+    if not planned.created:
+        return 0
+    round_ = planned.round
+    units = "、".join(planned.units[:MAX_UNITS]) + ("等" if len(planned.units) > MAX_UNITS else "")
+    text = (f"【定期检查】已建立{round_.title}，检查单位 {len(planned.units)} 个：{units}。\n"
+            f"{basis_zh(round_)}\n在管理端登记各单位结果：dutybot checks record 单位（条目编号的写法见 "
+            "dutybot checks record -h）；通报：dutybot checks report")
+    _send(session, admins(session=session), text, event=f"checks:round:{round_.id}", now=now)
+    log.info("check round %s planned for %d unit(s)", round_.id, len(planned.units))
+    return 1
+
+
+def register_checks(scheduler: CronRegistry, *, profile: Profile, policy: CheckPolicy,
+                    sheet: Sheet | None = None) -> None:
+    """Register the reminder processor, the job that plans each period's round where the
+    profile states a check interval, and the annual-report and training jobs where it
+    states them.
 
     Raises:
         ValueError: something is already registered under one of the names.
+        SheetError: no ``sheet`` given and the shipped score sheet is unreadable.
     """
     scheduler.register(REMIND_KIND, process_reminder)
+    if check_interval(profile) is not None:
+        job = partial(plan_current_round, profile=profile, policy=policy, sheet=sheet or load_sheet())
+        scheduler.register_cron(PLAN_JOB, job, hour=policy.remind_time.hour, minute=policy.remind_time.minute)
     annual_duties.register_annual(scheduler, profile=profile, policy=policy)
     register_training(scheduler, profile=profile, policy=policy)

@@ -42,7 +42,7 @@ from people.service import find_person, record_training
 log = logging.getLogger(__name__)
 
 REMIND_JOB = "checks.training_remind"
-ADD_HINT = "登记：dutybot checks training add 日期 标题 --people 姓名,姓名"
+ADD_HINT = "在管理端登记：dutybot checks training add 日期 标题（参训人员见 dutybot checks training add -h）"
 MAX_PEOPLE = 500
 _SPLIT = re.compile(r"[,，、;；\s]+")
 

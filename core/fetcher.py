@@ -126,6 +126,15 @@ def _default_ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+@functools.cache
+def _unverified_ssl_context() -> ssl.SSLContext:
+    """For reading a server's certificate only (its expiry), never for trusting it."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 class PinnedTransport(httpx.AsyncHTTPTransport):
     """httpx's own transport, its connection pool opening sockets through ``backend``."""
 
@@ -147,6 +156,7 @@ class Fetched:
     status: int
     headers: httpx.Headers
     body: bytes
+    truncated: bool = False   # fetched with ``truncate=True`` and cut at ``max_bytes``
 
 
 @dataclass(frozen=True)
@@ -203,6 +213,18 @@ def _reason(exc: httpx.HTTPError) -> str:
     return f"网络错误（{type(exc).__name__}）"
 
 
+def _handshake_reason(exc: BaseException) -> str:
+    """A short Chinese cause for a failed TLS connection to a public address."""
+    causes = _causes(exc)
+    if any(isinstance(c, httpcore.TimeoutException | TimeoutError) for c in causes):
+        return "连接超时"
+    if any(isinstance(c, ssl.SSLError) for c in causes):
+        return "HTTPS 证书或加密连接有误"
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        return "连接被拒绝"
+    return "无法连接到服务器"
+
+
 class GuardedFetcher:
     """The one way the bot fetches a URL a person gave it (module docstring for the rules).
 
@@ -250,7 +272,7 @@ class GuardedFetcher:
                     public=all(is_public(a) for a in addresses))
 
     async def fetch(self, url: str, *, timeout: float, max_bytes: int,
-                    headers: Mapping[str, str] | None = None) -> Fetched:
+                    headers: Mapping[str, str] | None = None, truncate: bool = False) -> Fetched:
         """GET ``url``, following redirects by hand; any HTTP status is kept.
 
         Args:
@@ -259,10 +281,13 @@ class GuardedFetcher:
                 most :data:`TOTAL_TIMEOUTS` times this.
             max_bytes: the largest body accepted.
             headers: request headers (User-Agent, Accept…), sent on every hop.
+            truncate: keep the first ``max_bytes`` of a larger body (``Fetched.truncated``)
+                and stop reading, instead of raising :class:`BodyTooLarge` (site watch reads
+                huge pages' beginnings and checks links by their status).
 
         Raises:
             FetchFailed: a refused URL or address, a network failure, a timeout, too many
-                redirects; :class:`BodyTooLarge` past ``max_bytes``.
+                redirects; :class:`BodyTooLarge` past ``max_bytes`` unless ``truncate``.
         """
         try:
             target = httpx.URL(url)
@@ -284,9 +309,12 @@ class GuardedFetcher:
                     async with client.stream("GET", target, headers=dict(headers or {})) as response:
                         location = response.headers.get("location", "").strip()
                         if response.status_code not in REDIRECTS or not location:
-                            body = await read_capped(response, url, max_bytes)
+                            if truncate:
+                                body, cut = await read_truncated(response, max_bytes)
+                            else:
+                                body, cut = await read_capped(response, url, max_bytes), False
                             return Fetched(url=url, final_url=str(target), status=response.status_code,
-                                           headers=response.headers, body=body)
+                                           headers=response.headers, body=body, truncated=cut)
                     target = self._next(url, target, location)
                 raise FetchFailed(url, "跳转次数过多")
         except TimeoutError:
@@ -310,6 +338,81 @@ class GuardedFetcher:
         if problem:
             raise FetchFailed(url, f"跳转到了不能抓取的地址（{problem}）")
         return target
+
+    def allowing(self, *entries: str) -> GuardedFetcher:
+        """A fetcher like this one (resolver, network, TLS) whose allow-list also admits
+        ``entries`` (the forms of :func:`~core.netguard.parse_entry`).
+
+        Raises:
+            ValueError: an entry is malformed.
+        """
+        allow = AllowList(self.allow.entries + AllowList.parse(entries).entries)
+        return GuardedFetcher(allow=allow, resolver=self._resolver, network=self._network,
+                              ssl_context=self._ssl_context)
+
+    async def peer_certificate(self, url: str, *, timeout: float) -> bytes | None:
+        """The certificate (DER) the server of an ``https://`` URL presents; None for
+        ``http://``.
+
+        The URL and its addresses are checked and pinned as for :meth:`fetch`; only the TLS
+        handshake is made, nothing is requested. The certificate is read without verifying
+        it, so that an expired or untrusted one can still be dated (site watch warns before
+        a certificate expires); it says nothing about whether the server can be trusted.
+
+        Raises:
+            FetchFailed: as :meth:`fetch`, for the URL, the address and the connection.
+        """
+        try:
+            target = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError):
+            raise FetchFailed(url, "网址格式有误") from None
+        problem = url_problem(target)
+        if problem:
+            raise FetchFailed(url, problem)
+        if target.scheme != "https":
+            return None
+        backend = PinnedBackend(self._network)
+        hop: _Hop | None = None
+        der: bytes | None = None
+        try:
+            async with asyncio.timeout(timeout * TOTAL_TIMEOUTS):
+                hop = await self._check(url, target)
+                backend.pin(hop.host, hop.port, hop.addresses)
+                stream = await backend.connect_tcp(hop.host, hop.port, timeout=timeout)
+                try:
+                    stream = await stream.start_tls(_unverified_ssl_context(), server_hostname=hop.host,
+                                                    timeout=timeout)
+                    ssl_object = stream.get_extra_info("ssl_object")
+                    if isinstance(ssl_object, ssl.SSLObject | ssl.SSLSocket):
+                        der = ssl_object.getpeercert(binary_form=True)
+                finally:
+                    await stream.aclose()
+        except TimeoutError:
+            if hop is not None and not hop.public:
+                raise FetchFailed(url, NOT_ALLOWED) from None
+            raise FetchFailed(url, "域名解析超时" if hop is None else "连接超时") from None
+        except (httpcore.NetworkError, httpcore.TimeoutException, OSError) as exc:
+            if hop is not None and not hop.public:
+                log.info("reading the certificate of %s failed at non-public %s:%s: %r", url,
+                         hop.host, hop.port, exc)
+                raise FetchFailed(url, NOT_ALLOWED) from None
+            raise FetchFailed(url, _handshake_reason(exc)) from exc
+        if not der:
+            raise FetchFailed(url, "HTTPS 证书或加密连接有误")
+        return der
+
+
+async def read_truncated(response: httpx.Response, max_bytes: int) -> tuple[bytes, bool]:
+    """The first ``max_bytes`` of a streamed ``response``'s body, and whether there was more
+    (reading stops there)."""
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        received += len(chunk)
+        if received > max_bytes:
+            return b"".join(chunks)[:max_bytes], True
+    return b"".join(chunks), False
 
 
 async def read_capped(response: httpx.Response, url: str, max_bytes: int) -> bytes:

@@ -38,7 +38,8 @@ def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     return header, rows
 
 
-def _read_xlsx(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+def _read_xlsx(path: Path, name: str | None = None) -> tuple[list[str], list[dict[str, str]]] | None:
+    """The active sheet, or the sheet called ``name`` (None when the workbook has none)."""
     from openpyxl import load_workbook
 
     try:
@@ -46,7 +47,9 @@ def _read_xlsx(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     except Exception as exc:  # openpyxl raises many types for a damaged file
         raise InputError(f"无法读取 {path.name}：{exc}") from None
     try:
-        sheet = book.active
+        if name is not None and name not in book.sheetnames:
+            return None
+        sheet = book[name] if name is not None else book.active
         if sheet is None:
             raise InputError(f"{path.name} 中没有工作表")
         values = [[cell_text(c) for c in row] for row in sheet.iter_rows(values_only=True)]
@@ -79,12 +82,35 @@ def read_table(path: Path, *, required: tuple[str, ...], columns_hint: str) -> l
     if suffix == ".csv":
         header, rows = _read_csv(path)
     elif suffix == ".xlsx":
-        header, rows = _read_xlsx(path)
+        read = _read_xlsx(path)
+        assert read is not None
+        header, rows = read
     else:
         raise InputError(f"不支持的文件格式 {suffix or '（无扩展名）'}：请使用 .csv 或 .xlsx")
+    return _checked(path, header, rows, required, columns_hint)
+
+
+def read_sheet(path: Path, name: str, *, required: tuple[str, ...],
+               columns_hint: str) -> list[dict[str, str]] | None:
+    """The rows of the worksheet ``name`` of an xlsx workbook, read as :func:`read_table`
+    reads a table; None when ``path`` is no xlsx file or has no such sheet.
+
+    Raises:
+        InputError: unreadable xlsx, or a required column missing in that sheet.
+    """
+    if path.suffix.lower() != ".xlsx" or not path.exists():
+        return None
+    read = _read_xlsx(path, name)
+    if read is None:
+        return None
+    return _checked(path, read[0], read[1], required, columns_hint, where=f"工作表“{name}”")
+
+
+def _checked(path: Path, header: list[str], rows: list[dict[str, str]], required: tuple[str, ...],
+             columns_hint: str, where: str = "") -> list[dict[str, str]]:
     present = {(h or "").strip() for h in header}
     missing = [name for name in required if name not in present]
     if missing:
         names = "、".join(f"“{name}”" for name in missing)
-        raise InputError(f"{path.name} 缺少{names}列（表头应为：{columns_hint}）")
+        raise InputError(f"{path.name}{' ' + where if where else ''} 缺少{names}列（表头应为：{columns_hint}）")
     return [{(k or "").strip(): (v or "").strip() for k, v in row.items() if k} for row in rows]

@@ -25,9 +25,12 @@ from people.models import Person
 from roster.models import Site
 
 MAX_NAME, MAX_URL, MAX_UNIT = 100, 1000, 100
-COLUMNS = ("名称", "类型", "网址或账号", "单位")
+COLUMNS = ("名称", "类型", "网址或账号", "单位", "内网")
 REQUIRED = ("名称", "类型")
-COLUMNS_HINT = "、".join(COLUMNS) + "（名称、类型必填；网站须填网址；单位留空表示各单位都读）"
+COLUMNS_HINT = "、".join(COLUMNS) + ("（名称、类型必填；网站须填网址；单位留空表示各单位都读；"
+                                    "内网可不填，填“是”表示本单位内网网站，允许机器人巡检抓取）")
+YES = frozenset({"是", "y", "yes", "true", "1", "内网"})
+NO = frozenset({"否", "n", "no", "false", "0", "外网", ""})
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 
 
@@ -74,6 +77,19 @@ class NewSite:
     kind: SiteKind
     url: str
     unit: str
+    # On a private or loopback address the office runs, which site watch may fetch;
+    # None: keep what is stored (False for a new site).
+    intranet: bool | None = None
+
+
+def parse_yes_no(text: str, what: str) -> bool | None:
+    """是/否 (``""``: not given, None)."""
+    word = text.strip().lower()
+    if not word:
+        return None
+    if word in YES or word in NO:
+        return word in YES
+    raise InputError(f"{what}应填“是”或“否”，而不是“{text.strip()}”")
 
 
 def parse_kind(text: str) -> SiteKind:
@@ -91,7 +107,7 @@ def kind_zh(site: Site) -> str:
         return site.kind
 
 
-def validate(name: str, kind: str, url: str = "", unit: str = "") -> NewSite:
+def validate(name: str, kind: str, url: str = "", unit: str = "", intranet: bool | None = None) -> NewSite:
     """Check one site's fields; the first problem is raised as an InputError (a name, unit
     or address with a control, zero-width or bidi character too: :func:`core.text.check_name`)."""
     name, url, unit = check_name(name, "名称"), check_name(url, "网址或账号"), check_name(unit, "单位名称")
@@ -111,7 +127,9 @@ def validate(name: str, kind: str, url: str = "", unit: str = "") -> NewSite:
             raise InputError(f"网址“{url}”应以 http:// 或 https:// 开头")
     if len(unit) > MAX_UNIT:
         raise InputError(f"单位名称过长（上限 {MAX_UNIT} 字）")
-    return NewSite(name, parsed, url, unit)
+    if intranet and parsed != SiteKind.website:
+        raise InputError(f"只有网站可以登记为内网网站（“{name}”是{KIND_ZH[parsed]}）")
+    return NewSite(name, parsed, url, unit, intranet)
 
 
 def _stored(session: Session, name: str, unit: str) -> Site | None:
@@ -121,7 +139,8 @@ def _stored(session: Session, name: str, unit: str) -> Site | None:
 def _describe(site: Site | NewSite) -> str:
     kind = KIND_ZH[site.kind] if isinstance(site, NewSite) else kind_zh(site)
     where = f" {site.url}" if site.url else ""
-    return f"{site.name}（{kind}）{where}｜{site.unit or '各单位'}"
+    inner = "（内网）" if site.intranet else ""
+    return f"{site.name}（{kind}）{where}{inner}｜{site.unit or '各单位'}"
 
 
 def _save(session: Session, new: NewSite, now: datetime, actor: str) -> tuple[Site, bool]:
@@ -129,15 +148,18 @@ def _save(session: Session, new: NewSite, now: datetime, actor: str) -> tuple[Si
     site = _stored(session, new.name, new.unit)
     created = site is None
     if site is None:
-        site = Site(name=new.name, kind=new.kind.value, url=new.url, unit=new.unit, created_at=now)
+        site = Site(name=new.name, kind=new.kind.value, url=new.url, unit=new.unit, created_at=now,
+                    intranet=bool(new.intranet))
     else:
         site.kind, site.url, site.active = new.kind.value, new.url, True
+        if new.intranet is not None:
+            site.intranet = new.intranet
     session.add(site)
     session.flush()
     audit.record(session=session, at=now, entity_type="site", entity_id=site.id or 0,
                  action="added" if created else "updated", actor=actor,
                  zh=("登记" if created else "更新") + f"读网对象：{_describe(site)}",
-                 name=site.name, kind=site.kind, unit=site.unit)
+                 name=site.name, kind=site.kind, unit=site.unit, intranet=site.intranet)
     return site, created
 
 
@@ -281,7 +303,8 @@ def check_rows(rows: Iterable[Mapping[str, str]]) -> list[tuple[int, NewSite]]:
         if not any((v or "").strip() for v in row.values()):
             continue
         try:
-            new = validate(row.get("名称", ""), row.get("类型", ""), row.get("网址或账号", ""), row.get("单位", ""))
+            new = validate(row.get("名称", ""), row.get("类型", ""), row.get("网址或账号", ""), row.get("单位", ""),
+                           parse_yes_no(row.get("内网") or "", "内网"))
         except DutybotError as exc:
             problems.append(f"第{line}行：{exc.message}")
             continue
@@ -321,13 +344,15 @@ def import_sites(*, session: Session, rows: Iterable[Mapping[str, str]], now: da
 def site_line(site: Site, *, with_unit: bool = False) -> str:
     """``门户网站（网站）https://…`` (and the unit)."""
     where = f" {site.url}" if site.url else ""
+    inner = "（内网）" if site.intranet else ""
     unit = f"｜{site.unit or '各单位'}" if with_unit else ""
-    return f"{site.name}（{kind_zh(site)}）{where}{unit}"
+    return f"{site.name}（{kind_zh(site)}）{where}{inner}{unit}"
 
 
 def is_intranet(site: Site, allow: AllowList) -> bool:
-    """Whether ``site`` is an intranet website. The site table has no column for it: a
-    website is intranet when the fetch allow-list (``[incidents] fetch_allow``) names its
-    host or holds its numeric address — exactly the sites whose pages the bot may fetch
-    as evidence at a non-public address (:mod:`core.netguard`)."""
+    """Whether ``site`` is an intranet website for evidence fetching: a website is intranet
+    when the fetch allow-list (``[incidents] fetch_allow``) names its host or holds its
+    numeric address — exactly the sites whose pages the bot may fetch as evidence at a
+    non-public address (:mod:`core.netguard`). Site watch reads ``Site.intranet`` instead
+    (``dutybot sites add --intranet``)."""
     return site.kind == SiteKind.website and bool(site.url) and allow.covers(site.url)

@@ -74,6 +74,19 @@ def _package_years_fixed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(workdays, "PACKAGE", _CAPPED_PACKAGE)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "site_watch: the App schedules site watch (see _site_watch_off)")
+
+
+@pytest.fixture(autouse=True)
+def _site_watch_off(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """Site watch (issue 17) fetches every registered website on its schedules; an App a
+    test builds schedules it only when the test asks (``@pytest.mark.site_watch``), so a
+    test that registers ``https://www.example.gov.cn`` and moves the clock fetches nothing."""
+    if request.node.get_closest_marker("site_watch") is None:
+        monkeypatch.setattr("bot.app.register_watch", lambda *args, **kwargs: None)
+
+
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Tests never read the developer's dutybot.toml or DUTYBOT_* variables."""

@@ -61,5 +61,5 @@ class WatchPolicy:
     polite_delay_ms: int = 500
     timeout_seconds: float = 15.0
     max_bytes: int = 5_000_000
-    user_agent: str = "dutybot-watch/1.0 (+政府网站值班读网)"
+    user_agent: str = "dutybot-watch/1.0 (government website duty reading)"
     lexicons: tuple[str, ...] = ()      # lexicon files; () = the shipped default lexicon

@@ -21,7 +21,7 @@ from bot.app import open_database
 from bot.cli.common import ChineseParser, cli_calendar, cli_settings, parse_day, positive_int
 from bot.config import Settings
 from checks import annual, report, rounds, service, training
-from checks.indicators import Sheet, load_sheet
+from checks.indicators import Sheet
 from core.clock import SystemClock, local
 from people.service import parse_training_day
 
@@ -29,8 +29,7 @@ ACTOR = "cli"
 
 
 def _sheet(settings: Settings) -> Sheet:
-    path = settings.checks.indicators.strip()
-    return load_sheet(settings.resolve(path) if path else None)
+    return settings.check_sheet()
 
 
 def _policy(settings: Settings) -> service.CheckPolicy:

@@ -44,6 +44,7 @@ from bot.cli.roster import register as register_roster
 from bot.cli.roster_log import add_commands as add_roster_log
 from bot.cli.roster_plan import add_commands as add_roster_plan
 from bot.cli.sites import register as register_sites
+from bot.cli.watch import register as register_watch
 from bot.config import CONFIG_NAME, Settings, example_config, load_settings
 from core import words_zh
 from core.clock import SystemClock, check_year_range, local
@@ -262,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_incidents(sub)
     register_playbooks(sub)
     register_sites(sub)
+    register_watch(sub)
     register_accounts(sub)
     register_checks(sub)
     roster_sub = register_roster(sub)

@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 
 from bot.dispatcher import Context, Handler
+from bot.handlers import site_watch
 from core.errors import DutybotError, InputError, PermissionDenied
 from core.messages import Button, Inbound, Outbound, duration_zh
 from core.text import parse_row_id
@@ -178,8 +179,9 @@ class SitesHandler(Handler):
     aliases = ("站点",)
     roles = STAFF
     usage = ("/sites ｜ /sites all（各单位）｜ /sites 单位 ｜ "
-             "/sites support 名称 姓名 [@单位]（管理员：设置网站的技术保障；姓名写“清除”则改由单位的技术保障负责）")
-    summary = "值班读网的网站和政务新媒体账号；网站的技术保障"
+             "/sites support 名称 姓名 [@单位]（管理员：设置网站的技术保障；姓名写“清除”则改由单位的技术保障负责）｜ "
+             "/sites status [all|单位]（网站巡检：本月可用率和待处理问题）｜ " + site_watch.COLUMN_USAGE)
+    summary = "值班读网的网站和政务新媒体账号；网站的技术保障、栏目和巡检情况"
 
     async def handle(self, inbound: Inbound, ctx: Context) -> list[Outbound]:
         arg = ctx.args.strip()
@@ -187,6 +189,10 @@ class SitesHandler(Handler):
         word, _, rest = arg.partition(" ")
         if word.lower() in ("support", "技术保障"):
             return [self._support(rest.strip(), ctx)]
+        if word.lower() in site_watch.STATUS_WORDS:
+            return [site_watch.status_reply(rest, ctx)]
+        if word.lower() in site_watch.COLUMN_WORDS:
+            return [site_watch.column_reply(rest, ctx)]
         if arg.lower() in ("all", "全部"):
             sites, title, with_unit = list_sites(session=ctx.session), "各单位读网的网站和账号", True
         else:

@@ -461,3 +461,25 @@ def test_default_profile_takes_the_longer_notice_period(engine: Engine) -> None:
         assert local(closing.not_before).date() == date(2026, 12, 3)
         assert closing.citation == "参照《宝鸡市政府系统政务新媒体管理办法》第十条"
         assert load_profile("default").find("LIFE-1", "offline") is not None
+
+
+def test_an_approved_name_change_renames_the_account_in_the_register(engine: Engine) -> None:
+    """梁平 states no notice period: the change is carried out on approval, the name with it."""
+    now = parse_local("2026-11-23T10:00")
+    with Session(engine) as session:
+        office = Office(session, "liangping", now)
+        account = office.account("梁平便民", now)
+        office.account("梁平政务", now)            # another account of the unit already has this name
+        taken = lifecycle.request_change(**office.rules, account=account, detail="名称变更为“梁平政务”",
+                                         by=office.officer, now=now).request
+        assert taken is not None
+        office.approve(taken, office.principal, now)
+        assert session.get(Site, account.site_id).name == "梁平便民"     # not renamed over the other
+        request = lifecycle.request_change(**office.rules, account=account, detail="名称变更为“梁平发布”",
+                                           by=office.officer, now=now).request
+        assert request is not None
+        office.approve(request, office.principal, now)
+        assert request.status == RequestStatus.done
+        assert session.get(Site, account.site_id).name == "梁平发布"
+        renamed = session.exec(select(AuditEvent).where(AuditEvent.action == "renamed")).one()
+        assert (renamed.from_state, renamed.to_state) == ("梁平便民", "梁平发布")

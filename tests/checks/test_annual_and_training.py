@@ -109,7 +109,7 @@ async def test_without_an_annual_training_the_admins_are_reminded_from_1_novembe
     assert training_messages(chat.messages("张伟")) == []
     await chat.app.advance_to(parse_local("2026-11-02T09:00"))      # 11月1日 is a Sunday
     assert training_messages(chat.messages("张伟")) == [
-        f"【年度培训】2026年尚未登记业务培训，{basis}。培训后请登记：dutybot checks training add 日期 标题 --people 姓名,姓名\n"
+        f"【年度培训】2026年尚未登记业务培训，{basis}。培训后请在管理端登记：dutybot checks training add 日期 标题（参训人员见 dutybot checks training add -h）\n"
         "（自11月1日起每周提醒一次，直至登记；提醒日期和频次为工作要求，非条款规定）"]
     assert training_messages(chat.messages("刘洋")) == training_messages(chat.messages("张伟"))
     assert training_messages(chat.messages("李强")) == []

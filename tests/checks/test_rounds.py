@@ -100,7 +100,9 @@ async def test_a_quarter_round_opens_items_counted_over_the_national_day_holiday
         assert ("rectify:1:due", DueStatus.cancelled) in due and ("rectify:2:overdue", DueStatus.done) in due
         actions = [(e.entity_type, e.action) for e in session.exec(select(AuditEvent).where(
             col(AuditEvent.entity_type).in_(["check_round", "check_result", "rectification"])).order_by(col(AuditEvent.id)))]
-        assert actions == [("check_round", "planned"), ("check_result", "recorded"), ("rectification", "done")]
+        # The fourth quarter's round was planned by the bot on its first working morning (10月8日).
+        assert actions == [("check_round", "planned"), ("check_result", "recorded"), ("check_round", "planned"),
+                           ("rectification", "done")]
 
 
 async def test_the_round_covers_every_unit_with_sites_or_people_and_closes_when_all_are_recorded(
@@ -181,3 +183,26 @@ async def test_no_periodic_round_where_the_profile_states_no_interval(office: Of
     assert chat.last("张伟").startswith("【整改超期·上报】区教育局")
     with Session(engine) as session:
         assert session.exec(select(Rectification)).one().status == ItemStatus.open
+
+
+async def test_the_quarter_round_is_planned_at_office_opening_once(office: Office, engine: Engine) -> None:
+    """梁平办法第二十九条 每季度: on the first working morning the bot runs, the quarter's round
+    exists and the admins are told; the next morning nothing new."""
+    chat, _ = office("liangping", "2026-11-23T08:00")
+    await chat.app.advance_to(parse_local("2026-11-23T09:05"))
+    with Session(engine) as session:
+        rounds = session.exec(select(CheckRound)).all()
+        assert [(r.title, r.citation) for r in rounds] == [("2026年第四季度检查", "梁平办法第二十九条")]
+    told = [m for m in chat.messages("刘洋") if m.startswith("【定期检查】")]
+    assert len(told) == 1 and "已建立2026年第四季度检查，检查单位" in told[0] and "区教育局" in told[0]
+    assert "在管理端登记各单位结果：dutybot checks record" in told[0]
+    await chat.app.advance_to(parse_local("2026-11-24T09:05"))
+    assert len([m for m in chat.messages("刘洋") if m.startswith("【定期检查】")]) == 1
+
+
+async def test_no_round_is_planned_where_no_interval_is_stated(office: Office, engine: Engine) -> None:
+    chat, _ = office("yunnan", "2026-11-23T08:00")
+    await chat.app.advance_to(parse_local("2026-11-24T09:05"))
+    with Session(engine) as session:
+        assert session.exec(select(CheckRound)).all() == []
+    assert not [m for m in chat.messages("刘洋") if m.startswith("【定期检查】")]
