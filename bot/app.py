@@ -9,27 +9,31 @@ drill mode and tests.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 import bot.models_index  # noqa: F401  (every table on SQLModel.metadata; core imports no domain)
 from accounts import retime as accounts_retime
 from accounts.cadence import register_cadence
 from accounts.lifecycle import register_lifecycle
-from bot import one_use
+from bot import health, logs, one_use
 from bot.adapters.base import Adapter
+from bot.alerts_http import alert_routes
+from bot.backup_job import register_backup
 from bot.chat_alias import record_move, record_reachability
 from bot.config import Settings
 from bot.dispatcher import Dispatcher, DispatchResult, Handler
 from bot.handlers import default_handlers
 from bot.http import HttpService
+from bot.metrics import Metrics
 from bot.outbox import OutboxSender
 from bot.scheduler import Scheduler
 from briefing.flows import register_briefing
@@ -39,7 +43,6 @@ from core.db import check_schema, current_revision, make_engine, session_scope, 
 from core.errors import ConfigError
 from core.messages import Inbound, Outbound
 from core.office_hours import OfficeHours
-from core.outbox import OutboxMessage, OutboxStatus
 from core.workdays import WorkdayCalendar
 from incidents import duplicates as incident_duplicates
 from incidents import escalation as incident_escalation
@@ -125,6 +128,10 @@ class App:
         self.sender = OutboxSender(engine=self.engine, adapter=adapter, clock=clock,
                                    settings=settings.outbox)
         self.scheduler = Scheduler(engine=self.engine, clock=clock, on_work=self.sender.wake)
+        # /metrics: this App's own registry (bot.metrics); it reads whichever sender runs.
+        self.metrics = Metrics(engine=self.engine, clock=clock, platform=adapter.platform,
+                               counters=lambda: self.sender.counters,
+                               last_tick=lambda: self.scheduler.last_tick_at)
         self._register_domains()
         self.dispatcher = Dispatcher(
             engine=self.engine, clock=clock, settings=settings, calendar=self.calendar,
@@ -148,7 +155,8 @@ class App:
         if problems:
             raise ConfigError(problems, self.settings.source)
         self.scheduler.register(incident_escalation.KIND,
-                                incident_escalation.Escalator(self.profile, self.incident_policy))
+                                incident_escalation.Escalator(self.profile, self.incident_policy,
+                                                              on_fired=self.metrics.escalation_fired))
         # A held second report of an address (合并 / 分开 unanswered) is merged after 30 minutes.
         self.scheduler.register(incident_duplicates.KIND, incident_duplicates.process_expiry)
         register_briefing(self.scheduler, calendar=self.calendar, settings=self.settings.briefing, platform=self.adapter.platform,
@@ -195,6 +203,8 @@ class App:
                        workflow=WatchWorkflow(calendar=self.calendar, profile=self.profile,
                                               incident_policy=self.incident_policy,
                                               evidence_dir=self.settings.resolve(self.settings.incidents.evidence_dir)))
+        # Issue 19: the daily backup at [backup] schedule, on a thread of its own (None: off).
+        self.backups = register_backup(self.scheduler, settings=self.settings)
 
     async def chat_moved(self, old: str, new: str) -> None:
         """The platform gave chat ``old`` the id ``new``: remember it, re-address the queue."""
@@ -221,16 +231,13 @@ class App:
                              key=key, now=self.clock.now(), keep=keep, bound=bound)
 
     def health(self) -> dict[str, object]:
-        """For ``/healthz``: the database answers; how the outbox is doing."""
-        now = self.clock.now()
-        with Session(self.engine) as session:
-            pending = session.exec(select(func.count()).where(
-                OutboxMessage.status == OutboxStatus.pending)).one()
-            oldest = session.exec(select(func.min(OutboxMessage.next_attempt_at)).where(
-                OutboxMessage.status == OutboxStatus.pending)).one()
-        late = max(0, int((now - oldest).total_seconds())) if oldest is not None else 0
-        return {"platform": self.adapter.platform, "outbox_pending": pending,
-                "outbox_oldest_due_seconds": late}
+        """For ``/healthz`` (liveness): no I/O, the process answers."""
+        return {"platform": self.adapter.platform}
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """For ``/readyz``: database, scheduler, outbox and platform (:mod:`bot.health`)."""
+        return health.readiness(engine=self.engine, now=self.clock.now(), settings=self.settings,
+                                last_tick=self.scheduler.last_tick_at, sender=self.sender)
 
     async def handle(self, inbound: Inbound) -> DispatchResult:
         """The adapter's entry point for every inbound update.
@@ -243,7 +250,8 @@ class App:
         such an update with 5xx so that the platform redelivers it.
         """
         try:
-            result = await self.dispatcher.dispatch(inbound)
+            with logs.update_id(f"{inbound.platform}:{inbound.update_id}"):
+                result = await self.dispatcher.dispatch(inbound)
         except Exception:
             error_id = uuid.uuid4().hex[:8]
             log.exception("error %s: update %s/%s from %s failed outside the handler; it is "
@@ -295,20 +303,51 @@ class App:
         await self.drain()
         return log_lines
 
+    async def start_http(self) -> None:
+        """Serve the HTTP service (``/healthz``, ``/readyz``, ``/metrics`` and the platform's
+        and alert sources' routes) on ``[http] host/port``: always, unless ``[http] enabled
+        = false`` and nothing calls back.
+
+        Raises:
+            ConfigError: the address cannot be listened on (in use, not allowed).
+        """
+        routes = [*self.adapter.http_routes(), *alert_routes(self)]   # alerts: issue 19
+        if not routes and not self.settings.http.enabled:
+            return
+        host, port = self.settings.http.host, self.settings.http.port
+        self.http = HttpService(host=host, port=port, routes=routes, health=self.health,
+                                ready=self.readiness, metrics=self.metrics.exposition)
+        try:
+            await self.http.start()
+        except OSError as exc:
+            self.http = None
+            why = "地址已被占用" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+            raise ConfigError([f"HTTP 服务无法在 {host}:{port} 上监听（{why}）：请在 [http] 中"
+                               "换一个 port；不需要健康检查和指标时可设置 [http] enabled = false"],
+                              self.settings.source) from None
+
+    def http_note(self) -> str | None:
+        """The Chinese line saying where health and metrics answer (None: no HTTP service)."""
+        if self.http is None:
+            return None
+        base = f"http://{self.settings.http.host}:{self.http.port}"
+        return f"健康检查：{base}/healthz、{base}/readyz；监控指标：{base}/metrics"
+
+    async def stop_http(self) -> None:
+        """Stop the HTTP service, if it runs (its requests in flight finish first)."""
+        if self.http is not None:
+            await self.http.stop()
+            self.http = None
+
     async def run(self, stop: asyncio.Event, *, on_started: Callable[[], None] | None = None) -> None:
         """Run until ``stop`` is set: adapter, scheduler (after catch-up) and sender;
         ``on_started`` is called once everything runs."""
         self.scheduler.catch_up()
-        routes = self.adapter.http_routes()
-        if routes:
-            self.http = HttpService(host=self.settings.http.host, port=self.settings.http.port,
-                                    routes=routes, health=self.health)
-            await self.http.start()
+        await self.start_http()
         try:
             await self.adapter.start(self.handle)
         except BaseException:
-            if self.http is not None:
-                await self.http.stop()
+            await self.stop_http()
             raise
         self.scheduler.start(tick_seconds=self.settings.bot.tick_seconds)
         sender = asyncio.create_task(self.sender.run(stop), name="outbox-sender")
@@ -322,7 +361,6 @@ class App:
             self.running = False
             await self.scheduler.shutdown()
             await sender  # ends after its current pass: nothing is cut off mid-send
-            if self.http is not None:
-                await self.http.stop()
+            await self.stop_http()
             await self.adapter.stop()
             self.engine.dispose()

@@ -41,6 +41,7 @@ from core.netguard import AllowList
 from core.office_hours import OfficeHours
 from core.profiles import Profile, load_profile
 from core.workdays import WorkdayCalendar
+from incidents.models import GRADE_ALIASES, TYPE_ALIASES, TYPE_ZH
 from incidents.service import NO_SITES, DutyRoster, IncidentPolicy, SiteSupport
 from replies.flows import ReminderPolicy
 from roster.patterns import ShiftPatterns, ShiftSpec
@@ -309,10 +310,101 @@ class DingTalkSettings(_Section):
 
 
 class HttpSettings(_Section):
-    # Where the callback service listens (Telegram webhook, WeCom, DingTalk, /healthz);
-    # a reverse proxy in front terminates TLS.
+    # Where the HTTP service listens under `dutybot run` (platform callbacks, /healthz,
+    # /readyz, /metrics); a reverse proxy in front terminates TLS. `enabled = false` turns
+    # it off for platforms that need no callback (Telegram polling, DingTalk Stream, console).
+    enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    # /readyz fails when the oldest pending outbox message was queued longer ago than this,
+    # when the scheduler has not ticked for [bot] tick_seconds plus tick_grace_seconds, and
+    # when the platform has been unreachable for platform_grace_seconds.
+    ready_outbox_max_age_seconds: int = Field(default=900, ge=10, le=7 * 86400)
+    ready_tick_grace_seconds: float = Field(default=60, ge=0, le=3600)
+    ready_platform_grace_seconds: float = Field(default=300, ge=0, le=86400)
+
+
+class LoggingSettings(_Section):
+    # text: one readable line per event (the default); json: one JSON object per line,
+    # for a log collector. `dutybot --log-format` overrides it.
+    format: Literal["text", "json"] = "text"
+
+
+class BackupSettings(_Section):
+    """``dutybot backup`` and the scheduled backup (bot/backup_job.py, docs/admin.md §7)."""
+
+    # Where archives are written (relative: to the config file's folder); better another disk.
+    dir: str = "backups"
+    # Rotation after each backup into ``dir``: keep the newest ``keep`` archives and none
+    # older than ``keep_days`` days (0: no limit of that kind); the newest is always kept.
+    keep: int = Field(default=14, ge=0, le=100_000)
+    keep_days: int = Field(default=0, ge=0, le=36_500)
+    # A daily backup at this time (HH:MM, Beijing time) while the bot runs; "": none.
+    schedule: str = ""
+
+    @field_validator("schedule")
+    @classmethod
+    def _daily_time(cls, v: str) -> str:
+        return _time_of_day(v.strip()) if v.strip() else ""
+
+
+_ALERT_SOURCE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+
+
+class AlertSourceSettings(_Section):
+    """One monitoring system posting to ``/alerts/<name>``: ``[alerts.sources.<name>]``."""
+
+    # Sent as ``Authorization: Bearer <token>``; compared in constant time.
+    token: SecretStr
+    kind: Literal["alertmanager", "uptime_kuma", "generic"] = "generic"
+    # What its alerts open: the incident type (site_down, 无法访问 …), the unit, the grade
+    # (empty: the type's default), the site named when an alert carries no address.
+    incident_type: str = "site_down"
+    unit: str = Field(default="", max_length=100)
+    grade: str = ""
+    site: str = Field(default="", max_length=200)
+
+    @field_validator("token")
+    @classmethod
+    def _token_chars(cls, v: SecretStr) -> SecretStr:
+        if not re.fullmatch(r"[\x21-\x7e]{16,256}", v.get_secret_value()):
+            raise ValueError("令牌应为 16–256 个字符（字母、数字或符号，不含空格），"
+                             "可用 openssl rand -hex 32 生成")
+        return v
+
+    @field_validator("incident_type")
+    @classmethod
+    def _known_type(cls, v: str) -> str:
+        found = TYPE_ALIASES.get(v.strip())
+        if found is None:
+            raise ValueError(f"未知的事件类型 {v!r}，可用：{'、'.join(TYPE_ZH.values())}")
+        return found.value
+
+    @field_validator("grade")
+    @classmethod
+    def _known_grade(cls, v: str) -> str:
+        if not v.strip():
+            return ""
+        found = GRADE_ALIASES.get(v.strip())
+        if found is None:
+            raise ValueError(f"未知的等级 {v!r}，可用：一般、重大、特级")
+        return found.value
+
+
+class AlertsSettings(_Section):
+    # Monitoring systems that may post alerts to POST /alerts/<name> (bot/alerts_http.py).
+    sources: dict[str, AlertSourceSettings] = Field(default_factory=dict)
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, v: dict[str, AlertSourceSettings]) -> dict[str, AlertSourceSettings]:
+        bad = [name for name in v if not _ALERT_SOURCE.fullmatch(name)]
+        if bad:
+            raise ValueError(f"告警来源名称 {'、'.join(bad)} 无效：应为小写字母、数字、下划线或连字符，至多 40 个字符")
+        tokens = [s.token.get_secret_value() for s in v.values()]
+        if len(set(tokens)) != len(tokens):
+            raise ValueError("每个告警来源应使用不同的令牌")
+        return v
 
 
 class IncidentsSettings(_Section):
@@ -509,6 +601,9 @@ class Settings(_Section):
     roster: RosterSettings = Field(default_factory=RosterSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     wecom: WeComSettings = Field(default_factory=WeComSettings)
     dingtalk: DingTalkSettings = Field(default_factory=DingTalkSettings)
 

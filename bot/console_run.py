@@ -3,7 +3,8 @@
 
 A drill runs on a sandbox (:mod:`bot.sandbox`); ``live`` and ``service`` run on the
 configured database under its instance lock (:mod:`bot.instance_lock`), with the console
-delivering only its own messages (:mod:`bot.console_live`).
+delivering only its own messages (:mod:`bot.console_live`). ``service`` (``dutybot run``)
+also serves the HTTP service (``/healthz``, ``/readyz``, ``/metrics``: :mod:`bot.http`).
 """
 
 from __future__ import annotations
@@ -76,9 +77,14 @@ async def _console(settings: Settings, *, as_name: str | None, now_text: str | N
                              follow_real_time=interactive and now_text is None, mode=mode)
     session_holder.append(console)
     try:
+        if mode is ConsoleMode.service:   # dutybot run: /healthz, /readyz, /metrics (bot.http)
+            await app.start_http()
+            if (note := app.http_note()) is not None:
+                print(note, file=out)
         return await _converse(app, console, settings, as_name=as_name, script=script,
                                interactive=interactive, out=out)
     finally:
+        await app.stop_http()
         console.close()
         app.engine.dispose()
 

@@ -13,6 +13,7 @@ import checks.models
 import core.audit
 import core.outbox
 import core.schedule
+import incidents.alert_models
 import incidents.models
 import people.models
 import replies.models

@@ -66,6 +66,7 @@ from bot.delivery import (
     recipient_key,
 )
 from bot.liveness import WorkerLiveness
+from bot.metrics import DeliveryCounters
 from bot.ratelimit import RateLimiter
 from core.clock import Clock
 from core.db import session_scope
@@ -94,6 +95,7 @@ class OutboxSender:
         lease_seconds: how long a claim holds before another worker may take the row.
         idle_seconds: the longest :meth:`run` waits between passes.
         concurrency: how many chats are sent to at the same time.
+        counters: messages sent and failed, by platform (``/metrics``; default: its own).
     """
 
     def __init__(self, *, engine: Engine, adapter: Adapter, clock: Clock,
@@ -101,7 +103,8 @@ class OutboxSender:
                  time_source: Callable[[], float] | None = None,
                  on_dead: Callable[[OutboxMessage], None] | None = None,
                  limiter: RateLimiter | None = None, lease_seconds: float = 120.0,
-                 idle_seconds: float = 1.0, concurrency: int = 16) -> None:
+                 idle_seconds: float = 1.0, concurrency: int = 16,
+                 counters: DeliveryCounters | None = None) -> None:
         self.engine, self.adapter, self.clock, self.settings = engine, adapter, clock, settings
         self.platform = adapter.platform
         self.rng = rng or random.Random()
@@ -115,6 +118,12 @@ class OutboxSender:
         self._deferred: dict[tuple[str, str], float] = {}  # recipient -> monotonic until
         self._near_ready: list[float] = []  # this pass: when nearly-ready chats are free
         self.liveness = WorkerLiveness(engine)   # signs claims; finds claims of gone workers
+        self.counters = counters or DeliveryCounters()
+        #: When the platform last accepted a call (a send or an edit); None before the first.
+        self.last_reached_at: datetime | None = None
+        #: Since when its calls fail as unreachable (network, timeouts, 5xx) with no success
+        #: in between; None while it answers. /readyz reads both.
+        self.unreached_since: datetime | None = None
 
     @property
     def worker_id(self) -> str:
@@ -374,6 +383,8 @@ class OutboxSender:
             stored.chat_id, stored.platform, stored.claimed_until = target.chat_id, self.platform, None
         report.sent += 1
         report.edited += edited
+        self.counters.sent.labels(platform=self.platform).inc()
+        self.last_reached_at, self.unreached_since = self.clock.now(), None
         return True
 
     async def _send_or_edit(self, row: OutboxMessage, target: Target, outbound: Outbound,
@@ -413,6 +424,13 @@ class OutboxSender:
     def _failed(self, row: OutboxMessage, target: Target, exc: AdapterError,
                 report: DeliveryReport) -> bool:
         attempts = row.attempts + 1
+        if not exc.migrated_to:   # a moved group is no failed attempt (sent to the new id next)
+            self.counters.failed.labels(platform=self.platform).inc()
+        if exc.retryable and exc.retry_after is None and not exc.migrated_to:
+            # Network, timeout, 5xx: the platform did not answer (a 429 is an answer).
+            self.unreached_since = self.unreached_since or self.clock.now()
+        else:
+            self.last_reached_at, self.unreached_since = self.clock.now(), None
         reason = (exc.message or type(exc).__name__)[:480]
         uncertain = (isinstance(exc, UncertainDelivery)
                      and not getattr(self.adapter, "resend_is_safe", False))

@@ -15,6 +15,11 @@ several processes. Webhook and callback modes take no receiver lock.
 
 The log of a running service masks every configured secret and personal data
 (:mod:`bot.logs`), on every handler, uvicorn's included.
+
+Every platform mode serves the HTTP service (``/healthz``, ``/readyz``, ``/metrics``:
+:mod:`bot.http`) on ``[http] host/port`` — polling and Stream modes too — unless
+``[http] enabled = false``; an address that cannot be listened on stops the start with a
+Chinese line (:meth:`bot.app.App.start_http`).
 """
 
 from __future__ import annotations
@@ -127,6 +132,8 @@ async def _serve(settings: Settings, name: str, adapter: Adapter, *, out: IO[str
             if on_started is not None:
                 on_started()   # handlers made while starting (uvicorn's) get the log filter
             print(describe(name, settings), file=out or sys.stderr)
+            if (note := app.http_note()) is not None:
+                print(note, file=out or sys.stderr)
 
         await app.run(stop, on_started=started)
     finally:

@@ -10,6 +10,8 @@ run on a :func:`sandbox`: a temporary folder holding
   copy: the drill runs on an empty SQLite database and says so;
 * the evidence folder, and with it the held pictures and files (``<evidence_dir>/held``).
 
+The scheduled backup (``[backup] schedule``) is off in a sandbox.
+
 Everything is deleted when the ``with`` block ends. The settings it yields are the
 configured ones (rules, calendar, roster patterns, briefing …) with only those paths
 changed, so a drill behaves like the live bot.
@@ -20,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,27 +52,36 @@ class Sandbox:
     copied: bool
 
 
-def copy_sqlite(source: Path, target: Path) -> None:
+def copy_sqlite(source: Path, target: Path, *, pages: int = -1,
+                progress: Callable[[int, int, int], object] | None = None) -> None:
     """Copy the SQLite database ``source`` to ``target`` with the online backup API.
+
+    The copy is one consistent snapshot however busy the writers are: the source
+    connection holds a single read transaction for the whole copy (a WAL reader blocks
+    no writer), so a copy in steps of ``pages`` pages (``-1``: one step) never restarts;
+    ``progress(status, remaining, total)`` (pages) is called after each step.
 
     Raises:
         sqlite3.Error: the source cannot be read.
     """
     try:
-        src = sqlite3.connect(source.resolve().as_uri() + "?mode=ro", uri=True)
+        src = sqlite3.connect(source.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None)
     except sqlite3.Error:   # e.g. a read-only folder holding a WAL database
-        src = sqlite3.connect(source)
+        src = sqlite3.connect(source, isolation_level=None)
     try:
+        src.execute("BEGIN")
+        src.execute("SELECT count(*) FROM sqlite_master").fetchone()   # the snapshot starts here
         dst = sqlite3.connect(target)
         try:
-            src.backup(dst)
+            src.backup(dst, pages=pages, progress=progress)
         finally:
             dst.close()
+        src.execute("COMMIT")
     finally:
         src.close()
 
 
-def _sqlite_file(url: str) -> Path | None:
+def sqlite_file(url: str) -> Path | None:
     """The file of a SQLite URL (None: not SQLite, or in memory)."""
     if not url.startswith("sqlite:///"):
         return None
@@ -114,7 +125,7 @@ def sandbox(settings: Settings, *, empty: bool = False, prefix: str = "dutybot-d
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         folder = Path(tmp)
         target = folder / DB_NAME
-        live = _sqlite_file(live_url)
+        live = sqlite_file(live_url)
         copied = False
         if empty:
             note = "演练模式：在空的临时数据库上运行，不会写入正式数据库；退出后即删除。"
@@ -132,4 +143,7 @@ def sandbox(settings: Settings, *, empty: bool = False, prefix: str = "dutybot-d
         drill = settings.model_copy(deep=True)
         drill.database.url = f"sqlite:///{target}"
         drill.incidents.evidence_dir = str(folder / "evidence")
+        # A drill that moves its clock past the backup time must not back the drill up
+        # into the live backup folder (and rotate the real backups away).
+        drill.backup.schedule = ""
         yield Sandbox(settings=drill, directory=folder, note=note, copied=copied)

@@ -117,6 +117,8 @@ class Scheduler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inflight: asyncio.Future[TickReport] | None = None
         self._caught_up = False
+        #: When the last tick finished (its "now"); None before the first. /readyz reads it.
+        self.last_tick_at: datetime | None = None
 
     def register(self, kind: str, fn: Processor) -> None:
         """Run due items of ``kind`` with ``fn``, which works in the given session.
@@ -162,6 +164,7 @@ class Scheduler:
             self._run_crons(report)
             if report.crons:          # a cron job may have scheduled items due now
                 self._run_due(report)
+            self.last_tick_at = report.now
             return report
 
     def catch_up(self) -> TickReport:

@@ -13,8 +13,9 @@ fetching it must not let them read, or probe, what only the bot's own host can r
 3. The connection goes to the checked addresses and nowhere else: httpx's transport
    opens its sockets through :class:`PinnedBackend`, which knows only the addresses
    checked for this hop, so a second DNS answer (rebinding) is never used. The Host
-   header, TLS SNI and the certificate check keep the name. Proxies named in the
-   environment are not used.
+   header (HTTP/2's ``:authority``), TLS SNI and the certificate check keep the name.
+   HTTP/2 is used where an HTTPS server offers it (:class:`PinnedTransport`). Proxies
+   named in the environment are not used.
 4. Redirects are followed here, at most :data:`MAX_REDIRECTS`, each hop checked as the
    first one was.
 5. The body is capped at ``max_bytes`` (announced or received, after decoding); the whole
@@ -136,13 +137,19 @@ def _unverified_ssl_context() -> ssl.SSLContext:
 
 
 class PinnedTransport(httpx.AsyncHTTPTransport):
-    """httpx's own transport, its connection pool opening sockets through ``backend``."""
+    """httpx's own transport, its connection pool opening sockets through ``backend``.
+
+    HTTP/2 where the server offers it: on ``https://`` the TLS handshake offers ``h2`` and
+    ``http/1.1`` (ALPN) and the server picks; plain ``http://`` is always HTTP/1.1 (no
+    cleartext upgrade). Either way the socket is the one ``backend`` opened to a checked
+    address, and each request of a fetch goes through the same checks.
+    """
 
     def __init__(self, backend: PinnedBackend, ssl_context: ssl.SSLContext | None = None) -> None:
         context = ssl_context or _default_ssl_context()
         super().__init__(verify=context, trust_env=False)
         self._pool = httpcore.AsyncConnectionPool(ssl_context=context, network_backend=backend,
-                                                  max_connections=4)
+                                                  max_connections=4, http1=True, http2=True)
 
 
 # ---- fetching --------------------------------------------------------------------------

@@ -66,6 +66,10 @@ from people.models import Person, Role
 from people.service import people_with_role, reachable
 
 KIND = "incident.escalate"
+#: Told each time a ladder rung fires: ``(session, run, level)`` with run ``ack`` (nobody
+#: acknowledged), ``step`` (a step is overdue) or ``repeat`` (a repeat after the top rung),
+#: inside the transaction that queues the pings (a hook that counts should count on commit).
+EscalationHook = Callable[[Session, str, int], None]
 #: The longest wait between two repeats, whatever a ladder file says: a repeat that
 #: waits days is no longer a reminder (and the interval never grows without bound).
 MAX_REPEAT_INTERVAL = timedelta(hours=24)
@@ -517,10 +521,17 @@ def escalate_now(session: Session, incident: Incident, person: Person, reason: s
 
 
 class Escalator:
-    """The ``incident.escalate`` due-item processor, bound to the profile and policy."""
+    """The ``incident.escalate`` due-item processor, bound to the profile and policy;
+    ``on_fired`` (:data:`EscalationHook`) is told of every rung that fires."""
 
-    def __init__(self, profile: Profile, policy: IncidentPolicy) -> None:
+    def __init__(self, profile: Profile, policy: IncidentPolicy,
+                 on_fired: EscalationHook | None = None) -> None:
         self.profile, self.policy = profile, policy
+        self.on_fired = on_fired
+
+    def _fired(self, session: Session, run: str, level: int) -> None:
+        if self.on_fired is not None:
+            self.on_fired(session, run, level)
 
     def __call__(self, session: Session, due: DueItem, now: datetime) -> None:
         data = due.data()
@@ -567,6 +578,7 @@ class Escalator:
         record(session, incident, now, "pinged",
                f"{what}，第{n + 1}次提醒：{'、'.join(p.name for p in people)}",
                person=None, actor="system", level=int(data["level"]), repeat=n, step=step)
+        self._fired(session, "repeat", int(data["level"]))
         self._repeat_next(session, incident, data, now)
 
     def _ack(self, session: Session, incident: Incident, data: dict[str, Any], event: str, now: datetime) -> None:
@@ -592,6 +604,7 @@ class Escalator:
         session.add(incident)
         record(session, incident, now, "pinged", f"无人确认，升级提醒{label}：{'、'.join(p.name for p in people)}",
                 person=None, actor="system", level=level)
+        self._fired(session, "ack", level)
         if level == len(rungs) - 1:
             self._repeat_next(session, incident, data, now)
 
@@ -635,5 +648,6 @@ class Escalator:
         record(session, incident, now, "pinged",
                 f"步骤{step.seq}超期，提醒{rungs[reachable_rung(session, incident, level)[0]]['label'] if level != base else '责任人'}：{'、'.join(p.name for p in people)}",
                 person=None, actor="system", level=level, step=step.key)
+        self._fired(session, "step", level)
         if level == len(rungs) - 1:
             self._repeat_next(session, incident, data, now)

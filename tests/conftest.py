@@ -76,6 +76,21 @@ def _package_years_fixed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "site_watch: the App schedules site watch (see _site_watch_off)")
+    config.addinivalue_line("markers", "configured_http_port: the HTTP service listens where the "
+                                       "settings say (see _http_on_a_free_port)")
+
+
+@pytest.fixture(autouse=True)
+def _http_on_a_free_port(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """The HTTP service that ``dutybot run`` serves in every mode listens, in a test, on a
+    free loopback port instead of the configured 8080 (tests run in parallel, beside a
+    developer's own bot); ``@pytest.mark.configured_http_port`` keeps the configured one."""
+    if request.node.get_closest_marker("configured_http_port") is not None:
+        return
+    from bot import http
+
+    bind = http._listening_socket
+    monkeypatch.setattr(http, "_listening_socket", lambda host, port: bind("127.0.0.1", 0))
 
 
 @pytest.fixture(autouse=True)

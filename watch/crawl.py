@@ -21,13 +21,16 @@
 - **Limits**: ``crawl_max_pages`` same-site fetches and as many external checks at most
   (links past the caps are counted in ``unchecked`` and the result says ``capped``);
   ``per_host_concurrency`` requests at a time to a host, starts ``polite_delay_ms``
-  apart (:class:`~watch.pages.HostLimiter`).
+  apart (:class:`~watch.pages.HostLimiter`). Links are read on a worker thread; a page
+  whose structure would make parsing too slow (``watch.markup``) is kept, but its links
+  are not followed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -41,6 +44,8 @@ from roster.models import Site
 from watch.models import FindingKind
 from watch.pages import HostLimiter, Page, get_page
 from watch.types import Found, WatchPolicy, finding_key
+
+log = logging.getLogger(__name__)
 
 #: A status check reads at most this much of the body.
 CHECK_MAX_BYTES = 64 * 1024
@@ -155,6 +160,16 @@ def links(html: str, page_url: str) -> list[tuple[str, str]]:
     return list(found.items())
 
 
+def page_links(page: Page) -> list[tuple[str, str]]:
+    """:func:`links` of a crawled page (on a worker thread); none when the page is not to
+    be parsed (:attr:`~watch.pages.Page.unparsable`: its links are not followed)."""
+    if page.unparsable:
+        log.warning("site watch crawl: links of %s not read: estimated parse work %d",
+                    page.url, page.parse_cost.work)
+        return []
+    return links(page.html, page.final_url)
+
+
 class _Crawl:
     """One run's state: the queue, what was seen, the caps and the result."""
 
@@ -215,18 +230,22 @@ class _Crawl:
             data={"status": page.status, "error": reason, "found_on": job.found_on,
                   "text": job.text, "external": not job.same_site}))
 
-    def follow(self, job: _Job, page: Page) -> None:
-        """Keep a crawled page and queue its links."""
+    def keep(self, job: _Job, page: Page) -> bool:
+        """Keep a crawled page (whose links are then followed); False when it is not read."""
         if not job.crawl or not page.ok or not page.is_html:
-            return
+            return False
         final = site_key(page.final_url)
         if job.found_on is None and final is not None:
             self.hosts.add(final)          # the homepage moved (http → https, another name)
         elif final not in self.hosts:
-            return                         # redirected off the site: not ours to read
+            return False                   # redirected off the site: not ours to read
         self.result.pages.append(page)
         self.seen.add(normalize(page.final_url))
-        for url, text in links(page.html, page.final_url):
+        return True
+
+    def follow(self, job: _Job, page: Page, found: list[tuple[str, str]]) -> None:
+        """Queue the links ``found`` on a kept page."""
+        for url, text in found:
             self.offer(url, job.depth + 1, page.url, text)
 
     def tick(self) -> None:
@@ -272,7 +291,8 @@ async def crawl(fetcher: GuardedFetcher, site: Site, policy: WatchPolicy, *,
             try:
                 page = await fetch(job)
                 state.judge(job, page)
-                state.follow(job, page)
+                if state.keep(job, page):
+                    state.follow(job, page, await asyncio.to_thread(page_links, page))
                 state.tick()
             finally:
                 state.queue.task_done()

@@ -321,6 +321,8 @@ def dispatch(session: Session, *, site: Site, result: StoreResult, workflow: Wor
         The incidents opened or joined and how many messages were queued.
     """
     done = Dispatched()
+    if not result.new and not result.closed:
+        return done              # the usual probe: nothing to tell, nobody to look up
     people = duty_people(session, site, now, workflow.incident_policy)
     notices: list[Finding] = []
     for finding in result.new:

@@ -244,14 +244,15 @@ def freshness_findings(site: Site, column: SiteColumn, page: Page, profile: Prof
     Args:
         site: the site (saved: its id is the findings' site).
         column: the column; its kind picks the FRESH-1 value.
-        page: the column page as fetched; a page that did not load gives nothing.
+        page: the column page as fetched; a page that did not load, or is not to be
+            parsed (:attr:`~watch.pages.Page.unparsable`), gives nothing.
         profile: the rule profile (limits and citations).
         now: the instant of the check; its Asia/Shanghai date is "today".
         policy: ``fresh_warn_days``.
     """
     if site.id is None:
         raise ValueError("the site is not saved yet (no id)")
-    if not page.ok or not page.is_html:
+    if not page.ok or not page.is_html or page.unparsable:
         return []
     if item_count(page.html) == 0:
         return [] if _has_frame(page.html) else [_empty(site, column, profile)]

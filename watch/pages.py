@@ -28,12 +28,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from urllib.parse import quote, urlsplit
 
 import httpx
 
 from core.fetcher import NOT_ALLOWED, FetchFailed, GuardedFetcher
 from roster.models import Site
+from watch.markup import ParseCost, parse_cost
 from watch.types import WatchPolicy
 
 #: Reason of a failure at a registered intranet host: the fetcher does not tell why (so
@@ -98,6 +100,18 @@ class Page:
     def is_html(self) -> bool:
         """Whether the body is a text page worth parsing (HTML, XHTML, or unlabelled)."""
         return bool(self.html) and (not self.content_type or any(t in self.content_type for t in _TEXT_TYPES))
+
+    @cached_property
+    def parse_cost(self) -> ParseCost:
+        """The estimated work of parsing the page (``watch.markup``; worked out once)."""
+        return parse_cost(self.html)
+
+    @property
+    def unparsable(self) -> str:
+        """Why the page is not given to the HTML parser, in Chinese ("" when it may be):
+        its structure would make parsing take too long (``watch.markup``)."""
+        cost = self.parse_cost
+        return cost.reason_zh() if cost.too_costly else ""
 
 
 # ---- decoding --------------------------------------------------------------------------

@@ -22,6 +22,14 @@ records the probes, updates the baseline, stores the findings (``watch.store``) 
 dispatches them (``watch.dispatch``). Findings close only for what the run read: a page
 that did not load keeps its findings. Sites run a few at a time; one site's failure is
 logged and does not stop the others.
+
+Parsing is the one CPU-heavy part, and a hostile page can make it very slow (the parser's
+time grows with the square of the nesting: ``watch.markup``). A page whose estimated
+parse work is too high is not parsed at all; each page's content checks (parse, terms,
+hidden links, snapshot) run on a worker thread, so the event loop goes on fetching, and
+are given up after :data:`PAGE_SECONDS`. Either way the page gives no content findings,
+keeps the ones it had, a warning is logged, and the site's progress says so in Chinese
+(:attr:`_Read.unparsed`).
 """
 
 from __future__ import annotations
@@ -52,12 +60,13 @@ from watch.crawl import CrawlResult, crawl
 from watch.dispatch import Dispatched, Workflow, dispatch
 from watch.freshness import freshness_findings
 from watch.hidden import hidden_link_findings
+from watch.markup import MAX_PARSE_WORK
 from watch.models import FindingKind, SiteColumn
 from watch.pages import HostLimiter, Page, fetcher_for, get_page
 from watch.store import StoreResult, store_findings
 from watch.tamper import Snapshot, snapshot
 from watch.terms import Lexicon, term_findings
-from watch.text import visible_text
+from watch.text import read_page
 from watch.types import Found, WatchPolicy, finding_key
 
 log = logging.getLogger(__name__)
@@ -71,6 +80,10 @@ TERMS = frozenset({FindingKind.wrong_term, FindingKind.sensitive_term, FindingKi
 SITE_CONCURRENCY = 4
 #: A crawl says how far it is every this many fetches.
 CRAWL_PROGRESS_EVERY = 25
+#: Seconds one page's content checks may take on their worker thread before the page is
+#: given up (an ordinary page takes well under one; the thread cannot be stopped and
+#: finishes in the background — the parse-work estimate keeps that short).
+PAGE_SECONDS = 30.0
 
 Progress = Callable[[str], None]
 
@@ -88,6 +101,7 @@ class _Read:
     scanned: list[Page] = field(default_factory=list)
     snap: Snapshot | None = None
     found_in_pages: list[Found] = field(default_factory=list)
+    unparsed: dict[str, str] = field(default_factory=dict)   # URL → why its content was not checked
 
     def pages(self) -> dict[str, Page]:
         """Every page read, by requested and final URL (the evidence of the findings)."""
@@ -108,6 +122,38 @@ def _merge(into: StoreResult, part: StoreResult) -> None:
 
 def _readable(page: Page | None) -> bool:
     return page is not None and page.ok and page.is_html
+
+
+def scan_page(site: Site, page: Page, lexicon: Lexicon | None, *,
+              home: bool) -> tuple[list[Found], Snapshot | None]:
+    """The content checks of one page (parsed once): terms, hidden links and, for the
+    homepage, its snapshot. Runs on a worker thread; the caller has checked
+    :attr:`Page.unparsable`."""
+    content = read_page(page.html, page.url)
+    found = term_findings(site, page.url, content.text, lexicon) if lexicon is not None else []
+    found += hidden_link_findings(site, page.url, page.html, page=content)
+    snap = None
+    if home:
+        base = page.final_url or page.url
+        snap = snapshot(page.html, base, page=content if base == page.url else None)
+    return found, snap
+
+
+async def _scan(site: Site, page: Page, lexicon: Lexicon | None, *,
+                home: bool) -> tuple[list[Found], Snapshot | None] | str:
+    """:func:`scan_page` on a worker thread within :data:`PAGE_SECONDS`; or why not (Chinese)."""
+    cost = await asyncio.to_thread(lambda: page.parse_cost)
+    if cost.too_costly:
+        log.warning("site watch: page %s of site %s not parsed: estimated parse work %d over %d "
+                    "(nesting %d, options in one select %d)", page.url, site.id, cost.work,
+                    MAX_PARSE_WORK, cost.depth, cost.options)
+        return page.unparsable
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(scan_page, site, page, lexicon, home=home), PAGE_SECONDS)
+    except TimeoutError:
+        log.warning("site watch: content checks of page %s of site %s given up after %g s",
+                    page.url, site.id, PAGE_SECONDS)
+        return f"内容检查超过 {PAGE_SECONDS:g} 秒仍未完成，已放弃"
 
 
 def refused_finding(site: Site, page: Page) -> Found:
@@ -155,18 +201,25 @@ async def _read_site(site: Site, columns: list[SiteColumn], checks: Collection[s
         for page in [read.home, *read.column_pages.values()]:
             if _readable(page):
                 scan.setdefault(page.url, page)
-        if _readable(read.home):
-            read.snap = snapshot(read.home.html, read.home.final_url or read.home.url)
     if read.crawl is not None:
         for page in read.crawl.pages:
             if _readable(page):
                 scan.setdefault(page.url, page)
-    read.scanned = list(scan.values())
     assert site.id is not None
-    for page in read.scanned:
-        if lexicon is not None:
-            read.found_in_pages += term_findings(site, page.url, visible_text(page.html), lexicon)
-        read.found_in_pages += hidden_link_findings(site, page.url, page.html)
+    for page in scan.values():
+        home = "content" in checks and page is read.home
+        result = await _scan(site, page, lexicon, home=home)
+        if isinstance(result, str):
+            read.unparsed[page.url] = result
+            continue
+        read.scanned.append(page)
+        read.found_in_pages += result[0]
+        if home:
+            read.snap = result[1]
+    if "freshness" in checks:
+        pages = [p for p in read.column_pages.values() if _readable(p) and p.url not in read.unparsed]
+        await asyncio.to_thread(lambda: [p.parse_cost for p in pages])    # worked out off the loop
+        read.unparsed.update((p.url, p.unparsable) for p in pages if p.unparsable)
     return read
 
 
@@ -196,7 +249,7 @@ def _record(session: Session, site: Site, columns: list[SiteColumn], read: _Read
         items, read_ok = [], []
         for column in columns:
             page = read.column_pages.get(column.id or 0)
-            if page is None:
+            if page is None or page.url in read.unparsed:
                 continue
             items += freshness_findings(site, column, page, profile, now, policy)
             if page.ok:
@@ -224,6 +277,9 @@ async def check_site(engine: Engine, site: Site, *, checks: Collection[str], pol
         columns = columns_of(session=session, site_id=site.id)
     read = await _read_site(site, columns, checks, fetcher=fetcher, policy=policy, limiter=limiter,
                             lexicon=lexicon, progress=progress)
+    if progress is not None:
+        for url, why in read.unparsed.items():
+            progress(f"{site.name}：页面 {url} {why}，本次未检查其内容（该页原有问题保持不变）")
     with session_scope(engine) as session:
         current = session.get(Site, site.id)
         if current is None or not current.active or current.url != site.url:

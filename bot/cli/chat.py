@@ -307,8 +307,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("run", help="启动机器人（默认控制台适配器）")
     p.add_argument("--adapter", choices=["console", "telegram", "wecom", "dingtalk"],
                    help="聊天平台（默认取配置 bot.adapter，即 console）")
-    p.add_argument("--host", help="回调服务监听地址（默认 127.0.0.1，取配置 http.host）")
-    p.add_argument("--port", type=int, help="回调服务端口（默认 8080，取配置 http.port）")
+    p.add_argument("--host", help="HTTP 服务（平台回调、健康检查、监控指标）监听地址（默认 127.0.0.1，取配置 http.host）")
+    p.add_argument("--port", type=int, help="HTTP 服务端口（默认 8080，取配置 http.port）")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="在临时数据库上演示机器人能做什么（不写入正式数据库）")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from bot import logs
 from bot.cli.accounts import register as register_accounts
+from bot.cli.backup import register as register_backup
 from bot.cli.chat import register as register_chat
 from bot.cli.checks import register as register_checks
 from bot.cli.common import (
@@ -227,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="显示版本号并退出")
     parser.add_argument("--config", help=f"配置文件路径（默认 ./{CONFIG_NAME} 或 $DUTYBOT_CONFIG）")
     parser.add_argument("--debug", action="store_true", help="出错时显示完整的调试信息")
+    parser.add_argument("--log-format", choices=["text", "json"], metavar="格式",
+                        help="日志格式：text（默认，便于阅读）或 json（每行一个 JSON 对象，便于日志系统检索）；"
+                             "默认取配置 logging.format")
     sub = parser.add_subparsers(dest="command", metavar="命令", parser_class=ChineseParser)
 
     p = sub.add_parser("init", help="生成示例配置并创建数据库")
@@ -266,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_watch(sub)
     register_accounts(sub)
     register_checks(sub)
+    register_backup(sub)
     roster_sub = register_roster(sub)
     add_roster_plan(roster_sub)
     add_roster_log(roster_sub)
@@ -276,11 +281,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dutybot`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _log_settings(args)
+    # Text unless --log-format or [logging] format says json (one JSON object a line).
+    logs.configure(args.log_format or (settings.logging.format if settings else "text"),
+                   logging.DEBUG if args.debug else logging.WARNING)
     # Secrets and personal data never reach a log handler (bot/logs.py); with --debug the
     # libraries log their URLs, so the configured secrets are masked by value too.
-    with logs.installed(_log_settings(args) if args.debug else None):
+    with logs.installed(settings if args.debug else None):
         return _run(parser, args)
 
 

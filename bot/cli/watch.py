@@ -149,6 +149,8 @@ def cmd_watch_accept(args: argparse.Namespace) -> int:
         if not page.ok or not page.is_html:
             raise InputError(f"无法读取“{site.name}”首页（{page.failure or '不是网页'}），基线未更改。"
                              "请确认网站可以访问后再试。")
+        if page.unparsable:
+            raise InputError(f"“{site.name}”首页无法解析：{page.unparsable}，基线未更改。请检查首页是否被篡改。")
         now = SystemClock().now()
         with Session(engine) as session:
             current = session.get(Site, site.id)

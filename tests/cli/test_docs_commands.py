@@ -17,7 +17,7 @@ import pytest
 from bot.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
-MANUALS = ["docs/admin.md", "docs/usage.md", "docs/platforms.md", "README.md"]
+MANUALS = ["docs/admin.md", "docs/usage.md", "docs/platforms.md", "docs/accounts.md", "README.md"]
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 

@@ -1,6 +1,7 @@
 """Test doubles for the guarded fetcher (core.netguard): a resolver that answers from a
 table, a network that records where it was asked to connect and really connects to a
-loopback server, and small threaded servers (HTTP, HTTPS, raw TCP) on 127.0.0.1.
+loopback server, and small threaded servers (HTTP, HTTPS, HTTP/2-only HTTPS, raw TCP) on
+127.0.0.1.
 
 With them a test fetches ``http://www.example.test/`` "at" 93.184.216.34 without leaving
 the machine, and sees the address the transport connected to.
@@ -19,6 +20,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
 import httpcore
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -69,11 +74,13 @@ class LoopbackNetwork(httpcore.AsyncNetworkBackend):
 
 @dataclass
 class Seen:
-    """What a test server saw: request paths and Host headers, and TLS server names."""
+    """What a test server saw: request paths and Host headers (``:authority``), TLS server
+    names, and the protocol each request came in on (ALPN; None without TLS or ALPN)."""
 
     paths: list[str] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)
     server_names: list[str | None] = field(default_factory=list)
+    protocols: list[str | None] = field(default_factory=list)
 
 
 Route = Callable[[BaseHTTPRequestHandler], tuple[int, dict[str, str], bytes]]
@@ -91,6 +98,8 @@ def http_server(route: Route, *, tls: ssl.SSLContext | None = None) -> Iterator[
         def do_GET(self) -> None:
             seen.paths.append(self.path)
             seen.hosts.append(self.headers.get("Host", ""))
+            tls_socket = self.connection if isinstance(self.connection, ssl.SSLSocket) else None
+            seen.protocols.append(tls_socket.selected_alpn_protocol() if tls_socket is not None else None)
             status, headers, body = route(self)
             self.send_response(status)
             for key, value in {"Content-Length": str(len(body)), **headers}.items():
@@ -111,6 +120,87 @@ def http_server(route: Route, *, tls: ssl.SSLContext | None = None) -> Iterator[
         httpd.shutdown()
         httpd.server_close()
         thread.join(5)
+
+
+#: An HTTP/2 route: the request path → status, headers, body.
+H2Route = Callable[[str], tuple[int, dict[str, str], bytes]]
+
+
+def _send_pending(conn: h2.connection.H2Connection, pending: dict[int, bytes]) -> None:
+    """Send what flow control allows of each stream's body."""
+    for stream_id in list(pending):
+        body = pending.pop(stream_id)
+        while body:
+            size = min(len(body), conn.local_flow_control_window(stream_id), conn.max_outbound_frame_size)
+            if size <= 0:
+                pending[stream_id] = body      # wait for the client's WINDOW_UPDATE
+                break
+            conn.send_data(stream_id, body[:size], end_stream=size == len(body))
+            body = body[size:]
+
+
+def _serve_h2(sock: ssl.SSLSocket, route: H2Route, seen: Seen) -> None:
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
+    conn.initiate_connection()
+    sock.sendall(conn.data_to_send())
+    pending: dict[int, bytes] = {}
+    while data := sock.recv(65536):
+        for event in conn.receive_data(data):
+            if isinstance(event, h2.events.RequestReceived) and event.headers is not None:
+                headers = {str(k): str(v) for k, v in event.headers}
+                seen.paths.append(headers[":path"])
+                seen.hosts.append(headers[":authority"])
+                seen.protocols.append("h2")
+                status, extra, body = route(headers[":path"])
+                conn.send_headers(event.stream_id, [(":status", str(status)), ("content-length", str(len(body))),
+                                                    *((k.lower(), v) for k, v in extra.items())],
+                                  end_stream=not body)
+                if body:
+                    pending[event.stream_id] = body
+            elif isinstance(event, h2.events.StreamReset) and event.stream_id is not None:
+                pending.pop(event.stream_id, None)      # the client stopped reading
+            elif isinstance(event, h2.events.ConnectionTerminated):
+                return
+        _send_pending(conn, pending)
+        sock.sendall(conn.data_to_send())
+
+
+@contextlib.contextmanager
+def h2_server(route: H2Route, *, tls: ssl.SSLContext) -> Iterator[tuple[int, Seen]]:
+    """An HTTPS server on 127.0.0.1 that speaks HTTP/2 only: it offers ``h2`` alone in
+    ALPN and drops a connection that did not choose it (recording the choice in
+    ``seen.protocols``); each request is answered with ``route(path)``."""
+    seen = Seen()
+    tls.set_alpn_protocols(["h2"])
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve(raw: socket.socket) -> None:
+        raw.settimeout(5)
+        with contextlib.suppress(OSError, h2.exceptions.H2Error), \
+                tls.wrap_socket(raw, server_side=True) as sock:
+            if sock.selected_alpn_protocol() != "h2":
+                seen.protocols.append(sock.selected_alpn_protocol())
+                return
+            _serve_h2(sock, route, seen)
+
+    def accept() -> None:
+        listener.settimeout(0.02)
+        while not stop.is_set():
+            try:
+                raw, _ = listener.accept()
+            except OSError:
+                continue
+            threading.Thread(target=serve, args=(raw,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1], seen
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
 
 
 def page(body: bytes = b"<html>ok</html>", status: int = 200, **headers: str) -> Route:

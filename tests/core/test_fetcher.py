@@ -1,7 +1,8 @@
 """The guarded fetcher (core.fetcher): each test reproduces an SSRF attack on evidence
 fetching — internal addresses in every spelling, DNS answers pointing inside, redirects,
 DNS rebinding, port probing — and shows it refused, while allowed intranet sites and
-public sites (local servers behind a fake resolver) are fetched."""
+public sites (local servers behind a fake resolver) are fetched; over HTTP/2 where an
+HTTPS server offers it, with the same guards."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from tests.core.fake_net import (
     FakeResolver,
     LoopbackNetwork,
     closed_port,
+    h2_server,
     http_server,
     make_certs,
     page,
@@ -194,6 +196,65 @@ async def test_https_keeps_the_name_for_sni_and_the_certificate(tmp_path: Path) 
         assert seen.server_names == ["www.example.test"] and network.connected == [(PUBLIC_IP, port)]
         # The same server under another name: its certificate does not match.
         assert await refused(fetcher, f"https://other.example.test:{port}/") == "HTTPS 证书或加密连接有误"
+
+
+# ---- HTTP/2 -----------------------------------------------------------------------------
+
+async def test_https_speaks_http2_when_the_server_offers_it(tmp_path: Path) -> None:
+    certs = make_certs(tmp_path, "www.example.test")
+    network = LoopbackNetwork()
+    fetcher = GuardedFetcher(resolver=FakeResolver({"www.example.test": [PUBLIC_IP]}), network=network,
+                             ssl_context=certs.client)
+    with h2_server(lambda path: (200, {"Content-Type": "text/html"}, b"h2 page"), tls=certs.server) as (port, seen):
+        fetched = await fetcher.fetch(f"https://www.example.test:{port}/a?b=1", timeout=2, max_bytes=1000)
+    assert (fetched.status, fetched.body, fetched.headers["content-type"]) == (200, b"h2 page", "text/html")
+    assert seen.protocols == ["h2"] and seen.paths == ["/a?b=1"]          # the server speaks nothing else
+    assert seen.hosts == [f"www.example.test:{port}"] and network.connected == [(PUBLIC_IP, port)]
+
+
+async def test_http2_redirects_rebinding_and_size_caps_are_guarded(tmp_path: Path) -> None:
+    certs = make_certs(tmp_path, "www.example.test")
+    resolver = FakeResolver({"www.example.test": [PUBLIC_IP]})
+    network = LoopbackNetwork()
+    fetcher = GuardedFetcher(resolver=resolver, network=network, ssl_context=certs.client)
+    big = b"x" * 300_000
+
+    def route(path: str) -> tuple[int, dict[str, str], bytes]:
+        if path == "/":
+            return 302, {"Location": "/next"}, b""
+        if path == "/next":
+            return 302, {"Location": f"http://127.0.0.1:{port}/secret"}, b""
+        if path == "/moved":
+            return 302, {"Location": "/"}, b""
+        return (200, {}, big) if path == "/big" else (200, {}, SECRET)
+
+    with h2_server(route, tls=certs.server) as (port, seen):
+        assert await refused(fetcher, f"https://www.example.test:{port}/") == NOT_ALLOWED
+        assert seen.paths == ["/", "/next"]                       # the internal hop never reached
+        resolver.table["www.example.test"] = [[PUBLIC_IP], ["127.0.0.1"]]   # rebinding between hops
+        resolver.calls.clear()
+        assert await refused(fetcher, f"https://www.example.test:{port}/moved") == NOT_ALLOWED
+        assert seen.paths[2:] == ["/moved"]                       # refused at the second hop's answer
+        resolver.table["www.example.test"] = [PUBLIC_IP]
+        with pytest.raises(BodyTooLarge):
+            await fetcher.fetch(f"https://www.example.test:{port}/big", timeout=2, max_bytes=100_000)
+        cut = await fetcher.fetch(f"https://www.example.test:{port}/big", timeout=2, max_bytes=100_000,
+                                  truncate=True)
+        assert (len(cut.body), cut.truncated) == (100_000, True)
+    assert set(seen.protocols) == {"h2"} and "/secret" not in seen.paths
+    assert {address for address, _ in network.connected} == {PUBLIC_IP}
+
+
+async def test_https_servers_without_http2_are_fetched_over_http1(tmp_path: Path) -> None:
+    certs = make_certs(tmp_path, "www.example.test")
+    certs.server.set_alpn_protocols(["http/1.1"])
+    fetcher = GuardedFetcher(resolver=FakeResolver({"www.example.test": [PUBLIC_IP]}), network=LoopbackNetwork(),
+                             ssl_context=certs.client)
+    with http_server(page(b"http/1.1 page"), tls=certs.server) as (port, seen):
+        assert await get(fetcher, f"https://www.example.test:{port}/") == b"http/1.1 page"
+    with http_server(page(b"plain page")) as (port, plain):
+        assert await get(fetcher, f"http://www.example.test:{port}/") == b"plain page"
+    assert seen.protocols == ["http/1.1"] and plain.protocols == [None]
 
 
 # ---- port probing ----------------------------------------------------------------------

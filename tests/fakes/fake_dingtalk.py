@@ -159,10 +159,11 @@ class FakeDingTalk(FakePlatform):
     # ------------------------------------------------------------------ test controls
 
     def fail_next(self, path: str, *, status: int | None = None, code: str | None = None,
-                  errcode: int | None = None, times: int = 1) -> None:
+                  errcode: int | None = None, times: int = 1, message: str | None = None) -> None:
         """Answer the next ``times`` requests to ``path`` with HTTP ``status`` (and an
-        OpenAPI error ``code``) or, for webhooks, HTTP 200 with ``errcode``."""
-        self._fail_next(path, Injected(times, status=status, errcode=errcode, code=code))
+        OpenAPI error ``code`` and ``message``) or, for webhooks, HTTP 200 with ``errcode``."""
+        self._fail_next(path, Injected(times, status=status, errcode=errcode, code=code,
+                                       errmsg=message))
 
     def add_file(self, data: bytes, *, content_type: str = "image/png",
                  chunked: bool = False) -> str:
@@ -290,7 +291,7 @@ class FakeDingTalk(FakePlatform):
         if injected.errcode is not None:
             return JSONResponse({"errcode": injected.errcode, "errmsg": "injected"})
         assert injected.status is not None
-        return JSONResponse({"code": injected.code, "message": "injected",
+        return JSONResponse({"code": injected.code, "message": injected.errmsg or "injected",
                              "requestid": "req-1"}, status_code=injected.status)
 
     @staticmethod

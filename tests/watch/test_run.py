@@ -1,11 +1,15 @@
 """The site-watch run on the loopback fixture website: the site-down threshold opens one
 incident, tampering is found against the baseline the first run kept, a clean site
 raises nothing, a loopback site not registered intranet is refused, and the scheduled
-jobs do nothing without a website."""
+jobs do nothing without a website; a hostile page (nesting that would stall the parser,
+or content checks past their time) gives no findings while the rest of its site is
+checked, and keeps the findings it had."""
 
 from __future__ import annotations
 
+import logging
 import socket
+import threading
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -25,8 +29,9 @@ from roster.models import Site
 from tests.watch.builders import messages, office, workflow
 from tests.watch.conftest import SiteServer
 from watch import baseline
+from watch import run as watch_run
 from watch.columns import add_column, validate_column
-from watch.models import Baseline, Finding, FindingKind, Probe
+from watch.models import Baseline, Finding, FindingKind, FindingStatus, Probe
 from watch.pages import REFUSED
 from watch.run import run_checks
 from watch.schedule import cron_fields, register_watch, watch_job
@@ -61,9 +66,15 @@ def sites(engine: Engine) -> list[Site]:
         return watched_sites(session)
 
 
-async def run(engine: Engine, tmp_path: Path, at: Any, checks: set[str], policy: WatchPolicy = POLICY) -> list[Any]:
+async def run(engine: Engine, tmp_path: Path, at: Any, checks: set[str], policy: WatchPolicy = POLICY,
+              progress: Any = None) -> list[Any]:
     return await run_checks(engine, sites=sites(engine), policy=policy, profile=workflow(tmp_path).profile,
-                            fetcher=FETCHER, now=at, workflow=workflow(tmp_path), checks=checks)
+                            fetcher=FETCHER, now=at, workflow=workflow(tmp_path), checks=checks, progress=progress)
+
+
+def nested_page(depth: int, tail: str = "") -> str:
+    """``depth`` nested ``<div>``: a tampered page, or a template that never closes them."""
+    return "<html><body>" + "<div>" * depth + tail + "</div>" * depth + "</body></html>"
 
 
 async def test_a_site_down_for_k_probes_opens_one_incident(engine: Engine, tmp_path: Path,
@@ -165,6 +176,72 @@ async def test_a_loopback_site_not_registered_intranet_is_refused(engine: Engine
         assert session.exec(select(Probe)).all() == [] and session.exec(select(Incident)).all() == []
         (text,) = [m.text for m in messages(session, "王芳")]
         assert "dutybot sites add 名称 --intranet" in text
+
+
+async def test_a_hostile_page_is_not_parsed_and_the_rest_of_the_site_is_checked(
+        engine: Engine, tmp_path: Path, site_server: SiteServer, caplog: pytest.LogCaptureFixture) -> None:
+    site_server.set("/", home("<p>全区布署冬季防火工作。</p>"))
+    site_server.set("/gzdt/", column_page("2026-11-20"))
+    site_server.set("/tzgg/", "<html><body><ul><li><a href='/tzgg/1.html'>通知</a>（2026-11-20）</li></ul>"
+                              "<p>截止目前已完成。</p></body></html>")
+    with Session(engine) as session:
+        office(session, NOW)
+        site = site_server.site(session)
+        for name, path, kind in (("工作动态", "/gzdt/", "动态"), ("通知公告", "/tzgg/", "通知公告")):
+            add_column(session=session, site=site, new=validate_column(name, site_server.url(path), kind),
+                       now=NOW, actor="test")
+        session.commit()
+        site_id = site.id
+    home_url, news, notices = site_server.url("/"), site_server.url("/gzdt/"), site_server.url("/tzgg/")
+    first = await run(engine, tmp_path, NOW, {"freshness", "content"})
+    assert sorted((f.kind, f.url) for f in first) == [(FindingKind.wrong_term, home_url),
+                                                      (FindingKind.wrong_term, notices)]
+    # the notices page turns hostile: 50,000 nested <div>, a gambling link hidden inside
+    site_server.set("/tzgg/", nested_page(50_000, "<a style='display:none' href='http://bet365.example.com/'>x</a>"))
+    site_server.set("/gzdt/", column_page("2026-11-20").replace("</ul>", "</ul><p>再接再励。</p>"))
+    lines: list[str] = []
+    with caplog.at_level(logging.WARNING, logger="watch.run"):
+        found = await run(engine, tmp_path, NOW + timedelta(hours=1), {"freshness", "content"}, progress=lines.append)
+    assert sorted((f.kind, f.url) for f in found) == [(FindingKind.wrong_term, home_url),
+                                                      (FindingKind.wrong_term, news)]
+    assert f"区政府门户网站：页面 {notices} 页面结构异常（标签嵌套达" in "\n".join(lines)
+    assert any("本次未检查其内容" in line for line in lines)
+    assert f"page {notices} of site {site_id} not parsed" in caplog.text
+    with Session(engine) as session:
+        kept = session.exec(select(Finding).where(Finding.url == notices)).one()
+        assert (kept.kind, kept.status) == (FindingKind.wrong_term, FindingStatus.open)   # not read: kept
+        assert session.exec(select(Finding).where(Finding.kind == FindingKind.empty_column)).all() == []
+
+
+async def test_content_checks_past_their_time_are_given_up(engine: Engine, tmp_path: Path, site_server: SiteServer,
+                                                           caplog: pytest.LogCaptureFixture,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    site_server.set("/", home("<p>全区布署冬季防火工作。</p>"))
+    with Session(engine) as session:
+        office(session, NOW)
+        site_server.site(session)
+        session.commit()
+    assert [f.kind for f in await run(engine, tmp_path, NOW, {"content"})] == [FindingKind.wrong_term]
+    release = threading.Event()
+
+    def stuck(*args: Any, **kwargs: Any) -> Any:
+        release.wait()                      # a parse that does not end while the run waits
+        raise AssertionError("the run did not wait for this page")
+
+    monkeypatch.setattr(watch_run, "scan_page", stuck)
+    monkeypatch.setattr(watch_run, "PAGE_SECONDS", 0)
+    lines: list[str] = []
+    try:
+        with caplog.at_level(logging.WARNING, logger="watch.run"):
+            found = await run(engine, tmp_path, NOW + timedelta(hours=1), {"content"}, progress=lines.append)
+    finally:
+        release.set()
+    assert found == []
+    assert any("内容检查超过 0 秒仍未完成" in line for line in lines) and "given up" in caplog.text
+    with Session(engine) as session:
+        (kept,) = session.exec(select(Finding)).all()
+        assert kept.status == FindingStatus.open
+        assert session.exec(select(Baseline)).one().taken_at == NOW          # the baseline stays
 
 
 class Crons:
