@@ -72,10 +72,12 @@ def secrets_of(settings: Settings) -> set[str]:
 
 
 def _secret_values(model: BaseModel) -> Iterator[str]:
-    """The ``SecretStr`` values of a settings model, its sections and their lists."""
+    """The ``SecretStr`` values of a settings model, its sections, their lists and their
+    tables of named entries (``[alerts.sources.<name>]``)."""
     for name in type(model).model_fields:
         value = getattr(model, name)
-        items = value if isinstance(value, list | tuple) else [value]
+        items = (value if isinstance(value, list | tuple)
+                 else list(value.values()) if isinstance(value, dict) else [value])
         for item in items:
             if isinstance(item, SecretStr):
                 yield item.get_secret_value()

@@ -33,7 +33,7 @@ from incidents.models import (
     IncidentType,
     Source,
 )
-from incidents.service import name_of, next_step, step_due_zh
+from incidents.service import name_of, next_step, reporter_name, step_due_zh
 
 SITE_CHARS = 24
 
@@ -91,7 +91,7 @@ def render(session: Session, incident: Incident, steps: list[IncidentStep], *, n
     where = incident.site + (f" {incident.url}" if incident.url and incident.url != incident.site else "")
     lines = [first, when(incident, steps, now, step), action or press(incident, steps, now, step),
              f"对象：{where}", f"描述：{incident.description[:80]}",
-             f"报告：{name_of(session, incident.reporter_id)} {fmt_short_zh(incident.reported_at)}"
+             f"报告：{reporter_name(session, incident)} {fmt_short_zh(incident.reported_at)}"
              f"（{SOURCE_ZH[Source(incident.source)]}）"]
     if incident.unit:
         lines.append(f"单位：{incident.unit}")

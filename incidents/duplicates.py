@@ -42,7 +42,7 @@ from incidents.models import (
     IncidentStatus,
     IncidentType,
 )
-from incidents.service import get_incident, name_of, record
+from incidents.service import get_incident, record, reporter_name
 from people.models import Person
 
 KIND = "incident.duplicate"
@@ -91,7 +91,7 @@ def find_duplicate(*, session: Session, target: str, now: datetime, window: time
 def describe(incident: Incident, session: Session) -> str:
     """``INC-20261123-001（无法访问，一般，待确认，王芳 11月23日 10:00 报告）``."""
     return (f"{incident.number}（{TYPE_ZH[IncidentType(incident.type)]}，{incident.grade_label}，"
-            f"{STATUS_ZH[IncidentStatus(incident.status)]}，{name_of(session, incident.reporter_id)} "
+            f"{STATUS_ZH[IncidentStatus(incident.status)]}，{reporter_name(session, incident)} "
             f"{fmt_short_zh(incident.reported_at)} 报告）")
 
 

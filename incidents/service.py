@@ -26,6 +26,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from core import audit
+from core.audit import AuditEvent
 from core.clock import fmt_short_zh, local
 from core.errors import DutybotError, InputError, NotFound, PermissionDenied
 from core.office_hours import OfficeHours
@@ -46,6 +47,7 @@ from incidents.models import (
     Source,
     StepStatus,
 )
+from incidents.paging_models import PagingPolicy
 from incidents.playbooks import ROLE_LABEL, load_ladders, load_playbooks, step_timing
 from people.models import Person, Role
 from people.service import people_with_role, support_of_unit
@@ -109,7 +111,8 @@ NO_SITES: SiteSupport = NoSites()
 @dataclass(frozen=True)
 class IncidentPolicy:
     """What the domain needs from outside: ``[incidents]`` in the config, who is on duty,
-    who supports each site, and the office hours routine pings wait for."""
+    who supports each site, the office hours routine pings wait for, and which pings also
+    page by phone."""
 
     at_once_minutes: int = 30
     remind_before: timedelta = timedelta(minutes=60)
@@ -121,6 +124,8 @@ class IncidentPolicy:
     repeat_limit: int = 2
     # 一般-grade step reminders outside these wait for them; None: ping at any hour.
     office_hours: OfficeHours | None = None
+    # Which pings also page by SMS or voice call (``[paging]``); None: chat only.
+    paging: PagingPolicy | None = None
 
 
 # -- parsing -------------------------------------------------------------------------
@@ -191,6 +196,19 @@ def name_of(session: Session, person_id: int | None) -> str:
         return "—"
     person = session.get(Person, person_id)
     return person.name if person else "—"
+
+
+def reporter_name(session: Session, incident: Incident) -> str:
+    """Who reported ``incident``: the person, or for an incident nobody's account opened (a
+    monitoring alert, site watch) the name its "reported" event was recorded under."""
+    if incident.reporter_id is not None:
+        return name_of(session, incident.reporter_id)
+    actor = session.exec(
+        select(AuditEvent.actor).where(AuditEvent.entity_type == "incident",
+                                       AuditEvent.entity_id == incident.number,
+                                       AuditEvent.action == "reported")
+        .order_by(col(AuditEvent.id))).first()
+    return actor or "—"
 
 
 def in_district(person: Person | None, policy: IncidentPolicy) -> bool:

@@ -32,9 +32,10 @@ DING_CB_TOKEN = "dingCallbackTok7"
 DING_CB_AES = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210abcdefg"
 DB_PASSWORD = "pg-Passw0rd!x"
 WEBHOOK_SECRET = "tg-webhook-secret-42"
+ALERT_TOKEN = "alertmanager-bearer-7f3c9a2e51"
 SECRETS = (TOKEN, TOKEN.split(":")[1], WECOM_SECRET, WECOM_TOKEN, WECOM_AES, WECOM_ROBOT_KEY,
            DING_SECRET, DING_ROBOT_SECRET, DING_ROBOT_TOKEN, DING_CB_TOKEN, DING_CB_AES,
-           DB_PASSWORD, WEBHOOK_SECRET)
+           DB_PASSWORD, WEBHOOK_SECRET, ALERT_TOKEN)
 cli_main = importlib.import_module("bot.cli.main")   # bot.cli exports main() under that name
 PHONE, PHONE_MASKED = "13812345678", "138****5678"
 ID_NO, ID_MASKED = "53010219900101123X", "530102********123X"
@@ -52,6 +53,8 @@ def all_secrets_settings() -> Settings:
                      "robot_secret": DING_ROBOT_SECRET, "callback_token": DING_CB_TOKEN,
                      "callback_aes_key": DING_CB_AES,
                      "robot_webhook": f"https://oapi.dingtalk.com/robot/send?access_token={DING_ROBOT_TOKEN}"},
+        "alerts": {"sources": {"prometheus": {"token": ALERT_TOKEN, "kind": "alertmanager",
+                                              "unit": "区政府办公室"}}},
     })
 
 

@@ -94,6 +94,7 @@ def test_a_firing_alert_opens_one_incident_and_its_repeats_open_none(
     assert reported.actor == "告警：prom"
     told = messages(engine, "王芳")
     assert len(told) == 1 and told[0].startswith("【新事件】")
+    assert "报告：告警：prom" in told[0]      # the card names the source, not "—"
 
     clock.advance(timedelta(hours=4))     # Alertmanager's repeat_interval
     again, twice = run(engine, clock, workflow, fire(), fire())   # twice in one notification, too
