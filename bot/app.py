@@ -14,6 +14,7 @@ import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,6 +36,8 @@ from bot.handlers import default_handlers
 from bot.http import HttpService
 from bot.metrics import Metrics
 from bot.outbox import OutboxSender
+from bot.paging.callbacks import paging_routes
+from bot.paging.sender import PageSender
 from bot.scheduler import Scheduler
 from briefing.flows import register_briefing
 from checks.flows import register_checks
@@ -127,7 +130,13 @@ class App:
                                                          office_hours=settings.office_hours(self.calendar))
         self.sender = OutboxSender(engine=self.engine, adapter=adapter, clock=clock,
                                    settings=settings.outbox)
-        self.scheduler = Scheduler(engine=self.engine, clock=clock, on_work=self.sender.wake)
+        # Issue 19: ladder pings that also page by SMS or voice call ([paging]); their worker.
+        self.pager: PageSender | None = None
+        if settings.paging.enabled:
+            self.incident_policy = replace(self.incident_policy, paging=settings.paging.policy())
+            self.pager = PageSender.for_settings(engine=self.engine, clock=clock, settings=settings.paging,
+                                                 on_commit=self.sender.wake)
+        self.scheduler = Scheduler(engine=self.engine, clock=clock, on_work=self.wake_senders)
         # /metrics: this App's own registry (bot.metrics); it reads whichever sender runs.
         self.metrics = Metrics(engine=self.engine, clock=clock, platform=adapter.platform,
                                counters=lambda: self.sender.counters,
@@ -136,13 +145,19 @@ class App:
         self.dispatcher = Dispatcher(
             engine=self.engine, clock=clock, settings=settings, calendar=self.calendar,
             profile=self.profile, incident_policy=self.incident_policy,
-            handlers=handlers if handlers is not None else default_handlers(), on_commit=self.sender.wake)
+            handlers=handlers if handlers is not None else default_handlers(), on_commit=self.wake_senders)
         adapter.configure(commands=self.dispatcher.menu(), on_chat_moved=self.chat_moved,
                           on_reachability=self.reachability, claim_once=self.claim_once)
         # Held pictures and files (bot/held_media.py) expire 10 minutes after receipt: deleted
         # when their sender's are read, and by this sweep (at start, then every 15 minutes,
         # with the other 15-minute jobs so the drill mode takes no extra steps).
         self.scheduler.register_cron(HELD_SWEEP_JOB, self._sweep_held, run_at_start=True, minute="*/15")
+
+    def wake_senders(self) -> None:
+        """New outbox rows or pages were committed: start the senders' next passes now."""
+        self.sender.wake()
+        if self.pager is not None:
+            self.pager.wake()
 
     def _sweep_held(self, session: Session, fire: datetime, now: datetime) -> None:
         remaining = self.dispatcher.held.sweep(now)
@@ -204,7 +219,7 @@ class App:
                                               incident_policy=self.incident_policy,
                                               evidence_dir=self.settings.resolve(self.settings.incidents.evidence_dir)))
         # Issue 19: the daily backup at [backup] schedule, on a thread of its own (None: off).
-        self.backups = register_backup(self.scheduler, settings=self.settings)
+        self.backups = register_backup(self.scheduler, settings=self.settings, engine=self.engine)
 
     async def chat_moved(self, old: str, new: str) -> None:
         """The platform gave chat ``old`` the id ``new``: remember it, re-address the queue."""
@@ -283,6 +298,8 @@ class App:
         """Deliver everything that is due now; returns how many messages went out."""
         total = 0
         for _ in range(1000):
+            if self.pager is not None:   # pages first: they are what wakes people
+                await self.pager.send_due()
             report = await self.sender.deliver_due()
             total += report.sent + report.edited
             if not report.progressed:
@@ -311,7 +328,7 @@ class App:
         Raises:
             ConfigError: the address cannot be listened on (in use, not allowed).
         """
-        routes = [*self.adapter.http_routes(), *alert_routes(self)]   # alerts: issue 19
+        routes = [*self.adapter.http_routes(), *alert_routes(self), *paging_routes(self)]   # issue 19
         if not routes and not self.settings.http.enabled:
             return
         host, port = self.settings.http.host, self.settings.http.port
@@ -351,6 +368,8 @@ class App:
             raise
         self.scheduler.start(tick_seconds=self.settings.bot.tick_seconds)
         sender = asyncio.create_task(self.sender.run(stop), name="outbox-sender")
+        pager = (asyncio.create_task(self.pager.run(stop), name="page-sender")
+                 if self.pager is not None else None)
         log.info("dutybot running on %s", self.adapter.platform)
         self.running = True
         if on_started is not None:
@@ -361,6 +380,9 @@ class App:
             self.running = False
             await self.scheduler.shutdown()
             await sender  # ends after its current pass: nothing is cut off mid-send
+            if pager is not None and self.pager is not None:
+                await pager
+                await self.pager.aclose()
             await self.stop_http()
             await self.adapter.stop()
             self.engine.dispose()

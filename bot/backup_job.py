@@ -9,7 +9,9 @@ beyond the newest ``keep`` and those older than ``keep_days`` days, the newest a
 The daily job (``[backup] schedule``, :func:`register_backup`) is a cron job that starts
 the backup on a thread of its own and returns at once: a backup takes minutes, and neither
 the scheduler's tick nor — on SQLite — the write lock of the cron transaction may wait for
-it. The result is logged; a backup still running when the next is due is not doubled.
+it. The result is logged; a failure is also told to every active admin in chat
+(:func:`tell_admins_failed`: what failed, why, and the command to try it by hand), once per
+scheduled time. A backup still running when the next is due is not doubled.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.backup import (
@@ -33,7 +36,12 @@ from bot.backup import (
 )
 from bot.config import Settings
 from bot.scheduler import Scheduler
-from core.clock import SHANGHAI, local
+from core.clock import SHANGHAI, fmt_short_zh, local
+from core.db import session_scope
+from core.messages import Outbound
+from core.outbox import enqueue
+from people.models import Role
+from people.service import people_with_role
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +106,28 @@ def run_backup(settings: Settings, *, now: datetime, to: Path | None = None,
     return result, removed
 
 
+def tell_admins_failed(engine: Engine, *, fire: datetime, now: datetime, error: Exception) -> int:
+    """Queue 【备份失败】 to every active admin (once per scheduled time); how many."""
+    why = error.message if isinstance(error, BackupError) else f"{type(error).__name__}: {error}"
+    text = (f"【备份失败】{fmt_short_zh(fire)} 的定时备份没有完成。\n原因：{why}\n"
+            "请在服务器上运行 dutybot backup 重试，并查看日志；在备份恢复正常之前，"
+            "数据库和证据文件没有新的备份。")
+    key = f"backup:failed:{local(fire):%Y%m%d%H%M}"
+    with session_scope(engine) as session:
+        admins = people_with_role(session=session, role=Role.admin)
+        for admin in admins:
+            enqueue(session=session, message=Outbound(text=text, person_id=admin.id), now=now, event_key=key)
+    if not admins:
+        log.error("scheduled backup failed and there is no active admin to tell")
+    return len(admins)
+
+
 class ScheduledBackup:
     """The cron job of ``[backup] schedule``: starts :func:`run_backup` on its own thread
     and returns at once; a backup still running when the next is due is not doubled."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+        self.settings, self.engine = settings, engine   # engine: where admins are told of a failure
         self.last: BackupResult | None = None
         self.last_error: Exception | None = None
         self._thread: threading.Thread | None = None
@@ -112,15 +136,20 @@ class ScheduledBackup:
         if self._thread is not None and self._thread.is_alive():
             log.warning("the previous backup is still running; the backup due at %s is skipped", local(fire))
             return
-        self._thread = threading.Thread(target=self._run, args=(now,), name="dutybot-backup", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(fire, now), name="dutybot-backup", daemon=True)
         self._thread.start()
 
-    def _run(self, now: datetime) -> None:
+    def _run(self, fire: datetime, now: datetime) -> None:
         try:
             result, removed = run_backup(self.settings, now=now)
         except Exception as exc:
             self.last_error = exc
             log.error("scheduled backup failed: %s", exc, exc_info=not isinstance(exc, BackupError))
+            if self.engine is not None:
+                try:
+                    tell_admins_failed(self.engine, fire=fire, now=now, error=exc)
+                except Exception:
+                    log.exception("the admins could not be told that the backup failed")
             return
         self.last, self.last_error = result, None
         log.info("backup written: %s (%d bytes, %s database at %s, %d evidence files); %d old backup(s) deleted",
@@ -134,7 +163,8 @@ class ScheduledBackup:
         return self.last
 
 
-def register_backup(scheduler: Scheduler, *, settings: Settings) -> ScheduledBackup | None:
+def register_backup(scheduler: Scheduler, *, settings: Settings,
+                    engine: Engine | None = None) -> ScheduledBackup | None:
     """The daily backup at ``[backup] schedule`` (Beijing time); None when it is off."""
     schedule = settings.backup.schedule
     if not schedule:
@@ -145,6 +175,6 @@ def register_backup(scheduler: Scheduler, *, settings: Settings) -> ScheduledBac
             pg_tool("pg_dump")
     except BackupError as exc:   # said at start, not first at 03:30
         log.warning("[backup] schedule is set, but the backups will fail: %s", exc.message)
-    job = ScheduledBackup(settings)
+    job = ScheduledBackup(settings, engine)
     scheduler.register_cron(BACKUP_JOB, job, hour=hour, minute=minute)
     return job

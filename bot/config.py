@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from accounts.duties import DutyPolicy
+from bot.paging.settings import PagingSettings
 from checks.indicators import Sheet, load_sheet
 from checks.service import CheckPolicy
 from core.errors import ConfigError, ProfileError
@@ -203,6 +204,8 @@ class WatchSettings(_Section):
     timeout_seconds: float = Field(default=15, gt=0, le=120)
     max_bytes: int = Field(default=5_000_000, ge=10_000, le=200_000_000)
     lexicons: list[str] = Field(default_factory=list, max_length=50)
+    # Availability probes older than this many days are deleted at night (0: never).
+    probe_keep_days: int = Field(default=400, ge=0, le=36_500)
 
     def policy(self, resolve: Callable[[str], Path] | None = None) -> WatchPolicy:
         """The domain's view; lexicon paths made absolute with ``resolve`` (the config's folder)."""
@@ -214,7 +217,7 @@ class WatchSettings(_Section):
             cert_warn_days=self.cert_warn_days, fresh_warn_days=self.fresh_warn_days, crawl_depth=self.crawl_depth,
             crawl_max_pages=self.crawl_max_pages, per_host_concurrency=self.per_host_concurrency,
             polite_delay_ms=self.polite_delay_ms, timeout_seconds=self.timeout_seconds, max_bytes=self.max_bytes,
-            lexicons=paths)
+            lexicons=paths, probe_keep_days=self.probe_keep_days)
 
 
 class BriefingSettings(_Section):
@@ -604,6 +607,7 @@ class Settings(_Section):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+    paging: PagingSettings = Field(default_factory=PagingSettings)   # 电话/短信提醒 (bot/paging/)
     wecom: WeComSettings = Field(default_factory=WeComSettings)
     dingtalk: DingTalkSettings = Field(default_factory=DingTalkSettings)
 

@@ -15,6 +15,7 @@ import core.outbox
 import core.schedule
 import incidents.alert_models
 import incidents.models
+import incidents.paging_models
 import people.models
 import replies.models
 import roster.models

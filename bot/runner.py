@@ -36,8 +36,9 @@ from bot import instance_lock, logs
 from bot.adapters.base import Adapter
 from bot.app import App
 from bot.config import Settings
+from bot.extras import import_adapter
 from core.clock import SystemClock
-from core.errors import AdapterError, ConfigError, InputError
+from core.errors import AdapterError, ConfigError
 from people.models import PLATFORM_ZH
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ def build_adapter(name: str, settings: Settings) -> Adapter:
     Raises:
         ConfigError: its credentials are missing or malformed.
         InputError: no such adapter.
+        MissingExtra: the platform's library is not installed (``dutybot[<platform>]``).
     """
     try:
         return _construct(name, settings)
@@ -57,16 +59,16 @@ def build_adapter(name: str, settings: Settings) -> Adapter:
 
 
 def _construct(name: str, settings: Settings) -> Adapter:
+    # Each platform's package is imported only when chosen: its library is an extra.
+    module = import_adapter(name)
+    adapter: Adapter
     if name == "telegram":
-        from bot.adapters.telegram import TelegramAdapter
-        return TelegramAdapter(settings.telegram)
-    if name == "wecom":
-        from bot.adapters.wecom import WeComAdapter
-        return WeComAdapter(settings.wecom, max_media_bytes=settings.incidents.fetch_max_bytes)
-    if name == "dingtalk":
-        from bot.adapters.dingtalk import DingTalkAdapter
-        return DingTalkAdapter(settings.dingtalk, max_media_bytes=settings.incidents.fetch_max_bytes)
-    raise InputError(f"没有名为 {name} 的适配器；可用：console、telegram、wecom、dingtalk")
+        adapter = module.TelegramAdapter(settings.telegram)
+    elif name == "wecom":
+        adapter = module.WeComAdapter(settings.wecom, max_media_bytes=settings.incidents.fetch_max_bytes)
+    else:
+        adapter = module.DingTalkAdapter(settings.dingtalk, max_media_bytes=settings.incidents.fetch_max_bytes)
+    return adapter
 
 
 def describe(name: str, settings: Settings) -> str:

@@ -146,4 +146,6 @@ def sandbox(settings: Settings, *, empty: bool = False, prefix: str = "dutybot-d
         # A drill that moves its clock past the backup time must not back the drill up
         # into the live backup folder (and rotate the real backups away).
         drill.backup.schedule = ""
+        # Nor page real phones (电话/短信提醒) about drill incidents.
+        drill.paging.enabled = False
         yield Sandbox(settings=drill, directory=folder, note=note, copied=copied)

@@ -1,8 +1,10 @@
 """Storage: engines, sessions, the UTC column type, and Alembic migrations.
 
 SQLite (embedded default) runs in WAL mode with foreign keys on and a busy timeout;
-PostgreSQL is reached through psycopg 3. The schema is only ever created by Alembic
-(``dutybot db upgrade``); the bot refuses to start on an out-of-date schema.
+PostgreSQL is reached through psycopg 3, the ``postgres`` extra (without it
+:func:`make_engine` raises :class:`~core.errors.MissingExtra`). The schema is only ever
+created by Alembic (``dutybot db upgrade``); the bot refuses to start on an out-of-date
+schema.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 from sqlmodel.sql.expression import Select
 
-from core.errors import SchemaOutOfDate
+from core.errors import MissingExtra, SchemaOutOfDate
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _T0 = TypeVar("_T0")
@@ -63,7 +65,11 @@ def normalize_url(url: str) -> str:
 
 
 def make_engine(url: str, *, search_path: str | None = None, echo: bool = False) -> Engine:
-    """An engine for ``url``; ``search_path`` pins a PostgreSQL schema (used by tests)."""
+    """An engine for ``url``; ``search_path`` pins a PostgreSQL schema (used by tests).
+
+    Raises:
+        MissingExtra: a PostgreSQL URL, and psycopg (``dutybot[postgres]``) is not installed.
+    """
     url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
@@ -89,7 +95,13 @@ def make_engine(url: str, *, search_path: str | None = None, echo: bool = False)
     connect_args: dict[str, Any] = {}
     if search_path:
         connect_args["options"] = f"-csearch_path={search_path}"
-    return create_engine(url, echo=echo, pool_pre_ping=True, connect_args=connect_args)
+    try:
+        return create_engine(url, echo=echo, pool_pre_ping=True, connect_args=connect_args)
+    except ModuleNotFoundError as exc:
+        # The driver is the ``postgres`` extra (pyproject.toml), not a core dependency.
+        if (exc.name or "").partition(".")[0] == "psycopg":
+            raise MissingExtra("postgres", "PostgreSQL") from None
+        raise
 
 
 @contextmanager

@@ -11,6 +11,7 @@ data fields that callers can inspect. The tree::
     ├── ProfileError              a rule profile file is unknown or malformed
     ├── SchemaOutOfDate           the database needs ``dutybot db upgrade``
     ├── InputError                bad user input (CLI or chat); message is the usage hint
+    ├── MissingExtra              an optional part (a pip extra) this configuration needs is not installed
     ├── NotFound                  a referenced entity does not exist
     ├── PermissionDenied          the person lacks a role the command needs
     └── AdapterError              a chat platform failed; ``retryable`` says whether to retry
@@ -57,6 +58,22 @@ class SchemaOutOfDate(DutybotError):
 
 class InputError(DutybotError):
     """Bad input from a person; the message says how to do it right."""
+
+
+class MissingExtra(DutybotError):
+    """The configuration needs an optional part that is not installed (a chat platform's
+    library, the PostgreSQL driver); the message is the one line saying what to install.
+
+    Args:
+        extra: the pip extra that provides it (``telegram``, ``postgres`` …).
+        what: what needs it, as a person names it (``Telegram``, ``PostgreSQL``).
+    """
+
+    def __init__(self, extra: str, what: str) -> None:
+        gap = " " if what.isascii() else ""     # 使用 Telegram 需要…, 使用钉钉需要…
+        super().__init__(f"使用{gap}{what}{gap}需要安装扩展：pip install 'dutybot[{extra}]'")
+        self.extra = extra
+        self.what = what
 
 
 class NotFound(DutybotError):

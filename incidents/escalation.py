@@ -22,6 +22,9 @@ they are alone on the rung (a district officer who reported hears that nobody ac
 Every due item is keyed ``incident:<number>:<run>:<step>:<grade>:<level>:<repeat>``; a
 re-grade cancels the runs of the old grade and starts new ones. Every message names the
 deadline, the rule and its article.
+
+Beside each chat ping of a rung, :func:`incidents.paging.page_ping` queues the SMS and
+voice calls the paging policy (``IncidentPolicy.paging``) asks for, in the same transaction.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from incidents.models import (
     IncidentType,
     StepStatus,
 )
+from incidents.paging import page_ping
 from incidents.playbooks import OWNER_ZH, LadderSpec, load_ladders, load_playbooks
 from incidents.service import (
     IncidentPolicy,
@@ -389,20 +393,24 @@ def announce_new(session: Session, incident: Incident, *, profile: Profile, poli
         label = incident.ladder_rungs()[level]["label"]
         head = "【新事件】" if level == 0 else f"【事件报告·{label}】{incident.grade_label}事件"
         extra = "".join(f"\n{n}" for n in notices) if level == 0 else ""
-        told += notify(session, _everyone_or_admins(session, rung_people(session, incident, level))
-                       if level == 0 else rung_people(session, incident, level),
-                       f"{card(session, incident, steps, now=now, head=head)}{extra}\n{_basis(profile)}",
-                       event=f"{ref_of(incident)}:new:{level}",
-                       now=now, buttons=ack_buttons(incident), card=card_key(incident), skip=reporter)
+        event = f"{ref_of(incident)}:new:{level}"
+        rung = notify(session, _everyone_or_admins(session, rung_people(session, incident, level))
+                      if level == 0 else rung_people(session, incident, level),
+                      f"{card(session, incident, steps, now=now, head=head)}{extra}\n{_basis(profile)}",
+                      event=event, now=now, buttons=ack_buttons(incident), card=card_key(incident), skip=reporter)
+        told += rung
+        page_ping(session, incident, rung, policy=policy, run="ack", level=level, event=event, now=now)
         incident.escalation_level = max(incident.escalation_level, level)
     playbook = load_playbooks()[IncidentType(incident.type)]
     if playbook.inform_leader and incident.escalation_level < 1:
-        told += notify(session, leaders_on_duty(session, incident, policy),
-                       card(session, incident, steps, now=now,
-                            head=f"【事件报告·带班领导】{TYPE_ZH[IncidentType(incident.type)]}事件，请知悉并督促处置")
-                       + "\n" + profile.basis('DUTY-3'),
-                       event=f"{ref_of(incident)}:inform-leader", now=now, buttons=ack_buttons(incident),
-                       card=card_key(incident), skip=reporter)
+        event = f"{ref_of(incident)}:inform-leader"
+        leaders = notify(session, leaders_on_duty(session, incident, policy),
+                         card(session, incident, steps, now=now,
+                              head=f"【事件报告·带班领导】{TYPE_ZH[IncidentType(incident.type)]}事件，请知悉并督促处置")
+                         + "\n" + profile.basis('DUTY-3'),
+                         event=event, now=now, buttons=ack_buttons(incident), card=card_key(incident), skip=reporter)
+        told += leaders
+        page_ping(session, incident, leaders, policy=policy, run="ack", level=1, event=event, now=now)
     session.add(incident)
     start_ack_run(session, incident, since=incident.reported_at, now=now)
     for step in steps:
@@ -480,12 +488,15 @@ def after_regraded(session: Session, incident: Incident, policy: IncidentPolicy,
     for level, offset in enumerate(spec.offsets()):
         if level == 0 or offset > timedelta(0):
             continue
-        notify(session, rung_people(session, incident, level),
-               card(session, incident, now=now,
-                    head=f"【事件等级调整·{grade_names(profile).zh(before)}→{incident.grade_label}】由 {person.name} 调整")
-               + f"\n{_basis(profile)}",
-               event=f"{ref_of(incident)}:graded:{incident.grade}:{level}", now=now,
-               buttons=ack_buttons(incident) if incident.acknowledged_at is None else (), skip=person.id)
+        event = f"{ref_of(incident)}:graded:{incident.grade}:{level}"
+        told = notify(session, rung_people(session, incident, level),
+                      card(session, incident, now=now,
+                           head=f"【事件等级调整·{grade_names(profile).zh(before)}→{incident.grade_label}】由 {person.name} 调整")
+                      + f"\n{_basis(profile)}",
+                      event=event, now=now,
+                      buttons=ack_buttons(incident) if incident.acknowledged_at is None else (), skip=person.id)
+        if incident.acknowledged_at is None:   # an acknowledged incident needs nobody woken
+            page_ping(session, incident, told, policy=policy, run="graded", level=level, event=event, now=now)
         incident.escalation_level = max(incident.escalation_level, level)
     session.add(incident)
     for step in steps_of(session=session, incident=incident):
@@ -495,8 +506,9 @@ def after_regraded(session: Session, incident: Incident, policy: IncidentPolicy,
 
 
 def escalate_now(session: Session, incident: Incident, person: Person, reason: str, profile: Profile,
-                 now: datetime) -> str:
-    """Manual escalation: ping the next rung above the highest pinged so far."""
+                 now: datetime, policy: IncidentPolicy | None = None) -> str:
+    """Manual escalation: ping the next rung above the highest pinged so far (and page
+    them by phone where ``policy`` says so)."""
     rungs = incident.ladder_rungs()
     level = min(incident.escalation_level + 1, len(rungs) - 1)
     people = rung_people(session, incident, level)
@@ -504,11 +516,14 @@ def escalate_now(session: Session, incident: Incident, person: Person, reason: s
         level += 1
         people = rung_people(session, incident, level)
     label = rungs[level]["label"]
-    notify(session, _everyone_or_admins(session, people),
-           card(session, incident, now=now, head=f"【事件上报·{label}】{person.name} 提请关注：{reason or '请指示'}")
-           + f"\n{_basis(profile)}",
-           event=f"{ref_of(incident)}:manual:{level}:{now.isoformat()}", now=now,
-           buttons=ack_buttons(incident) if incident.acknowledged_at is None else (), skip=person.id)
+    event = f"{ref_of(incident)}:manual:{level}:{now.isoformat()}"
+    told = notify(session, _everyone_or_admins(session, people),
+                  card(session, incident, now=now, head=f"【事件上报·{label}】{person.name} 提请关注：{reason or '请指示'}")
+                  + f"\n{_basis(profile)}",
+                  event=event, now=now,
+                  buttons=ack_buttons(incident) if incident.acknowledged_at is None else (), skip=person.id)
+    if policy is not None:
+        page_ping(session, incident, told, policy=policy, run="manual", level=level, event=event, now=now)
     incident.escalation_level = max(incident.escalation_level, level)
     session.add(incident)
     names = "、".join(p.name for p in people) or "管理员"
@@ -573,8 +588,10 @@ class Escalator:
                    person=None, actor="system", run=data["run"], step=step)
             return
         people = repeat_people(session, incident, self.policy, now)
-        notify(session, people, text(f"【{head}·重复提醒·第{n + 1}次】{what}") + f"\n{_basis(self.profile)}",
-               event=event, now=now, buttons=buttons)
+        told = notify(session, people, text(f"【{head}·重复提醒·第{n + 1}次】{what}") + f"\n{_basis(self.profile)}",
+                      event=event, now=now, buttons=buttons)
+        page_ping(session, incident, told, policy=self.policy, run=str(data["run"]), level=int(data["level"]),
+                  event=event, now=now, repeat=True)
         record(session, incident, now, "pinged",
                f"{what}，第{n + 1}次提醒：{'、'.join(p.name for p in people)}",
                person=None, actor="system", level=int(data["level"]), repeat=n, step=step)
@@ -596,10 +613,11 @@ class Escalator:
         people = [p for p in people if p.id != incident.reporter_id] or people
         label = rungs[reached]["label"]
         waited = duration_zh(now - incident.reported_at)
-        notify(session, people,
-               card(session, incident, now=now, head=f"【事件升级·{label}】报告后{waited}仍无人确认")
-               + f"\n{_basis(self.profile)}",
-               event=event, now=now, buttons=ack_buttons(incident))
+        told = notify(session, people,
+                      card(session, incident, now=now, head=f"【事件升级·{label}】报告后{waited}仍无人确认")
+                      + f"\n{_basis(self.profile)}",
+                      event=event, now=now, buttons=ack_buttons(incident))
+        page_ping(session, incident, told, policy=self.policy, run="ack", level=level, event=event, now=now)
         incident.escalation_level = max(incident.escalation_level, level)
         session.add(incident)
         record(session, incident, now, "pinged", f"无人确认，升级提醒{label}：{'、'.join(p.name for p in people)}",
@@ -640,7 +658,8 @@ class Escalator:
         else:
             reached, people = reachable_rung(session, incident, level)
             msg = text(f"【事件超期升级·{rungs[reached]['label']}】{late}", urge)
-        notify(session, people, msg, event=event, now=now, buttons=button if level == base else ())
+        told = notify(session, people, msg, event=event, now=now, buttons=button if level == base else ())
+        page_ping(session, incident, told, policy=self.policy, run="step", level=level, event=event, now=now)
         step.escalation_level = max(step.escalation_level, level)
         session.add(step)
         incident.escalation_level = max(incident.escalation_level, level)

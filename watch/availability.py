@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from cryptography import x509
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement, delete, func
 from sqlmodel import Session, col, select
 
 from core.clock import SHANGHAI, fmt_date_zh, fmt_short_zh, from_db, local
@@ -128,6 +128,26 @@ def month_counts(session: Session, site: Site, now: datetime) -> tuple[int, int]
         *_homepage(_site_id(site), now), col(Probe.at) >= month_start(now)).group_by(col(Probe.ok))).all()
     counts = {bool(ok): int(n) for ok, n in rows}
     return counts.get(True, 0) + counts.get(False, 0), counts.get(False, 0)
+
+
+#: Probes deleted per transaction by :func:`purge_probes` (writers wait for no longer).
+PURGE_BATCH = 20_000
+
+
+def purge_probes(session: Session, now: datetime, keep_days: int) -> int:
+    """Delete the probes older than ``keep_days`` days (0: none), a batch per commit;
+    how many. Nothing reads them: findings are judged on the current month."""
+    if keep_days <= 0:
+        return 0
+    cutoff = now - timedelta(days=keep_days)
+    deleted = 0
+    while True:
+        ids = session.exec(select(Probe.id).where(col(Probe.at) < cutoff).limit(PURGE_BATCH)).all()
+        if not ids:
+            return deleted
+        session.execute(delete(Probe).where(col(Probe.id).in_(ids)))
+        session.commit()
+        deleted += len(ids)
 
 
 def monthly_availability(session: Session, site: Site, now: datetime) -> float | None:

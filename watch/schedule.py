@@ -25,6 +25,7 @@ from sqlmodel import Session
 from core.fetcher import GuardedFetcher
 from core.profiles import Profile
 from core.schedule import CronRegistry
+from watch.availability import purge_probes
 from watch.dispatch import Workflow
 from watch.run import CHECKS, run_checks
 from watch.status import watched_sites
@@ -87,6 +88,18 @@ def watch_job(session: Session, fire: datetime, now: datetime, *, check: str, po
     return len(found)
 
 
+#: When old probes are deleted: every night at 03:50, after the links crawl has started.
+PURGE_AT = {"hour": "3", "minute": "50"}
+
+
+def purge_job(session: Session, fire: datetime, now: datetime, *, keep_days: int) -> int:
+    """The nightly purge of probes older than ``keep_days`` days; how many went."""
+    deleted = purge_probes(session, now, keep_days)
+    if deleted:
+        log.info("site watch: %d probe(s) older than %d days deleted", deleted, keep_days)
+    return deleted
+
+
 def register_watch(scheduler: CronRegistry, *, enabled: bool, policy: WatchPolicy, profile: Profile,
                    fetcher: GuardedFetcher, workflow: Workflow) -> None:
     """Register the four checks on their schedules (nothing when not ``enabled``).
@@ -104,3 +117,6 @@ def register_watch(scheduler: CronRegistry, *, enabled: bool, policy: WatchPolic
         job = partial(watch_job, check=check, policy=policy, profile=profile, fetcher=fetcher, workflow=workflow,
                       lexicon=lexicon if check in ("content", "links") else None)
         scheduler.register_cron(JOB.format(check=check), job, run_at_start=False, **cron_fields(minutes, OFFSET[check]))
+    if policy.probe_keep_days:
+        scheduler.register_cron(JOB.format(check="purge"), partial(purge_job, keep_days=policy.probe_keep_days),
+                                run_at_start=False, **PURGE_AT)

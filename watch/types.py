@@ -63,3 +63,4 @@ class WatchPolicy:
     max_bytes: int = 5_000_000
     user_agent: str = "dutybot-watch/1.0 (government website duty reading)"
     lexicons: tuple[str, ...] = ()      # lexicon files; () = the shipped default lexicon
+    probe_keep_days: int = 400          # probes older than this are deleted every night (0: kept)

@@ -6,8 +6,9 @@
   (``people``, ``console``, ``run``, ``demo``), :mod:`~bot.cli.incidents`,
   :mod:`~bot.cli.replies`, :mod:`~bot.cli.roster` (``import``, ``export``, ``ical``),
   :mod:`~bot.cli.roster_plan` (``generate``, ``draft``, ``publish``, ``leave``),
-  :mod:`~bot.cli.roster_log`, :mod:`~bot.cli.sites`, :mod:`~bot.cli.outbox` and
-  :mod:`~bot.cli.backup` (``backup``, ``restore``).
+  :mod:`~bot.cli.roster_log`, :mod:`~bot.cli.sites`, :mod:`~bot.cli.outbox`,
+  :mod:`~bot.cli.backup` (``backup``, ``restore``), :mod:`~bot.cli.service` (``service
+  install``, ``service show``: the systemd unit) and :mod:`~bot.cli.doctor`.
 * :mod:`bot.cli.common` holds what they share (exit codes, settings, calendar, the
   Chinese argument parser and argument types). The group modules import only it (and
   the domain and bot modules); only :mod:`bot.cli.main` imports the groups.

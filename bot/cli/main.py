@@ -37,6 +37,7 @@ from bot.cli.common import (
     parse_cutoff,
     positive_int,
 )
+from bot.cli.doctor import register as register_doctor
 from bot.cli.incidents import register as register_incidents
 from bot.cli.outbox import register as register_outbox
 from bot.cli.playbooks import register as register_playbooks
@@ -44,6 +45,7 @@ from bot.cli.replies import register as register_replies
 from bot.cli.roster import register as register_roster
 from bot.cli.roster_log import add_commands as add_roster_log
 from bot.cli.roster_plan import add_commands as add_roster_plan
+from bot.cli.service import register as register_service
 from bot.cli.sites import register as register_sites
 from bot.cli.watch import register as register_watch
 from bot.config import CONFIG_NAME, Settings, example_config, load_settings
@@ -55,6 +57,7 @@ from core.errors import (
     ConfigError,
     DutybotError,
     InputError,
+    MissingExtra,
     ProfileError,
     SchemaOutOfDate,
 )
@@ -271,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_accounts(sub)
     register_checks(sub)
     register_backup(sub)
+    register_service(sub)
+    register_doctor(sub)
     roster_sub = register_roster(sub)
     add_roster_plan(roster_sub)
     add_roster_log(roster_sub)
@@ -307,7 +312,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         return int(args.func(args))
-    except (ConfigError, InputError, ProfileError, CalendarError) as exc:
+    except (ConfigError, InputError, ProfileError, CalendarError, MissingExtra) as exc:
         print(f"dutybot: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
     except SchemaOutOfDate as exc:

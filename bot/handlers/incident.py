@@ -362,7 +362,8 @@ class IncidentHandler(Handler):
         svc.require_open(incident)
         if len(reason) > svc.MAX_NOTE:
             raise InputError(f"说明过长（上限 {svc.MAX_NOTE} 字）。")
-        who = esc.escalate_now(ctx.session, incident, _me(ctx), reason.strip(), ctx.profile, ctx.now)
+        who = esc.escalate_now(ctx.session, incident, _me(ctx), reason.strip(), ctx.profile, ctx.now,
+                               policy=ctx.incident_policy)
         return [Outbound(f"已上报 {who}。")]
 
     async def _close(self, rest: str, ctx: Context) -> list[Outbound]:

@@ -33,6 +33,7 @@ from core.clock import SHANGHAI, FakeClock
 from core.db import alembic_config, check_schema, head_revision, make_engine, session_scope, upgrade
 from core.errors import ConfigError
 from core.messages import Attachment
+from core.outbox import OutboxMessage
 from core.profiles import load_profile
 from core.workdays import WorkdayCalendar
 from incidents.evidence import store_attachment, store_text
@@ -393,6 +394,27 @@ def test_the_scheduled_backup_runs_when_the_clock_passes_its_time(tmp_path: Path
     app.scheduler.advance_to(datetime(2026, 11, 24, 3, 30, tzinfo=SHANGHAI))
     app.backups.wait(timeout=60)
     assert sorted(p.name for p in folder.glob("*.tar.gz"))[-1] == "dutybot-backup-20261124-033000.tar.gz"
+    engine.dispose()
+
+
+def test_a_failed_scheduled_backup_is_told_to_the_admins_once(tmp_path: Path) -> None:
+    settings = load_settings(write_config(tmp_path / "bot", 'schedule = "03:30"\n'), env={})
+    engine = make_engine(settings.database_url())
+    upgrade(engine)
+    with session_scope(engine) as session:
+        make_person(session, "张伟", roles=(Role.admin,), now=NOW)
+        make_person(session, "王芳", now=NOW)
+    settings.resolve("backups").write_text("not a folder", encoding="utf-8")   # the backup cannot be written
+    clock = FakeClock(datetime(2026, 11, 23, 3, 0, tzinfo=SHANGHAI))
+    app = App(settings, clock=clock, adapter=MemoryAdapter(), engine=engine)
+    assert app.backups is not None
+    app.scheduler.advance_to(datetime(2026, 11, 23, 3, 31, tzinfo=SHANGHAI))
+    assert app.backups.wait(timeout=60) is None and app.backups.last_error is not None
+    with Session(engine) as session:
+        rows = session.exec(select(OutboxMessage)).all()
+        told = {session.get(Person, row.person_id).name for row in rows if row.person_id}  # type: ignore[union-attr]
+    assert told == {"张伟"} and len(rows) == 1
+    assert rows[0].text.startswith("【备份失败】11月23日 03:30 的定时备份没有完成。") and "dutybot backup" in rows[0].text
     engine.dispose()
 
 

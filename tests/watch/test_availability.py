@@ -30,6 +30,7 @@ from watch.availability import (
     certificate_not_after,
     monthly_availability,
     probe_site,
+    purge_probes,
     record_probes,
 )
 from watch.models import ColumnKind, FindingKind, Probe, SiteColumn
@@ -157,6 +158,24 @@ def test_the_month_share_warns_at_3_and_again_at_5_percent(engine: Engine, site_
         breach = month_findings[1]
         assert breach.data["threshold"] == 5.0 and "单项否决" in breach.detail and INDICATORS in breach.detail
         assert monthly_availability(session, site, last) == pytest.approx(100 * 290 / 306)
+
+
+def test_probes_older_than_the_kept_days_are_purged_and_the_month_still_judged(
+        engine: Engine, site_server: SiteServer) -> None:
+    now = datetime(2026, 11, 20, 9, 0, tzinfo=SHANGHAI)
+    with Session(engine) as session:
+        site = site_server.site(session)
+        probes(session, site, now - timedelta(days=401), "xx", every=timedelta(hours=1))   # long gone
+        kept = probes(session, site, now - timedelta(days=399), "o")
+        probes(session, site, datetime(2026, 11, 1, tzinfo=SHANGHAI), "x" * 20 + "o" * 280)
+        session.commit()
+        before = monthly_availability(session, site, now)
+        assert purge_probes(session, now, keep_days=0) == 0                   # 0: keep everything
+        assert purge_probes(session, now, keep_days=400) == 2
+        at = [p.at for p in session.exec(select(Probe)).all()]
+        assert len(at) == 301 and min(at) == kept
+        assert monthly_availability(session, site, now) == before == pytest.approx(100 * 280 / 300)
+        assert purge_probes(session, now, keep_days=400) == 0
 
 
 def test_the_month_is_the_shanghai_calendar_month(engine: Engine, site_server: SiteServer) -> None:

@@ -266,6 +266,7 @@ def test_each_check_has_its_own_schedule_and_none_when_disabled(tmp_path: Path) 
         "watch.freshness": {"hour": "*/6", "minute": "10"},
         "watch.links": {"day": "*/1", "hour": "2", "minute": "20"},
         "watch.content": {"hour": "*/1", "minute": "30"},
+        "watch.purge": {"hour": "3", "minute": "50"},      # probes older than 400 days
     }
     assert cron_fields(90) == {"hour": "*/2", "minute": "0"}
     disabled = Crons()
