@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from sqlmodel import Session, select
 
@@ -180,14 +180,23 @@ def _incident(session: Session, page: Page) -> Incident:
     return incident
 
 
-def moot(session: Session, page: Page) -> str | None:
-    """Why ``page`` need not go out any more (None: it must): the incident ended, or an
-    acknowledgement-run page after someone acknowledged."""
+#: A page not sent within this time after it was queued (paging switched off and on again,
+#: the provider down for hours) is cancelled, not sent: a call at 09:00 about the night's
+#: 02:00 rung wakes nobody in time and only confuses.
+STALE_AFTER = timedelta(hours=2)
+
+
+def moot(session: Session, page: Page, now: datetime) -> str | None:
+    """Why ``page`` need not go out any more (None: it must): the incident ended, an
+    acknowledgement-run page after someone acknowledged, or it waited past
+    :data:`STALE_AFTER`."""
     incident = _incident(session, page)
     if not incident.is_open:
         return "事件已结束"
     if page.run in ACK_RUNS and incident.acknowledged_at is not None:
         return "事件已有人确认"
+    if now - page.created_at > STALE_AFTER:
+        return f"排队超过 {STALE_AFTER.seconds // 3600} 小时仍未发出，已过时"
     return None
 
 

@@ -175,7 +175,7 @@ class PageSender:
         jobs = []
         with session_scope(self.engine) as session:
             for page in session.exec(query).all():
-                why = paging.moot(session, page)
+                why = paging.moot(session, page, now)
                 if why is not None:
                     paging.cancel(session, page, reason=why, now=now)
                     report.cancelled += 1

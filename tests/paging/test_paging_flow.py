@@ -194,6 +194,26 @@ async def test_an_incident_acknowledged_before_its_pages_went_out_cancels_them(e
             assert session.exec(select(Page).where(Page.status == PageStatus.queued)).first() is None
 
 
+async def test_pages_that_could_not_go_out_for_two_hours_are_cancelled_not_sent(engine: Engine,
+                                                                                tmp_path: Path) -> None:
+    async with paging_rig(engine, tmp_path, "2026-11-24T02:00") as rig:
+        pager = rig.app.pager
+        rig.app.pager = None                                   # no worker: paging was off, say
+        number = await rig.report("特级")
+        queued = rig.pages()
+        assert queued and {p.status for p in queued} == {PageStatus.queued}
+        rig.clock.advance(timedelta(hours=2, minutes=1))       # 04:01: the worker is back
+        rig.app.pager = pager
+        assert pager is not None
+        report = await pager.send_due()
+        # the 02:00 pages are not sent at 04:01; the ones the ladder queued since may go
+        stale = [p for p in rig.pages() if p.id in {q.id for q in queued}]
+        assert {p.status for p in stale} == {PageStatus.cancelled}
+        assert report.cancelled == len(queued)
+        assert "排队超过 2 小时仍未发出，已过时，不再发送短信：李强" in rig.timeline(number)
+        assert rig.aliyun.requests == report.sent
+
+
 async def test_a_regrade_to_special_pages_the_rungs_it_tells_at_once(engine: Engine, tmp_path: Path) -> None:
     async with paging_rig(engine, tmp_path, "2026-11-24T10:00") as rig:
         reply = await rig.chat.send("/incident new 无法访问 https://www.example.gov.cn 首页打不开", as_="王芳")
