@@ -13,7 +13,8 @@ registry would mix them). Three sources feed it:
   :class:`incidents.escalation.Escalator` as its hook — the domain never imports the bot).
 * **Gauges read from the database at scrape time** (:class:`StateCollector`): the outbox
   by status and platform (count, oldest age), the due-item lag, open incidents by type and
-  grade, overdue reply items, open site-watch findings by kind and the last hour's probes.
+  grade, overdue reply items, open site-watch findings by kind and the last hour's probes,
+  phone pages waiting to go out (count, oldest age) and those failed in the last day.
   They are the same for every worker on one database. When the database does not answer,
   ``dutybot_database_up`` is 0 and these gauges are left out.
 * **The process**: prometheus-client's process, platform and garbage-collector collectors.
@@ -39,6 +40,7 @@ from core.clock import Clock
 from core.outbox import OutboxMessage, OutboxStatus
 from core.schedule import DueItem, DueStatus
 from incidents.models import OPEN_STATUSES, Incident
+from incidents.paging_models import Page, PageStatus
 from replies.models import ReplyItem, ReplyStatus
 from watch.models import Finding, FindingStatus, Probe
 
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 #: The outbox statuses shown as a queue (``sent`` rows are the sent counter).
 QUEUE_STATUSES = (OutboxStatus.pending, OutboxStatus.waiting, OutboxStatus.dead)
 PROBE_WINDOW = timedelta(hours=1)
+PAGE_FAILED_WINDOW = timedelta(days=1)
 
 
 class DeliveryCounters:
@@ -123,6 +126,13 @@ class StateCollector(Collector):
                                      "findings by kind.", labels=["kind"])
         probes = GaugeMetricFamily("dutybot_watch_probes_last_hour", "Site availability "
                                    "probes in the last hour, by result.", labels=["result"])
+        pages = GaugeMetricFamily("dutybot_pages_queued", "Phone pages (SMS, voice) waiting to "
+                                  "go out, by channel.", labels=["channel"])
+        pages_age = GaugeMetricFamily("dutybot_pages_queued_oldest_age_seconds", "Age of the "
+                                      "oldest phone page waiting to go out.")
+        pages_failed = GaugeMetricFamily("dutybot_pages_failed_last_day", "Phone pages given up "
+                                         "in the last 24 hours (failed for good), by channel.",
+                                         labels=["channel"])
         with Session(self.engine) as session:
             rows = session.exec(
                 select(OutboxMessage.status, OutboxMessage.platform, func.count(),
@@ -159,7 +169,19 @@ class StateCollector(Collector):
                 .group_by(col(Probe.ok))).all())
             probes.add_metric(["ok"], results.get(True, 0))
             probes.add_metric(["failed"], results.get(False, 0))
-        return [depth, oldest, lag, due, incidents, overdue, findings, probes]
+            first_page = None
+            for channel, count, first in session.exec(
+                    select(Page.channel, func.count(), func.min(Page.created_at))
+                    .where(Page.status == PageStatus.queued).group_by(col(Page.channel))).all():
+                pages.add_metric([channel], count)
+                first_page = first if first_page is None else min(first_page, first)
+            pages_age.add_metric([], _age(now, first_page) if first_page is not None else 0.0)
+            for channel, count in session.exec(
+                    select(Page.channel, func.count())
+                    .where(Page.status == PageStatus.failed, Page.created_at >= now - PAGE_FAILED_WINDOW)
+                    .group_by(col(Page.channel))).all():
+                pages_failed.add_metric([channel], count)
+        return [depth, oldest, lag, due, incidents, overdue, findings, probes, pages, pages_age, pages_failed]
 
 
 def _age(now: datetime, then: datetime) -> float:

@@ -106,6 +106,11 @@ async def test_a_provider_5xx_is_retried_then_recorded_failed_and_the_chat_escal
             await pager.send_due()
         page = next(p for p in rig.pages() if p.id == page.id)
         assert (page.status, page.attempts) == (PageStatus.failed, 3)
+        # /metrics shows them: failed in the last day, none waiting.
+        exposition = rig.app.metrics.exposition().decode()
+        failed = len([p for p in rig.pages() if p.status == PageStatus.failed])
+        assert f'dutybot_pages_failed_last_day{{channel="sms"}} {failed:.1f}' in exposition
+        assert "dutybot_pages_queued_oldest_age_seconds 0.0" in exposition
         assert rig.aliyun.requests == 3 * len([p for p in rig.pages()])
         assert "短信提醒未能发出：李强——阿里云暂时无法服务（HTTP 503）；聊天提醒照常进行" in rig.timeline(number)
         await rig.app.drain()
@@ -124,6 +129,11 @@ async def test_pages_queued_before_a_crash_are_sent_once_after_the_restart(engin
         assert rig.aliyun.requests == 0
         queued = rig.pages()
         assert queued and {p.status for p in queued} == {PageStatus.queued}
+        rig.clock.advance(timedelta(seconds=30))
+        exposition = rig.app.metrics.exposition().decode()           # what monitoring sees meanwhile
+        sms = len([p for p in queued if p.channel == "sms"])
+        assert f'dutybot_pages_queued{{channel="sms"}} {sms:.1f}' in exposition
+        assert "dutybot_pages_queued_oldest_age_seconds 30.0" in exposition
         # One of them had been claimed by the dead worker: it waits for its lease to end.
         with Session(engine) as session:
             held = session.get(Page, queued[0].id)
