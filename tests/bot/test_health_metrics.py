@@ -41,19 +41,11 @@ from tests.factories import make_person
 from tests.fakes.fake_dingtalk import FakeDingTalk
 from tests.fakes.fake_telegram import FakeBotApi
 from tests.fakes.serve import serve_asgi
+from tests.io_wait import eventually
 
 TOKEN = "7123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
 Labels = tuple[tuple[str, str], ...]
 
-
-async def eventually(check: Callable[[], object], timeout: float = 10.0) -> None:
-    """Wait (on real I/O: a server, a thread) until ``check()`` is true."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 def samples(exposition: str) -> dict[tuple[str, Labels], float]:

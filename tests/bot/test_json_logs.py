@@ -13,7 +13,7 @@ import io
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -40,6 +40,8 @@ from tests.fakes.fake_dingtalk import FakeDingTalk
 from tests.fakes.fake_telegram import FakeBotApi
 from tests.fakes.fake_wecom import FakeWeComApi
 from tests.fakes.serve import serve_asgi
+from tests.io_wait import eventually
+from tests.log_capture import root_handler_at_debug
 
 TOKEN = "7123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
 PHONE, PHONE_MASKED = "13812345678", "138****5678"
@@ -84,30 +86,9 @@ def json_log() -> Iterator[JsonLines]:
     lines = JsonLines()
     handler = logging.StreamHandler(lines.out)
     handler.setFormatter(logs.formatter("json"))
-    root = logging.getLogger()
-    old_level = root.level
-    levels = {name: logging.getLogger(name).level for name in ("httpx", "telegram", "bot")}
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    for name in levels:
-        logging.getLogger(name).setLevel(logging.DEBUG)
-    try:
+    with root_handler_at_debug(handler):
         yield lines
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
 
-
-async def eventually(check: Callable[[], object], timeout: float = 10.0) -> None:
-    """Wait (on real I/O against a fake server) until ``check()`` is true."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 def row(engine: Engine, key: str) -> OutboxMessage:

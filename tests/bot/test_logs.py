@@ -19,6 +19,7 @@ from bot.instance_lock import ReceiverInUse
 from bot.runner import run_adapter
 from tests.fakes.fake_telegram import FakeBotApi
 from tests.fakes.serve import serve_asgi
+from tests.log_capture import root_handler_at_debug
 
 TOKEN = "7123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
 WECOM_SECRET = "wecom-corp-secret-Zq81xT"
@@ -64,20 +65,8 @@ def captured() -> Iterator[io.StringIO]:
     out = io.StringIO()
     handler = logging.StreamHandler(out)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    old_level = root.level
-    levels = {name: logging.getLogger(name).level for name in ("httpx", "telegram", "bot")}
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    for name in levels:
-        logging.getLogger(name).setLevel(logging.DEBUG)
-    try:
+    with root_handler_at_debug(handler):
         yield out
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
 
 
 def test_every_configured_secret_is_masked_in_messages_and_arguments(captured: io.StringIO) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -30,20 +30,12 @@ from people.models import ChatIdentity, Role
 from tests.factories import make_person
 from tests.fakes.fake_telegram import FakeBotApi
 from tests.fakes.serve import serve_asgi
+from tests.io_wait import eventually
 
 TOKEN = "123:TEST"
 WANG, LI, ZHANG = 1001, 1002, 1003      # Telegram user ids = their private chat ids
 GROUP = -200
 
-
-async def eventually(check: Callable[[], object], timeout: float = 10.0) -> None:
-    """Wait (on real I/O, not on time logic) until ``check()`` is true."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 #: What the bot's answer to each barrier command starts with or contains.

@@ -5,7 +5,6 @@ service. Waits only on real loopback I/O, with a deadline."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -16,16 +15,8 @@ from core.messages import Inbound
 from incidents.models import Incident
 from incidents.paging_models import PageStatus
 from people.models import Person
+from tests.io_wait import eventually
 from tests.paging.rig import ALIYUN_TOKEN, PHONES, TAMPER, paging_rig
-
-
-async def eventually(check: Callable[[], object], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 async def test_the_running_bot_pages_and_takes_the_reply_on_its_http_service(engine: Engine, tmp_path: Path) -> None:
