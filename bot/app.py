@@ -39,6 +39,7 @@ from bot.outbox import OutboxSender
 from bot.paging.callbacks import paging_routes
 from bot.paging.sender import PageSender
 from bot.scheduler import Scheduler
+from bot.web.routes import web_routes
 from briefing.flows import register_briefing
 from checks.flows import register_checks
 from core.clock import Clock
@@ -328,7 +329,8 @@ class App:
         Raises:
             ConfigError: the address cannot be listened on (in use, not allowed).
         """
-        routes = [*self.adapter.http_routes(), *alert_routes(self), *paging_routes(self)]   # issue 19
+        routes = [*self.adapter.http_routes(), *alert_routes(self), *paging_routes(self),   # issue 19
+                  *web_routes(self)]   # issue 20: the web board ([web] enabled)
         if not routes and not self.settings.http.enabled:
             return
         host, port = self.settings.http.host, self.settings.http.port

@@ -34,6 +34,7 @@ from pydantic import (
 
 from accounts.duties import DutyPolicy
 from bot.paging.settings import PagingSettings
+from bot.web.settings import WebSettings
 from checks.indicators import Sheet, load_sheet
 from checks.service import CheckPolicy
 from core.errors import ConfigError, ProfileError
@@ -608,6 +609,7 @@ class Settings(_Section):
     backup: BackupSettings = Field(default_factory=BackupSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     paging: PagingSettings = Field(default_factory=PagingSettings)   # 电话/短信提醒 (bot/paging/)
+    web: WebSettings = Field(default_factory=WebSettings)   # 值班看板 (bot/web/)
     wecom: WeComSettings = Field(default_factory=WeComSettings)
     dingtalk: DingTalkSettings = Field(default_factory=DingTalkSettings)
 

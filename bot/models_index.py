@@ -9,6 +9,7 @@ table, and ``tests/core/test_db.py`` compares the migrations with it.
 
 import accounts.models
 import bot.models
+import bot.web.models
 import checks.models
 import core.audit
 import core.outbox

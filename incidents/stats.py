@@ -11,9 +11,11 @@ deadline or a required step is still pending past it (see
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -78,11 +80,13 @@ class _Period:
     steps: dict[int, list[IncidentStep]]
 
 
-def _load(session: Session, start: date, end: date) -> _Period:
+def _load(session: Session, start: date, end: date, units: Sequence[str] | None = None) -> _Period:
     if start > end:
         raise InputError(f"开始日期 {start.isoformat()} 晚于结束日期 {end.isoformat()}")
     lo, hi = local_midnight(start), local_midnight(end + timedelta(days=1))
-    in_period = (col(Incident.reported_at) >= lo, col(Incident.reported_at) < hi)
+    in_period: tuple[Any, ...] = (col(Incident.reported_at) >= lo, col(Incident.reported_at) < hi)
+    if units is not None:   # the web board: one unit's register (bot/web)
+        in_period = (*in_period, col(Incident.unit).in_(list(units)))
     incidents = list(session.exec(select(Incident).where(*in_period)
                                   .order_by(col(Incident.reported_at), col(Incident.id))))
     steps: dict[int, list[IncidentStep]] = defaultdict(list)
@@ -179,7 +183,7 @@ def _minutes(value: timedelta | None) -> float | None:
 
 
 def write_register_xlsx(*, session: Session, start: date, end: date, path: Path,
-                        now: datetime) -> IncidentStats:
+                        now: datetime, units: Sequence[str] | None = None) -> IncidentStats:
     """Write the register: sheet 台账 (one row per incident), 统计, 说明 (atomically).
 
     Args:
@@ -188,6 +192,7 @@ def write_register_xlsx(*, session: Session, start: date, end: date, path: Path,
         end: last day (Asia/Shanghai) of the period.
         path: the .xlsx file to write.
         now: what overdue steps are measured against.
+        units: only these units' incidents (None: every unit).
 
     Returns:
         The statistics shown on the 统计 sheet.
@@ -198,7 +203,7 @@ def write_register_xlsx(*, session: Session, start: date, end: date, path: Path,
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
 
-    period = _load(session, start, end)
+    period = _load(session, start, end, units)
     stats = _aggregate(period, start=start, end=end, now=now)
     names = person_names(session, [pid for i in period.incidents
                                    for pid in (i.reporter_id, i.owner_id)])

@@ -48,6 +48,7 @@ from bot.cli.roster_plan import add_commands as add_roster_plan
 from bot.cli.service import register as register_service
 from bot.cli.sites import register as register_sites
 from bot.cli.watch import register as register_watch
+from bot.cli.web import register as register_web
 from bot.config import CONFIG_NAME, Settings, example_config, load_settings
 from core import words_zh
 from core.clock import SystemClock, check_year_range, local
@@ -276,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_backup(sub)
     register_service(sub)
     register_doctor(sub)
+    register_web(sub)
     roster_sub = register_roster(sub)
     add_roster_plan(roster_sub)
     add_roster_log(roster_sub)

@@ -17,9 +17,10 @@ from bot.handlers.reply import ReplyHandler
 from bot.handlers.rounds import ReadHandler, SitesHandler, SpotCheckHandler
 from bot.handlers.shift import CheckinHandler, HandoverHandler
 from bot.handlers.swap import SubstituteHandler, SwapHandler
+from bot.handlers.web import WebHandler
 
 
 def default_handlers() -> list[Handler]:
     """Every command, in the order /help lists them."""
     return [HelpHandler(), WhoamiHandler(), BindHandler(), DutyHandler(), MyDutyHandler(), CheckinHandler(), HandoverHandler(), SwapHandler(), SubstituteHandler(), AssignHandler(), ReadHandler(), SpotCheckHandler(), SitesHandler(), DueHandler(),
-            IncidentHandler(), ReplyHandler(), CheckHandler(), PostHandler(), AccountHandler(), BriefHandler(), PeopleHandler()]
+            IncidentHandler(), ReplyHandler(), CheckHandler(), PostHandler(), AccountHandler(), BriefHandler(), WebHandler(), PeopleHandler()]
