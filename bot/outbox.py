@@ -259,9 +259,12 @@ class OutboxSender:
         chats = {r.chat_id for r in rows if r.person_id is None}
         who = [col(_M.person_id).in_(persons),
                and_(col(_M.person_id).is_(None), col(_M.chat_id).in_(chats))]
+        # Only a row below the claim's highest id can hold one back: the bound keeps this
+        # query from reading every pending row of these recipients on each pass.
+        ids = [r.id for r in rows if r.id is not None]
         query = (select(_M.person_id, _M.chat_id, func.min(_M.id))
-                 .where(_M.status == OutboxStatus.pending,
-                        col(_M.id).not_in([r.id for r in rows]), or_(*who),
+                 .where(_M.status == OutboxStatus.pending, col(_M.id) < max(ids),
+                        col(_M.id).not_in(ids), or_(*who),
                         waiting.claimable(self.platform))
                  .group_by(col(_M.person_id), col(_M.chat_id)))
         first: dict[tuple[str, str], int] = {}

@@ -7,6 +7,9 @@ loses nothing and downtime is caught up once at start-up. APScheduler only drive
 tick and holds no timer of ours. Several workers may tick one database: a due item is
 locked in the transaction that processes it (``FOR UPDATE SKIP LOCKED`` on PostgreSQL)
 and a cron fire is taken with an optimistic ``UPDATE … WHERE last_fire_at = <old>``.
+Due items run in chunks: one transaction per chunk (at most ``chunk_size`` items or
+``chunk_seconds``), each item in a savepoint of its own, so that a processor's error
+undoes only its item's work and a crash undoes only the chunk, whose items run again.
 """
 
 from __future__ import annotations
@@ -16,16 +19,17 @@ import contextlib
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import update
+from sqlalchemy import and_, or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from core.clock import SHANGHAI, Clock, FakeClock, ensure_utc, local
 from core.db import session_scope
@@ -38,6 +42,8 @@ CronJob = Callable[[Session, datetime, datetime], None]    # (session, fire time
 
 TICK_JOB_ID = "dutybot-tick"
 MAX_BATCHES_PER_TICK = 50        # bounds one tick; what is left runs on the next one
+CHUNK_SIZE = 50                  # due items per transaction (each in a savepoint)
+CHUNK_SECONDS = 0.2              # ... or fewer: how long a transaction may hold its locks
 MAX_BACKOFF = timedelta(hours=1)
 
 
@@ -99,6 +105,9 @@ class Scheduler:
         engine: the database holding ``due_item`` and ``job_state``.
         clock: gives "now"; a :class:`FakeClock` enables :meth:`advance_to`.
         batch_size: due items fetched per query.
+        chunk_size: due items run per transaction, each in a savepoint of its own.
+        chunk_seconds: a transaction commits once it ran this long (real time), however
+            few items it ran, so that it does not hold the (SQLite) write lock for long.
         max_attempts: processor failures before an item is marked ``failed``.
         on_work: called after each transaction that ran something (wakes the outbox
             sender); once :meth:`start` ran, on the event loop's thread.
@@ -107,8 +116,10 @@ class Scheduler:
 
     def __init__(self, *, engine: Engine, clock: Clock, batch_size: int = 200,
                  max_attempts: int = 5, on_work: Callable[[], None] | None = None,
-                 tick_seconds: float = 5) -> None:
+                 tick_seconds: float = 5, chunk_size: int = CHUNK_SIZE,
+                 chunk_seconds: float = CHUNK_SECONDS) -> None:
         self.engine, self.clock, self.on_work = engine, clock, on_work
+        self.chunk_size, self.chunk_seconds = max(1, chunk_size), chunk_seconds
         self.batch_size, self.max_attempts, self.tick_seconds = batch_size, max_attempts, tick_seconds
         self._processors: dict[str, Processor] = {}
         self._crons: dict[str, _Cron] = {}
@@ -177,80 +188,124 @@ class Scheduler:
 
     def _run_due(self, report: TickReport) -> None:
         seen: set[tuple[int, datetime]] = set()   # by (id, due_at): a re-armed item runs again
+        after: tuple[datetime, int] | None = None
         for _ in range(MAX_BATCHES_PER_TICK):
-            batch = [row for row in self._due_batch(report.now) if row not in seen]
+            rows = self._due_batch(report.now, after)
+            batch = [row for row in rows if row not in seen]
             if not batch:
                 return
-            for row in batch:
-                seen.add(row)
-                self._run_item(row[0], report)
-        log.warning("tick stopped after %d batches; the rest runs next tick", MAX_BATCHES_PER_TICK)
+            seen.update(batch)
+            after = (rows[-1][1], rows[-1][0])
+            ids = [row[0] for row in batch]
+            while ids:
+                ids = ids[self._run_chunk(ids, report):]
+        if any(row not in seen for row in self._due_batch(report.now, after)):
+            log.warning("tick stopped after %d batches; the rest runs next tick", MAX_BATCHES_PER_TICK)
 
-    def _due_batch(self, now: datetime) -> list[tuple[int, datetime]]:
-        """The one indexed query (ix_due_item_pending): pending items due by ``now``.
+    def _due_batch(self, now: datetime, after: tuple[datetime, int] | None = None) -> list[tuple[int, datetime]]:
+        """The one indexed query (ix_due_item_pending): pending items due by ``now``,
+        after ``(due_at, id)`` ``after`` (the last of the tick's previous batch).
 
         A plain read: a lock taken here would end with this short transaction, so each
-        item is locked when claimed, in the transaction that processes it.
+        item is locked when claimed, in the transaction that processes it. Each batch
+        starts where the previous one ended rather than at the oldest due time: on
+        PostgreSQL the index keeps the entries of the items just run until vacuum, and
+        reading past them again in every batch made a large tick quadratic (issue 21).
+        An item that a processor schedules (or re-arms) for ``now`` is due at or after
+        every item run before it, so it still runs in this tick.
         """
         stmt = (select(DueItem.id, DueItem.due_at)
                 .where(DueItem.status == DueStatus.pending, DueItem.due_at <= now)
                 .order_by(DueItem.due_at, DueItem.id).limit(self.batch_size))  # type: ignore[arg-type]
+        if after is not None:
+            stmt = stmt.where(or_(col(DueItem.due_at) > after[0],
+                                  and_(col(DueItem.due_at) == after[0], col(DueItem.id) > after[1])))
         with self.engine.connect() as conn:
             return [(row[0], row[1]) for row in conn.execute(stmt)]
 
-    def _run_item(self, item_id: int, report: TickReport) -> None:
-        now, key, kind, fn = report.now, None, "", None
+    def _run_chunk(self, ids: list[int], report: TickReport) -> int:
+        """Run the first of ``ids`` in one transaction, each item in a savepoint, until
+        ``chunk_size`` items ran or ``chunk_seconds`` passed; returns how many it took.
+
+        One commit per chunk rather than per item (issue 21): a crash or a failed commit
+        rolls the whole chunk back, so its items stay pending and run again — nothing is
+        lost, and nothing is doubled, since the messages they queued are rolled back with
+        them. A processor error rolls back only its own item's savepoint.
+        """
+        now, notes, taken = report.now, list[tuple[str, str, str]](), 0
+        began = time.monotonic()   # bounds how long the chunk holds its locks; not domain time
+        with session_scope(self.engine) as session:
+            for item_id in ids[:self.chunk_size]:
+                taken += 1
+                note = self._run_item(session, item_id, now)
+                session.flush()
+                session.expunge_all()   # the next item reads afresh, as in a session of its own
+                if note is not None:
+                    notes.append(note)
+                if time.monotonic() - began >= self.chunk_seconds:
+                    break
+        for what, kind, key in notes:
+            report.note(now, what, kind, key)
+        if any(what == "due" for what, _, _ in notes):
+            self._notify()
+        return taken
+
+    def _run_item(self, session: Session, item_id: int, now: datetime) -> tuple[str, str, str] | None:
+        """Claim and run one item in the chunk's transaction; the note for the report
+        (``due`` or ``due-failed``, kind, key), or None when it was not ours to run.
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the claim itself failed (the database is in
+                trouble): the chunk is rolled back.
+        """
+        # PostgreSQL skips a row another worker holds; SQLite has no FOR UPDATE but
+        # core.db begins every transaction IMMEDIATE, i.e. write-locked.
+        item = session.exec(select(DueItem).where(
+            DueItem.id == item_id, DueItem.status == DueStatus.pending,
+            DueItem.due_at <= now).with_for_update(skip_locked=True)).first()
+        if item is None:
+            return None              # done, moved or taken meanwhile
+        key, kind, due_at = item.key, item.kind, item.due_at
+        fn = self._processors.get(kind)
+        if fn is None:
+            item.status, item.last_error = DueStatus.failed, f"no processor for kind {kind!r}"
+            item.processed_at = now
+            session.add(item)
+            log.error("due item %s failed: %s", key, item.last_error)
+            return "due-failed", kind, key
         try:
-            with session_scope(self.engine) as session:
-                # PostgreSQL skips a row another worker holds; SQLite has no FOR UPDATE
-                # but core.db begins every transaction IMMEDIATE, i.e. write-locked.
-                item = session.exec(select(DueItem).where(
-                    DueItem.id == item_id, DueItem.status == DueStatus.pending,
-                    DueItem.due_at <= now).with_for_update(skip_locked=True)).first()
-                if item is None:
-                    return           # done, moved or taken meanwhile
-                key, kind, due_at = item.key, item.kind, item.due_at
-                fn = self._processors.get(kind)
-                if fn is None:
-                    item.status, item.last_error = DueStatus.failed, f"no processor for kind {kind!r}"
-                    log.error("due item %s failed: %s", key, item.last_error)
-                else:
-                    fn(session, item, now)
-                    # A processor may re-arm its own key (schedule() moves this very row)
-                    # or cancel it; only an item it left alone is done.
-                    if item.status == DueStatus.pending and item.due_at == due_at:
-                        item.status = DueStatus.done
+            # The claim's lock is taken outside the savepoint: rolling the savepoint back
+            # keeps the item locked while its failure is recorded.
+            with session.begin_nested():
+                fn(session, item, now)
+                # A processor may re-arm its own key (schedule() moves this very row)
+                # or cancel it; only an item it left alone is done.
+                if item.status == DueStatus.pending and item.due_at == due_at:
+                    item.status = DueStatus.done
                 item.processed_at = now
                 session.add(item)
         except Exception as exc:
-            if key is None:
-                raise                # the claim itself failed: the database is in trouble
-            self._record_failure(item_id, key, kind, exc, report)
-            return
-        report.note(now, "due" if fn else "due-failed", kind, key)
-        if fn is not None:
-            self._notify()
+            self._record_failure(session, item_id, key, kind, exc, now)
+            return "due-failed", kind, key
+        return "due", kind, key
 
-    def _record_failure(self, item_id: int, key: str, kind: str, exc: Exception,
-                        report: TickReport) -> None:
-        """After the rollback, in a new transaction: count the attempt, retry or give up."""
-        now = report.now
-        with session_scope(self.engine) as session:
-            item = session.get(DueItem, item_id)
-            if item is None or item.status != DueStatus.pending:
-                return
-            item.attempts += 1
-            item.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            if item.attempts >= self.max_attempts:
-                item.status, item.processed_at = DueStatus.failed, now
-                log.error("due item %s (%s) failed for good after %d attempts",
-                          key, kind, item.attempts, exc_info=exc)
-            else:
-                item.due_at = now + backoff(item.attempts)
-                log.warning("due item %s (%s) failed (attempt %d), retry at %s", key, kind,
-                            item.attempts, local(item.due_at), exc_info=exc)
-            session.add(item)
-        report.note(now, "due-failed", kind, key)
+    def _record_failure(self, session: Session, item_id: int, key: str, kind: str,
+                        exc: Exception, now: datetime) -> None:
+        """After the item's savepoint was rolled back: count the attempt, retry or give up."""
+        item = session.get(DueItem, item_id)
+        if item is None or item.status != DueStatus.pending:
+            return
+        item.attempts += 1
+        item.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        if item.attempts >= self.max_attempts:
+            item.status, item.processed_at = DueStatus.failed, now
+            log.error("due item %s (%s) failed for good after %d attempts",
+                      key, kind, item.attempts, exc_info=exc)
+        else:
+            item.due_at = now + backoff(item.attempts)
+            log.warning("due item %s (%s) failed (attempt %d), retry at %s", key, kind,
+                        item.attempts, local(item.due_at), exc_info=exc)
+        session.add(item)
 
     def _run_crons(self, report: TickReport) -> None:
         if not self._crons:

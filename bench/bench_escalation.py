@@ -1,0 +1,174 @@
+"""What one escalation costs when many are due at once, and how soon their pings arrive.
+
+For each size N in ``--sizes``, ``--repeats`` times: N acknowledgement escalations (the
+带班领导 rung of 一般 incidents nobody acknowledged) are made due, one
+``Scheduler.tick()`` of the app's real scheduler and ``incident.escalate`` processor runs
+them, then ``App.drain()`` delivers every message they queued through the
+``MemoryAdapter``. Reported per size: the tick's milliseconds per item (median over the
+repeats), and the time from the start of the tick until the last message was delivered
+(p50/p99 over the repeats; a tick and a drain in turn, as the drill mode runs them — the
+running bot overlaps them, so this is the slower shape).
+
+One database holds the incidents of every size (seeded as ``bench_incidents.py`` does:
+real incidents replicated, none due), so the sizes differ only in how many are due at
+once; a warm-up of 100 runs first. SQLite (a file in a temp dir) always; PostgreSQL too
+when ``DUTYBOT_TEST_DATABASE_URL`` is set (in a throw-away schema). ``--profile`` writes
+a cProfile of the largest size's first tick. The last line is ``BENCH_JSON {...}``.
+Run: ``python bench/bench_escalation.py [--sizes 100,1000,10000] [--repeats N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench_incidents import SETTINGS, START, add_people, candidates, fill, make_due, templates
+from benchlib import percentile, pg_schema
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from bot.adapters.memory import MemoryAdapter
+from bot.app import App
+from core.clock import FakeClock
+from core.db import make_engine, upgrade
+
+WARM_UP = 100
+GENERAL_SHARE = 0.9   # bench_incidents seeds 90 % 一般 incidents, whose ack rung 1 we fire
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def pending_outbox(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM outbox_message WHERE status = 'pending'"))
+                   .scalar_one())
+
+
+async def one_round(app: App, adapter: MemoryAdapter, keys: list[str],
+                    profile: Path | None = None) -> dict[str, float]:
+    """Make ``keys`` due, tick, drain; the timings in milliseconds."""
+    make_due(app.engine, keys)
+    before = len(adapter.delivered)
+    profiler = cProfile.Profile() if profile else None
+    began, cpu = time.perf_counter(), time.process_time()
+    if profiler:
+        profiler.enable()
+    report = app.scheduler.tick()
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(str(profile))
+    ticked, cpu = time.perf_counter(), time.process_time() - cpu
+    assert report.processed == len(keys) and not report.failed, (report.processed, report.failed)
+    queued = pending_outbox(app.engine)
+    counted = time.perf_counter()   # the count is the benchmark's, not the bot's: left out
+    sent = await app.drain()
+    done = time.perf_counter()
+    delivered = len(adapter.delivered) - before
+    assert delivered == queued == sent and pending_outbox(app.engine) == 0, (delivered, queued, sent)
+    return {"tick_ms": (ticked - began) * 1000, "tick_cpu_ms": cpu * 1000, "drain_ms": (done - counted) * 1000,
+            "total_ms": (ticked - began + done - counted) * 1000, "messages": delivered}
+
+
+async def measure(engine: Engine, keys: list[str], sizes: list[int], repeats: int,
+                  profile: Path | None) -> list[list[dict[str, float]]]:
+    """A warm-up, then ``repeats`` rounds per size, on one app (one event loop)."""
+    adapter = MemoryAdapter()
+    app = App(SETTINGS, clock=FakeClock(START), adapter=adapter, engine=engine)
+    await one_round(app, adapter, keys[:WARM_UP])
+    keys = keys[WARM_UP:]
+    measured = []
+    for size in sizes:
+        rounds = []
+        for r in range(repeats):
+            batch, keys = keys[:size], keys[size:]
+            prof = profile if profile and size == max(sizes) and r == 0 else None
+            rounds.append(await one_round(app, adapter, batch, prof))
+        measured.append(rounds)
+    return measured
+
+
+def run(name: str, engine: Engine, sizes: list[int], repeats: int,
+        profile: Path | None) -> dict[str, Any]:
+    print(f"\n-- {name}: load average {loadavg()} before", flush=True)
+    upgrade(engine)
+    add_people(engine)
+    tpl = templates(engine)
+    need = WARM_UP + sum(sizes) * repeats
+    seeded = int(need / GENERAL_SHARE) + 100
+    seconds, steps, dues = fill(engine, tpl, 0, seeded)
+    keys = candidates(0, seeded)
+    assert len(keys) >= need, (len(keys), need)
+    print(f"   seeded {seeded:,} open incidents ({steps:,} steps, {dues:,} pending due items) "
+          f"in {seconds:.1f} s", flush=True)
+    measured = asyncio.run(measure(engine, keys, sizes, repeats, profile))
+    results: dict[str, Any] = {}
+    for size, rounds in zip(sizes, measured, strict=True):
+        per_item = statistics.median(x["tick_ms"] for x in rounds) / size
+        per_item_cpu = statistics.median(x["tick_cpu_ms"] for x in rounds) / size
+        totals = [x["total_ms"] for x in rounds]
+        results[str(size)] = {"per_item_ms": per_item, "per_item_cpu_ms": per_item_cpu,
+                              "tick_ms": [x["tick_ms"] for x in rounds],
+                              "drain_ms": [x["drain_ms"] for x in rounds],
+                              "delivered_p50_ms": statistics.median(totals),
+                              "delivered_p99_ms": percentile(totals, 0.99),
+                              "messages": rounds[0]["messages"]}
+        print(f"   {size:>6,} due: tick {per_item:6.2f} ms/item ({per_item_cpu:.2f} ms CPU in this "
+              f"process; median of {repeats}); "
+              f"{rounds[0]['messages']:,} messages; tick+drain p50 "
+              f"{statistics.median(totals):8.1f} ms, p99 {percentile(totals, 0.99):8.1f} ms "
+              f"(drain median {statistics.median(x['drain_ms'] for x in rounds):.1f} ms)", flush=True)
+    smallest, largest = results[str(min(sizes))], results[str(max(sizes))]
+    growth = largest["per_item_ms"] / smallest["per_item_ms"]
+    growth_cpu = largest["per_item_cpu_ms"] / smallest["per_item_cpu_ms"]
+    print(f"   per-item cost {max(sizes):,} vs {min(sizes):,} due: {growth:.2f}x ({growth_cpu:.2f}x CPU); "
+          f"load average {loadavg()} after", flush=True)
+    if profile:
+        print(f"   cProfile of the first {max(sizes):,}-item tick: {profile}")
+    return {"sizes": results, "growth": growth, "growth_cpu": growth_cpu, "load": loadavg()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,1000", help="escalations due at once, comma-separated")
+    parser.add_argument("--repeats", type=int, default=3, help="ticks timed per size")
+    parser.add_argument("--pg", default=os.environ.get("DUTYBOT_TEST_DATABASE_URL"),
+                        help="PostgreSQL URL (default: $DUTYBOT_TEST_DATABASE_URL)")
+    parser.add_argument("--only", choices=("sqlite", "pg"))
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the largest size's first tick "
+                        "(the database name is added before the suffix)")
+    args = parser.parse_args()
+    sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+    print(f"escalation benchmark: sizes {sizes}, {args.repeats} repeats, {os.cpu_count()} CPUs")
+    out: dict[str, Any] = {"sizes": sizes, "repeats": args.repeats}
+
+    def prof(db: str) -> Path | None:
+        return args.profile.with_name(f"{args.profile.stem}-{db}{args.profile.suffix}") if args.profile else None
+
+    if args.only != "pg":
+        with tempfile.TemporaryDirectory() as tmp:
+            engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
+            try:
+                out["sqlite"] = run("SQLite (WAL)", engine, sizes, args.repeats, prof("sqlite"))
+            finally:
+                engine.dispose()
+    if args.only != "sqlite":
+        if args.pg:
+            with pg_schema(args.pg) as engine:
+                out["postgresql"] = run("PostgreSQL", engine, sizes, args.repeats, prof("pg"))
+        else:
+            print("\n(PostgreSQL skipped: pass --pg URL or set DUTYBOT_TEST_DATABASE_URL)")
+    print("BENCH_JSON " + json.dumps(out, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
