@@ -146,6 +146,14 @@ BENCHES: tuple[Bench, ...] = (
     Bench("bench_web.py", ("--open", "1000", "--runs", "5"), (
         Figure("web board page, p50 (first listed)", "ms", r"    /\S*\s+p50\s+" + NUMBER, anchor="ptb_dispatch"),
     )),
+    Bench("bench_workers.py", ("--workers", "1,2,4", "--messages", "1000", "--escalations", "400"), (
+        Figure("outbox sending, 1 worker (PostgreSQL)", "msg/s", json_path=("1", "send_per_s")),
+        Figure("outbox sending, 2 workers (PostgreSQL)", "msg/s", json_path=("2", "send_per_s")),
+        Figure("outbox sending, 4 workers (PostgreSQL)", "msg/s", json_path=("4", "send_per_s")),
+        Figure("escalations processed, 1 worker (PostgreSQL)", "/s", json_path=("1", "escalate_per_s")),
+        Figure("escalations processed, 2 workers (PostgreSQL)", "/s", json_path=("2", "escalate_per_s")),
+        Figure("escalations processed, 4 workers (PostgreSQL)", "/s", json_path=("4", "escalate_per_s")),
+    ), timeout=240.0),
 )
 
 

@@ -31,13 +31,16 @@ from bot.alerts_http import alert_routes
 from bot.backup_job import register_backup
 from bot.chat_alias import record_move, record_reachability
 from bot.config import Settings
+from bot.delivery import RATE_MARGIN_SECONDS
 from bot.dispatcher import Dispatcher, DispatchResult, Handler
 from bot.handlers import default_handlers
 from bot.http import HttpService
+from bot.leader import WorkerRole, share_limits
 from bot.metrics import Metrics
 from bot.outbox import OutboxSender
 from bot.paging.callbacks import paging_routes
 from bot.paging.sender import PageSender
+from bot.ratelimit import RateLimiter
 from bot.scheduler import Scheduler
 from bot.web.routes import web_routes
 from briefing.flows import register_briefing
@@ -97,6 +100,10 @@ def open_database(settings: Settings, *, auto_create: bool = True) -> Engine:
     return engine
 
 
+#: The update ledger's scope of site-watch claims (several workers; :meth:`App._claim_site`).
+SITE_CLAIMS = "watch:site"
+
+
 class App:
     """The running bot.
 
@@ -106,6 +113,11 @@ class App:
         adapter: the chat platform.
         engine: an engine to use (default: from the settings, schema checked).
         handlers: the commands (default: all of them).
+        worker: one of several ``dutybot run --worker`` processes on the database
+            (:mod:`bot.leader`): cron jobs only while leading, site-watch checks shared
+            site by site.
+        receiver: with ``worker``, the lock name of a receiving connection that must be
+            single (Telegram polling, DingTalk Stream): held, and received on, by the leader.
     """
 
     def __init__(
@@ -116,6 +128,8 @@ class App:
         adapter: Adapter,
         engine: Engine | None = None,
         handlers: Sequence[Handler] | None = None,
+        worker: bool = False,
+        receiver: str | None = None,
     ) -> None:
         self.settings, self.clock, self.adapter = settings, clock, adapter
         self.running = False
@@ -129,15 +143,21 @@ class App:
         # site, through this policy (they never import them).
         self.incident_policy = settings.incidents.policy(on_duty=roster_service, sites=roster_sites,
                                                          office_hours=settings.office_hours(self.calendar))
-        self.sender = OutboxSender(engine=self.engine, adapter=adapter, clock=clock,
-                                   settings=settings.outbox)
+        # Several workers share the platform's overall rate (bot.leader.share_limits).
+        shared = share_limits(adapter.limits, settings.bot.workers) if worker else adapter.limits
+        self.sender = OutboxSender(engine=self.engine, adapter=adapter, clock=clock, settings=settings.outbox,
+                                   limiter=RateLimiter(shared, margin=RATE_MARGIN_SECONDS) if shared != adapter.limits
+                                   else None)
         # Issue 19: ladder pings that also page by SMS or voice call ([paging]); their worker.
         self.pager: PageSender | None = None
         if settings.paging.enabled:
             self.incident_policy = replace(self.incident_policy, paging=settings.paging.policy())
             self.pager = PageSender.for_settings(engine=self.engine, clock=clock, settings=settings.paging,
                                                  on_commit=self.sender.wake)
-        self.scheduler = Scheduler(engine=self.engine, clock=clock, on_work=self.wake_senders)
+        self.role = (WorkerRole(self.engine, adapter, check_seconds=settings.bot.leader_check_seconds,
+                                receiver=receiver) if worker else None)
+        self.scheduler = Scheduler(engine=self.engine, clock=clock, on_work=self.wake_senders,
+                                   is_leader=self.role.is_leader if self.role is not None else None)
         # /metrics: this App's own registry (bot.metrics); it reads whichever sender runs.
         self.metrics = Metrics(engine=self.engine, clock=clock, platform=adapter.platform,
                                counters=lambda: self.sender.counters,
@@ -216,6 +236,7 @@ class App:
         # Issue 17: site watch reads the registered websites on its schedules ([watch]).
         register_watch(self.scheduler, enabled=self.settings.watch.enabled, policy=self.settings.watch_policy(),
                        profile=self.profile, fetcher=self.settings.incidents.fetcher(),
+                       claim=self._claim_site if self.role is not None else None,
                        workflow=WatchWorkflow(calendar=self.calendar, profile=self.profile,
                                               incident_policy=self.incident_policy,
                                               evidence_dir=self.settings.resolve(self.settings.incidents.evidence_dir)))
@@ -245,6 +266,10 @@ class App:
         before with another body (a replay)."""
         return one_use.claim(self.engine, scope=one_use.scope_for(self.adapter.platform),
                              key=key, now=self.clock.now(), keep=keep, bound=bound)
+
+    def _claim_site(self, key: str) -> bool:
+        """Several workers: the first to claim a site's check at one fire time runs it."""
+        return one_use.claim(self.engine, scope=SITE_CLAIMS, key=key, now=self.clock.now(), keep=timedelta(days=2))
 
     def health(self) -> dict[str, object]:
         """For ``/healthz`` (liveness): no I/O, the process answers."""
@@ -361,17 +386,25 @@ class App:
     async def run(self, stop: asyncio.Event, *, on_started: Callable[[], None] | None = None) -> None:
         """Run until ``stop`` is set: adapter, scheduler (after catch-up) and sender;
         ``on_started`` is called once everything runs."""
+        if self.role is not None:   # a sole worker leads before its catch-up runs the cron jobs
+            await asyncio.to_thread(self.role.leadership.try_lead)
         self.scheduler.catch_up()
         await self.start_http()
         try:
-            await self.adapter.start(self.handle)
+            if self.role is not None:
+                await self.role.start(self.handle)
+            else:
+                await self.adapter.start(self.handle)
         except BaseException:
             await self.stop_http()
+            if self.role is not None:
+                self.role.close()
             raise
         self.scheduler.start(tick_seconds=self.settings.bot.tick_seconds)
         sender = asyncio.create_task(self.sender.run(stop), name="outbox-sender")
         pager = (asyncio.create_task(self.pager.run(stop), name="page-sender")
                  if self.pager is not None else None)
+        leading = self.role.run(stop) if self.role is not None else None
         log.info("dutybot running on %s", self.adapter.platform)
         self.running = True
         if on_started is not None:
@@ -387,4 +420,7 @@ class App:
                 await self.pager.aclose()
             await self.stop_http()
             await self.adapter.stop()
+            if leading is not None and self.role is not None:
+                await leading
+                self.role.close()
             self.engine.dispose()

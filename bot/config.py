@@ -122,6 +122,11 @@ class BotSettings(_Section):
     unit: str = Field(default="本单位", min_length=1, max_length=50)
     max_input_chars: int = Field(default=2000, ge=100, le=20000)
     tick_seconds: float = Field(default=5.0, gt=0, le=300)
+    # dutybot run --worker: how often a follower asks for the lead (bot.leader).
+    leader_check_seconds: float = Field(default=5.0, ge=0.2, le=30)
+    # dutybot run --worker: how many workers run; each sends at most 1/workers of the
+    # platform's overall rate (Telegram's 30 messages a second are the bot's, not a process's).
+    workers: int = Field(default=1, ge=1, le=64)
     invite_ttl_hours: int = Field(default=72, ge=1, le=24 * 30)
 
 

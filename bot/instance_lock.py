@@ -144,6 +144,15 @@ class InstanceLock:
                 return False
         return True
 
+    def set_keepalives(self, idle: int, interval: int, count: int) -> None:
+        """PostgreSQL: have the server drop this lock's session (and the lock) when its
+        peer is gone for ``idle`` + ``interval`` × ``count`` seconds — a machine that
+        vanished rather than a process that ended. Nothing to do for a lock file."""
+        if self._conn is None:
+            return
+        for setting, value in (("idle", idle), ("interval", interval), ("count", count)):
+            self._conn.execute(text(f"SET tcp_keepalives_{setting} = {int(value)}"))
+
     def __enter__(self) -> InstanceLock:
         return self
 

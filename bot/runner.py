@@ -101,8 +101,15 @@ def receiver_identity(name: str, settings: Settings) -> str | None:
 
 
 async def run_adapter(settings: Settings, name: str, *, out: IO[str] | None = None,
-                      stop: asyncio.Event | None = None) -> int:
+                      stop: asyncio.Event | None = None, worker: bool = False) -> int:
     """Run the bot on adapter ``name`` until a signal (or ``stop``) ends it.
+
+    ``worker`` (``dutybot run --worker``): one of several processes on the database; a
+    polling or Stream connection is opened by whichever leads (:mod:`bot.leader`) rather
+    than refused to the second process.
+
+    Returns:
+        0 after a clean stop; 1 when a worker lost the lead while running.
 
     Raises:
         DatabaseInUse: ``dutybot console --live`` is using the database.
@@ -113,15 +120,15 @@ async def run_adapter(settings: Settings, name: str, *, out: IO[str] | None = No
         adapter = build_adapter(name, settings)
         stack.enter_context(instance_lock.hold(settings, exclusive=False))
         identity = receiver_identity(name, settings)
-        if identity is not None:
-            stack.enter_context(instance_lock.hold_receiver(settings, platform=name, identity=identity))
-        return await _serve(settings, name, adapter, out=out, stop=stop,
-                            on_started=log_filter.refresh)
+        receiver = None if identity is None else instance_lock.receiver_name(name, identity)
+        if receiver is not None and not worker:
+            stack.enter_context(instance_lock.hold_receiver(settings, platform=name, identity=identity or ""))
+        app = App(settings, clock=SystemClock(), adapter=adapter, worker=worker, receiver=receiver if worker else None)
+        return await _serve(app, settings, name, out=out, stop=stop, on_started=log_filter.refresh)
 
 
-async def _serve(settings: Settings, name: str, adapter: Adapter, *, out: IO[str] | None,
+async def _serve(app: App, settings: Settings, name: str, *, out: IO[str] | None,
                  stop: asyncio.Event | None, on_started: Callable[[], None] | None = None) -> int:
-    app = App(settings, clock=SystemClock(), adapter=adapter)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -143,4 +150,4 @@ async def _serve(settings: Settings, name: str, adapter: Adapter, *, out: IO[str
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
     print("值班机器人已停止。未发出的消息保存在发送队列中，下次启动时继续发送。", file=out or sys.stderr)
-    return 0
+    return app.role.exit_code if app.role is not None else 0

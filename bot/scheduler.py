@@ -45,6 +45,7 @@ MAX_BATCHES_PER_TICK = 50        # bounds one tick; what is left runs on the nex
 CHUNK_SIZE = 50                  # due items per transaction (each in a savepoint)
 CHUNK_SECONDS = 0.2              # ... or fewer: how long a transaction may hold its locks
 MAX_BACKOFF = timedelta(hours=1)
+JOIN_WITHIN = timedelta(days=1)  # a worker joins a shared job's fire at most this old
 
 
 @dataclass
@@ -78,6 +79,8 @@ class _Cron:
     fn: CronJob
     trigger: CronTrigger
     run_at_start: bool = False
+    shared: bool = False               # every worker runs each fire (the job divides its work)
+    joined: datetime | None = None     # shared: the last fire this worker ran
     failures: int = 0
     retry_at: datetime | None = None   # in memory only: losing it just retries sooner
 
@@ -112,13 +115,16 @@ class Scheduler:
         on_work: called after each transaction that ran something (wakes the outbox
             sender); once :meth:`start` ran, on the event loop's thread.
         tick_seconds: the tick interval used by :meth:`start`.
+        is_leader: with several workers (``dutybot run --worker``): whether this one leads
+            now (:mod:`bot.leader`). Only the leader runs cron jobs, except shared ones;
+            None (the default): this process runs them all.
     """
 
     def __init__(self, *, engine: Engine, clock: Clock, batch_size: int = 200,
                  max_attempts: int = 5, on_work: Callable[[], None] | None = None,
                  tick_seconds: float = 5, chunk_size: int = CHUNK_SIZE,
-                 chunk_seconds: float = CHUNK_SECONDS) -> None:
-        self.engine, self.clock, self.on_work = engine, clock, on_work
+                 chunk_seconds: float = CHUNK_SECONDS, is_leader: Callable[[], bool] | None = None) -> None:
+        self.engine, self.clock, self.on_work, self.is_leader = engine, clock, on_work, is_leader
         self.chunk_size, self.chunk_seconds = max(1, chunk_size), chunk_seconds
         self.batch_size, self.max_attempts, self.tick_seconds = batch_size, max_attempts, tick_seconds
         self._processors: dict[str, Processor] = {}
@@ -142,18 +148,21 @@ class Scheduler:
         self._processors[kind] = fn
 
     def register_cron(self, name: str, fn: CronJob, *, run_at_start: bool = False,
-                      **cron_fields: object) -> None:
+                      shared: bool = False, **cron_fields: object) -> None:
         """Run ``fn`` on APScheduler CronTrigger fields in Asia/Shanghai (``hour=8``…).
 
         ``run_at_start``: a job never run before (a fresh database) runs at the first tick
         instead of waiting for its first fire time — for planners that look ahead.
+        ``shared``: with several workers, each one runs every fire of the job — once the
+        fire is taken by one of them, the others join it at their next tick — and the job
+        itself shares the work out (the site watch claims site by site). Not leader-only.
 
         Raises:
             ValueError: ``name`` is taken, or the fields are not a valid CronTrigger.
         """
         if name in self._crons:
             raise ValueError(f"a cron job named {name!r} is already registered")
-        self._crons[name] = _Cron(fn, CronTrigger(timezone=SHANGHAI, **cron_fields), run_at_start)
+        self._crons[name] = _Cron(fn, CronTrigger(timezone=SHANGHAI, **cron_fields), run_at_start, shared)
 
     @property
     def apscheduler(self) -> AsyncIOScheduler | None:
@@ -313,7 +322,10 @@ class Scheduler:
         now = report.now
         with Session(self.engine) as session:   # one read for all jobs
             last_fires = {s.name: s.last_fire_at for s in session.exec(select(JobState))}
+        leads = self.is_leader is None or self.is_leader()
         for name, cron in self._crons.items():
+            if not (leads or cron.shared):
+                continue             # a follower: the leader runs it
             last = last_fires.get(name)
             if last is None:
                 # A new job starts counting now: it does not fire for the past (a planner
@@ -327,6 +339,9 @@ class Scheduler:
                         report.note(now, "cron", name)
                 continue
             fire = self._due_fire(cron.trigger, last, now)
+            if fire is None and self._join(name, cron, last, now):
+                report.note(last, "cron", name)
+                continue
             if fire is None or (cron.retry_at is not None and now < cron.retry_at):
                 continue
             try:
@@ -340,6 +355,7 @@ class Scheduler:
                 continue
             cron.failures, cron.retry_at = 0, None
             if ran:
+                cron.joined = fire
                 report.note(fire, "cron", name)
                 self._notify()
 
@@ -356,6 +372,24 @@ class Scheduler:
                 return False
             cron.fn(session, fire, now)
             return True
+
+    def _join(self, name: str, cron: _Cron, last: datetime, now: datetime) -> bool:
+        """A shared job whose latest fire another worker took: run that fire here too
+        (once). Several workers only; a failure is logged and not retried (the taker runs
+        the fire, and the next fire comes). A worker joins only fires taken after it
+        first looked (what it saw then may be a start marker, not a fire)."""
+        if not cron.shared or self.is_leader is None or cron.joined == last:
+            return False
+        first_look, cron.joined = cron.joined is None, last
+        if first_look or now - last > JOIN_WITHIN:
+            return False
+        try:
+            with session_scope(self.engine) as session:
+                cron.fn(session, last, now)
+        except Exception:
+            log.exception("cron %s: joining its %s fire failed", name, local(last))
+            return False
+        return True
 
     def _due_fire(self, trigger: CronTrigger, last: datetime, now: datetime) -> datetime | None:
         """The latest fire time in (last, now]: all missed fires coalesce into it."""

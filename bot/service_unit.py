@@ -128,7 +128,7 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 def plan(settings: Settings, *, config: Path, user: str = DEFAULT_USER, workdir: Path | None = None,
          adapter: str | None = None, env_file: str = DEFAULT_ENV_FILE,
-         program: tuple[str, ...] | None = None) -> UnitPlan:
+         program: tuple[str, ...] | None = None, worker: bool = False) -> UnitPlan:
     """The unit for ``settings`` read from ``config``.
 
     Raises:
@@ -146,7 +146,8 @@ def plan(settings: Settings, *, config: Path, user: str = DEFAULT_USER, workdir:
     config = config.expanduser().resolve()
     work = (workdir.expanduser().resolve() if workdir is not None else Path(settings.base_dir).resolve())
     program = program or dutybot_program()
-    command = (*program, "--config", str(config), "run", *(("--adapter", adapter) if adapter else ()))
+    command = (*program, "--config", str(config), "run", *(("--adapter", adapter) if adapter else ()),
+               *(("--worker",) if worker else ()))
     dirs = data_dirs(settings)
     timeout = {"telegram": settings.telegram.send_timeout_seconds, "wecom": settings.wecom.send_timeout_seconds,
                "dingtalk": settings.dingtalk.send_timeout_seconds}.get(chosen, 60.0)

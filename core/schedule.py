@@ -24,7 +24,7 @@ class CronRegistry(Protocol):
     """What a domain needs of the scheduler to hand it processors and cron jobs."""
 
     def register(self, kind: str, fn: Any) -> None: ...
-    def register_cron(self, name: str, fn: Any, *, run_at_start: bool = False,
+    def register_cron(self, name: str, fn: Any, *, run_at_start: bool = False, shared: bool = False,
                       **cron_fields: object) -> None: ...
 
 

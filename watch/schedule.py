@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
@@ -25,6 +25,7 @@ from sqlmodel import Session
 from core.fetcher import GuardedFetcher
 from core.profiles import Profile
 from core.schedule import CronRegistry
+from roster.models import Site
 from watch.availability import purge_probes
 from watch.dispatch import Workflow
 from watch.run import CHECKS, run_checks
@@ -41,6 +42,11 @@ OFFSET = {"availability": 0, "freshness": 10, "links": 20, "content": 30}
 #: The hour a daily-or-slower check starts (the links crawl: at night).
 NIGHT_HOUR = 2
 _T = TypeVar("_T")
+#: ``claim(key)``: True when this worker is the first to claim ``key`` (a site's check at
+#: one fire time) among the workers sharing the database.
+Claim = Callable[[str], bool]
+#: Sites claimed at a time by one worker (the rest stay for whoever is free first).
+CLAIM_CHUNK = 10
 
 
 def cron_fields(minutes: int, offset: int = 0) -> dict[str, object]:
@@ -72,8 +78,14 @@ def run_blocking(coro: Coroutine[Any, Any, _T]) -> _T:
 
 
 def watch_job(session: Session, fire: datetime, now: datetime, *, check: str, policy: WatchPolicy,
-              profile: Profile, fetcher: GuardedFetcher, workflow: Workflow, lexicon: Lexicon | None) -> int:
-    """One scheduled run of ``check`` on every registered website; how many findings it saw."""
+              profile: Profile, fetcher: GuardedFetcher, workflow: Workflow, lexicon: Lexicon | None,
+              claim: Claim | None = None) -> int:
+    """One scheduled run of ``check`` on every registered website; how many findings it saw.
+
+    With ``claim`` (several workers share the database): every worker runs each fire and
+    checks only the sites it claims for that fire, :data:`CLAIM_CHUNK` at a time, until
+    none is left — a faster worker takes more; each site is checked once per fire.
+    """
     sites = watched_sites(session)
     if not sites:
         return 0
@@ -82,10 +94,22 @@ def watch_job(session: Session, fire: datetime, now: datetime, *, check: str, po
     for site in sites:      # kept as read: a commit must not expire them into a new transaction
         session.expunge(site)
     session.commit()
-    found = run_blocking(run_checks(engine, sites=sites, policy=policy, profile=profile, fetcher=fetcher, now=now,
-                                    workflow=workflow, checks={check}, lexicon=lexicon))
-    log.info("site watch %s: %d site(s), %d finding(s)", check, len(sites), len(found))
-    return len(found)
+    chunks: Iterable[list[Site]]
+    if claim is None:
+        chunks = [sites]
+    else:
+        stamp = fire.isoformat(timespec="minutes")
+        chunks = ([s for s in sites[i:i + CLAIM_CHUNK] if claim(f"{check}:{s.id}:{stamp}")]
+                  for i in range(0, len(sites), CLAIM_CHUNK))
+    checked = found = 0
+    for chunk in chunks:
+        if not chunk:
+            continue
+        checked += len(chunk)
+        found += len(run_blocking(run_checks(engine, sites=chunk, policy=policy, profile=profile, fetcher=fetcher,
+                                             now=now, workflow=workflow, checks={check}, lexicon=lexicon)))
+    log.info("site watch %s: %d of %d site(s) checked here, %d finding(s)", check, checked, len(sites), found)
+    return found
 
 
 #: When old probes are deleted: every night at 03:50, after the links crawl has started.
@@ -101,8 +125,11 @@ def purge_job(session: Session, fire: datetime, now: datetime, *, keep_days: int
 
 
 def register_watch(scheduler: CronRegistry, *, enabled: bool, policy: WatchPolicy, profile: Profile,
-                   fetcher: GuardedFetcher, workflow: Workflow) -> None:
+                   fetcher: GuardedFetcher, workflow: Workflow, claim: Claim | None = None) -> None:
     """Register the four checks on their schedules (nothing when not ``enabled``).
+
+    ``claim``: several workers share the database; the checks are shared jobs whose sites
+    each worker claims (:func:`watch_job`). The purge stays with the leader.
 
     Raises:
         LexiconError: a lexicon file of ``policy.lexicons`` cannot be read (at start,
@@ -115,8 +142,9 @@ def register_watch(scheduler: CronRegistry, *, enabled: bool, policy: WatchPolic
     for check, minutes in every(policy).items():
         assert check in CHECKS
         job = partial(watch_job, check=check, policy=policy, profile=profile, fetcher=fetcher, workflow=workflow,
-                      lexicon=lexicon if check in ("content", "links") else None)
-        scheduler.register_cron(JOB.format(check=check), job, run_at_start=False, **cron_fields(minutes, OFFSET[check]))
+                      lexicon=lexicon if check in ("content", "links") else None, claim=claim)
+        fields: dict[str, Any] = cron_fields(minutes, OFFSET[check])
+        scheduler.register_cron(JOB.format(check=check), job, run_at_start=False, shared=claim is not None, **fields)
     if policy.probe_keep_days:
         scheduler.register_cron(JOB.format(check="purge"), partial(purge_job, keep_days=policy.probe_keep_days),
-                                run_at_start=False, **PURGE_AT)
+                                run_at_start=False, hour=PURGE_AT["hour"], minute=PURGE_AT["minute"])

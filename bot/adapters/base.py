@@ -128,6 +128,12 @@ class Adapter(ABC):
                 may hand the same update twice without harm.
         """
 
+    async def open_for_sending(self) -> None:
+        """Get ready to send without receiving: a worker that does not lead
+        (:mod:`bot.leader`) on a platform whose receiving connection must be single.
+        Default: nothing to do."""
+        return None
+
     @abstractmethod
     async def stop(self) -> None:
         """Stop receiving and release connections."""

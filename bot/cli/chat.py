@@ -223,6 +223,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         settings.http.host = args.host
     if args.port is not None:
         settings.http.port = args.port
+    if adapter == "console" and args.worker:
+        raise InputError("--worker 用于在同一数据库上运行多个服务进程，需要聊天平台适配器"
+                         "（--adapter telegram、wecom 或 dingtalk），控制台适配器不支持。")
     if adapter == "console":
         # The live service on the console: the deployment's chat platform (bot.console_live).
         return asyncio.run(run_console(settings, as_name=None, now_text=None, script=None,
@@ -235,7 +238,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # URLs are masked anyway, bot.adapters.redact).
     for leaky in ("httpx", "httpcore"):
         logging.getLogger(leaky).setLevel(logging.WARNING)
-    return asyncio.run(run_adapter(settings, adapter))
+    return asyncio.run(run_adapter(settings, adapter, worker=args.worker))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -309,6 +312,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="聊天平台（默认取配置 bot.adapter，即 console）")
     p.add_argument("--host", help="HTTP 服务（平台回调、健康检查、监控指标）监听地址（默认 127.0.0.1，取配置 http.host）")
     p.add_argument("--port", type=int, help="HTTP 服务端口（默认 8080，取配置 http.port）")
+    p.add_argument("--worker", action="store_true",
+                   help="作为多个工作进程之一运行（可在多台服务器上共用一个 PostgreSQL 数据库）："
+                        "各进程分担消息发送、到期事项与网站巡检，定时任务和轮询连接由主进程负责，"
+                        "主进程退出后其他进程在数秒内接替")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="在临时数据库上演示机器人能做什么（不写入正式数据库）")

@@ -35,7 +35,7 @@ def _unit(args: argparse.Namespace) -> tuple[service_unit.UnitPlan, str]:
     settings = load_settings(config, env)
     unit = service_unit.plan(settings, config=config, user=args.user,
                              workdir=Path(args.workdir) if args.workdir else None,
-                             adapter=args.adapter, env_file=args.env_file)
+                             adapter=args.adapter, env_file=args.env_file, worker=args.worker)
     name = Path(getattr(args, "path", service_unit.DEFAULT_PATH)).name.removesuffix(".service")
     return unit, service_unit.render(unit, version=_version(), unit_name=name)
 
@@ -91,6 +91,8 @@ def _options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workdir", metavar="DIR", help="工作目录（默认为配置文件所在目录）")
     p.add_argument("--adapter", choices=["telegram", "wecom", "dingtalk"],
                    help="聊天平台（默认取配置 bot.adapter）")
+    p.add_argument("--worker", action="store_true",
+                   help="服务以 dutybot run --worker 运行（多台服务器共用一个 PostgreSQL 时，每台都这样安装）")
     p.add_argument("--env-file", default=service_unit.DEFAULT_ENV_FILE, metavar="FILE",
                    help=f"存放密钥的环境文件（默认 {service_unit.DEFAULT_ENV_FILE}，不存在时忽略；"
                         "其中的 DUTYBOT_* 设置也用于生成本文件）")

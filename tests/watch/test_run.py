@@ -249,12 +249,16 @@ class Crons:
 
     def __init__(self) -> None:
         self.jobs: dict[str, tuple[Any, dict[str, object]]] = {}
+        self.shared: set[str] = set()
 
     def register(self, kind: str, fn: Any) -> None:
         raise AssertionError("site watch registers no due-item processor")
 
-    def register_cron(self, name: str, fn: Any, *, run_at_start: bool = False, **fields: object) -> None:
+    def register_cron(self, name: str, fn: Any, *, run_at_start: bool = False, shared: bool = False,
+                      **fields: object) -> None:
         self.jobs[name] = (fn, fields)
+        if shared:
+            self.shared.add(name)
 
 
 def test_each_check_has_its_own_schedule_and_none_when_disabled(tmp_path: Path) -> None:
@@ -268,6 +272,11 @@ def test_each_check_has_its_own_schedule_and_none_when_disabled(tmp_path: Path) 
         "watch.content": {"hour": "*/1", "minute": "30"},
         "watch.purge": {"hour": "3", "minute": "50"},      # probes older than 400 days
     }
+    assert crons.shared == set()                           # one process: no claims
+    workers = Crons()                                      # several workers: checks claimed site by site
+    register_watch(workers, enabled=True, policy=WatchPolicy(), profile=flow.profile, fetcher=FETCHER, workflow=flow,
+                   claim=lambda key: True)
+    assert workers.shared == {"watch.availability", "watch.freshness", "watch.links", "watch.content"}
     assert cron_fields(90) == {"hour": "*/2", "minute": "0"}
     disabled = Crons()
     register_watch(disabled, enabled=False, policy=WatchPolicy(), profile=flow.profile, fetcher=FETCHER,

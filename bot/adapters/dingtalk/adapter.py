@@ -214,6 +214,11 @@ class DingTalkAdapter(Adapter):
                 "DUTYBOT_DINGTALK_CLIENT_SECRET 是否与开发者后台一致、应用是否已发布"
                 f"（{exc.message}）。", retryable=False) from None
 
+    async def open_for_sending(self) -> None:
+        """A worker that does not lead: the API client for sending, no Stream socket (the
+        leader holds it; bot.leader)."""
+        self.api.reopen()
+
     async def stop(self) -> None:
         """Stop receiving, let messages in hand finish briefly, close connections."""
         if self.stream is not None:

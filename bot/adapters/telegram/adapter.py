@@ -120,6 +120,17 @@ class TelegramAdapter(Adapter):
             log.warning("Telegram is not reachable yet (%s); retrying in the background", exc)
         self._task = asyncio.create_task(self._background(), name="telegram-receive")
 
+    async def open_for_sending(self) -> None:
+        """A worker that does not lead: the HTTP client for sending, no polling (the
+        leader polls; bot.leader). Telegram unreachable now: sending retries anyway."""
+        try:
+            await self.bot.initialize()
+        except InvalidToken:
+            raise AdapterError("Telegram 拒绝了机器人令牌（DUTYBOT_TELEGRAM_TOKEN）：请检查令牌是否正确、"
+                               "是否已被撤销。", retryable=False) from None
+        except TelegramError as exc:
+            log.warning("Telegram is not reachable yet (%s); sending will retry", exc)
+
     async def stop(self) -> None:
         self._stopping.set()
         if self._task is not None:
