@@ -15,6 +15,9 @@ measured is the bot's own work, not a platform's allowance. When all are running
 2. ``--escalations`` ladder rungs are made due at once; the figure is the time until every
    one is processed and every message they queued is sent.
 
+Then the takeover: two workers, the leader killed with SIGKILL, and the seconds until the
+other one says it leads (``--leader-check``: ``[bot] leader_check_seconds``, 5 as shipped).
+
 The domain clock of every worker is the same fixed instant (``bench_incidents.START``);
 the tick and the outbox's passes run on real time. The last line is ``BENCH_JSON {...}``.
 """
@@ -26,6 +29,7 @@ import asyncio
 import json
 import logging
 import os
+import random
 import subprocess
 import sys
 import threading
@@ -54,6 +58,7 @@ from people.models import Person
 
 GENERAL_SHARE = 0.9   # bench_incidents seeds 90 % 一般 incidents, whose ack rung 1 is fired here
 POLL = 0.02           # how often the parent counts (seconds)
+RNG = random.Random(21)
 
 
 def loadavg() -> str:
@@ -62,13 +67,23 @@ def loadavg() -> str:
 
 # ---------------------------------------------------------------- a worker process
 
-def child(url: str) -> None:
-    """One worker: an App on the memory adapter until stdin closes."""
+def child(url: str, leader_check: float) -> None:
+    """One worker: an App on the memory adapter until stdin closes; prints ``READY`` once
+    it runs and ``LEADS`` when it takes the lead."""
     # A tick longer than the 0.2 s interval is skipped by APScheduler with a warning: expected here.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
+
+    class Leads(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "now leads" in record.getMessage():
+                print("LEADS", flush=True)
+
+    logging.getLogger("dutybot.leader").addHandler(Leads(logging.INFO))
+    logging.getLogger("dutybot.leader").setLevel(logging.INFO)
     engine = make_engine(url)
     settings = load_settings(None, env={"DUTYBOT_INCIDENTS_DISTRICT_OFFICE": DISTRICT, "DUTYBOT_HTTP_ENABLED": "false",
-                                        "DUTYBOT_BOT_TICK_SECONDS": "0.2", "DUTYBOT_BOT_LEADER_CHECK_SECONDS": "1"})
+                                        "DUTYBOT_BOT_TICK_SECONDS": "0.2",
+                                        "DUTYBOT_BOT_LEADER_CHECK_SECONDS": str(leader_check)})
     app = App(settings, clock=FakeClock(START), adapter=MemoryAdapter(), engine=engine, worker=True)
 
     async def main() -> None:
@@ -113,6 +128,52 @@ def unsent(engine: Engine) -> int:
                  .where(OutboxMessage.status != OutboxStatus.sent))
 
 
+def spawn(url: str, leader_check: float = 1.0) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, __file__, "--child", url, "--leader-check", str(leader_check)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def until_ready(procs: list[subprocess.Popen[str]]) -> list[bool]:
+    """Read each worker's first lines up to ``READY``; whether it took the lead meanwhile."""
+    leads = []
+    for proc in procs:
+        assert proc.stdout is not None
+        seen = []
+        while (line := proc.stdout.readline()) and "READY" not in line:
+            seen.append(line)
+        if not line:
+            raise SystemExit(f"a worker did not start: {seen!r}")
+        leads.append(any("LEADS" in x for x in seen))
+    return leads
+
+
+def takeover(url: str, leader_check: float) -> float:
+    """Two workers; SIGKILL the leader; seconds until the other says it leads."""
+    with pg_schema(url) as engine:
+        upgrade(engine)
+        first = spawn(child_url(engine), leader_check)
+        until_ready([first])
+        second = spawn(child_url(engine), leader_check)
+        assert until_ready([second]) == [False]
+        try:
+            # The follower asks every leader_check seconds from its start: kill at a random
+            # moment of that cycle, not just as it asks for the first time.
+            time.sleep(1.0 + RNG.uniform(0, leader_check))
+            began = time.perf_counter()
+            first.kill()
+            first.wait()
+            assert second.stdout is not None
+            while (line := second.stdout.readline()) and "LEADS" not in line:
+                pass
+            if not line:
+                raise SystemExit("the follower ended without taking the lead")
+            return time.perf_counter() - began
+        finally:
+            if second.stdin:
+                second.stdin.close()
+            second.wait(timeout=60)
+
+
 def one(workers: int, url: str, messages: int, escalations: int) -> dict[str, Any]:
     with pg_schema(url) as engine:
         upgrade(engine)
@@ -120,14 +181,9 @@ def one(workers: int, url: str, messages: int, escalations: int) -> dict[str, An
         tpl = templates(engine)
         fill(engine, tpl, 0, int(escalations / GENERAL_SHARE) + 100)
         keys = candidates(0, int(escalations / GENERAL_SHARE) + 100)[:escalations]
-        procs = [subprocess.Popen([sys.executable, __file__, "--child", child_url(engine)], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, text=True) for _ in range(workers)]
+        procs = [spawn(child_url(engine)) for _ in range(workers)]
         try:
-            for proc in procs:
-                assert proc.stdout is not None
-                line = proc.stdout.readline()
-                if "READY" not in line:
-                    raise SystemExit(f"a worker did not start: {line!r}")
+            until_ready(procs)
             wait(lambda: unsent(engine) == 0, 120)   # what the start-up jobs queued
             with Session(engine) as session:
                 people = [p.id for p in session.exec(select(Person))]
@@ -160,9 +216,12 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--escalations", type=int, default=1000)
+    parser.add_argument("--leader-check", type=float, default=5.0,
+                        help="[bot] leader_check_seconds for the takeover measurement (default 5, as shipped)")
+    parser.add_argument("--takeovers", type=int, default=3, help="how many times the leader is killed (default 3)")
     args = parser.parse_args()
     if args.child:
-        child(args.child)
+        child(args.child, args.leader_check)
         return
     url = os.environ.get("DUTYBOT_TEST_DATABASE_URL")
     if not url:
@@ -179,7 +238,13 @@ def main() -> None:
         print(f"   {workers} worker(s): outbox {row['send_per_s']:8.1f} messages/s ({row['send_s']:.2f} s); "
               f"escalations {row['escalate_per_s']:8.1f}/s ({row['escalate_s']:.2f} s); load {row['load']}",
               flush=True)
-    out = {str(r["workers"]): r for r in rows}
+    out: dict[str, Any] = {str(r["workers"]): r for r in rows}
+    takeovers = [takeover(url, args.leader_check) for _ in range(args.takeovers)]
+    out["takeover_s"] = takeovers
+    out["takeover_max_s"] = max(takeovers)
+    print(f"   takeover: the follower leads {', '.join(f'{t:.2f}' for t in takeovers)} s after the leader was "
+          f"killed (leader_check_seconds {args.leader_check:g}: at most that plus a check); load {loadavg()}",
+          flush=True)
     print("BENCH_JSON " + json.dumps(out, ensure_ascii=False))
 
 

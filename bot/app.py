@@ -161,7 +161,8 @@ class App:
         # /metrics: this App's own registry (bot.metrics); it reads whichever sender runs.
         self.metrics = Metrics(engine=self.engine, clock=clock, platform=adapter.platform,
                                counters=lambda: self.sender.counters,
-                               last_tick=lambda: self.scheduler.last_tick_at)
+                               last_tick=lambda: self.scheduler.last_tick_at,
+                               leader=self.role.is_leader if self.role is not None else None)
         self._register_domains()
         self.dispatcher = Dispatcher(
             engine=self.engine, clock=clock, settings=settings, calendar=self.calendar,

@@ -17,6 +17,8 @@ registry would mix them). Three sources feed it:
   phone pages waiting to go out (count, oldest age) and those failed in the last day.
   They are the same for every worker on one database. When the database does not answer,
   ``dutybot_database_up`` is 0 and these gauges are left out.
+* **This worker** (``dutybot run --worker`` only): ``dutybot_worker_leader`` is 1 on the
+  worker that leads (:mod:`bot.leader`), 0 on the others.
 * **The process**: prometheus-client's process, platform and garbage-collector collectors.
 """
 
@@ -84,8 +86,9 @@ class StateCollector(Collector):
     """
 
     def __init__(self, *, engine: Engine, clock: Clock, platform: str,
-                 last_tick: Callable[[], datetime | None]) -> None:
+                 last_tick: Callable[[], datetime | None], leader: Callable[[], bool] | None = None) -> None:
         self.engine, self.clock, self.platform, self.last_tick = engine, clock, platform, last_tick
+        self.leader = leader
 
     def collect(self) -> Iterator[Metric]:
         now = self.clock.now()
@@ -106,6 +109,11 @@ class StateCollector(Collector):
         if last is not None:
             tick.add_metric([], max(0.0, (now - last).total_seconds()))
         yield tick
+        if self.leader is not None:
+            leads = GaugeMetricFamily("dutybot_worker_leader", "1 when this worker (dutybot run --worker) "
+                                      "leads: runs the cron jobs and the single receiving connection.")
+            leads.add_metric([], 1 if self.leader() else 0)
+            yield leads
 
     def _from_database(self, now: datetime) -> list[Metric]:
         depth = GaugeMetricFamily("dutybot_outbox_messages", "Outbox messages not sent, by "
@@ -197,11 +205,12 @@ class Metrics:
         platform: the active platform.
         counters: the current outbox sender's counters (read at each scrape).
         last_tick: when the scheduler last ticked.
+        leader: with several workers, whether this one leads (``dutybot_worker_leader``).
     """
 
     def __init__(self, *, engine: Engine, clock: Clock, platform: str,
                  counters: Callable[[], DeliveryCounters],
-                 last_tick: Callable[[], datetime | None]) -> None:
+                 last_tick: Callable[[], datetime | None], leader: Callable[[], bool] | None = None) -> None:
         self.registry = CollectorRegistry()
         self.escalations = Counter("dutybot_escalations", "Escalation ladder rungs fired, by "
                                    "run (ack: nobody acknowledged; step: a step overdue; "
@@ -214,7 +223,7 @@ class Metrics:
 
         self.registry.register(_Live(current))
         self.registry.register(StateCollector(engine=engine, clock=clock, platform=platform,
-                                              last_tick=last_tick))
+                                              last_tick=last_tick, leader=leader))
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)

@@ -474,7 +474,12 @@ class Scheduler:
         # In a thread, so the event loop stays responsive; shielded, because shutdown
         # cancels job tasks but a tick half-way through must finish.
         self._inflight = asyncio.ensure_future(asyncio.to_thread(run))
-        await asyncio.shield(self._inflight)
+        try:
+            await asyncio.shield(self._inflight)
+        except asyncio.CancelledError:
+            # Only at shutdown (APScheduler cancels its job tasks): the tick goes on to its
+            # end on its thread and shutdown() waits for it; nothing to report as an error.
+            return
 
     def _notify(self) -> None:
         if self.on_work is None:

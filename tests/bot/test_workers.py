@@ -291,3 +291,22 @@ def test_each_worker_sends_its_share_of_the_platforms_overall_rate() -> None:
     assert share_limits(telegram, 4) == (RateWindow("global", 7, 1.0), RateWindow("chat", 1, 1.0),
                                          RateWindow("group", 20, 60.0))
     assert share_limits((RateWindow("global", 3, 1.0),), 8) == (RateWindow("global", 1, 1.0),)
+
+
+def test_metrics_say_which_worker_leads(engine: Engine) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def leader_gauge(app: App) -> float:
+        families = {f.name: f for f in text_string_to_metric_families(app.metrics.exposition().decode())}
+        return families["dutybot_worker_leader"].samples[0].value
+
+    clock = FakeClock(datetime(2026, 11, 23, 9, tzinfo=SHANGHAI))
+    first, second = (App(load_settings(None, env={}), clock=clock, adapter=MemoryAdapter(), engine=engine, worker=True)
+                     for _ in range(2))
+    assert first.role is not None and second.role is not None
+    assert first.role.leadership.try_lead() and not second.role.leadership.try_lead()
+    assert (leader_gauge(first), leader_gauge(second)) == (1, 0)
+    first.role.close()
+    second.role.close()
+    alone = App(load_settings(None, env={}), clock=clock, adapter=MemoryAdapter(), engine=engine)
+    assert "dutybot_worker_leader" not in alone.metrics.exposition().decode()   # one process: no such gauge
