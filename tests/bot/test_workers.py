@@ -310,3 +310,53 @@ def test_metrics_say_which_worker_leads(engine: Engine) -> None:
     second.role.close()
     alone = App(load_settings(None, env={}), clock=clock, adapter=MemoryAdapter(), engine=engine)
     assert "dutybot_worker_leader" not in alone.metrics.exposition().decode()   # one process: no such gauge
+
+
+class Recording(MemoryAdapter):
+    """A memory adapter that records whether it was started to receive or only to send."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    async def start(self, handler: object) -> None:  # type: ignore[override]
+        self.calls.append("receive")
+
+    async def open_for_sending(self) -> None:
+        self.calls.append("send-only")
+
+
+async def test_only_the_leader_opens_a_single_receiving_connection_and_a_follower_opens_it_on_takeover(
+        engine: Engine) -> None:
+    from bot.leader import WorkerRole
+
+    async def handler(inbound: object) -> None:
+        return None
+
+    adapters = [Recording(), Recording()]
+    roles = [WorkerRole(engine, a, check_seconds=1, receiver="receive-telegram-424242") for a in adapters]
+    assert roles[0].leadership.try_lead() and not roles[1].leadership.try_lead()
+    for role in roles:
+        await role.start(handler)
+    assert [a.calls for a in adapters] == [["send-only", "receive"], ["send-only"]]
+    roles[0].close()                                   # the leader's process ends
+    assert roles[1].leadership.try_lead()
+    await roles[1]._receive()                          # what its next check does on taking the lead
+    assert adapters[1].calls == ["send-only", "receive"]
+    roles[1].close()
+
+
+async def test_in_webhook_mode_every_worker_receives(engine: Engine) -> None:
+    from bot.leader import WorkerRole
+
+    async def handler(inbound: object) -> None:
+        return None
+
+    adapters = [Recording(), Recording()]
+    roles = [WorkerRole(engine, a, check_seconds=1, receiver=None) for a in adapters]
+    roles[0].leadership.try_lead()
+    for role in roles:
+        await role.start(handler)
+    assert [a.calls for a in adapters] == [["receive"], ["receive"]]
+    for role in roles:
+        role.close()
