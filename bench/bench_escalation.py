@@ -13,7 +13,10 @@ One database holds the incidents of every size (seeded as ``bench_incidents.py``
 real incidents replicated, none due), so the sizes differ only in how many are due at
 once; a warm-up of 100 runs first. SQLite (a file in a temp dir) always; PostgreSQL too
 when ``DUTYBOT_TEST_DATABASE_URL`` is set (in a throw-away schema). ``--profile`` writes
-a cProfile of the largest size's first tick. The last line is ``BENCH_JSON {...}``.
+a cProfile of the largest size's first tick. Also reported: the SQL statements the tick
+ran per item and the drain per message (savepoints counted, commits not). The memory
+adapter runs with its defaults: no rate limits, cards edited in place (so the sender looks
+up each card's earlier message). The last line is ``BENCH_JSON {...}``.
 Run: ``python bench/bench_escalation.py [--sizes 100,1000,10000] [--repeats N]``.
 """
 
@@ -32,7 +35,7 @@ from typing import Any
 
 from bench_incidents import SETTINGS, START, add_people, candidates, fill, make_due, templates
 from benchlib import percentile, pg_schema
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
 from bot.adapters.memory import MemoryAdapter
@@ -48,17 +51,29 @@ def loadavg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+class StatementCounter:
+    """Counts the SQL statements the engine runs (savepoints included, commits not)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.count = 0
+        event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *_args: object) -> None:
+        self.count += 1
+
+
 def pending_outbox(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.execute(text("SELECT count(*) FROM outbox_message WHERE status = 'pending'"))
                    .scalar_one())
 
 
-async def one_round(app: App, adapter: MemoryAdapter, keys: list[str],
+async def one_round(app: App, adapter: MemoryAdapter, keys: list[str], statements: StatementCounter,
                     profile: Path | None = None) -> dict[str, float]:
-    """Make ``keys`` due, tick, drain; the timings in milliseconds."""
+    """Make ``keys`` due, tick, drain; the timings in milliseconds, and the statements."""
     make_due(app.engine, keys)
     before = len(adapter.delivered)
+    counted_before = statements.count
     profiler = cProfile.Profile() if profile else None
     began, cpu = time.perf_counter(), time.process_time()
     if profiler:
@@ -68,15 +83,19 @@ async def one_round(app: App, adapter: MemoryAdapter, keys: list[str],
         profiler.disable()
         profiler.dump_stats(str(profile))
     ticked, cpu = time.perf_counter(), time.process_time() - cpu
+    tick_statements = statements.count - counted_before
     assert report.processed == len(keys) and not report.failed, (report.processed, report.failed)
     queued = pending_outbox(app.engine)
     counted = time.perf_counter()   # the count is the benchmark's, not the bot's: left out
+    drain_before = statements.count
     sent = await app.drain()
     done = time.perf_counter()
+    drain_statements = statements.count - drain_before
     delivered = len(adapter.delivered) - before
     assert delivered == queued == sent and pending_outbox(app.engine) == 0, (delivered, queued, sent)
     return {"tick_ms": (ticked - began) * 1000, "tick_cpu_ms": cpu * 1000, "drain_ms": (done - counted) * 1000,
-            "total_ms": (ticked - began + done - counted) * 1000, "messages": delivered}
+            "total_ms": (ticked - began + done - counted) * 1000, "messages": delivered,
+            "tick_statements": tick_statements, "drain_statements": drain_statements}
 
 
 async def measure(engine: Engine, keys: list[str], sizes: list[int], repeats: int,
@@ -84,7 +103,8 @@ async def measure(engine: Engine, keys: list[str], sizes: list[int], repeats: in
     """A warm-up, then ``repeats`` rounds per size, on one app (one event loop)."""
     adapter = MemoryAdapter()
     app = App(SETTINGS, clock=FakeClock(START), adapter=adapter, engine=engine)
-    await one_round(app, adapter, keys[:WARM_UP])
+    statements = StatementCounter(engine)
+    await one_round(app, adapter, keys[:WARM_UP], statements)
     keys = keys[WARM_UP:]
     measured = []
     for size in sizes:
@@ -92,7 +112,7 @@ async def measure(engine: Engine, keys: list[str], sizes: list[int], repeats: in
         for r in range(repeats):
             batch, keys = keys[:size], keys[size:]
             prof = profile if profile and size == max(sizes) and r == 0 else None
-            rounds.append(await one_round(app, adapter, batch, prof))
+            rounds.append(await one_round(app, adapter, batch, statements, prof))
         measured.append(rounds)
     return measured
 
@@ -121,12 +141,16 @@ def run(name: str, engine: Engine, sizes: list[int], repeats: int,
                               "drain_ms": [x["drain_ms"] for x in rounds],
                               "delivered_p50_ms": statistics.median(totals),
                               "delivered_p99_ms": percentile(totals, 0.99),
-                              "messages": rounds[0]["messages"]}
+                              "messages": rounds[0]["messages"],
+                              "statements_per_item": rounds[0]["tick_statements"] / size,
+                              "drain_statements_per_message": rounds[0]["drain_statements"] / rounds[0]["messages"]}
         print(f"   {size:>6,} due: tick {per_item:6.2f} ms/item ({per_item_cpu:.2f} ms CPU in this "
               f"process; median of {repeats}); "
               f"{rounds[0]['messages']:,} messages; tick+drain p50 "
               f"{statistics.median(totals):8.1f} ms, p99 {percentile(totals, 0.99):8.1f} ms "
-              f"(drain median {statistics.median(x['drain_ms'] for x in rounds):.1f} ms)", flush=True)
+              f"(drain median {statistics.median(x['drain_ms'] for x in rounds):.1f} ms); SQL statements: "
+              f"{results[str(size)]['statements_per_item']:.1f} per item in the tick, "
+              f"{results[str(size)]['drain_statements_per_message']:.1f} per message in the drain", flush=True)
     smallest, largest = results[str(min(sizes))], results[str(max(sizes))]
     growth = largest["per_item_ms"] / smallest["per_item_ms"]
     growth_cpu = largest["per_item_cpu_ms"] / smallest["per_item_cpu_ms"]

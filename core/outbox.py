@@ -13,11 +13,13 @@ that binds the person, and the sender gives it up once it expires.
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, Text, func, or_
+from sqlalchemy import Column, Index, Table, Text, TextClause, bindparam, func, or_, text
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from core.db import UTCDateTime
@@ -38,6 +40,8 @@ class OutboxMessage(SQLModel, table=True):
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_card", "card_key", "chat_id"),
+        # The sender's claim reads pending rows in id order up to its batch size.
+        Index("ix_outbox_pending_id", "status", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -114,12 +118,58 @@ def enqueue(
     row = OutboxMessage(
         dedupe_key=dedupe, event_key=key[:200], person_id=message.person_id, platform=platform,
         chat_id=message.chat_id, text=message.text,
-        buttons=json.dumps([{"label": b.label, "command": b.command} for b in message.buttons],
-                           ensure_ascii=False),
+        buttons=_buttons_json(message),
         card_key=message.card_key, created_at=now, next_attempt_at=now,
     )
     session.add(row)
     return row
+
+
+def _buttons_json(message: Outbound) -> str:
+    return json.dumps([{"label": b.label, "command": b.command} for b in message.buttons], ensure_ascii=False)
+
+
+def enqueue_all(*, session: Session, messages: Iterable[Outbound], now: datetime, event_key: str) -> None:
+    """:func:`enqueue` for several recipients of one event, in one statement where the
+    database can skip duplicates itself (``INSERT … ON CONFLICT (dedupe_key) DO NOTHING``
+    on SQLite and PostgreSQL): no lookup before the insert, and the unique ``dedupe_key``
+    still makes a second enqueue of the event for the same recipient a no-op. In the
+    caller's transaction (pending changes are flushed first); rows go in the given order.
+    Other databases take :func:`enqueue` per message.
+    """
+    messages = list(messages)
+    rows: dict[str, dict[str, object]] = {}
+    for message in messages:
+        dedupe = f"{event_key}|{recipient_key(message, None)}"[:300]
+        rows.setdefault(dedupe, {
+            "dedupe_key": dedupe, "event_key": event_key[:200], "person_id": message.person_id,
+            "platform": None, "chat_id": message.chat_id, "text": message.text,
+            "buttons": _buttons_json(message), "card_key": message.card_key,
+            "status": OutboxStatus.pending.value, "attempts": 0, "created_at": now, "next_attempt_at": now})
+    if not rows:
+        return
+    if session.get_bind().dialect.name not in ("sqlite", "postgresql"):
+        for message in messages:
+            enqueue(session=session, message=message, now=now, event_key=event_key)
+        return
+    session.flush()   # rows added before these (and what they refer to) go first
+    session.connection().execute(_insert_once(), list(rows.values()))
+
+
+_ONCE_COLUMNS = ("dedupe_key", "event_key", "person_id", "platform", "chat_id", "text", "buttons", "card_key",
+                 "status", "attempts", "created_at", "next_attempt_at")
+
+
+@functools.cache
+def _insert_once() -> TextClause:
+    """``INSERT … ON CONFLICT (dedupe_key) DO NOTHING`` (SQLite and PostgreSQL spell it
+    alike). Written out because SQLAlchemy does not cache the compiled form of its
+    ``on_conflict_do_nothing()``: it would be compiled again for every call."""
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return text(f"INSERT INTO outbox_message ({', '.join(_ONCE_COLUMNS)}) "
+                f"VALUES ({', '.join(':' + c for c in _ONCE_COLUMNS)}) ON CONFLICT (dedupe_key) DO NOTHING"
+                ).bindparams(*(bindparam(c, type_=table.c[c].type) for c in _ONCE_COLUMNS))
 
 
 def release_waiting(*, session: Session, person_id: int, now: datetime) -> int:

@@ -23,6 +23,7 @@ from sqlmodel import Session
 from core.clock import fmt_short_zh, local
 from core.numbering import short_form
 from core.words_zh import by_when_zh
+from incidents import escalation_batch as batch
 from incidents.models import (
     SOURCE_ZH,
     STATUS_ZH,
@@ -33,7 +34,7 @@ from incidents.models import (
     IncidentType,
     Source,
 )
-from incidents.service import name_of, next_step, reporter_name, step_due_zh
+from incidents.service import next_step, reporter_name, step_due_zh
 
 SITE_CHARS = 24
 
@@ -81,6 +82,13 @@ def press(incident: Incident, steps: list[IncidentStep], now: datetime | None,
     return f"完成后回复“完成 {step.seq}”或发送 /incident done {ref} {step.seq}"
 
 
+def _reporter(session: Session, incident: Incident) -> str:
+    """Who reported it; a person's name from the transaction's lookups where there are some."""
+    if incident.reporter_id is not None:
+        return batch.name_of(session, incident.reporter_id)
+    return reporter_name(session, incident)
+
+
 def render(session: Session, incident: Incident, steps: list[IncidentStep], *, now: datetime | None = None,
            head: str = "", action: str | None = None, step: IncidentStep | None = None) -> str:
     """The card; see the module docstring. ``step`` is the step a reminder is about;
@@ -91,12 +99,12 @@ def render(session: Session, incident: Incident, steps: list[IncidentStep], *, n
     where = incident.site + (f" {incident.url}" if incident.url and incident.url != incident.site else "")
     lines = [first, when(incident, steps, now, step), action or press(incident, steps, now, step),
              f"对象：{where}", f"描述：{incident.description[:80]}",
-             f"报告：{reporter_name(session, incident)} {fmt_short_zh(incident.reported_at)}"
+             f"报告：{_reporter(session, incident)} {fmt_short_zh(incident.reported_at)}"
              f"（{SOURCE_ZH[Source(incident.source)]}）"]
     if incident.unit:
         lines.append(f"单位：{incident.unit}")
     if incident.owner_id:
-        lines.append(f"负责人：{name_of(session, incident.owner_id)}")
+        lines.append(f"负责人：{batch.name_of(session, incident.owner_id)}")
     step = step if step is not None and step.is_pending else next_step(steps)
     if step is not None:
         lines.append(f"下一步：{step.seq}. {step.title}（截止 {step_due_zh(step)}；依据：{step.citation}，{step.period_zh}）")

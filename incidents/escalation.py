@@ -33,16 +33,17 @@ from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from core import audit, schedule
 from core.clock import SHANGHAI, fmt_short_zh, local
 from core.messages import Button, Outbound, duration_zh
 from core.numbering import short_form
-from core.outbox import enqueue
+from core.outbox import enqueue_all
 from core.profiles import Profile
 from core.schedule import DueItem, DueStatus
 from incidents import cards
+from incidents import escalation_batch as batch
 from incidents.grades import grade_names
 from incidents.models import (
     STATUS_ZH,
@@ -58,7 +59,6 @@ from incidents.paging import page_ping
 from incidents.playbooks import OWNER_ZH, LadderSpec, load_ladders, load_playbooks
 from incidents.service import (
     IncidentPolicy,
-    get_incident,
     leaders_on_duty,
     name_of,
     officers_for,
@@ -67,7 +67,7 @@ from incidents.service import (
     support_for,
 )
 from people.models import Person, Role
-from people.service import people_with_role, reachable
+from people.service import reachable
 
 KIND = "incident.escalate"
 #: Told each time a ladder rung fires: ``(session, run, level)`` with run ``ack`` (nobody
@@ -123,14 +123,10 @@ def ack_hint(incident: Incident) -> str:
 def notify(session: Session, people: list[Person], text: str, *, event: str, now: datetime,
            buttons: tuple[Button, ...] = (), card: str | None = None,
            skip: int | None = None) -> list[Person]:
-    """Queue ``text`` for each person once (in the caller's transaction)."""
-    sent = []
-    for person in people:
-        if person.id == skip:
-            continue
-        enqueue(session=session, message=Outbound(text, person_id=person.id, buttons=buttons, card_key=card),
-                now=now, event_key=event)
-        sent.append(person)
+    """Queue ``text`` for each person once (in the caller's transaction), in one statement."""
+    sent = [person for person in people if person.id != skip]
+    enqueue_all(session=session, now=now, event_key=event,
+                messages=[Outbound(text, person_id=p.id, buttons=buttons, card_key=card) for p in sent])
     return sent
 
 
@@ -142,8 +138,8 @@ def rung_people(session: Session, incident: Incident, level: int) -> list[Person
     ids = rungs[level]["person_ids"]
     if not ids:
         return []
-    found = session.exec(select(Person).where(col(Person.id).in_(ids), Person.active == True)).all()  # noqa: E712
-    return sorted(found, key=lambda p: ids.index(p.id))
+    found = batch.people_by_id(session, ids)   # the transaction's lookups, when the processor runs
+    return [p for i in dict.fromkeys(ids) if (p := found.get(i)) is not None and p.active]
 
 
 def reachable_rung(session: Session, incident: Incident, level: int) -> tuple[int, list[Person]]:
@@ -153,11 +149,11 @@ def reachable_rung(session: Session, incident: Incident, level: int) -> tuple[in
         people = rung_people(session, incident, candidate)
         if people:
             return candidate, people
-    return level, people_with_role(session=session, role=Role.admin)
+    return level, batch.with_role(session, Role.admin)
 
 
 def _everyone_or_admins(session: Session, people: list[Person]) -> list[Person]:
-    return people or people_with_role(session=session, role=Role.admin)
+    return people or batch.with_role(session, Role.admin)
 
 
 def step_owners(session: Session, incident: Incident, step: IncidentStep, policy: IncidentPolicy,
@@ -265,12 +261,12 @@ def repeat_people(session: Session, incident: Incident, policy: IncidentPolicy, 
     unit = incident.unit
     on_duty = leaders_on_duty(session, incident, policy, at)
     leaders = [p for p in on_duty if not unit or p.unit == unit] or [
-        p for p in people_with_role(session=session, role=Role.leader) if unit and p.unit == unit] or on_duty
+        p for p in batch.with_role(session, Role.leader) if unit and p.unit == unit] or on_duty
     leaders = [p for p in leaders if p.id != incident.reporter_id] or leaders
     if leaders_only and leaders:
         return leaders
-    principals = [p for p in people_with_role(session=session, role=Role.principal) if p.unit == unit] \
-        or people_with_role(session=session, role=Role.principal)
+    principals = [p for p in batch.with_role(session, Role.principal) if p.unit == unit] \
+        or batch.with_role(session, Role.principal)
     principals = [p for p in principals if p.id != incident.reporter_id]
     people = list({p.id: p for p in (leaders if not leaders_only else []) + principals}.values())
     return people or reachable_rung(session, incident, len(incident.ladder_rungs()) - 1)[1]
@@ -550,14 +546,15 @@ class Escalator:
 
     def __call__(self, session: Session, due: DueItem, now: datetime) -> None:
         data = due.data()
-        incident = get_incident(session=session, number=due.ref.removeprefix("incident:"))
+        batch.begin(session)   # people read once per transaction (the scheduler's chunk)
+        incident, steps = batch.incident_with_steps(session, due.ref.removeprefix("incident:"))
         if not incident.is_open or data.get("grade") != incident.grade:
             return
         event = f"{due.key}@{due.due_at.isoformat()}"
         if data["run"] == "ack":
-            self._ack(session, incident, data, event, now)
+            self._ack(session, incident, steps, data, event, now)
         else:
-            self._step(session, incident, data, event, now)
+            self._step(session, incident, steps, data, event, now)
 
     def _repeat_next(self, session: Session, incident: Incident, data: dict[str, Any], now: datetime) -> None:
         """The next repeat after the growing interval; after ``policy.repeat_limit`` repeats
@@ -598,13 +595,14 @@ class Escalator:
         self._fired(session, "repeat", int(data["level"]))
         self._repeat_next(session, incident, data, now)
 
-    def _ack(self, session: Session, incident: Incident, data: dict[str, Any], event: str, now: datetime) -> None:
+    def _ack(self, session: Session, incident: Incident, steps: list[IncidentStep], data: dict[str, Any],
+             event: str, now: datetime) -> None:
         if incident.acknowledged_at is not None:
             return
         if int(data["repeat"]):
             waited = duration_zh(now - incident.reported_at)
             self._repeat(session, incident, data, event, now, f"报告后{waited}仍无人确认",
-                         lambda head: card(session, incident, now=now, head=head), ack_buttons(incident))
+                         lambda head: card(session, incident, steps, now=now, head=head), ack_buttons(incident))
             return
         level = int(data["level"])
         rungs = incident.ladder_rungs()
@@ -614,7 +612,7 @@ class Escalator:
         label = rungs[reached]["label"]
         waited = duration_zh(now - incident.reported_at)
         told = notify(session, people,
-                      card(session, incident, now=now, head=f"【事件升级·{label}】报告后{waited}仍无人确认")
+                      card(session, incident, steps, now=now, head=f"【事件升级·{label}】报告后{waited}仍无人确认")
                       + f"\n{_basis(self.profile)}",
                       event=event, now=now, buttons=ack_buttons(incident))
         page_ping(session, incident, told, policy=self.policy, run="ack", level=level, event=event, now=now)
@@ -626,8 +624,8 @@ class Escalator:
         if level == len(rungs) - 1:
             self._repeat_next(session, incident, data, now)
 
-    def _step(self, session: Session, incident: Incident, data: dict[str, Any], event: str, now: datetime) -> None:
-        steps = steps_of(session=session, incident=incident)
+    def _step(self, session: Session, incident: Incident, steps: list[IncidentStep], data: dict[str, Any],
+              event: str, now: datetime) -> None:
         step = next((s for s in steps if s.key == data["step"]), None)
         if step is None or not step.is_pending or step.due_at is None:
             return

@@ -1,0 +1,152 @@
+"""Lookups the escalation processor shares across the due items of one transaction (issue 21).
+
+The scheduler runs due items in chunks: one transaction per chunk, a savepoint per item,
+and the session emptied after each item. An escalation read the same rows again for
+every item: the people of the snapshotted rung (and the reporter and owner named on the
+card), every person to find those holding a role. :class:`Lookups` keeps them for the
+rest of the transaction — the chunk — and no longer:
+
+* it belongs to the session's root transaction: the next chunk (a new transaction, a
+  new tick) reads afresh, so a roster change between ticks is always seen;
+* a flush that writes a row of ``people`` or ``roster`` (a person, a chat identity, a
+  duty roster), pending changes to such rows, or any rollback (an item's savepoint
+  included) drop it, so a change made earlier in the same transaction is seen too.
+
+Only :class:`incidents.escalation.Escalator` starts one (:func:`begin`); everywhere else
+the functions below query as before. A change written with a bulk SQL statement (not
+through the session's objects) is not noticed; nothing in the processors does that.
+
+:func:`incident_with_steps` reads an incident and its steps in one statement.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import bindparam, event
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import SessionTransaction
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
+
+from incidents.models import Incident, IncidentStep
+from incidents.service import IncidentNotFound
+from people.models import Person, Role
+from people.service import people_with_role
+
+_INFO_KEY = "incidents.escalation_batch"
+_WATCHED = ("people.", "roster.")   # modules whose rows the lookups depend on
+
+
+@dataclass
+class Lookups:
+    """What one transaction has read so far: people by id (None: no such person), and
+    the active people holding a role."""
+
+    transaction: SessionTransaction
+    people: dict[int, Person | None] = field(default_factory=dict)
+    with_role: dict[Role, list[Person]] = field(default_factory=dict)
+
+
+def _watched(objects: Iterable[Any]) -> bool:
+    return any(type(obj).__module__.startswith(_WATCHED) for obj in objects)
+
+
+def current(session: Session) -> Lookups | None:
+    """The lookups of the session's current transaction, if the processor began them and
+    nothing has made them stale."""
+    found: Lookups | None = session.info.get(_INFO_KEY)
+    if found is None:
+        return None
+    if (found.transaction is not session.get_transaction()
+            or _watched(session.new) or _watched(session.dirty) or _watched(session.deleted)):
+        session.info.pop(_INFO_KEY, None)
+        return None
+    return found
+
+
+def begin(session: Session) -> Lookups:
+    """The lookups of the session's current transaction, started if need be."""
+    found = current(session)
+    if found is None:
+        if session.get_transaction() is None:
+            session.connection()   # begins the transaction the lookups belong to
+        transaction = session.get_transaction()
+        assert transaction is not None
+        found = Lookups(transaction)
+        session.info[_INFO_KEY] = found
+    return found
+
+
+@event.listens_for(OrmSession, "after_flush")
+def _after_flush(session: OrmSession, _context: object) -> None:
+    if _INFO_KEY in session.info and (_watched(session.new) or _watched(session.dirty)
+                                      or _watched(session.deleted)):
+        session.info.pop(_INFO_KEY, None)
+
+
+@event.listens_for(OrmSession, "after_soft_rollback")
+def _after_rollback(session: OrmSession, _previous: object) -> None:
+    session.info.pop(_INFO_KEY, None)
+
+
+def people_by_id(session: Session, ids: Iterable[int]) -> dict[int, Person]:
+    """The people with these ids (active or not), from the transaction's lookups where
+    there are some; those not found are left out."""
+    wanted = list(dict.fromkeys(ids))
+    lookups = current(session)
+    if lookups is None:
+        found = session.exec(select(Person).where(col(Person.id).in_(wanted))).all() if wanted else []
+        return {p.id: p for p in found if p.id is not None}
+    missing = [i for i in wanted if i not in lookups.people]
+    if missing:
+        for person in session.exec(select(Person).where(col(Person.id).in_(missing))).all():
+            if person.id is not None:
+                lookups.people[person.id] = person
+        for i in missing:
+            lookups.people.setdefault(i, None)
+    return {i: p for i in wanted if (p := lookups.people[i]) is not None}
+
+
+def name_of(session: Session, person_id: int | None) -> str:
+    """The person's name, ``—`` for nobody (as ``incidents.service.name_of``)."""
+    if person_id is None:
+        return "—"
+    person = people_by_id(session, [person_id]).get(person_id)
+    return person.name if person else "—"
+
+
+def with_role(session: Session, role: Role) -> list[Person]:
+    """Active people holding ``role`` (``people.service.people_with_role``)."""
+    lookups = current(session)
+    if lookups is None:
+        return people_with_role(session=session, role=role)
+    if role not in lookups.with_role:
+        lookups.with_role[role] = people_with_role(session=session, role=role)
+    return list(lookups.with_role[role])
+
+
+@functools.cache
+def _incident_with_steps() -> Select[Incident, IncidentStep]:
+    # Built once: the statement is the same for every incident (the number is a parameter).
+    return (select(Incident, IncidentStep)
+            .outerjoin(IncidentStep, col(IncidentStep.incident_id) == col(Incident.id))
+            .where(col(Incident.number) == bindparam("number")).order_by(col(IncidentStep.seq)))
+
+
+def incident_with_steps(session: Session, number: str) -> tuple[Incident, list[IncidentStep]]:
+    """The incident numbered ``number`` and its steps in order, in one statement.
+
+    Raises:
+        IncidentNotFound: no such incident.
+    """
+    number = number.strip().upper()
+    rows = session.exec(_incident_with_steps(), params={"number": number}).all()
+    if not rows:
+        raise IncidentNotFound(number)
+    # An incident without steps comes back once, with no step (an outer join).
+    steps: list[IncidentStep | None] = [step for _, step in rows]
+    return rows[0][0], [step for step in steps if step is not None]
