@@ -21,7 +21,11 @@ other but are moved to start between a minute and a year after the benchmark's "
 fire).
 
 SQLite (a file in a temp dir) always; PostgreSQL with ``--pg URL`` (default:
-``DUTYBOT_TEST_DATABASE_URL``), in a throwaway schema dropped at the end.
+``DUTYBOT_TEST_DATABASE_URL``), in a throwaway schema dropped at the end. Part (1) also
+gives the split of each report into ``handle`` (``App.handle``: registered, its pings
+queued) and ``drain`` (``App.drain``: delivered). The last line is ``BENCH_JSON {...}``
+(``sqlite``/``postgresql`` → ``first_ping``, ``tick_idle``, ``tick_100``, ``tick_1000``,
+``daily_briefing``, ``weekly_summary``: p50/p99 in ms; with the load average).
 Run: ``python bench/bench_incidents.py [--open N] [--runs N] [--incidents N] [--ticks N]
 [--due-ticks N] [--pg URL] [--only sqlite|pg] [--plans]``.
 """
@@ -195,6 +199,17 @@ def fill(engine: Engine, tpl: dict[tuple[IncidentType, Grade, str], Template], f
 
 # ---------------------------------------------------------------- timing helpers
 
+def figures(samples: list[float]) -> dict[str, float]:
+    """p50, p99 and max of ``samples`` (ms), for ``BENCH_JSON``."""
+    ordered = sorted(samples)
+    return {"p50_ms": statistics.median(ordered), "p99_ms": ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))],
+            "max_ms": ordered[-1], "n": len(ordered)}
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def summary(samples: list[float]) -> str:
     ordered = sorted(samples)
     p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
@@ -240,8 +255,9 @@ def plan(engine: Engine, statement: str, parameters: Any) -> str:
 
 # ---------------------------------------------------------------- (1) new → first ping
 
-async def first_ping(engine: Engine, runs: int) -> list[float]:
-    """Milliseconds from ``/incident new`` to the officer's 【新事件】 being delivered."""
+async def first_ping(engine: Engine, runs: int, split: dict[str, list[float]] | None = None) -> list[float]:
+    """Milliseconds from ``/incident new`` to the officer's 【新事件】 being delivered;
+    ``split`` gets the ``handle`` and ``drain`` parts."""
     adapter = MemoryAdapter()
     app = App(SETTINGS, clock=FakeClock(START), adapter=adapter, engine=engine)
     samples = []
@@ -253,12 +269,16 @@ async def first_ping(engine: Engine, runs: int) -> list[float]:
                           is_group=False)
         began = time.perf_counter()
         await app.handle(inbound)
+        handled = time.perf_counter()
         await app.drain()
         elapsed = (time.perf_counter() - began) * 1000
         pinged = [d for d in adapter.delivered[before:] if d.chat_id == f"u-{OFFICER}"]
         assert pinged and pinged[0].text.startswith("【新事件】"), adapter.delivered[before:]
         if i >= 5:
             samples.append(elapsed)
+            if split is not None:
+                split.setdefault("handle", []).append((handled - began) * 1000)
+                split.setdefault("drain", []).append(elapsed - (handled - began) * 1000)
     return samples
 
 
@@ -307,11 +327,13 @@ def timed_ticks(sched: Scheduler, batches: list[list[str]], ticks: int = 0) -> l
     return samples
 
 
-def escalation(engine: Engine, keys: list[str], ticks: int, due_ticks: int) -> None:
+def escalation(engine: Engine, keys: list[str], ticks: int, due_ticks: int, out: dict[str, Any]) -> None:
     sched = Scheduler(engine=engine, clock=FakeClock(START))
     sched.register(KIND, Escalator(PROFILE, POLICY))
     timed_ticks(sched, [], 3)   # warm up
-    print(f"   (a) nothing due:            {summary(timed_ticks(sched, [], ticks))}", flush=True)
+    idle = timed_ticks(sched, [], ticks)
+    out["tick_idle"] = figures(idle) | {"load": load()}
+    print(f"   (a) nothing due:            {summary(idle)}", flush=True)
     rng = random.Random(7)
     pool = rng.sample(keys, min(len(keys), (1 + due_ticks) * 1_100))
     for size in (100, 1_000):
@@ -322,6 +344,7 @@ def escalation(engine: Engine, keys: list[str], ticks: int, due_ticks: int) -> N
             continue
         timed_ticks(sched, batches[:1])   # warm up the processing path
         samples = timed_ticks(sched, batches[1:])
+        out[f"tick_{size}"] = figures(samples) | {"per_item_ms": statistics.median(samples) / size, "load": load()}
         print(f"   (b) {size:>5,} escalations due: {summary(samples)}"
               f"   ≈ {statistics.median(samples) / size:.2f} ms each", flush=True)
     with engine.connect() as conn:
@@ -331,7 +354,7 @@ def escalation(engine: Engine, keys: list[str], ticks: int, due_ticks: int) -> N
 
 # ---------------------------------------------------------------- (3) briefing
 
-def briefing(engine: Engine, runs: int, plans: bool) -> None:
+def briefing(engine: Engine, runs: int, plans: bool, out: dict[str, Any]) -> None:
     now = START
     log = QueryLog(engine)
     captured: list[tuple[str, list[tuple[str, Any]]]] = []
@@ -346,8 +369,11 @@ def briefing(engine: Engine, runs: int, plans: bool) -> None:
 
     try:
         with Session(engine) as session:
-            print(f"   daily briefing:  {summary(timed(session, build_daily))}")
-            print(f"   weekly summary:  {summary(timed(session, build_weekly))}")
+            daily, weekly = timed(session, build_daily), timed(session, build_weekly)
+            out["daily_briefing"] = figures(daily) | {"load": load()}
+            out["weekly_summary"] = figures(weekly) | {"load": load()}
+            print(f"   daily briefing:  {summary(daily)}")
+            print(f"   weekly summary:  {summary(weekly)}")
             for provider in (*incident_briefing.DAILY, *incident_briefing.WEEKLY):
                 with log.recording() as statements:
                     began = time.perf_counter()
@@ -366,7 +392,8 @@ def briefing(engine: Engine, runs: int, plans: bool) -> None:
 
 # ---------------------------------------------------------------- driver
 
-def run(name: str, engine: Engine, args: argparse.Namespace) -> None:
+def run(name: str, engine: Engine, args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {"load_before": load()}
     print(f"\n-- {name}: load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} before")
     upgrade(engine)
     add_people(engine)
@@ -377,9 +404,15 @@ def run(name: str, engine: Engine, args: argparse.Namespace) -> None:
     print(f"   seeded {args.open:,} open incidents ({steps:,} steps, {dues:,} pending due items) "
           f"in {seconds:.1f} s", flush=True)
     if args.runs:
-        samples = asyncio.run(first_ping(engine, args.runs))
+        split: dict[str, list[float]] = {}
+        samples = asyncio.run(first_ping(engine, args.runs, split))
+        out["first_ping"] = figures(samples) | {
+            "open": args.open, "handle_p50_ms": statistics.median(split["handle"]),
+            "drain_p50_ms": statistics.median(split["drain"]), "load": load()}
         print(f"(1) /incident new → officer's 【新事件】 delivered, {args.open:,} open: {summary(samples)}",
               flush=True)
+        print(f"   of which handle p50 {out['first_ping']['handle_p50_ms']:.2f} ms, drain p50 "
+              f"{out['first_ping']['drain_p50_ms']:.2f} ms   (load {load()})", flush=True)
         print(f"   numbering query: {numbering(engine)}")
     more = args.incidents - args.open
     if more > 0:
@@ -390,10 +423,12 @@ def run(name: str, engine: Engine, args: argparse.Namespace) -> None:
         pending = conn.execute(text("SELECT count(*) FROM due_item WHERE status = 'pending'")).scalar_one()
     print(f"(2) escalation ticks, {total:,} open incidents, {pending:,} pending due items", flush=True)
     print(f"   due-item query plan: {plan(engine, DUE_QUERY, {})}")
-    escalation(engine, candidates(0, total), args.ticks, args.due_ticks)
+    escalation(engine, candidates(0, total), args.ticks, args.due_ticks, out)
     print(f"(3) briefing with {total:,} open incidents (all unacknowledged; most with overdue steps)")
-    briefing(engine, args.briefing_runs, args.plans)
+    briefing(engine, args.briefing_runs, args.plans, out)
     print(f"-- load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} after")
+    out["load_after"] = load()
+    return out
 
 
 DUE_QUERY = ("SELECT id, due_at FROM due_item WHERE status = 'pending' AND due_at <= "
@@ -414,19 +449,21 @@ def main() -> None:
     parser.add_argument("--plans", action="store_true", help="print the briefing queries' plans")
     args = parser.parse_args()
     print(f"incident benchmark: {os.cpu_count()} CPUs, {json.dumps(vars(args) | {'pg': bool(args.pg)})}")
+    results: dict[str, Any] = {"args": vars(args) | {"pg": bool(args.pg)}}
     if args.only != "pg":
         with tempfile.TemporaryDirectory() as tmp:
             engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
             try:
-                run("SQLite (WAL)", engine, args)
+                results["sqlite"] = run("SQLite (WAL)", engine, args)
             finally:
                 engine.dispose()
     if args.only != "sqlite":
         if args.pg:
             with pg_schema(args.pg) as engine:
-                run("PostgreSQL", engine, args)
+                results["postgresql"] = run("PostgreSQL", engine, args)
         else:
             print("\n(PostgreSQL skipped: pass --pg URL or set DUTYBOT_TEST_DATABASE_URL)")
+    print("BENCH_JSON " + json.dumps(results, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import ClassVar
 
+from sqlalchemy import bindparam, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, select
@@ -50,7 +51,7 @@ from core.profiles import Profile
 from core.text import clean_text
 from core.workdays import WorkdayCalendar
 from incidents.service import IncidentPolicy
-from people.models import ROLE_ZH, Person, Role
+from people.models import ROLE_ZH, ChatIdentity, Person, Role
 from people.service import identity_for
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,15 @@ log = logging.getLogger(__name__)
 PROMPT_TTL = timedelta(minutes=15)
 CANCEL_WORDS = frozenset({"取消", "算了", "退出"})
 _COMMAND = re.compile(r"^[/／]([A-Za-z0-9_]+)(?:@\S+)?(?:\s+(.*))?$", re.S)
+
+# The statements every update runs, built once (issue 21): building a statement and its
+# cache key took longer than running it. The update is recorded by a plain INSERT (no
+# unit-of-work flush); a redelivery still fails it on ``uq_processed_update``.
+_MARK_PROCESSED = insert(ProcessedUpdate.__table__)  # type: ignore[attr-defined]
+_PROMPT = select(PendingPrompt).where(PendingPrompt.platform == bindparam("platform"),
+                                      PendingPrompt.chat_id == bindparam("chat_id"),
+                                      PendingPrompt.sender_id == bindparam("sender_id"))
+Identity = tuple[ChatIdentity, Person]
 
 
 @dataclass
@@ -282,17 +292,18 @@ class Dispatcher:
 
     async def _dispatch(self, inbound: Inbound, now: datetime, prepared: object) -> DispatchResult:
         with Session(self.engine, expire_on_commit=False) as session:
-            session.add(ProcessedUpdate(platform=inbound.platform, update_id=inbound.update_id,
-                                        received_at=now))
             try:
-                session.flush()
+                session.execute(_MARK_PROCESSED, {"platform": inbound.platform,
+                                                  "update_id": inbound.update_id, "received_at": now})
             except IntegrityError:
                 session.rollback()
                 log.info("ignoring redelivered update %s/%s", inbound.platform, inbound.update_id)
                 return DispatchResult(duplicate=True)
+            # Who is speaking: looked up once, for the handler and for where its replies go.
+            found = identity_for(session=session, platform=inbound.platform, external_id=inbound.sender_id)
             taken: list[HeldItem] = []
             try:
-                result, replies = await self._run(session, inbound, now, prepared, taken)
+                result, replies = await self._run(session, inbound, now, prepared, taken, found)
             except Exception:
                 session.rollback()
                 error_id = uuid.uuid4().hex[:8]
@@ -300,7 +311,7 @@ class Dispatcher:
                               inbound.platform, inbound.update_id, inbound.sender_id,
                               inbound.text[:200])
                 return self._apologize(inbound, now, error_id)
-            self._write(session, inbound, now, replies)
+            self._write(session, inbound, now, replies, found)
             session.commit()
         if taken:
             self._release(inbound, taken)
@@ -354,9 +365,8 @@ class Dispatcher:
     def _continue_prompt(self, session: Session, inbound: Inbound, now: datetime) -> str | None:
         """The pending question's command with this message appended (and the question
         cleared), or None when there is no live question or the message is a command."""
-        prompt = session.exec(select(PendingPrompt).where(
-            PendingPrompt.platform == inbound.platform, PendingPrompt.chat_id == inbound.chat_id,
-            PendingPrompt.sender_id == inbound.sender_id)).first()
+        prompt = session.exec(_PROMPT, params={"platform": inbound.platform, "chat_id": inbound.chat_id,
+                                               "sender_id": inbound.sender_id}).first()
         if prompt is None:
             return None
         session.delete(prompt)
@@ -371,8 +381,8 @@ class Dispatcher:
                                   expires_at=now + PROMPT_TTL))
 
     async def _run(self, session: Session, inbound: Inbound, now: datetime,
-                   prepared: object = None,
-                   taken: list[HeldItem] | None = None) -> tuple[DispatchResult, list[Outbound]]:
+                   prepared: object = None, taken: list[HeldItem] | None = None,
+                   found: Identity | None = None) -> tuple[DispatchResult, list[Outbound]]:
         limit = self.settings.bot.max_input_chars
         if len(inbound.text) > limit:
             return DispatchResult(), [Outbound(f"消息过长（{len(inbound.text)} 字，上限 {limit} 字），请精简后重新发送。")]
@@ -385,7 +395,6 @@ class Dispatcher:
                 return DispatchResult(), [Outbound("已取消。")]
             text = continued
         handler, args, word = self.route(text)
-        found = identity_for(session=session, platform=inbound.platform, external_id=inbound.sender_id)
         person = found[1] if found else None
         if found is not None and found[0].blocked_at is not None and not inbound.is_group:
             found[0].blocked_at = None  # they write to the bot again: they unblocked it
@@ -455,8 +464,12 @@ class Dispatcher:
         return DispatchResult(command=handler.command, replies=len(replies)), replies
 
     def _write(self, session: Session, inbound: Inbound, now: datetime,
-               replies: list[Outbound]) -> None:
-        found = identity_for(session=session, platform=inbound.platform, external_id=inbound.sender_id)
+               replies: list[Outbound], found: Identity | None = None) -> None:
+        """Queue ``replies``; ``found``: the sender's identity as the update found it (a
+        handler cannot move an account to another person; one that was unbound is looked
+        up again here, after ``/bind``)."""
+        if found is None:
+            found = identity_for(session=session, platform=inbound.platform, external_id=inbound.sender_id)
         for index, reply in enumerate(replies):
             key = reply.event_key or f"update:{inbound.platform}:{inbound.update_id}:{index}"
             if reply.person_id is None and reply.chat_id is None:
@@ -473,8 +486,8 @@ class Dispatcher:
     def _apologize(self, inbound: Inbound, now: datetime, error_id: str) -> DispatchResult:
         text = f"抱歉，处理您的消息时出错了（错误编号 {error_id}）。请稍后重试；如一直出错，请把错误编号告诉管理员。"
         with Session(self.engine, expire_on_commit=False) as session:
-            session.add(ProcessedUpdate(platform=inbound.platform, update_id=inbound.update_id,
-                                        received_at=now))
+            session.execute(_MARK_PROCESSED, {"platform": inbound.platform,
+                                              "update_id": inbound.update_id, "received_at": now})
             self._write(session, inbound, now, [Outbound(text)])
             session.commit()
         if self.on_commit:

@@ -16,23 +16,26 @@ holding it is audited on the existing incident (``duplicate_held``), so a restar
 nothing. Unanswered after :data:`HOLD`, the processor merges it (the safe default: it
 reaches the people already handling that address) and tells the reporter.
 
-Addresses are compared normalised (:func:`normalize_url`): scheme, host case, default port,
-trailing slash and fragment do not matter; path and query do.
+Addresses are compared normalised (:func:`normalize_url`, :mod:`incidents.address`): scheme,
+host case, default port, trailing slash and fragment do not matter; path and query do. They
+are found by the indexed ``incident.address_key``.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlmodel import Session, col, or_, select
 
 from core.clock import fmt_short_zh
 from core.errors import InputError
 from core.schedule import DueItem, DueStatus, schedule
+from incidents.address import address_key
+from incidents.address import (
+    normalize_url as normalize_url,  # re-exported: watch, alerts import it from here
+)
 from incidents.escalation import notify
 from incidents.models import (
     OPEN_STATUSES,
@@ -47,28 +50,6 @@ from people.models import Person
 
 KIND = "incident.duplicate"
 HOLD = timedelta(minutes=30)
-# An address someone means as a page: with a scheme, or a bare domain such as www.x.gov.cn/a.
-LOOKS_LIKE_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://\S+|(?:[\w-]+\.)+[a-z]{2,}(?:[/:?#]\S*)?)$", re.IGNORECASE)
-_DEFAULT_PORTS = {80, 443}
-
-
-def normalize_url(text: str) -> str | None:
-    """``www.example.gov.cn/a?b=1`` for ``HTTPS://WWW.Example.gov.cn:443/a/?b=1#top``; None
-    when ``text`` is not an address (a site or account name)."""
-    text = text.strip()
-    if not LOOKS_LIKE_URL.match(text):
-        return None
-    parts = urlsplit(text if "://" in text else f"http://{text}")
-    host = (parts.hostname or "").lower().rstrip(".")
-    if not host:
-        return None
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    netloc = host if port is None or port in _DEFAULT_PORTS else f"{host}:{port}"
-    path = parts.path.rstrip("/")
-    return netloc + path + (f"?{parts.query}" if parts.query else "")
 
 
 def find_duplicate(*, session: Session, target: str, now: datetime, window: timedelta) -> Incident | None:
@@ -77,8 +58,11 @@ def find_duplicate(*, session: Session, target: str, now: datetime, window: time
     key = normalize_url(target)
     if key is None:
         return None
+    # By the indexed key of the address (issue 21: reading every open incident to compare
+    # here took 0.5 s with 10,000 open); what it finds is compared exactly below.
     stmt = (select(Incident)
-            .where(or_(col(Incident.status).in_([s.value for s in OPEN_STATUSES]),
+            .where(col(Incident.address_key) == address_key(target),
+                   or_(col(Incident.status).in_([s.value for s in OPEN_STATUSES]),
                        col(Incident.reported_at) >= now - window))
             .order_by(col(Incident.reported_at).desc(), col(Incident.id).desc()))
     for incident in session.exec(stmt):

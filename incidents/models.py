@@ -14,10 +14,11 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, Date, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Date, Index, Text, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
 from core.db import UTCDateTime
+from incidents.address import KEY_LENGTH, address_key
 
 
 class IncidentType(StrEnum):
@@ -118,6 +119,9 @@ class Incident(SQLModel, table=True):
     source: str = Field(default=Source.self_found, max_length=10)
     site: str = Field(default="", max_length=200)          # site or account name
     url: str | None = Field(default=None, max_length=1000)
+    # The indexed key of ``url or site`` (incidents.address): a second report of the
+    # address finds this one by it (issue 21). Kept by the flush hook below.
+    address_key: str | None = Field(default=None, max_length=KEY_LENGTH, index=True)
     description: str = Field(sa_column=Column(Text, nullable=False))
     unit: str = Field(default="", max_length=100, index=True)
     reporter_id: int | None = Field(default=None, foreign_key="person.id")
@@ -149,6 +153,13 @@ class Incident(SQLModel, table=True):
         """The snapshotted ladder: ``[{"level", "label", "person_ids", "after_minutes"}, …]``."""
         rungs: list[dict[str, Any]] = json.loads(self.ladder or "[]")
         return rungs
+
+
+@event.listens_for(Incident, "before_insert")
+@event.listens_for(Incident, "before_update")
+def _keep_address_key(mapper: Any, connection: Any, incident: Incident) -> None:
+    """Every incident written through the session carries the key of its address."""
+    incident.address_key = address_key(incident.url or incident.site)
 
 
 class IncidentStep(SQLModel, table=True):

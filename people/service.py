@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from core import audit
@@ -277,9 +278,17 @@ def record_training(*, session: Session, person: Person, day: date, now: datetim
     return person
 
 
+# Active people whose roles mention a role (the roles are compared exactly after): for the
+# ladders, which ask it for each rung of every new incident (issue 21), without reading
+# everyone.
+_WITH_ROLE = (select(Person).where(Person.active == True,  # noqa: E712
+                                   col(Person.roles).contains(bindparam("role")))
+              .order_by(col(Person.unit), col(Person.name)))
+
+
 def people_with_role(*, session: Session, role: Role) -> list[Person]:
-    """Active people holding ``role``."""
-    return [p for p in list_people(session=session) if role in p.role_set()]
+    """Active people holding ``role``, ordered by unit and name."""
+    return [p for p in session.exec(_WITH_ROLE, params={"role": role.value}) if role in p.role_set()]
 
 
 def support_of_unit(*, session: Session, unit: str) -> list[Person]:
@@ -323,12 +332,17 @@ def create_invite(*, session: Session, person: Person, now: datetime, ttl: timed
     return invite
 
 
+# Built once: every inbound update asks it (twice before issue 21), and building a
+# statement and its cache key costs more than running it on an indexed table.
+_IDENTITY = (select(ChatIdentity, Person)
+             .join(Person, col(Person.id) == ChatIdentity.person_id)
+             .where(ChatIdentity.platform == bindparam("platform"),
+                    ChatIdentity.external_id == bindparam("external_id")))
+
+
 def identity_for(*, session: Session, platform: str, external_id: str) -> tuple[ChatIdentity, Person] | None:
     """The bound identity and its person, or None for an unknown user."""
-    row = session.exec(select(ChatIdentity, Person)
-                       .join(Person, col(Person.id) == ChatIdentity.person_id)
-                       .where(ChatIdentity.platform == platform,
-                              ChatIdentity.external_id == external_id)).first()
+    row = session.exec(_IDENTITY, params={"platform": platform, "external_id": external_id}).first()
     return None if row is None else (row[0], row[1])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import bindparam
 from sqlmodel import select
 
 from bot.dispatcher import Context, Handler
@@ -10,6 +11,9 @@ from core.messages import Inbound, Outbound
 from core.outbox import queued_for
 from people.models import PLATFORM_ZH, ChatIdentity
 from people.service import bind
+
+# Built once (issue 21): building the statement cost more than running it.
+_ACCOUNTS = select(ChatIdentity).where(ChatIdentity.person_id == bindparam("person_id"))
 
 
 class HelpHandler(Handler):
@@ -44,7 +48,7 @@ class WhoamiHandler(Handler):
             return [Outbound(f"您尚未绑定身份（{PLATFORM_ZH.get(inbound.platform, inbound.platform)}"
                              f"账号 {inbound.sender_id}）。请向管理员索取绑定码后发送 /bind 绑定码。")]
         person = ctx.person
-        accounts = ctx.session.exec(select(ChatIdentity).where(ChatIdentity.person_id == person.id)).all()
+        accounts = ctx.session.exec(_ACCOUNTS, params={"person_id": person.id}).all()
         bound = "、".join(PLATFORM_ZH.get(a.platform, a.platform) + ("（已屏蔽机器人）" if a.blocked_at else "")
                          for a in accounts) or "无"
         # In a group the phone number is not shown to everyone (issue 16 item 3).
