@@ -1,7 +1,9 @@
-"""DingTalk (钉钉): how fast inbound messages are answered and handled (not a test).
+"""DingTalk (钉钉): how fast inbound messages are handled, and fan-out against DingTalk's limits (not a test).
 
 Run ``python bench/bench_dingtalk.py`` (options: ``--messages``, ``--people``,
-``--concurrency``, ``--stream``). Everything runs on 127.0.0.1; the clock is the real one.
+``--concurrency``, ``--stream``; for the delivery: ``--private``, ``--groups``,
+``--group-messages``, ``--latency``; ``--only callbacks|delivery``). Everything runs on
+127.0.0.1; the clock is the real one.
 
 **HTTP callback mode** (``[dingtalk] mode = "callback"``). The real
 :class:`~bot.adapters.dingtalk.DingTalkAdapter` serves ``/dingtalk/callback`` with
@@ -24,6 +26,20 @@ adapter's WebSocket, at most ``--concurrency`` unanswered at a time. The adapter
 
 The fake DingTalk (``tests/fakes/fake_dingtalk.FakeDingTalk``, served by uvicorn in its
 own process) also issues the access token the adapter fetches when it starts.
+
+**Delivery** (fan-out). The real :class:`~bot.outbox.OutboxSender` delivers ``--private``
+messages to bound staff (``oToMessages/batchSend``) and ``--group-messages`` to each of
+``--groups`` groups (``groupMessages/send``) from a temporary SQLite file, once per
+``--latency`` (default 20 ms and 100 ms), against a fake DingTalk in its own process
+behind :class:`fanoutlib.PlatformGate`: each request waits the latency, then a send beyond
+DingTalk's limits as the adapter declares them — 20 calls/s for the app (the per-app,
+per-API QPS limit of a standard organisation, "钉钉标准版 QPS频次限制为20qps",
+https://developer.aliyun.com/ask/615474; beyond it DingTalk answers 403
+``Forbidden.AccessDenied.QpsLimitForAppkeyAndApi``) and 20 a minute per group (the custom
+robot's documented 20 a minute) — is refused so, and counted. Rate: the n-th send (from 0) can go at the earliest floor(n / 20) s after
+the first, so the share of the allowed rate is floor((N - 1) / 20) s over the measured
+time from the first send to the last (as the fake saw them). Goal: ≥ 97 % and no refusal.
+Prints one ``BENCH_JSON`` line (``delivery.runs.20ms.percent`` …).
 """
 
 from __future__ import annotations
@@ -32,6 +48,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import statistics
 import sys
 import tempfile
@@ -47,6 +64,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchlib import HandledRecorder, free_port, ledger_and_outbox_counts, percentile, wait_until_up
+from fanoutlib import Limit, PlatformGate, latencies, most_in_window, run_key
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -55,8 +73,11 @@ from bot.adapters.dingtalk.sign import compute_sign
 from bot.app import App
 from bot.config import Settings, load_settings
 from bot.http import HttpService
+from bot.outbox import OutboxSender
 from core.clock import SystemClock
-from core.db import make_engine, upgrade
+from core.db import make_engine, session_scope, upgrade
+from core.messages import Inbound, Outbound
+from core.outbox import enqueue
 from people.models import Role
 from tests.factories import make_person
 from tests.fakes.fake_dingtalk import FakeDingTalk
@@ -66,6 +87,11 @@ SECRET = "bench-app-secret-7f3c"
 ROBOT_CODE = "dingbenchrobot"
 CALLBACK_PATH = "/dingtalk/callback"
 COMMANDS = ("/duty", "/whoami")
+APP_PER_SECOND = 20     # DingTalkAdapter.limits: the app's QPS limit ...
+GROUP_PER_MINUTE = 20   # ... and 20 a minute per group
+SEND_PATHS = ("/v1.0/robot/oToMessages/batchSend", "/v1.0/robot/groupMessages/send")
+QPS_REFUSAL = (403, {"code": "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
+                     "message": "The request has exceeded the QPS limit."})
 
 
 # --------------------------------------------------------------------------- shared
@@ -319,10 +345,117 @@ async def _stream(args: argparse.Namespace, api_url: str, tmp: str) -> None:
             (after[0] - before[0], after[1] - before[1]), "ACK (= handled)")
 
 
+# --------------------------------------------------------------------------- delivery
+
+
+def _serve_delivery_fake(port: int, latency: float) -> None:
+    """The fake DingTalk behind the latency and DingTalk's limits, with ``GET /stats``."""
+    import uvicorn
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    fake = FakeDingTalk(client_id=CLIENT_ID, client_secret=SECRET, robot_code=ROBOT_CODE)
+    fake.base_url = f"http://127.0.0.1:{port}"
+    gate = PlatformGate(fake.app, latency=latency, paths=SEND_PATHS, refusal=QPS_REFUSAL, limits=(
+        Limit(APP_PER_SECOND, 1.0, lambda body: ""),
+        Limit(GROUP_PER_MINUTE, 60.0, lambda body: body.get("openConversationId"))))
+
+    async def stats(request: Request) -> JSONResponse:
+        return JSONResponse({"at": gate.accepted, "refused": gate.refused,
+                             "users": [m["user"] for m in fake.oto_sent],
+                             "groups": [m["conversation"] for m in fake.group_sent]})
+
+    fake.app.router.routes.insert(0, Route("/stats", stats))
+    uvicorn.run(gate, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _fill_delivery(engine: Engine, args: argparse.Namespace) -> int:
+    now = SystemClock().now()
+    text = ("【每日简报】11月25日 值班情况\n今日值班：王芳（白班）、刘洋（夜班）；带班领导：李强\n"
+            "未结事件 2 件，今日到期留言 3 条。")
+    with session_scope(engine) as session:
+        for g in range(args.groups):
+            for k in range(args.group_messages):
+                enqueue(session=session, now=now, event_key=f"brief:2026-11-25:{k}",
+                        message=Outbound(f"{text}（第 {k + 1} 部分）", chat_id=f"cidGroup{g:03d}"))
+        for n in range(args.private):
+            person = make_person(session, f"值班员{n:03d}", roles=(Role.officer,), now=now,
+                                 platform="dingtalk", external_id=f"staff{n:04d}")
+            enqueue(session=session, now=now, event_key="brief:2026-11-25",
+                    message=Outbound(text, person_id=person.id))
+    return args.private + args.groups * args.group_messages
+
+
+async def _delivery(args: argparse.Namespace, latency: float, tmp: str) -> dict[str, Any]:
+    load = os.getloadavg()
+    port = free_port()
+    server = multiprocessing.get_context("spawn").Process(
+        target=_serve_delivery_fake, args=(port, latency), daemon=True)
+    server.start()
+    api_url = f"http://127.0.0.1:{port}"
+    try:
+        await wait_until_up(f"{api_url}/stats")
+        engine = make_engine(f"sqlite:///{Path(tmp) / f'delivery{run_key(latency)}.db'}")
+        upgrade(engine)
+        total = _fill_delivery(engine, args)
+        settings = _settings(api_url, "callback")
+        adapter = DingTalkAdapter(settings.dingtalk)
+
+        async def no_inbound(inbound: Inbound) -> None:
+            return None
+
+        await adapter.start(no_inbound)
+        sender = OutboxSender(engine=engine, adapter=adapter, clock=SystemClock(),
+                              settings=settings.outbox)
+        stop = asyncio.Event()
+        started = time.monotonic()
+        task = asyncio.create_task(sender.run(stop))
+        async with httpx.AsyncClient() as client:  # one client: a new one stalls the loop
+            while time.monotonic() - started < args.delivery_timeout:
+                await asyncio.sleep(0.25)
+                if len((await client.get(f"{api_url}/stats")).json()["at"]) >= total:
+                    break
+            stop.set()
+            sender.wake()
+            await task
+            await adapter.stop()
+            engine.dispose()
+            result = (await client.get(f"{api_url}/stats")).json()
+    finally:
+        server.terminate()
+        server.join()
+    done = sorted(result["at"])
+    span = done[-1] - done[0] if len(done) > 1 else float("nan")
+    ideal = (len(done) - 1) // APP_PER_SECOND
+    share = ideal / span if span else float("nan")
+    per_group = [result["groups"].count(f"cidGroup{g:03d}") for g in range(args.groups)]
+    print(f"[delivery, latency {latency * 1000:.0f} ms, load {load[0]:.2f}] {len(done)}/{total} "
+          f"delivered ({args.private} staff, {args.groups} groups × {args.group_messages}); "
+          f"most in any second {most_in_window(done, 1.0)} (limit {APP_PER_SECOND})")
+    print(f"  first to last {span:.2f} s, shortest possible {ideal} s: {100 * share:.1f}% of the "
+          f"allowed rate ({APP_PER_SECOND * share:.2f} of {APP_PER_SECOND} calls/s); QPS "
+          f"refusals: {result['refused']}; per group: {per_group}")
+    return {"messages": len(done), "queued": total, "seconds": round(span, 3),
+            "shortest_seconds": ideal, "rate": round(APP_PER_SECOND * share, 2),
+            "allowed_rate": APP_PER_SECOND, "percent": round(100 * share, 1),
+            "too_many": result["refused"], "latency_ms": round(latency * 1000),
+            "load": round(load[0], 2)}
+
+
 # --------------------------------------------------------------------------- main
 
 
 async def _run(args: argparse.Namespace) -> None:
+    if args.only in (None, "delivery"):
+        runs = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for latency in latencies(args.latency):
+                runs[run_key(latency)] = await _delivery(args, latency, tmp)
+        print("BENCH_JSON " + json.dumps({"platform": "dingtalk", "goal_percent": 97,
+                                          "delivery": {"runs": runs}}))
+    if args.only == "delivery":
+        return
     port = free_port()
     server = multiprocessing.get_context("spawn").Process(target=_serve_fake, args=(port,),
                                                           daemon=True)
@@ -350,6 +483,15 @@ def main() -> None:
                         help="longest wait for the handling to finish, seconds")
     parser.add_argument("--stream", action="store_true",
                         help="also Stream mode against the fake gateway")
+    parser.add_argument("--only", choices=("callbacks", "delivery"), default=None)
+    group = parser.add_argument_group("delivery")
+    group.add_argument("--private", type=int, default=200, help="bound staff, one message each")
+    group.add_argument("--groups", type=int, default=3)
+    group.add_argument("--group-messages", type=int, default=3)
+    group.add_argument("--latency", default="0.02,0.1",
+                       help="seconds per request, comma-separated: one delivery run each")
+    group.add_argument("--delivery-timeout", type=float, default=40.0,
+                       help="longest a delivery run goes on, seconds")
     args = parser.parse_args()
     asyncio.run(_run(args))
 

@@ -7,7 +7,12 @@ from dataclasses import dataclass
 
 from core.errors import AdapterError
 
-RATE_MARGIN_SECONDS = 0.0  # sends count from the platform's answer (RateLimiter.settle)
+# Added to every rate window: the jitter of the network and of the platform around the
+# shortest round trip that RateLimiter.settle credits a send with.
+RATE_MARGIN_SECONDS = 0.01
+# A pass waits for a global rate slot that frees within this long (sending the moment it
+# does); a chat over its own limit, or the whole bot for longer, is set aside instead.
+SLOT_WAIT_SECONDS = 1.5
 # A chat free again within this long keeps its turn for the next global slot: a younger
 # row of another chat may not take the last slots, or chats drift behind their queues.
 # It covers the spread of one pass's sends (network latency, concurrency).

@@ -35,7 +35,10 @@ Guarantees:
   after a newer one.
 * **Rate limits** are the adapter's ``limits``, enforced by :class:`RateLimiter` in this
   process (with several workers, each limits itself). A chat over its limit keeps its
-  rows pending and is skipped until it may send again; other chats go on.
+  rows pending and is skipped until it may send again; other chats go on. When only the
+  bot's overall limit holds a row back for less than ``SLOT_WAIT_SECONDS``, the pass
+  waits for the slot, rows in order (:mod:`bot.outbox_pace`). The claim queries are in
+  :mod:`bot.outbox_claim`.
 """
 
 from __future__ import annotations
@@ -44,14 +47,13 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from bot import dead_letters, waiting
+from bot import dead_letters, outbox_claim, waiting
 from bot.adapters.base import Adapter
 from bot.chat_alias import current_ids, record_move
 from bot.config import OutboxSettings
@@ -67,6 +69,7 @@ from bot.delivery import (
 )
 from bot.liveness import WorkerLiveness
 from bot.metrics import DeliveryCounters
+from bot.outbox_pace import Pacer
 from bot.ratelimit import RateLimiter
 from core.clock import Clock
 from core.db import session_scope
@@ -96,6 +99,8 @@ class OutboxSender:
         idle_seconds: the longest :meth:`run` waits between passes.
         concurrency: how many chats are sent to at the same time.
         counters: messages sent and failed, by platform (``/metrics``; default: its own).
+        sleep: how a pass waits for a global rate slot (default ``asyncio.sleep``; tests
+            pass one that moves their clock).
     """
 
     def __init__(self, *, engine: Engine, adapter: Adapter, clock: Clock,
@@ -104,7 +109,8 @@ class OutboxSender:
                  on_dead: Callable[[OutboxMessage], None] | None = None,
                  limiter: RateLimiter | None = None, lease_seconds: float = 120.0,
                  idle_seconds: float = 1.0, concurrency: int = 16,
-                 counters: DeliveryCounters | None = None) -> None:
+                 counters: DeliveryCounters | None = None,
+                 sleep: Callable[[float], Awaitable[None]] | None = None) -> None:
         self.engine, self.adapter, self.clock, self.settings = engine, adapter, clock, settings
         self.platform = adapter.platform
         self.rng = rng or random.Random()
@@ -116,7 +122,7 @@ class OutboxSender:
         self.concurrency = max(1, concurrency)
         self._wake = asyncio.Event()
         self._deferred: dict[tuple[str, str], float] = {}  # recipient -> monotonic until
-        self._near_ready: list[float] = []  # this pass: when nearly-ready chats are free
+        self.pacer = Pacer(self.limiter, self.time_source, sleep or asyncio.sleep)
         self.liveness = WorkerLiveness(engine)   # signs claims; finds claims of gone workers
         self.counters = counters or DeliveryCounters()
         #: When the platform last accepted a call (a send or an edit); None before the first.
@@ -184,7 +190,7 @@ class OutboxSender:
         report = DeliveryReport()
         now, mono = self.clock.now(), self.time_source()
         self._deferred = {k: until for k, until in self._deferred.items() if until > mono}
-        self._near_ready = []
+        self.pacer.new_pass()
         for gone in waiting.sweep(self.engine, platform=self.platform, now=now,
                                   limit=self.settings.batch_size, hours=self.settings.unbound_wait_hours):
             report.expired += 1
@@ -214,73 +220,17 @@ class OutboxSender:
         return report
 
     def _claim(self, now: datetime, mono: float) -> list[OutboxMessage]:
-        free = [col(_M.claimed_until).is_(None), col(_M.claimed_until) <= now]
-        gone = self.liveness.gone(now, mono)
-        if gone:
-            free.append(col(_M.claimed_by).in_(sorted(gone)))
-        due = [_M.status == OutboxStatus.pending, _M.next_attempt_at <= now, or_(*free),
-               waiting.claimable(self.platform)]
         # Skip chats that cannot send for a while; nearly-ready ones come along, so that
         # they keep their turn (see NEAR_READY_SECONDS).
         later = [key for key, until in self._deferred.items() if until > mono + NEAR_READY_SECONDS]
-        persons = [int(k) for kind, k in later if kind == "p"]
-        chats = [k for kind, k in later if kind == "c"]
-        if persons:
-            due.append(or_(col(_M.person_id).is_(None), col(_M.person_id).not_in(persons)))
-        if chats:
-            due.append(or_(col(_M.person_id).is_not(None), col(_M.chat_id).not_in(chats)))
-        cap = self.limiter.per_chat_cap()
-        if cap is None:
-            query = select(_M).where(*due).order_by(col(_M.id)).limit(self.settings.batch_size)
-        else:
-            # At most `cap` rows per recipient, so one busy chat cannot fill the batch.
-            rank = func.row_number().over(
-                partition_by=(col(_M.person_id), case((col(_M.person_id).is_(None), _M.chat_id))),
-                order_by=col(_M.id)).label("pos")
-            ranked = select(col(_M.id).label("id"), rank).where(*due).subquery()
-            ids = (select(ranked.c.id).where(ranked.c.pos <= cap).order_by(ranked.c.id)
-                   .limit(self.settings.batch_size))
-            query = select(_M).where(col(_M.id).in_(ids), *due).order_by(col(_M.id))
-        if self.engine.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        with session_scope(self.engine) as session:
-            rows = self._in_order(session, list(session.exec(query).all()))
-            claimer = self.liveness.claimer
-            for row in rows:
-                row.claimed_until, row.claimed_by = now + self.lease, claimer
-        return rows
-
-    def _in_order(self, session: Session, rows: list[OutboxMessage]) -> list[OutboxMessage]:
-        """Drop rows that have an earlier pending row to the same recipient outside this
-        claim (waiting for a retry, claimed or locked elsewhere)."""
-        if not rows:
-            return rows
-        persons = {r.person_id for r in rows if r.person_id is not None}
-        chats = {r.chat_id for r in rows if r.person_id is None}
-        who = [col(_M.person_id).in_(persons),
-               and_(col(_M.person_id).is_(None), col(_M.chat_id).in_(chats))]
-        # Only a row below the claim's highest id can hold one back: the bound keeps this
-        # query from reading every pending row of these recipients on each pass.
-        ids = [r.id for r in rows if r.id is not None]
-        query = (select(_M.person_id, _M.chat_id, func.min(_M.id))
-                 .where(_M.status == OutboxStatus.pending, col(_M.id) < max(ids),
-                        col(_M.id).not_in(ids), or_(*who),
-                        waiting.claimable(self.platform))
-                 .group_by(col(_M.person_id), col(_M.chat_id)))
-        first: dict[tuple[str, str], int] = {}
-        for person_id, chat_id, min_id in session.exec(query):
-            key = recipient_key(person_id, chat_id)
-            first[key] = min(min_id, first.get(key, min_id))
-        return [r for r in rows
-                if r.id is not None and r.id < first.get(recipient_key(r.person_id, r.chat_id), r.id + 1)]
+        return outbox_claim.claim(
+            self.engine, platform=self.platform, now=now, lease=self.lease,
+            batch_size=self.settings.batch_size, liveness=self.liveness,
+            gone=self.liveness.gone(now, mono), skip=later,
+            per_chat_cap=self.limiter.per_chat_cap())
 
     def _release(self, ids: list[int]) -> None:
-        if not ids:
-            return
-        with session_scope(self.engine) as session:
-            for row in session.exec(select(_M).where(col(_M.id).in_(ids))):
-                if row.status == OutboxStatus.pending:
-                    row.claimed_until = None
+        outbox_claim.release(self.engine, ids)
 
     def _resolve(self, rows: list[OutboxMessage], report: DeliveryReport) -> dict[int, Target]:
         """Where each row goes. A row to a person bound nowhere waits, one for another
@@ -335,34 +285,9 @@ class OutboxSender:
                 release.extend(r.id for r in chain[index + 1:] if r.id is not None)
                 return
 
-    def _acquire(self, target: Target) -> float:
-        """Take a rate slot for one platform call to ``target``; returns when it was
-        granted (for :meth:`_settle`).
-
-        Raises:
-            Deferred: the chat (or the whole bot) must wait.
-        """
-        now = self.time_source()
-        ready = [until for until in self._near_ready if until > now]
-        if ready:
-            spare = self.limiter.spare(now)
-            if spare is not None and spare <= len(ready):
-                raise Deferred(min(ready) - now)  # leave the slots to the older rows
-        wait = self.limiter.acquire_delay(target.chat_id, target.is_group, now)
-        if wait > 0:
-            if wait <= NEAR_READY_SECONDS:
-                self._near_ready.append(now + wait)
-            raise Deferred(wait)
-        return now
-
-    def _settle(self, target: Target, granted: float) -> None:
-        """The call granted at ``granted`` is answered: count it from now (see
-        :meth:`RateLimiter.settle`)."""
-        self.limiter.settle(target.chat_id, target.is_group, granted, self.time_source())
-
     async def _attempt(self, row: OutboxMessage, target: Target, report: DeliveryReport) -> bool:
         """Deliver one row; True when it left the queue (sent or dead)."""
-        granted = self._acquire(target)
+        granted = await self.pacer.acquire(target)
         outbound = row.to_outbound()
         try:
             ref, edited = await self._send_or_edit(row, target, outbound, granted)
@@ -395,7 +320,7 @@ class OutboxSender:
         try:
             return await self._call_platform(row, target, outbound)
         finally:
-            self._settle(target, granted)
+            self.pacer.settle(target, granted)
 
     async def _call_platform(self, row: OutboxMessage, target: Target,
                              outbound: Outbound) -> tuple[str | None, bool]:
@@ -416,12 +341,12 @@ class OutboxSender:
                         raise  # busy or unreachable: try the edit again later
                     log.warning("outbox row %s: editing card %s (message %s) failed, sending "
                                 "a new message instead: %s", row.id, row.card_key, ref, exc)
-                again = self._acquire(target)  # the new send is one more platform call
+                again = await self.pacer.acquire(target)  # the new send is one more platform call
                 try:
                     return await self.adapter.send(target.chat_id, outbound,
                                                    is_group=target.is_group), False
                 finally:
-                    self._settle(target, again)
+                    self.pacer.settle(target, again)
         return await self.adapter.send(target.chat_id, outbound, is_group=target.is_group), False
 
     def _failed(self, row: OutboxMessage, target: Target, exc: AdapterError,
@@ -504,10 +429,7 @@ class OutboxSender:
             wait = min(wait, report.retry_in)
         now = self.clock.now()
         try:
-            with Session(self.engine) as session:
-                nxt = session.exec(select(func.min(_M.next_attempt_at)).where(
-                    _M.status == OutboxStatus.pending, _M.next_attempt_at > now,
-                    or_(col(_M.platform).is_(None), _M.platform == self.platform))).first()
+            nxt = outbox_claim.next_due(self.engine, self.platform, now)
         except Exception:  # the failed pass has logged it already
             log.debug("could not read the next outbox due time", exc_info=True)
             nxt = None

@@ -6,6 +6,10 @@ when every window that applies has fewer than ``count`` sends at times ``t`` wit
 ``t + seconds > now``; so no half-open interval ``[t, t + seconds)`` ever holds more than
 ``count`` sends — exact, with no bursts at window edges as fixed buckets would allow.
 
+A send is recorded when it is granted; once the platform has answered,
+:meth:`RateLimiter.settle` moves it to the answer less a credit taken from the recent round
+trips (see there), so that later sends keep a full window after the platform's own count.
+
 Time is a float the caller passes in (monotonic seconds); the limiter never reads a clock,
 so tests move time freely. It is not thread-safe; the outbox sender calls it from one
 event loop, and it keeps no state across processes (each worker limits itself).
@@ -14,6 +18,7 @@ event loop, and it keeps no state across processes (each worker limits itself).
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterable
 
@@ -22,6 +27,10 @@ from bot.adapters.base import RateWindow
 # Forget idle per-chat history every this many acquisitions, so memory stays bounded by
 # the chats active within the longest window.
 _SWEEP_EVERY = 1000
+# The last this many round trips give the credit a settled send gets (RateLimiter.settle) ...
+_ROUND_TRIPS = 512
+# ... once at least this many were seen (before that, a send counts from its answer).
+_ROUND_TRIPS_BEFORE_CREDIT = 16
 
 
 class RateLimiter:
@@ -45,6 +54,8 @@ class RateLimiter:
         self._sends: dict[tuple[int, str], deque[float]] = {}
         self._blocked: dict[str, float] = {}
         self._calls = 0
+        self._round_trips = _RoundTrips(_ROUND_TRIPS)
+        self._uncredited: list[tuple[str, bool, float, float]] = []  # settled before credit
 
     def acquire_delay(self, chat_id: str, is_group: bool, now: float) -> float:
         """Ask to send one message to ``chat_id`` at ``now``.
@@ -84,29 +95,74 @@ class RateLimiter:
             log.append(now)
         return 0.0
 
-    def settle(self, chat_id: str, is_group: bool, acquired: float, done: float) -> None:
-        """Count the send granted at ``acquired`` as made at ``done`` (when the platform
-        answered).
+    def chat_delay(self, chat_id: str, is_group: bool, now: float) -> float:
+        """The seconds ``chat_id`` itself must wait at ``now``: its ``chat`` and ``group``
+        windows and any block, not the ``global`` windows (0.0: it need not). Records
+        nothing."""
+        wait = 0.0
+        until = self._blocked.get(chat_id)
+        if until is not None and until > now:
+            wait = _wait_until(until, now)
+        for index, key in self._keys(chat_id, is_group):
+            if self.windows[index].scope == "global":
+                continue
+            span = self._spans[index]
+            log = self._sends.get((index, key))
+            if not log:
+                continue
+            inside = [t for t in log if t + span > now]
+            count = self.windows[index].count
+            if len(inside) >= count:
+                wait = max(wait, _wait_until(inside[len(inside) - count] + span, now))
+        return wait
 
-        The platform counts a send when it processes it, somewhere between our request and
-        its answer. Counting from the answer keeps every later send at least a window
-        after the platform's own count however the network and the platform's queue
-        delay single requests; it costs one round trip per window.
+    def settle(self, chat_id: str, is_group: bool, acquired: float, done: float) -> None:
+        """Count the send granted at ``acquired`` and answered at ``done`` as made at
+        ``done`` less a credit taken from the recent round trips.
+
+        The platform counts a send somewhere between our request and its answer: a forward
+        delay ``f`` after the grant, a return delay ``b`` before the answer. Counting every
+        send from its answer keeps the next ones a full window after the platform's count
+        whatever ``f`` and ``b`` are, but costs a round trip per window (9 % of the rate at
+        100 ms and a 1 s window). A later send ``j`` is counted at its grant + ``f_j`` at
+        the earliest, this one at ``done`` - ``b`` at the latest; so counting this one from
+        ``done`` - credit is safe while ``f_j + b >= credit - margin``. The credit is the
+        shortest of the last round trips (each is an ``f + b``) less the spread of the
+        short ones (the lower quartile less the shortest): a busy process slows some
+        requests before they leave and others after they come back, so the fastest round
+        trip alone overstates how fast both halves can be. It is 0 until
+        ``_ROUND_TRIPS_BEFORE_CREDIT`` round trips are known; then the sends settled
+        before get it too. A send never counts from before its grant.
         """
         if done <= acquired:
+            return
+        self._round_trips.add(done - acquired)
+        if self._round_trips.count < _ROUND_TRIPS_BEFORE_CREDIT:
+            self._uncredited.append((chat_id, is_group, acquired, done))
+            self._move(chat_id, is_group, acquired, done)
+            return
+        credit = self._round_trips.credit()
+        for early in self._uncredited:  # the first sends: credited now that it is known
+            self._move(early[0], early[1], early[3], max(early[2], early[3] - credit))
+        self._uncredited.clear()
+        self._move(chat_id, is_group, acquired, max(acquired, done - credit))
+
+    def _move(self, chat_id: str, is_group: bool, old: float, new: float) -> None:
+        """Move a send recorded at ``old`` to ``new`` in each window it counts in."""
+        if new == old:
             return
         for index, key in self._keys(chat_id, is_group):
             log = self._sends.get((index, key))
             if log is None:
                 continue
             try:
-                log.remove(acquired)
+                log.remove(old)
             except ValueError:
                 continue  # swept meanwhile
             at = len(log)
-            while at > 0 and log[at - 1] > done:
+            while at > 0 and log[at - 1] > new:
                 at -= 1
-            log.insert(at, done)
+            log.insert(at, new)
 
     def block(self, chat_id: str, until: float) -> None:
         """Let nothing go to ``chat_id`` before ``until`` (a platform's ``retry_after``).
@@ -148,6 +204,33 @@ class RateLimiter:
         for chat_id, until in list(self._blocked.items()):
             if until <= now:
                 del self._blocked[chat_id]
+
+
+class _RoundTrips:
+    """The last ``size`` round trips, sorted as well, for the credit of :meth:`RateLimiter.settle`."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._order: deque[float] = deque()
+        self._sorted: list[float] = []
+
+    @property
+    def count(self) -> int:
+        return len(self._order)
+
+    def add(self, value: float) -> None:
+        self._order.append(value)
+        insort(self._sorted, value)
+        if len(self._order) > self.size:
+            del self._sorted[bisect_left(self._sorted, self._order.popleft())]
+
+    def credit(self) -> float:
+        """The shortest round trip less the spread of the short ones (the lower quartile
+        less the shortest): a busy process that slows some requests before they leave
+        and others after they return makes the shortest round trip a poor guide."""
+        shortest = self._sorted[0]
+        quartile = self._sorted[len(self._sorted) // 4]
+        return max(0.0, shortest - (quartile - shortest))
 
 
 def _wait_until(target: float, now: float) -> float:
