@@ -14,10 +14,10 @@ this run on this machine, so that a figure can be read against what the machine 
   a scheduler tick.
 
 Prints a table (benchmark, figure, value, unit, ratio to its anchor), writes
-``bench/results.json`` and the table into ``docs/performance.md`` between its markers,
+``bench/results.json`` and the table into ``docs/performance.md`` and ``README.md`` between their markers,
 with the machine (CPUs, model, Python, load average). PostgreSQL figures only when
 ``DUTYBOT_TEST_DATABASE_URL`` is set. Options: ``--only NAME[,NAME]``, ``--skip NAME``,
-``--no-write``, ``--from-results`` (rewrite the table from ``bench/results.json``
+``--no-write``, ``--from-results`` (rewrite the tables from ``bench/results.json``
 without running anything), ``--budget SECONDS`` (default 570: the whole run stays under 10 minutes;
 a script still running when it is spent is stopped and shown as failed).
 """
@@ -46,6 +46,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results.json"
 PERFORMANCE_MD = ROOT / "docs" / "performance.md"
+README_MD = ROOT / "README.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 NUMBER = r"([0-9][0-9,]*(?:\.[0-9]+)?)"
 
@@ -390,6 +391,13 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def write_markdown(text: str) -> None:
+    """The table into docs/performance.md and into the README's performance section (each
+    between the markers; the README is left alone when it has none)."""
+    if README_MD.exists():
+        readme = README_MD.read_text(encoding="utf-8")
+        start, end = readme.find(BEGIN), readme.find(END)
+        if 0 <= start < end:
+            README_MD.write_text(readme[:start + len(BEGIN)] + "\n" + text + readme[end:], encoding="utf-8")
     if PERFORMANCE_MD.exists():
         old = PERFORMANCE_MD.read_text(encoding="utf-8")
     else:
