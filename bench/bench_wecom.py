@@ -63,7 +63,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchlib import HandledRecorder, free_port, ledger_and_outbox_counts, percentile, wait_until_up
-from fanoutlib import PlatformGate, latencies, run_key
+from fanoutlib import PlatformGate, latencies, most_in_window, run_key
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -128,12 +128,7 @@ def _bind(engine: Engine, userids: Sequence[str]) -> list[int]:
 
 def _max_in_window(times: Sequence[float], span: float = WINDOW) -> int:
     """The most of ``times`` inside any half-open interval [t, t + span)."""
-    ordered, best, first = sorted(times), 0, 0
-    for last, at in enumerate(ordered):
-        while ordered[first] + span <= at:
-            first += 1
-        best = max(best, last - first + 1)
-    return best
+    return most_in_window(times, span)
 
 
 # --------------------------------------------------------------------------- the fake WeCom
