@@ -6,7 +6,8 @@ values of a pass in :mod:`bot.delivery`.
 
 A row travels ``pending`` → claimed (``claimed_until`` = now + lease, set in a short
 transaction; on PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets several workers share the
-queue) → handed to the adapter → ``sent`` (in its own transaction). A failure puts it
+queue) → handed to the adapter → ``sent`` (written with the pass's other sends in one
+transaction, :mod:`bot.outbox_marks`). A failure puts it
 back to ``pending`` with exponential backoff and full jitter, or makes it ``dead``, and
 then every admin is told in chat (their message is itself an outbox row). A row to a
 person bound nowhere is ``waiting`` until they bind, or expires (see :mod:`bot.waiting`).
@@ -21,8 +22,9 @@ Guarantees:
 * **One row per (event, recipient).** The unique ``dedupe_key`` (:mod:`core.outbox`)
   makes a second enqueue of the same event for the same recipient a no-op.
 * **Duplicate windows.** A crash (or a lost database connection) between the platform
-  accepting a message and the commit that marks it sent: the row is delivered again after
-  its lease. And an attempt whose answer was lost (a read timeout after the request went
+  accepting a message and the commit that marks it sent (at most
+  ``SentMarks.max_age``, 0.2 s, later; :mod:`bot.outbox_marks`): the row is delivered
+  again after its lease. And an attempt whose answer was lost (a read timeout after the request went
   out, :class:`~bot.delivery.UncertainDelivery`): the row is retried. Where the platform
   drops repeats (the adapter's ``resend_is_safe``: WeCom's duplicate check) that retry is
   safe; elsewhere (Telegram, DingTalk) it is at-least-once on purpose — never-lose wins
@@ -69,6 +71,7 @@ from bot.delivery import (
 )
 from bot.liveness import WorkerLiveness
 from bot.metrics import DeliveryCounters
+from bot.outbox_marks import Mark, SentMarks
 from bot.outbox_pace import Pacer
 from bot.ratelimit import RateLimiter
 from core.clock import Clock
@@ -122,7 +125,9 @@ class OutboxSender:
         self.concurrency = max(1, concurrency)
         self._wake = asyncio.Event()
         self._deferred: dict[tuple[str, str], float] = {}  # recipient -> monotonic until
-        self.pacer = Pacer(self.limiter, self.time_source, sleep or asyncio.sleep)
+        self.marks = SentMarks(engine, self.platform, self.time_source)
+        self._sleep = sleep or asyncio.sleep
+        self.pacer = Pacer(self.limiter, self.time_source, self._pace_sleep)
         self.liveness = WorkerLiveness(engine)   # signs claims; finds claims of gone workers
         self.counters = counters or DeliveryCounters()
         #: When the platform last accepted a call (a send or an edit); None before the first.
@@ -144,6 +149,10 @@ class OutboxSender:
     def close(self) -> None:
         """Give the liveness lock up (what this sender still claims is free for others)."""
         self.liveness.release()
+
+    async def _pace_sleep(self, seconds: float) -> None:
+        self.marks.flush()  # what was sent is written before the pass waits for a slot
+        await self._sleep(seconds)
 
     def wake(self) -> None:
         """Start the next pass now (call after committing new outbox rows)."""
@@ -209,8 +218,11 @@ class OutboxSender:
             async with gate:
                 await self._deliver_chain(chain, targets, report, release)
 
-        results = await asyncio.gather(*(chain_task(c) for c in chains.values()),
-                                       return_exceptions=True)
+        try:
+            results = await asyncio.gather(*(chain_task(c) for c in chains.values()),
+                                           return_exceptions=True)
+        finally:
+            self.marks.flush()
         self._release(release)
         for result in results:
             if isinstance(result, BaseException):
@@ -287,6 +299,7 @@ class OutboxSender:
 
     async def _attempt(self, row: OutboxMessage, target: Target, report: DeliveryReport) -> bool:
         """Deliver one row; True when it left the queue (sent or dead)."""
+        self.marks.flush_if_old()
         granted = await self.pacer.acquire(target)
         outbound = row.to_outbound()
         try:
@@ -299,16 +312,14 @@ class OutboxSender:
             log.exception("outbox row %s to chat %s: unexpected error from the %s adapter",
                           row.id, target.chat_id, self.platform)
             return self._failed(row, target, AdapterError(f"{type(exc).__name__}: {exc}"), report)
-        with session_scope(self.engine) as session:
-            stored = session.get(_M, row.id)
-            assert stored is not None
-            if (stored.last_error or "").startswith(POSSIBLE_DUPLICATE):
-                report.possible_duplicates += 1
-                log.warning("outbox row %s to chat %s sent after an attempt with an unknown "
-                            "outcome: possibly delivered twice", row.id, target.chat_id)
-            stored.status, stored.sent_at = OutboxStatus.sent, self.clock.now()
-            stored.platform_message_id = None if ref is None else str(ref)[:100]
-            stored.chat_id, stored.platform, stored.claimed_until = target.chat_id, self.platform, None
+        if (row.last_error or "").startswith(POSSIBLE_DUPLICATE):
+            report.possible_duplicates += 1
+            log.warning("outbox row %s to chat %s sent after an attempt with an unknown "
+                        "outcome: possibly delivered twice", row.id, target.chat_id)
+        assert row.id is not None
+        self.marks.add(Mark(row_id=row.id, chat_id=target.chat_id,
+                            ref=None if ref is None else str(ref)[:100],
+                            sent_at=self.clock.now(), card_key=row.card_key))
         report.sent += 1
         report.edited += edited
         self.counters.sent.labels(platform=self.platform).inc()
@@ -325,13 +336,10 @@ class OutboxSender:
     async def _call_platform(self, row: OutboxMessage, target: Target,
                              outbound: Outbound) -> tuple[str | None, bool]:
         if row.card_key and self.adapter.capabilities.edit:
-            with Session(self.engine) as session:
-                ref = session.exec(
-                    select(_M.platform_message_id)
-                    .where(_M.card_key == row.card_key, _M.chat_id == target.chat_id,
-                           _M.platform == self.platform, _M.status == OutboxStatus.sent,
-                           col(_M.platform_message_id).is_not(None), col(_M.id) < row.id)
-                    .order_by(col(_M.id).desc()).limit(1)).first()
+            assert row.id is not None
+            ref = self.marks.ref_for(row.card_key, target.chat_id, row.id)
+            if ref is None:
+                ref = self._card_ref(row.card_key, target.chat_id, row.id)
             if ref is not None:
                 try:
                     await self.adapter.edit(target.chat_id, ref, outbound)
@@ -348,6 +356,17 @@ class OutboxSender:
                 finally:
                     self.pacer.settle(target, again)
         return await self.adapter.send(target.chat_id, outbound, is_group=target.is_group), False
+
+    def _card_ref(self, card_key: str, chat_id: str, before_id: int) -> str | None:
+        """The message id of ``card_key``'s latest written send to ``chat_id`` below row
+        ``before_id``."""
+        with Session(self.engine) as session:
+            return session.exec(
+                select(_M.platform_message_id)
+                .where(_M.card_key == card_key, _M.chat_id == chat_id,
+                       _M.platform == self.platform, _M.status == OutboxStatus.sent,
+                       col(_M.platform_message_id).is_not(None), col(_M.id) < before_id)
+                .order_by(col(_M.id).desc()).limit(1)).first()
 
     def _failed(self, row: OutboxMessage, target: Target, exc: AdapterError,
                 report: DeliveryReport) -> bool:

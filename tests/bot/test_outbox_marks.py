@@ -1,0 +1,106 @@
+"""Sent marks: a pass writes its sends together, and still never loses one."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, select
+
+from core.clock import FakeClock
+from core.messages import Outbound
+from core.outbox import OutboxMessage, OutboxStatus
+from tests.bot.test_outbox import EditingAdapter, FakeAdapter, people, put, row, sender_for
+
+__all__ = ["people"]  # the fixture, used by name
+
+
+def statuses(engine: Engine) -> dict[str, str]:
+    with Session(engine) as s:
+        return {r.event_key: r.status for r in s.exec(select(OutboxMessage))}
+
+
+async def test_a_card_sent_and_updated_in_one_pass_is_edited_not_sent_twice(
+        engine: Engine, clock: FakeClock, people: dict[str, int]) -> None:
+    card = "incident:INC-20261207-004"
+    first = put(engine, clock, "状态：待确认", "c:1", person=people["王芳"], card=card)
+    second = put(engine, clock, "状态：已确认", "c:2", person=people["王芳"], card=card)
+    adapter = EditingAdapter()
+    report = await sender_for(engine, adapter, clock).deliver_due()
+    assert report.sent == 2 and report.edited == 1
+    assert adapter.sent == [("u-王芳", "状态：待确认", False)]
+    assert adapter.edits == [("u-王芳", "m1", "状态：已确认")]
+    assert row(engine, first).platform_message_id == row(engine, second).platform_message_id == "m1"
+
+
+async def test_a_pass_commits_its_sends_together_however_many_there_are(
+        engine: Engine, clock: FakeClock) -> None:
+    async def pass_commits(n: int, tag: str) -> int:
+        for i in range(n):
+            put(engine, clock, f"通知 {i}", f"{tag}:{i}", chat=f"g-{tag}-{i}")
+        count = 0
+
+        def on_commit(_conn: Any) -> None:
+            nonlocal count
+            count += 1
+
+        event.listen(engine, "commit", on_commit)
+        try:
+            report = await sender_for(engine, FakeAdapter(), clock, batch_size=100).deliver_due()
+        finally:
+            event.remove(engine, "commit", on_commit)
+        assert report.sent == n
+        return count
+
+    few, many = await pass_commits(3, "few"), await pass_commits(40, "many")
+    assert many == few   # 40 sends cost the pass no more commits than 3
+    assert set(statuses(engine).values()) == {OutboxStatus.sent}
+
+
+async def test_sends_are_written_soon_during_a_long_pass(
+        engine: Engine, clock: FakeClock, people: dict[str, int]) -> None:
+    """A slow platform: each send takes 0.15 s. Marks wait at most 0.2 s for their write
+    (looked at on each send here; a timer in a running bot), so when the fourth message
+    goes out the first three are written: a crash then resends only the latest."""
+    seen: list[dict[str, str]] = []
+
+    class Slow(FakeAdapter):
+        async def send(self, chat_id: str, message: Outbound, *, is_group: bool) -> str:
+            seen.append(statuses(engine))
+            clock.advance(timedelta(seconds=0.15))
+            return await super().send(chat_id, message, is_group=is_group)
+
+    for i in range(4):
+        put(engine, clock, f"第{i}条", f"slow:{i}", person=people["王芳"])
+    sender = sender_for(engine, Slow(), clock)
+    sender.concurrency = 1
+    await sender.deliver_due()
+    assert seen[0]["slow:0"] == OutboxStatus.pending
+    assert [seen[3][f"slow:{i}"] for i in range(4)] == ["sent", "sent", "sent", "pending"]
+    assert set(statuses(engine).values()) == {OutboxStatus.sent}
+
+
+class _Broken:
+    def begin(self) -> Any:
+        raise OperationalError("UPDATE outbox_message", {}, Exception("database is locked"))
+
+
+async def test_sends_whose_mark_cannot_be_written_stay_claimed_and_are_written_later(
+        engine: Engine, clock: FakeClock, people: dict[str, int]) -> None:
+    rid = put(engine, clock, "今晚 20:00 轮到您值班", "shift:9", person=people["王芳"])
+    adapter = FakeAdapter()
+    sender = sender_for(engine, adapter, clock)
+    sender.marks.engine = _Broken()  # type: ignore[assignment]
+    report = await sender.deliver_due()
+    assert report.sent == 1 and len(adapter.sent) == 1
+    held = row(engine, rid)
+    assert held.status == OutboxStatus.pending and held.claimed_until is not None  # not lost
+    assert (await sender_for(engine, FakeAdapter(), clock).deliver_due()).claimed == 0
+    sender.marks.engine = engine
+    assert sender.marks.flush() == 1
+    assert row(engine, rid).status == OutboxStatus.sent and row(engine, rid).platform_message_id == "m1"
+    clock.advance(timedelta(hours=1))
+    assert (await sender.deliver_due()).claimed == 0 and len(adapter.sent) == 1
