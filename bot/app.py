@@ -329,7 +329,7 @@ class App:
                 await self.pager.send_due()
             report = await self.sender.deliver_due()
             total += report.sent + report.edited
-            if not report.progressed:
+            if not report.more_now:
                 break
         return total
 

@@ -37,6 +37,7 @@ class DeliveryReport:
         possible_duplicates: rows sent again after an attempt whose outcome was unknown
             (the request went out, the answer did not come back) on a platform that
             cannot drop a repeat: the person may have them twice.
+        full: the claim took a whole batch (more rows may be due behind it).
     """
 
     claimed: int = 0
@@ -50,6 +51,7 @@ class DeliveryReport:
     set_aside: int = 0
     retry_in: float | None = None
     possible_duplicates: int = 0
+    full: bool = False
 
     @property
     def progressed(self) -> bool:
@@ -57,6 +59,17 @@ class DeliveryReport:
         aside so that the next claim reaches other chats."""
         return bool(self.sent or self.retried or self.dead or self.waiting or self.expired
                     or self.set_aside)
+
+    @property
+    def more_now(self) -> bool:
+        """Another pass right away may deliver more: it progressed, and did something
+        besides sending all it claimed from a claim that was not a whole batch (a pass
+        that only sent a part batch found everything due; rows queued meanwhile wake the
+        sender)."""
+        if not self.progressed:
+            return False
+        return bool(self.full or self.retried or self.dead or self.waiting or self.expired
+                    or self.set_aside or self.deferred)
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,9 @@ from people.models import ChatIdentity
 log = logging.getLogger("dutybot.outbox")
 
 _M = OutboxMessage
+# Waiting rows (bot.waiting) are looked at every this long, not on every pass: a binding
+# releases its person's rows itself; this finds the rest, and the waits that ran out.
+SWEEP_EVERY = timedelta(seconds=10)
 
 
 class OutboxSender:
@@ -125,6 +128,7 @@ class OutboxSender:
         self.concurrency = max(1, concurrency)
         self._wake = asyncio.Event()
         self._deferred: dict[tuple[str, str], float] = {}  # recipient -> monotonic until
+        self._swept_at: datetime | None = None  # waiting rows last looked at (bot.waiting)
         self.marks = SentMarks(engine, self.platform, self.time_source)
         self._sleep = sleep or asyncio.sleep
         self.pacer = Pacer(self.limiter, self.time_source, self._pace_sleep)
@@ -175,7 +179,7 @@ class OutboxSender:
                 report = await self.deliver_due()
             except Exception:
                 log.exception("outbox pass failed; trying again in %.0fs", self.idle_seconds)
-            if report is not None and report.progressed:
+            if report is not None and report.more_now:
                 await asyncio.sleep(0)  # more may be due; let the loop breathe first
                 continue
             waiters = [asyncio.ensure_future(self._wake.wait()),
@@ -200,11 +204,13 @@ class OutboxSender:
         now, mono = self.clock.now(), self.time_source()
         self._deferred = {k: until for k, until in self._deferred.items() if until > mono}
         self.pacer.new_pass()
-        for gone in waiting.sweep(self.engine, platform=self.platform, now=now,
-                                  limit=self.settings.batch_size, hours=self.settings.unbound_wait_hours):
-            report.expired += 1
-            self._dead_hook(gone)
-        rows = self._claim(now, mono)
+        if self._swept_at is None or not timedelta(0) <= now - self._swept_at < SWEEP_EVERY:
+            for gone in waiting.sweep(self.engine, platform=self.platform, now=now,
+                                      limit=self.settings.batch_size, hours=self.settings.unbound_wait_hours):
+                report.expired += 1
+                self._dead_hook(gone)
+            self._swept_at = now
+        rows, report.full = self._claim(now, mono)
         report.claimed = len(rows)
         targets = self._resolve(rows, report)
         chains: dict[str, list[OutboxMessage]] = {}
@@ -231,7 +237,7 @@ class OutboxSender:
             report.retry_in = max(0.0, min(self._deferred.values()) - self.time_source())
         return report
 
-    def _claim(self, now: datetime, mono: float) -> list[OutboxMessage]:
+    def _claim(self, now: datetime, mono: float) -> tuple[list[OutboxMessage], bool]:
         # Skip chats that cannot send for a while; nearly-ready ones come along, so that
         # they keep their turn (see NEAR_READY_SECONDS).
         later = [key for key, until in self._deferred.items() if until > mono + NEAR_READY_SECONDS]

@@ -10,10 +10,11 @@ liveness id so that a claim of a worker that is gone is taken at once.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, or_
+from sqlalchemy import Select, and_, bindparam, case, func, or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
@@ -25,31 +26,52 @@ from core.db import session_scope
 from core.outbox import OutboxMessage, OutboxStatus
 
 _M = OutboxMessage
+_T = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 
 def claim(engine: Engine, *, platform: str, now: datetime, lease: timedelta, batch_size: int,
           liveness: WorkerLiveness, gone: Collection[str], skip: Collection[tuple[str, str]],
-          per_chat_cap: int | None) -> list[OutboxMessage]:
-    """Claim due rows for ``platform`` (``claimed_until`` = now + lease) and return them.
+          per_chat_cap: int | None) -> tuple[list[OutboxMessage], bool]:
+    """Claim due rows for ``platform`` (``claimed_until`` = now + lease) and return them,
+    and whether the query found a whole batch (more may be due behind it).
 
     Args:
         gone: worker ids whose claims may be taken at once (their process is gone).
         skip: recipients (:func:`~bot.delivery.recipient_key`) not to claim now.
         per_chat_cap: at most this many rows per recipient (None: no cap).
     """
-    free: list[ColumnElement[bool]] = [col(_M.claimed_until).is_(None),
-                                       col(_M.claimed_until) <= now]
-    if gone:
-        free.append(col(_M.claimed_by).in_(sorted(gone)))
-    due: list[ColumnElement[bool]] = [col(_M.status) == OutboxStatus.pending,
-                                      col(_M.next_attempt_at) <= now, or_(*free),
-                                      waiting.claimable(platform)]
-    persons = [int(k) for kind, k in skip if kind == "p"]
-    chats = [k for kind, k in skip if kind == "c"]
-    if persons:
-        due.append(or_(col(_M.person_id).is_(None), col(_M.person_id).not_in(persons)))
-    if chats:
-        due.append(or_(col(_M.person_id).is_not(None), col(_M.chat_id).not_in(chats)))
+    query = _claim_query(platform, batch_size, per_chat_cap, engine.dialect.name == "postgresql")
+    params = {"now": now, "gone": sorted(gone),
+              "skip_persons": [int(k) for kind, k in skip if kind == "p"],
+              "skip_chats": [k for kind, k in skip if kind == "c"]}
+    until, claimer = now + lease, liveness.claimer
+    with session_scope(engine) as session:
+        found = list(session.exec(query, params=params).all())
+        rows = in_order(session, found, platform)
+        if rows:
+            session.connection().execute(
+                _MARK_CLAIMED, {"ids": [r.id for r in rows], "until": until, "by": claimer})
+    for row in rows:   # the objects say what the rows now say (they are not tracked)
+        row.claimed_until, row.claimed_by = until, claimer
+    return rows, len(found) >= batch_size
+
+
+@functools.cache
+def _claim_query(platform: str, batch_size: int, per_chat_cap: int | None,
+                 lock: bool) -> Select[tuple[OutboxMessage]]:
+    """The claim, built once per shape: a statement object reused keeps SQLAlchemy from
+    building it and its cache key again on every pass (that was most of a claim's time).
+    An empty ``gone`` or skip list binds as an empty ``IN``."""
+    now = bindparam("now", type_=_T.c.next_attempt_at.type)
+    free = or_(col(_M.claimed_until).is_(None), col(_M.claimed_until) <= now,
+               col(_M.claimed_by).in_(bindparam("gone", expanding=True)))
+    due: list[ColumnElement[bool]] = [
+        col(_M.status) == OutboxStatus.pending, col(_M.next_attempt_at) <= now, free,
+        waiting.claimable(platform),
+        or_(col(_M.person_id).is_(None),
+            col(_M.person_id).not_in(bindparam("skip_persons", expanding=True))),
+        or_(col(_M.person_id).is_not(None),
+            col(_M.chat_id).not_in(bindparam("skip_chats", expanding=True)))]
     if per_chat_cap is None:
         query = select(_M).where(*due).order_by(col(_M.id)).limit(batch_size)
     else:
@@ -61,14 +83,14 @@ def claim(engine: Engine, *, platform: str, now: datetime, lease: timedelta, bat
         ids = (select(ranked.c.id).where(ranked.c.pos <= per_chat_cap).order_by(ranked.c.id)
                .limit(batch_size))
         query = select(_M).where(col(_M.id).in_(ids), *due).order_by(col(_M.id))
-    if engine.dialect.name == "postgresql":
+    if lock:
         query = query.with_for_update(skip_locked=True)
-    with session_scope(engine) as session:
-        rows = in_order(session, list(session.exec(query).all()), platform)
-        claimer = liveness.claimer
-        for row in rows:
-            row.claimed_until, row.claimed_by = now + lease, claimer
-    return rows
+    return query
+
+
+_MARK_CLAIMED = (update(_T).where(_T.c.id.in_(bindparam("ids", expanding=True)))
+                 .values(claimed_until=bindparam("until", type_=_T.c.claimed_until.type),
+                         claimed_by=bindparam("by", type_=_T.c.claimed_by.type)))
 
 
 def in_order(session: Session, rows: list[OutboxMessage], platform: str) -> list[OutboxMessage]:
@@ -76,25 +98,31 @@ def in_order(session: Session, rows: list[OutboxMessage], platform: str) -> list
     claim (waiting for a retry, claimed or locked elsewhere)."""
     if not rows:
         return rows
-    persons = {r.person_id for r in rows if r.person_id is not None}
-    chats = {r.chat_id for r in rows if r.person_id is None}
-    who = [col(_M.person_id).in_(persons),
-           and_(col(_M.person_id).is_(None), col(_M.chat_id).in_(chats))]
+    ids = [r.id for r in rows if r.id is not None]
     # Only a row below the claim's highest id can hold one back: the bound keeps this
     # query from reading every pending row of these recipients on each pass.
-    ids = [r.id for r in rows if r.id is not None]
-    query = (select(_M.person_id, _M.chat_id, func.min(_M.id))
-             .where(_M.status == OutboxStatus.pending, col(_M.id) < max(ids),
-                    col(_M.id).not_in(ids), or_(*who), waiting.claimable(platform))
-             .group_by(col(_M.person_id), col(_M.chat_id)))
+    params = {"persons": sorted({r.person_id for r in rows if r.person_id is not None}),
+              "chats": sorted({r.chat_id for r in rows if r.person_id is None and r.chat_id}),
+              "top": max(ids), "ids": ids}
     first: dict[tuple[str, str], int] = {}
-    for person_id, chat_id, min_id in session.exec(query):
+    for person_id, chat_id, min_id in session.exec(_held_back_query(platform), params=params):
         if min_id is None:
             continue
         key = recipient_key(person_id, chat_id)
         first[key] = min(min_id, first.get(key, min_id))
     return [r for r in rows
             if r.id is not None and r.id < first.get(recipient_key(r.person_id, r.chat_id), r.id + 1)]
+
+
+@functools.cache
+def _held_back_query(platform: str) -> Select[tuple[int | None, str | None, int | None]]:
+    who = or_(col(_M.person_id).in_(bindparam("persons", expanding=True)),
+              and_(col(_M.person_id).is_(None), col(_M.chat_id).in_(bindparam("chats", expanding=True))))
+    return (select(_M.person_id, _M.chat_id, func.min(_M.id))
+            .where(_M.status == OutboxStatus.pending, col(_M.id) < bindparam("top"),
+                   col(_M.id).not_in(bindparam("ids", expanding=True)), who,
+                   waiting.claimable(platform))
+            .group_by(col(_M.person_id), col(_M.chat_id)))
 
 
 def release(engine: Engine, ids: list[int]) -> None:

@@ -23,6 +23,7 @@ platform's sender delivers it. A person whose account blocked the bot is not wai
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -54,10 +55,11 @@ EXPIRED_REASON = f"{REASON_NOT_BOUND}，等待绑定超时"
 WAIT, LEAVE = "wait", "leave"
 
 
+@functools.cache
 def claimable(platform: str) -> ColumnElement[bool]:
     """The claim filter of ``platform``'s sender: rows with no platform or its own, but
     not one (without a platform) to a person it cannot reach who is reachable on another
-    platform."""
+    platform. Built once per platform (an expression is immutable; every pass reuses it)."""
     ident = ChatIdentity
     here = select(ident.id).where(ident.person_id == _M.person_id, ident.platform == platform)
     elsewhere = select(ident.id).where(ident.person_id == _M.person_id, ident.platform != platform,

@@ -389,7 +389,7 @@ def bind(*, session: Session, code: str, platform: str, external_id: str, chat_i
 def ensure_identity(*, session: Session, person: Person, platform: str, external_id: str,
                     now: datetime) -> ChatIdentity:
     """Bind ``person`` on a local platform (console) without a code: the operator of the
-    machine is trusted there."""
+    machine is trusted there. Messages waiting for them to bind go back to the queue."""
     found = identity_for(session=session, platform=platform, external_id=external_id)
     if found is not None:
         return found[0]
@@ -398,4 +398,5 @@ def ensure_identity(*, session: Session, person: Person, platform: str, external
                          chat_id=external_id, display_name=person.name, bound_at=now)
     session.add(ident)
     session.flush()
+    release_waiting(session=session, person_id=person.id, now=now)
     return ident

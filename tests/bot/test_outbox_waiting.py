@@ -142,7 +142,8 @@ async def test_binding_through_the_chat_delivers_the_waiting_messages_in_order(
 
 async def test_an_account_bound_without_a_code_releases_the_waiting_messages(
         engine: Engine, clock: FakeClock, people: dict[str, int]) -> None:
-    """The console binds its people with ``ensure_identity``; the sender's pass notices."""
+    """The console binds its people with ``ensure_identity``, which puts their waiting
+    messages back in the queue."""
     rid = put(engine, clock, "提醒", "r:1", person=people["赵敏"])
     adapter = FakeAdapter()
     sender = sender_for(engine, adapter, clock)
@@ -155,6 +156,27 @@ async def test_an_account_bound_without_a_code_releases_the_waiting_messages(
     await sender.deliver_due()
     assert adapter.texts("u-赵敏") == ["提醒"]
     assert row(engine, rid).status == OutboxStatus.sent and row(engine, rid).expires_at is None
+
+
+async def test_an_account_added_behind_the_bots_back_is_noticed_within_ten_seconds(
+        engine: Engine, clock: FakeClock, people: dict[str, int]) -> None:
+    """An identity written straight into the database (a restore, a script) releases
+    nothing itself: the sender looks at waiting rows every 10 s, not on every pass."""
+    rid = put(engine, clock, "提醒", "r:2", person=people["赵敏"])
+    adapter = FakeAdapter()
+    sender = sender_for(engine, adapter, clock)
+    await sender.deliver_due()
+    assert row(engine, rid).status == OutboxStatus.waiting
+    with session_scope(engine) as s:
+        s.add(ChatIdentity(person_id=people["赵敏"], platform="memory", external_id="u-赵敏",
+                           chat_id="u-赵敏", bound_at=clock.now()))
+    clock.advance(timedelta(seconds=9))
+    await sender.deliver_due()
+    assert adapter.texts("u-赵敏") == []
+    clock.advance(timedelta(seconds=1))
+    await sender.deliver_due()
+    await sender.deliver_due()
+    assert adapter.texts("u-赵敏") == ["提醒"]
 
 
 async def test_a_sender_leaves_rows_for_a_person_bound_only_on_another_platform(
