@@ -388,7 +388,7 @@ class App:
         """Run until ``stop`` is set: adapter, scheduler (after catch-up) and sender;
         ``on_started`` is called once everything runs."""
         if self.role is not None:   # a sole worker leads before its catch-up runs the cron jobs
-            await asyncio.to_thread(self.role.leadership.try_lead)
+            await self.role.try_lead()
         self.scheduler.catch_up()
         await self.start_http()
         try:

@@ -162,8 +162,13 @@ class WorkerRole:
         """Whether this worker leads now (the scheduler asks before each cron job)."""
         return self.leadership.is_leader
 
+    async def try_lead(self) -> bool:
+        """Ask for the lead once, off the event loop (the app does before its catch-up, so
+        that a sole worker runs the cron jobs it missed); True when this worker leads."""
+        return await asyncio.to_thread(self.leadership.try_lead)
+
     async def start(self, handler: InboundHandler) -> None:
-        """Start the adapter (after the app's first :meth:`Leadership.try_lead`):
+        """Start the adapter (after the app's first :meth:`try_lead`):
         receiving when every worker receives or this one leads, else only the sending side."""
         self._handler = handler
         if self.receiver is None:

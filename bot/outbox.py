@@ -155,8 +155,10 @@ class OutboxSender:
         self.liveness.release()
 
     async def _pace_sleep(self, seconds: float) -> None:
-        self.marks.flush()  # what was sent is written before the pass waits for a slot
-        await self._sleep(seconds)
+        # What was sent is written before the pass waits for a slot, within the wait.
+        until = self.time_source() + seconds
+        self.marks.flush()
+        await self._sleep(max(0.0, until - self.time_source()))
 
     def wake(self) -> None:
         """Start the next pass now (call after committing new outbox rows)."""

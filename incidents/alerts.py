@@ -46,6 +46,7 @@ from core.profiles import Profile
 from core.workdays import WorkdayCalendar
 from incidents import escalation
 from incidents.actions import open_incident
+from incidents.address import address_key
 from incidents.alert_models import (
     MAX_FINGERPRINT,
     MAX_SUMMARY,
@@ -182,8 +183,10 @@ def _open_incident_about(session: Session, type_: IncidentType, url: str) -> Inc
     """The newest open incident of ``type_`` about the address ``url``."""
     key = normalize_url(url)
     stmt = (select(Incident).where(Incident.type == type_.value, col(Incident.status).in_(list(OPEN_STATUSES)),
+                                   col(Incident.address_key) == address_key(url),
                                    col(Incident.url).is_not(None))
             .order_by(col(Incident.reported_at).desc(), col(Incident.id).desc()))
+    # The indexed key finds the candidates; the exact comparison rules out a digest collision.
     return next((i for i in session.exec(stmt) if i.url and normalize_url(i.url) == key), None)
 
 

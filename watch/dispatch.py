@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import and_, or_
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from core.clock import fmt_short_zh
@@ -36,6 +38,7 @@ from core.profiles import Profile
 from core.workdays import WorkdayCalendar
 from incidents import escalation
 from incidents.actions import open_incident
+from incidents.address import address_key
 from incidents.duplicates import normalize_url
 from incidents.evidence import store_page, store_text
 from incidents.fetch import FetchedPage
@@ -208,7 +211,15 @@ def _archive(session: Session, incident: Incident, finding: Finding, pages: Mapp
 def _open_incident_of(session: Session, type_: IncidentType, site: Site, url: str) -> Incident | None:
     """The open incident of ``type_`` about this page (for a site down: this site)."""
     key = normalize_url(url) if url else None
-    stmt = (select(Incident).where(Incident.type == type_.value, col(Incident.status).in_(list(OPEN_STATUSES)))
+    about: list[ColumnElement[bool]] = []
+    if key:   # found by the indexed address key; compared exactly below
+        about.append(col(Incident.address_key) == address_key(url))
+    if type_ == IncidentType.site_down:
+        about.append(and_(Incident.site == site.name, Incident.unit == site.unit))
+    if not about:
+        return None
+    stmt = (select(Incident).where(Incident.type == type_.value, col(Incident.status).in_(list(OPEN_STATUSES)),
+                                   or_(*about))
             .order_by(col(Incident.reported_at).desc(), col(Incident.id).desc()))
     for incident in session.exec(stmt):
         if key and incident.url and normalize_url(incident.url) == key:
