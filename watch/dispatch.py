@@ -215,7 +215,7 @@ def _open_incident_of(session: Session, type_: IncidentType, site: Site, url: st
     if key:   # found by the indexed address key; compared exactly below
         about.append(col(Incident.address_key) == address_key(url))
     if type_ == IncidentType.site_down:
-        about.append(and_(Incident.site == site.name, Incident.unit == site.unit))
+        about.append(and_(col(Incident.site) == site.name, col(Incident.unit) == site.unit))
     if not about:
         return None
     stmt = (select(Incident).where(Incident.type == type_.value, col(Incident.status).in_(list(OPEN_STATUSES)),
