@@ -63,8 +63,21 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchlib import HandledRecorder, free_port, ledger_and_outbox_counts, percentile, wait_until_up
-from fanoutlib import Limit, PlatformGate, latencies, most_in_window, run_key
+from benchlib import HandledRecorder, ledger_and_outbox_counts, percentile
+from fanoutlib import (
+    Limit,
+    PlatformGate,
+    add_latency_option,
+    ignore_inbound,
+    latency_runs,
+    most_in_window,
+    rate_share,
+    run_key,
+    run_label,
+    run_sender,
+    serve_fake,
+    sqlite_engine,
+)
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -73,10 +86,9 @@ from bot.adapters.dingtalk.sign import compute_sign
 from bot.app import App
 from bot.config import Settings, load_settings
 from bot.http import HttpService
-from bot.outbox import OutboxSender
 from core.clock import SystemClock
-from core.db import make_engine, session_scope, upgrade
-from core.messages import Inbound, Outbound
+from core.db import session_scope
+from core.messages import Outbound
 from core.outbox import enqueue
 from people.models import Role
 from tests.factories import make_person
@@ -232,8 +244,7 @@ def _pusher(url: str, api_url: str, staff: list[str], messages: int, concurrency
 
 
 def _bound_engine(tmp: str, name: str, staff: Sequence[str]) -> Engine:
-    engine = make_engine(f"sqlite:///{Path(tmp) / name}")
-    upgrade(engine)
+    engine = sqlite_engine(tmp, name)
     now = SystemClock().now()
     with Session(engine) as session:
         for n, staff_id in enumerate(staff):
@@ -388,59 +399,27 @@ def _fill_delivery(engine: Engine, args: argparse.Namespace) -> int:
 
 
 async def _delivery(args: argparse.Namespace, latency: float, tmp: str) -> dict[str, Any]:
-    load = os.getloadavg()
-    port = free_port()
-    server = multiprocessing.get_context("spawn").Process(
-        target=_serve_delivery_fake, args=(port, latency), daemon=True)
-    server.start()
-    api_url = f"http://127.0.0.1:{port}"
-    try:
-        await wait_until_up(f"{api_url}/stats")
-        engine = make_engine(f"sqlite:///{Path(tmp) / f'delivery{run_key(latency)}.db'}")
-        upgrade(engine)
+    load = os.getloadavg()[0]
+    async with serve_fake(_serve_delivery_fake, latency) as fake:
+        engine = sqlite_engine(tmp, f"delivery{run_key(latency)}.db")
         total = _fill_delivery(engine, args)
-        settings = _settings(api_url, "callback")
+        settings = _settings(fake.url, "callback")
         adapter = DingTalkAdapter(settings.dingtalk)
-
-        async def no_inbound(inbound: Inbound) -> None:
-            return None
-
-        await adapter.start(no_inbound)
-        sender = OutboxSender(engine=engine, adapter=adapter, clock=SystemClock(),
-                              settings=settings.outbox)
-        stop = asyncio.Event()
-        started = time.monotonic()
-        task = asyncio.create_task(sender.run(stop))
-        async with httpx.AsyncClient() as client:  # one client: a new one stalls the loop
-            while time.monotonic() - started < args.delivery_timeout:
-                await asyncio.sleep(0.25)
-                if len((await client.get(f"{api_url}/stats")).json()["at"]) >= total:
-                    break
-            stop.set()
-            sender.wake()
-            await task
-            await adapter.stop()
-            engine.dispose()
-            result = (await client.get(f"{api_url}/stats")).json()
-    finally:
-        server.terminate()
-        server.join()
+        await adapter.start(ignore_inbound)
+        await run_sender(engine, adapter, settings.outbox, fake.seen(total),
+                         timeout=args.delivery_timeout)
+        await adapter.stop()
+        engine.dispose()
+        result = await fake.stats()
     done = sorted(result["at"])
-    span = done[-1] - done[0] if len(done) > 1 else float("nan")
-    ideal = (len(done) - 1) // APP_PER_SECOND
-    share = ideal / span if span else float("nan")
+    pace = rate_share(done, APP_PER_SECOND)
     per_group = [result["groups"].count(f"cidGroup{g:03d}") for g in range(args.groups)]
-    print(f"[delivery, latency {latency * 1000:.0f} ms, load {load[0]:.2f}] {len(done)}/{total} "
+    print(f"{run_label(latency, load, 'delivery')} {len(done)}/{total} "
           f"delivered ({args.private} staff, {args.groups} groups × {args.group_messages}); "
           f"most in any second {most_in_window(done, 1.0)} (limit {APP_PER_SECOND})")
-    print(f"  first to last {span:.2f} s, shortest possible {ideal} s: {100 * share:.1f}% of the "
-          f"allowed rate ({APP_PER_SECOND * share:.2f} of {APP_PER_SECOND} calls/s); QPS "
-          f"refusals: {result['refused']}; per group: {per_group}")
-    return {"messages": len(done), "queued": total, "seconds": round(span, 3),
-            "shortest_seconds": ideal, "rate": round(APP_PER_SECOND * share, 2),
-            "allowed_rate": APP_PER_SECOND, "percent": round(100 * share, 1),
-            "too_many": result["refused"], "latency_ms": round(latency * 1000),
-            "load": round(load[0], 2)}
+    print(f"  {pace.describe('calls/s')}; QPS refusals: {result['refused']}; "
+          f"per group: {per_group}")
+    return pace.figures(latency=latency, load=load, too_many=result["refused"], queued=total)
 
 
 # --------------------------------------------------------------------------- main
@@ -450,26 +429,17 @@ async def _run(args: argparse.Namespace) -> None:
     if args.only in (None, "delivery"):
         runs = {}
         with tempfile.TemporaryDirectory() as tmp:
-            for latency in latencies(args.latency):
-                runs[run_key(latency)] = await _delivery(args, latency, tmp)
+            for key, latency in latency_runs(args.latency):
+                runs[key] = await _delivery(args, latency, tmp)
         print("BENCH_JSON " + json.dumps({"platform": "dingtalk", "goal_percent": 97,
                                           "delivery": {"runs": runs}}))
     if args.only == "delivery":
         return
-    port = free_port()
-    server = multiprocessing.get_context("spawn").Process(target=_serve_fake, args=(port,),
-                                                          daemon=True)
-    server.start()
-    api_url = f"http://127.0.0.1:{port}"
-    try:
-        await wait_until_up(f"{api_url}/v1.0/oauth2/accessToken")
+    async with serve_fake(_serve_fake, ready_path="/v1.0/oauth2/accessToken") as fake:
         with tempfile.TemporaryDirectory() as tmp:
-            await _callbacks(args, api_url, tmp)
+            await _callbacks(args, fake.url, tmp)
             if args.stream:
-                await _stream(args, api_url, tmp)
-    finally:
-        server.terminate()
-        server.join()
+                await _stream(args, fake.url, tmp)
 
 
 def main() -> None:
@@ -488,8 +458,7 @@ def main() -> None:
     group.add_argument("--private", type=int, default=200, help="bound staff, one message each")
     group.add_argument("--groups", type=int, default=3)
     group.add_argument("--group-messages", type=int, default=3)
-    group.add_argument("--latency", default="0.02,0.1",
-                       help="seconds per request, comma-separated: one delivery run each")
+    add_latency_option(group, "delivery run")
     group.add_argument("--delivery-timeout", type=float, default=40.0,
                        help="longest a delivery run goes on, seconds")
     args = parser.parse_args()

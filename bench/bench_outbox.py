@@ -26,16 +26,22 @@ import random
 import tempfile
 import time
 from collections import defaultdict, deque
-from pathlib import Path
 from typing import Any, ClassVar
 
+from fanoutlib import (
+    add_latency_option,
+    latency_runs,
+    rate_share,
+    run_label,
+    run_sender,
+    sqlite_engine,
+)
 from sqlmodel import Session, func, select
 
 from bot.adapters.base import Adapter, RateWindow
 from bot.config import OutboxSettings
-from bot.outbox import OutboxSender
 from core.clock import SystemClock
-from core.db import make_engine, session_scope, upgrade
+from core.db import session_scope
 from core.errors import AdapterError
 from core.messages import Outbound
 from core.outbox import OutboxMessage, OutboxStatus, enqueue
@@ -108,60 +114,50 @@ def _fill(engine: Any, messages: int, chats: int, order: str) -> None:
 
 async def _run(messages: int, chats: int, order: str, latency: float, jitter: float,
                timeout: float) -> dict[str, Any]:
-    load = os.getloadavg()
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
-        engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
-        upgrade(engine)
+        engine = sqlite_engine(tmp)
         _fill(engine, messages, chats, order)
         adapter = SinkAdapter(latency, jitter)
-        sender = OutboxSender(engine=engine, adapter=adapter, clock=SystemClock(),
-                              settings=OutboxSettings())
-        stop = asyncio.Event()
-        started = time.monotonic()
-        task = asyncio.create_task(sender.run(stop))
-        while len(adapter.accepted) < messages and time.monotonic() - started < timeout:
-            await asyncio.sleep(0.05)
-        stop.set()
-        sender.wake()
-        await task
+
+        async def all_accepted() -> bool:
+            return len(adapter.accepted) >= messages
+
+        started, _ = await run_sender(engine, adapter, OutboxSettings(), all_accepted,
+                                      timeout=timeout, interval=0.05)
         with Session(engine) as session:
             sent_rows = session.exec(select(func.count()).select_from(OutboxMessage)
                                      .where(OutboxMessage.status == OutboxStatus.sent)).one()
         engine.dispose()
     done = adapter.accepted
     elapsed = (done[-1] - started) if done else float("nan")
-    span = done[-1] - done[0] if len(done) > 1 else float("nan")
-    steady = (len(done) - GLOBAL_PER_SECOND) / span if span else float("nan")
-    ideal = (len(done) - 1) // GLOBAL_PER_SECOND
-    share = ideal / span if span else float("nan")
+    pace = rate_share(done, GLOBAL_PER_SECOND)
+    steady = (len(done) - GLOBAL_PER_SECOND) / pace.span if pace.span else float("nan")
     extra = f" + up to {jitter * 1000:.0f} ms" if jitter else ""
-    print(f"[{order}, latency {latency * 1000:.0f} ms{extra}, load {load[0]:.2f}] {len(done)}/"
+    print(f"{run_label(latency, load, order, extra)} {len(done)}/"
           f"{messages} accepted ({sent_rows} rows sent) to {chats} chats in {elapsed:.2f} s")
     print(f"  overall {len(done) / elapsed:.2f} msg/s; steady {steady:.2f} msg/s = "
           f"{100 * steady / GLOBAL_PER_SECOND:.1f}% of the allowed {GLOBAL_PER_SECOND} msg/s; "
-          f"shortest possible {ideal} s of {span:.2f} s = {100 * share:.1f}%; "
+          f"shortest possible {pace.shortest} s of {pace.span:.2f} s = {100 * pace.share:.1f}%; "
           f"rejected sends: {adapter.rejected}")
-    return {"messages": len(done), "seconds": round(span, 3), "shortest_seconds": ideal,
-            "rate": round(GLOBAL_PER_SECOND * share, 2), "allowed_rate": GLOBAL_PER_SECOND,
-            "percent": round(100 * share, 1), "steady_percent": round(100 * steady / GLOBAL_PER_SECOND, 1),
-            "too_many": adapter.rejected, "latency_ms": round(latency * 1000), "load": round(load[0], 2)}
+    return pace.figures(latency=latency, load=load, too_many=adapter.rejected,
+                        steady_percent=round(100 * steady / GLOBAL_PER_SECOND, 1))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--chats", type=int, default=60)
-    parser.add_argument("--latency", default="0.02,0.1",
-                        help="seconds per request, comma-separated: one run each")
+    add_latency_option(parser)
     parser.add_argument("--jitter", type=float, default=0.0,
                         help="extra random seconds per request (0 to this)")
     parser.add_argument("--order", choices=("grouped", "interleaved", "both"), default="both")
     parser.add_argument("--timeout", type=float, default=60.0)
     args = parser.parse_args()
     runs = {}
-    for latency in (float(x) for x in args.latency.split(",") if x.strip()):
+    for key, latency in latency_runs(args.latency):
         for order in ("grouped", "interleaved") if args.order == "both" else (args.order,):
-            runs[f"{order}-{latency * 1000:.0f}ms"] = asyncio.run(
+            runs[f"{order}-{key}"] = asyncio.run(
                 _run(args.messages, args.chats, order, latency, args.jitter, args.timeout))
     print("BENCH_JSON " + json.dumps({"platform": "bench sink", "goal_percent": 97, "runs": runs}))
 

@@ -25,25 +25,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchlib import free_port
+from fanoutlib import (
+    add_latency_option,
+    latency_runs,
+    rate_share,
+    run_label,
+    run_sender,
+    serve_fake,
+    sqlite_engine,
+)
 
 from bot.adapters.telegram import TelegramAdapter
 from bot.config import load_settings
-from bot.outbox import OutboxSender
 from core.clock import SystemClock
-from core.db import make_engine, session_scope, upgrade
+from core.db import session_scope
 from core.messages import Outbound
 from core.outbox import enqueue
 from people.models import ChatIdentity, Person
@@ -94,77 +97,36 @@ def _serve_fake(port: int, latency: float, groups: int) -> None:
     uvicorn.run(fake.app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-async def _stats(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
-    return (await client.get(f"{url}/stats")).json()  # type: ignore[no-any-return]
-
-
 async def _run(args: argparse.Namespace, latency: float) -> dict[str, Any]:
-    load = os.getloadavg()
-    port = free_port()
-    server = multiprocessing.get_context("spawn").Process(
-        target=_serve_fake, args=(port, latency, args.groups), daemon=True)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
-    # One client for the polling: a new one each time builds an SSL context, tens of
-    # milliseconds that would stall the sender's event loop.
-    async with httpx.AsyncClient() as client:
-        try:
-            for _ in range(200):
-                try:
-                    await _stats(client, url)
-                    break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.05)
-            with tempfile.TemporaryDirectory() as tmp:
-                engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
-                upgrade(engine)
-                total = _fill(engine, args.private, args.groups, args.group_messages)
-                settings = load_settings(None, env={"DUTYBOT_TELEGRAM_TOKEN": TOKEN,
-                                                    "DUTYBOT_TELEGRAM_BASE_URL": url})
-                adapter = TelegramAdapter(settings.telegram)
-                await adapter.bot.initialize()
-                sender = OutboxSender(engine=engine, adapter=adapter, clock=SystemClock(),
-                                      settings=settings.outbox)
-                stop = asyncio.Event()
-                started = time.monotonic()
-                task = asyncio.create_task(sender.run(stop))
-                while time.monotonic() - started < args.timeout:
-                    if len((await _stats(client, url))["at"]) >= total:
-                        break
-                    await asyncio.sleep(0.25)
-                stop.set()
-                sender.wake()
-                await task
-                await adapter.bot.shutdown()
-                engine.dispose()
-            result = await _stats(client, url)
-        finally:
-            server.terminate()
-            server.join()
+    load = os.getloadavg()[0]
+    async with serve_fake(_serve_fake, latency, args.groups) as fake:
+        with tempfile.TemporaryDirectory() as tmp:
+            engine = sqlite_engine(tmp)
+            total = _fill(engine, args.private, args.groups, args.group_messages)
+            settings = load_settings(None, env={"DUTYBOT_TELEGRAM_TOKEN": TOKEN,
+                                                "DUTYBOT_TELEGRAM_BASE_URL": fake.url})
+            adapter = TelegramAdapter(settings.telegram)
+            await adapter.bot.initialize()
+            started, _ = await run_sender(engine, adapter, settings.outbox, fake.seen(total),
+                                          timeout=args.timeout)
+            await adapter.bot.shutdown()
+            engine.dispose()
+        result = await fake.stats()
     done = sorted(result["at"])
     elapsed = done[-1] - started if done else float("nan")
-    span = done[-1] - done[0] if len(done) > 1 else float("nan")
-    # Under a strict sliding window, message n (from 0) can go at the earliest
-    # floor(n / 30) seconds after the first; the last one sets the shortest possible span.
-    ideal = (len(done) - 1) // GLOBAL_PER_SECOND
-    share = ideal / span if span else float("nan")
+    pace = rate_share(done, GLOBAL_PER_SECOND)
     if args.histogram:
-        buckets = [0] * (int(span) + 1)
+        buckets = [0] * (int(pace.span) + 1)
         for at in done:
             buckets[int(at - done[0])] += 1
         print("  per second:", buckets)
     per_group = [result["chats"].count(str(-1_000_000 - g)) for g in range(args.groups)]
-    print(f"[latency {latency * 1000:.0f} ms, load {load[0]:.2f}] {len(done)}/{total} delivered "
+    print(f"{run_label(latency, load)} {len(done)}/{total} delivered "
           f"({args.private} private chats, {args.groups} groups × {args.group_messages}) "
           f"in {elapsed:.2f} s")
-    print(f"  first to last {span:.2f} s, shortest possible {ideal} s: {100 * share:.1f}% of the "
-          f"allowed rate ({GLOBAL_PER_SECOND * share:.2f} of {GLOBAL_PER_SECOND} msg/s); 429 "
-          f"answers: {result['too_many']}; per group: {per_group}")
-    return {"messages": len(done), "queued": total, "seconds": round(span, 3),
-            "shortest_seconds": ideal, "rate": round(GLOBAL_PER_SECOND * share, 2),
-            "allowed_rate": GLOBAL_PER_SECOND, "percent": round(100 * share, 1),
-            "too_many": result["too_many"], "latency_ms": round(latency * 1000),
-            "load": round(load[0], 2)}
+    print(f"  {pace.describe('msg/s')}; 429 answers: {result['too_many']}; "
+          f"per group: {per_group}")
+    return pace.figures(latency=latency, load=load, too_many=result["too_many"], queued=total)
 
 
 def main() -> None:
@@ -172,14 +134,13 @@ def main() -> None:
     parser.add_argument("--private", type=int, default=300)
     parser.add_argument("--groups", type=int, default=5)
     parser.add_argument("--group-messages", type=int, default=3)
-    parser.add_argument("--latency", default="0.02,0.1",
-                        help="seconds per request, comma-separated: one run each")
+    add_latency_option(parser)
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--histogram", action="store_true", help="messages per second")
     args = parser.parse_args()
     runs = {}
-    for latency in (float(x) for x in args.latency.split(",")):
-        runs[f"{latency * 1000:.0f}ms"] = asyncio.run(_run(args, latency))
+    for key, latency in latency_runs(args.latency):
+        runs[key] = asyncio.run(_run(args, latency))
     print("BENCH_JSON " + json.dumps({"platform": "telegram", "goal_percent": 97, "runs": runs}))
 
 

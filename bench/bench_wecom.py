@@ -62,8 +62,19 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchlib import HandledRecorder, free_port, ledger_and_outbox_counts, percentile, wait_until_up
-from fanoutlib import PlatformGate, latencies, most_in_window, run_key
+from benchlib import HandledRecorder, ledger_and_outbox_counts, percentile
+from fanoutlib import (
+    PlatformGate,
+    add_latency_option,
+    ignore_inbound,
+    latency_runs,
+    most_in_window,
+    run_key,
+    run_label,
+    run_sender,
+    serve_fake,
+    sqlite_engine,
+)
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -73,10 +84,9 @@ from bot.adapters.wecom.crypto import WeComCrypto, signature
 from bot.app import App
 from bot.config import Settings, load_settings
 from bot.http import HttpService
-from bot.outbox import OutboxSender
 from core.clock import SystemClock
-from core.db import make_engine, session_scope, upgrade
-from core.messages import Inbound, Outbound
+from core.db import session_scope
+from core.messages import Outbound
 from core.outbox import OutboxMessage, enqueue
 from people.models import Role
 from tests.factories import make_person
@@ -107,12 +117,6 @@ def _settings(api_url: str) -> Settings:
         "DUTYBOT_WECOM_ROBOT_WEBHOOK": f"{api_url}/cgi-bin/webhook/send?key={ROBOT_KEY}"})
 
 
-def _engine(tmp: str, name: str) -> Engine:
-    engine = make_engine(f"sqlite:///{Path(tmp) / name}")
-    upgrade(engine)
-    return engine
-
-
 def _bind(engine: Engine, userids: Sequence[str]) -> list[int]:
     """One bound WeCom member (officer) per userid; their person ids."""
     now = SystemClock().now()
@@ -124,11 +128,6 @@ def _bind(engine: Engine, userids: Sequence[str]) -> list[int]:
         ids = [p.id for p in people]
     assert all(i is not None for i in ids)
     return [int(i) for i in ids if i is not None]
-
-
-def _max_in_window(times: Sequence[float], span: float = WINDOW) -> int:
-    """The most of ``times`` inside any half-open interval [t, t + span)."""
-    return most_in_window(times, span)
 
 
 # --------------------------------------------------------------------------- the fake WeCom
@@ -156,11 +155,6 @@ def _serve_fake(port: int, latency: float = 0.0) -> None:
     fake.app.router.routes.insert(0, Route("/stats", stats))
     uvicorn.run(PlatformGate(fake.app, latency=latency), host="127.0.0.1", port=port,
                 log_level="warning", access_log=False)
-
-
-async def _stats(url: str) -> dict[str, Any]:
-    async with httpx.AsyncClient() as client:
-        return (await client.get(f"{url}/stats")).json()  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------- WeCom pushing
@@ -222,7 +216,7 @@ def _pusher(url: str, users: list[str], messages: int, concurrency: int, first_i
 
 
 async def _callbacks(args: argparse.Namespace, api_url: str, tmp: str) -> None:
-    engine = _engine(tmp, "callbacks.db")
+    engine = sqlite_engine(tmp, "callbacks.db")
     users = [f"user{n:03d}" for n in range(args.people)]
     _bind(engine, users)
     settings = _settings(api_url)
@@ -327,55 +321,37 @@ def _status_counts(engine: Engine) -> tuple[dict[str, int], int]:
 
 
 async def _delivery(args: argparse.Namespace, latency: float, tmp: str) -> dict[str, Any]:
-    load = os.getloadavg()
-    port = free_port()
-    server = multiprocessing.get_context("spawn").Process(target=_serve_fake,
-                                                          args=(port, latency), daemon=True)
-    server.start()
-    api_url = f"http://127.0.0.1:{port}"
-    try:
-        await wait_until_up(f"{api_url}/stats")
-        engine = _engine(tmp, f"delivery{run_key(latency)}.db")
+    load = os.getloadavg()[0]
+    async with serve_fake(_serve_fake, latency) as fake:
+        engine = sqlite_engine(tmp, f"delivery{run_key(latency)}.db")
         members = [f"member{n:02d}" for n in range(args.members)]
         person_ids = _bind(engine, members)
         total = _fill(engine, person_ids, args.per_member, args.robot)
         allowed = min(OVERALL_PER_MINUTE, args.members * min(args.per_member, MEMBER_PER_MINUTE)
                       + min(args.robot, ROBOT_PER_MINUTE))
-        settings = _settings(api_url)
+        settings = _settings(fake.url)
         adapter = WeComAdapter(settings.wecom)
-
-        async def no_inbound(inbound: Inbound) -> None:
-            return None
-
-        await adapter.start(no_inbound)
-        sender = OutboxSender(engine=engine, adapter=adapter, clock=SystemClock(),
-                              settings=settings.outbox)
-        stop = asyncio.Event()
-        started = time.time()
-        task = asyncio.create_task(sender.run(stop))
+        await adapter.start(ignore_inbound)
         reached: float | None = None
-        async with httpx.AsyncClient() as client:  # one client: a new one stalls the loop
-            try:
-                while time.time() - started < args.seconds:
-                    await asyncio.sleep(0.25)
-                    stats = (await client.get(f"{api_url}/stats")).json()
-                    arrived = len(stats["sent"]) + len(stats["dropped"]) + len(stats["robot"])
-                    if reached is None and arrived >= min(allowed, total):
-                        reached = time.time()
-                    if reached is not None and time.time() - reached >= args.hold:
-                        break
-            finally:
-                ran = time.time() - started
-                stop.set()
-                sender.wake()
-                await task
-                await adapter.stop()
-            statuses, retried = _status_counts(engine)
-            engine.dispose()
-            result = (await client.get(f"{api_url}/stats")).json()
-    finally:
-        server.terminate()
-        server.join()
+
+        async def held() -> bool:
+            """The allowed number has arrived, ``--hold`` seconds ago or more."""
+            nonlocal reached
+            stats = await fake.stats()
+            arrived = len(stats["sent"]) + len(stats["dropped"]) + len(stats["robot"])
+            if reached is None and arrived >= min(allowed, total):
+                reached = time.time()
+            return reached is not None and time.time() - reached >= args.hold
+
+        try:
+            # Wall-clock time: the fake stamps its messages with datetimes.
+            started, ran = await run_sender(engine, adapter, settings.outbox, held,
+                                            timeout=args.seconds, clock=time.time)
+        finally:
+            await adapter.stop()
+        statuses, retried = _status_counts(engine)
+        engine.dispose()
+        result = await fake.stats()
 
     sent, dropped, robot = result["sent"], result["dropped"], result["robot"]
     firsts = sorted([at for _, at in sent] + [at for _, at in dropped] + robot)
@@ -386,15 +362,15 @@ async def _delivery(args: argparse.Namespace, latency: float, tmp: str) -> dict[
     in_minute = sum(1 for at in firsts if at < t0 + WINDOW) - len(dropped)
     achieved = min(in_minute, allowed)
     burst = firsts[min(allowed, len(firsts)) - 1] - t0 if firsts else float("nan")
-    worst_member = max((_max_in_window(ts) for ts in per_member.values()), default=0)
+    worst_member = max((most_in_window(ts, WINDOW) for ts in per_member.values()), default=0)
     share = achieved / allowed
-    print(f"[delivery, latency {latency * 1000:.0f} ms, load {load[0]:.2f}] {args.members} "
+    print(f"{run_label(latency, load, 'delivery')} {args.members} "
           f"members × {args.per_member} + {args.robot} robot broadcasts = {total} rows; sender "
           f"ran {ran:.1f} s; outbox {dict(sorted(statuses.items()))}, rows retried {retried}")
     print(f"  first minute: {in_minute} arrived of {allowed} allowed = {100 * share:.1f}%, the "
           f"allowed {min(allowed, len(firsts))} within {burst:.2f} s; most to one member in any "
           f"60 s {worst_member} (limit {MEMBER_PER_MINUTE}); robot most in any 60 s "
-          f"{_max_in_window(robot)} (limit {ROBOT_PER_MINUTE})")
+          f"{most_in_window(robot, WINDOW)} (limit {ROBOT_PER_MINUTE})")
     print(f"  silently dropped by WeCom: {len(dropped)}, 45009 refusals: "
           f"{result['robot_refused']} (goal 0 each)")
     return {"messages": in_minute, "queued": total, "seconds": round(burst, 3),
@@ -402,7 +378,7 @@ async def _delivery(args: argparse.Namespace, latency: float, tmp: str) -> dict[
             "rate_unit": "messages in the first minute", "percent": round(100 * share, 1),
             "too_many": len(dropped) + int(result["robot_refused"]),
             "dropped": len(dropped), "robot_refused": int(result["robot_refused"]),
-            "latency_ms": round(latency * 1000), "load": round(load[0], 2)}
+            "latency_ms": round(latency * 1000), "load": round(load, 2)}
 
 
 # --------------------------------------------------------------------------- main
@@ -411,20 +387,11 @@ async def _delivery(args: argparse.Namespace, latency: float, tmp: str) -> dict[
 async def _run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if args.only in (None, "callbacks"):
-            port = free_port()
-            server = multiprocessing.get_context("spawn").Process(target=_serve_fake,
-                                                                  args=(port,), daemon=True)
-            server.start()
-            api_url = f"http://127.0.0.1:{port}"
-            try:
-                await wait_until_up(f"{api_url}/stats")
-                await _callbacks(args, api_url, tmp)
-            finally:
-                server.terminate()
-                server.join()
+            async with serve_fake(_serve_fake) as fake:
+                await _callbacks(args, fake.url, tmp)
         if args.only in (None, "delivery"):
-            runs = {run_key(latency): await _delivery(args, latency, tmp)
-                    for latency in latencies(args.latency)}
+            runs = {key: await _delivery(args, latency, tmp)
+                    for key, latency in latency_runs(args.latency)}
             print("BENCH_JSON " + json.dumps({"platform": "wecom", "goal_percent": 97,
                                               "delivery": {"runs": runs}}))
 
@@ -443,8 +410,7 @@ def main() -> None:
     group.add_argument("--members", type=int, default=20)
     group.add_argument("--per-member", type=int, default=31, help="beyond 30: held a minute")
     group.add_argument("--robot", type=int, default=21, help="robot broadcasts queued")
-    group.add_argument("--latency", default="0.02,0.1",
-                       help="seconds per request, comma-separated: one delivery run each")
+    add_latency_option(group, "delivery run")
     group.add_argument("--hold", type=float, default=3.0,
                        help="seconds the sender goes on once the allowed number arrived")
     group.add_argument("--seconds", type=float, default=25.0,
