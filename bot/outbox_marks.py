@@ -29,6 +29,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Engine
 
+from bot import outbox_claim
 from core.outbox import OutboxMessage, OutboxStatus
 
 log = logging.getLogger("dutybot.outbox")
@@ -121,6 +122,7 @@ class SentMarks:
                    "on": self.platform} for m in marks]
         try:
             with self.engine.begin() as conn:
+                outbox_claim.no_flush_wait(conn)
                 conn.execute(_MARK_SENT, params)
         except Exception:
             log.exception("could not mark %d delivered outbox row(s) sent; trying again at "
