@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
@@ -104,3 +106,27 @@ async def test_sends_whose_mark_cannot_be_written_stay_claimed_and_are_written_l
     assert row(engine, rid).status == OutboxStatus.sent and row(engine, rid).platform_message_id == "m1"
     clock.advance(timedelta(hours=1))
     assert (await sender.deliver_due()).claimed == 0 and len(adapter.sent) == 1
+
+
+async def test_only_the_senders_bookkeeping_skips_the_wal_wait_on_postgresql(
+        engine: Engine, clock: FakeClock, people: dict[str, int]) -> None:
+    """The claim and the sent marks commit without waiting for the disk; the connection
+    goes back to the pool as it was, so a report written next still waits for it."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("synchronous_commit is PostgreSQL's")
+    seen: list[str] = []
+
+    def on_execute(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("UPDATE outbox_message"):
+            seen.append(conn.exec_driver_sql("SHOW synchronous_commit").scalar())
+
+    put(engine, clock, "今晚 20:00 轮到您值班", "shift:10", person=people["王芳"])
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        assert (await sender_for(engine, FakeAdapter(), clock).deliver_due()).sent == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+    assert seen and set(seen) == {"off"}
+    with ExitStack() as stack:   # every pooled connection, the ones the pass used among them
+        conns = [stack.enter_context(engine.connect()) for _ in range(engine.pool.size())]
+        assert {c.exec_driver_sql("SHOW synchronous_commit").scalar() for c in conns} == {"on"}
