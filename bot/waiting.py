@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, and_, bindparam, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -96,6 +96,12 @@ class Reach:
         return f"{REASON_NOT_BOUND}（平台 {self.platform}）"
 
 
+# Built once: building the statement and its cache key cost more than running it.
+_IDENTITIES_OF = (select(ChatIdentity)
+                  .where(col(ChatIdentity.person_id).in_(bindparam("persons", expanding=True)))
+                  .order_by(col(ChatIdentity.bound_at), col(ChatIdentity.id)))
+
+
 def reach(engine: Engine, rows: Iterable[OutboxMessage], platform: str) -> Reach:
     """Where the people ``rows`` go to can be reached from ``platform``."""
     found = Reach(platform)
@@ -103,9 +109,7 @@ def reach(engine: Engine, rows: Iterable[OutboxMessage], platform: str) -> Reach
     if not persons:
         return found
     with Session(engine) as session:
-        query = (select(ChatIdentity).where(col(ChatIdentity.person_id).in_(persons))
-                 .order_by(col(ChatIdentity.bound_at), col(ChatIdentity.id)))
-        for ident in session.exec(query):
+        for ident in session.exec(_IDENTITIES_OF, params={"persons": sorted(persons)}):
             if ident.platform != platform:
                 found.elsewhere.setdefault(ident.person_id, {})[ident.platform] = ident.blocked_at is not None
             elif ident.blocked_at is None:
