@@ -46,7 +46,7 @@ from bot.suggest import unknown_hint
 from core.clock import Clock
 from core.errors import DutybotError, InputError
 from core.messages import Inbound, Outbound
-from core.outbox import enqueue
+from core.outbox import enqueue_each
 from core.profiles import Profile
 from core.text import clean_text
 from core.workdays import WorkdayCalendar
@@ -470,6 +470,7 @@ class Dispatcher:
         up again here, after ``/bind``)."""
         if found is None:
             found = identity_for(session=session, platform=inbound.platform, external_id=inbound.sender_id)
+        queued: list[tuple[Outbound, str, str | None]] = []
         for index, reply in enumerate(replies):
             key = reply.event_key or f"update:{inbound.platform}:{inbound.update_id}:{index}"
             if reply.person_id is None and reply.chat_id is None:
@@ -480,8 +481,8 @@ class Dispatcher:
                 else:
                     reply = Outbound(reply.text, chat_id=inbound.chat_id, buttons=reply.buttons,
                                      card_key=reply.card_key)
-            platform = inbound.platform if reply.chat_id is not None else None
-            enqueue(session=session, message=reply, now=now, event_key=key, platform=platform)
+            queued.append((reply, key, inbound.platform if reply.chat_id is not None else None))
+        enqueue_each(session=session, items=queued, now=now)  # one INSERT, no look-up first
 
     def _apologize(self, inbound: Inbound, now: datetime, error_id: str) -> DispatchResult:
         text = f"抱歉，处理您的消息时出错了（错误编号 {error_id}）。请稍后重试；如一直出错，请把错误编号告诉管理员。"

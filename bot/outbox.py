@@ -54,6 +54,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
+from sqlalchemy import bindparam
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -86,6 +87,17 @@ from people.models import ChatIdentity
 log = logging.getLogger("dutybot.outbox")
 
 _M = OutboxMessage
+# The message a card's latest send made (built once; bound per call). Status and id are
+# compared as expressions (`status || ''`, `id + 0`) so that no planner walks
+# ix_outbox_pending_id (status, id) back through every sent row — SQLite did, and a pass
+# grew with the outbox's history — instead of seeking the card's few rows in ix_outbox_card.
+_CARD_REF = (select(_M.platform_message_id)
+             .where(_M.card_key == bindparam("card"), _M.chat_id == bindparam("chat"),
+                    _M.platform == bindparam("on"),
+                    col(_M.status) + "" == OutboxStatus.sent.value,
+                    col(_M.platform_message_id).is_not(None),
+                    col(_M.id) + 0 < bindparam("before"))
+             .order_by(col(_M.id).desc()).limit(1))
 # Waiting rows (bot.waiting) are looked at every this long, not on every pass: a binding
 # releases its person's rows itself; this finds the rest, and the waits that ran out.
 SWEEP_EVERY = timedelta(seconds=10)
@@ -371,12 +383,8 @@ class OutboxSender:
         """The message id of ``card_key``'s latest written send to ``chat_id`` below row
         ``before_id``."""
         with Session(self.engine) as session:
-            return session.exec(
-                select(_M.platform_message_id)
-                .where(_M.card_key == card_key, _M.chat_id == chat_id,
-                       _M.platform == self.platform, _M.status == OutboxStatus.sent,
-                       col(_M.platform_message_id).is_not(None), col(_M.id) < before_id)
-                .order_by(col(_M.id).desc()).limit(1)).first()
+            return session.exec(_CARD_REF, params={"card": card_key, "chat": chat_id,
+                                                   "on": self.platform, "before": before_id}).first()
 
     def _failed(self, row: OutboxMessage, target: Target, exc: AdapterError,
                 report: DeliveryReport) -> bool:

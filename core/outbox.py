@@ -131,26 +131,35 @@ def _buttons_json(message: Outbound) -> str:
 
 def enqueue_all(*, session: Session, messages: Iterable[Outbound], now: datetime, event_key: str) -> None:
     """:func:`enqueue` for several recipients of one event, in one statement where the
-    database can skip duplicates itself (``INSERT … ON CONFLICT (dedupe_key) DO NOTHING``
-    on SQLite and PostgreSQL): no lookup before the insert, and the unique ``dedupe_key``
-    still makes a second enqueue of the event for the same recipient a no-op. In the
-    caller's transaction (pending changes are flushed first); rows go in the given order.
-    Other databases take :func:`enqueue` per message.
+    database can skip duplicates itself (see :func:`enqueue_each`)."""
+    enqueue_each(session=session, items=((m, event_key, None) for m in messages), now=now)
+
+
+def enqueue_each(*, session: Session, items: Iterable[tuple[Outbound, str, str | None]],
+                 now: datetime) -> None:
+    """:func:`enqueue` for several ``(message, event key, platform)``, in one statement
+    where the database can skip duplicates itself (``INSERT … ON CONFLICT (dedupe_key) DO
+    NOTHING`` on SQLite and PostgreSQL): no lookup before the insert, and the unique
+    ``dedupe_key`` still makes a second enqueue of an event for the same recipient a
+    no-op. In the caller's transaction (pending changes are flushed first); rows go in the
+    given order. Other databases take :func:`enqueue` per message.
     """
-    messages = list(messages)
+    items = list(items)
     rows: dict[str, dict[str, object]] = {}
-    for message in messages:
-        dedupe = f"{event_key}|{recipient_key(message, None)}"[:300]
+    for message, event_key, platform in items:
+        if not event_key:
+            raise ValueError("an outbox message needs an event key")
+        dedupe = f"{event_key}|{recipient_key(message, platform)}"[:300]
         rows.setdefault(dedupe, {
             "dedupe_key": dedupe, "event_key": event_key[:200], "person_id": message.person_id,
-            "platform": None, "chat_id": message.chat_id, "text": message.text,
+            "platform": platform, "chat_id": message.chat_id, "text": message.text,
             "buttons": _buttons_json(message), "card_key": message.card_key,
             "status": OutboxStatus.pending.value, "attempts": 0, "created_at": now, "next_attempt_at": now})
     if not rows:
         return
     if session.get_bind().dialect.name not in ("sqlite", "postgresql"):
-        for message in messages:
-            enqueue(session=session, message=message, now=now, event_key=event_key)
+        for message, event_key, platform in items:
+            enqueue(session=session, message=message, now=now, event_key=event_key, platform=platform)
         return
     session.flush()   # rows added before these (and what they refer to) go first
     session.connection().execute(_insert_once(), list(rows.values()))

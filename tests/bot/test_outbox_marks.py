@@ -130,3 +130,19 @@ async def test_only_the_senders_bookkeeping_skips_the_wal_wait_on_postgresql(
     with ExitStack() as stack:   # every pooled connection, the ones the pass used among them
         conns = [stack.enter_context(engine.connect()) for _ in range(engine.pool.size())]
         assert {c.exec_driver_sql("SHOW synchronous_commit").scalar() for c in conns} == {"on"}
+
+
+def test_a_cards_earlier_message_is_sought_by_the_card_not_through_the_sent_history(
+        engine: Engine) -> None:
+    """SQLite chose to walk (status, id) back through every sent row for this look-up, so
+    each pass took longer as the outbox's history grew; the query keeps it to the card."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the plan checked is SQLite's")
+    from bot.outbox import _CARD_REF
+    compiled = _CARD_REF.compile(dialect=engine.dialect)
+    params = compiled.construct_params({"card": "incident:INC-1", "chat": "u-1", "on": "memory",
+                                        "before": 10})
+    with engine.connect() as conn:
+        plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled),
+                                    tuple(params[name] for name in compiled.positiontup or ())).all()
+    assert "ix_outbox_card" in " ".join(str(row[-1]) for row in plan)
