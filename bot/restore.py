@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
@@ -233,6 +232,8 @@ def unpack(archive: Path, staging: Path) -> dict[str, Any]:
 
 
 def _known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory  # here: Alembic only when restoring
+
     engine = make_engine("sqlite://")
     try:
         return {rev.revision for rev in ScriptDirectory.from_config(alembic_config(engine)).walk_revisions()}

@@ -26,8 +26,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from alembic.util import CommandError
-
 from bot.config import Settings
 from core.db import check_schema, make_engine, upgrade
 from core.errors import SchemaOutOfDate
@@ -101,6 +99,8 @@ def _up_to_date(url: str) -> None:
         try:
             check_schema(engine)
         except SchemaOutOfDate:
+            from alembic.util import CommandError  # here: Alembic only when migrating
+
             with contextlib.suppress(CommandError):   # newer than us: check_schema says so
                 upgrade(engine)
             check_schema(engine)

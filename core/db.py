@@ -5,26 +5,33 @@ PostgreSQL is reached through psycopg 3, the ``postgres`` extra (without it
 :func:`make_engine` raises :class:`~core.errors.MissingExtra`). The schema is only ever
 created by Alembic (``dutybot db upgrade``); the bot refuses to start on an out-of-date
 schema.
+
+Alembic itself is imported only when it is needed (issue 21: it is a tenth of a start): to
+migrate, and to say why a database is not at the newest migration. A database that is
+(every start of a deployed service) is recognised without it: its ``alembic_version`` row
+is read with SQLAlchemy and compared with the newest migration read from the version
+files' ``revision``/``down_revision`` lines (:func:`_shipped_head`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar, overload
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import DateTime, create_engine, event
+from sqlalchemy import DateTime, create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 from sqlmodel.sql.expression import Select
 
 from core.errors import MissingExtra, SchemaOutOfDate
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _T0 = TypeVar("_T0")
@@ -118,6 +125,8 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 def alembic_config(engine: Engine) -> Config:
     """An Alembic config bound to ``engine`` (no alembic.ini needed)."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", "core:migrations")
     cfg.attributes["engine"] = engine
@@ -126,6 +135,8 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply migrations up to ``revision``."""
+    from alembic import command
+
     with engine.begin() as conn:
         cfg = alembic_config(engine)
         cfg.attributes["connection"] = conn
@@ -134,15 +145,74 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def head_revision() -> str:
     """The newest migration this program ships."""
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config(create_engine("sqlite://")))
     head = script.get_current_head()
     assert head is not None
     return head
 
 
+#: Alembic's version table (its default name: core/migrations/env.py names no other).
+VERSION_TABLE = "alembic_version"
+#: The migrations (``script_location = core:migrations``).
+VERSIONS_DIR = Path(__file__).resolve().parent / "migrations" / "versions"
+# A version file's own lines ``revision = '0020'`` and ``down_revision = '0019'`` (or None),
+# and a ``branch_labels`` or ``depends_on`` line saying anything but None.
+_REVISION_LINE = re.compile(r"""^revision\s*(?::[^=\n]*)?=\s*(['"])([^'"\n]+)\1\s*$""", re.MULTILINE)
+_DOWN_REVISION_LINE = re.compile(
+    r"""^down_revision\s*(?::[^=\n]*)?=\s*(?:None|(['"])([^'"\n]+)\1)\s*$""", re.MULTILINE)
+_BRANCHING_LINE = re.compile(r"^(?:branch_labels|depends_on)\s*(?::[^=\n]*)?=(?!\s*None\s*$)", re.MULTILINE)
+
+
+def _shipped_head() -> str | None:
+    """The newest migration this program ships, read from the version files' text without
+    importing Alembic; None whenever that reading is not plainly certain (a file without
+    exactly one literal ``revision`` and ``down_revision`` line, branch labels or
+    dependencies, anything but one line of revisions from the first to the newest):
+    :func:`head_revision` is then asked instead.
+
+    The files are those Alembic loads from ``VERSIONS_DIR`` (``*.py``, not ``__init__``
+    nor an editor's ``.#`` lock file).
+    """
+    parents: dict[str, str | None] = {}
+    try:
+        for path in VERSIONS_DIR.iterdir():
+            if path.suffix != ".py" or path.name.startswith(("__init__", ".#")) or not path.is_file():
+                continue
+            source = path.read_text(encoding="utf-8")
+            revisions = _REVISION_LINE.findall(source)
+            downs = _DOWN_REVISION_LINE.findall(source)
+            if (len(revisions) != 1 or len(downs) != 1 or revisions[0][1] in parents
+                    or _BRANCHING_LINE.search(source)):
+                return None
+            parents[revisions[0][1]] = downs[0][1] or None
+    except (OSError, UnicodeDecodeError):
+        return None
+    heads = set(parents) - set(parents.values())
+    if len(heads) != 1:
+        return None
+    head = heads.pop()
+    # From the head down to the first revision, through every revision once: one line.
+    revision: str | None = head
+    for _ in parents:
+        if revision is None or revision not in parents:
+            return None   # the line ends early (a second line), or a parent no file holds
+        revision = parents[revision]
+    return head if revision is None else None
+
+
 def current_revision(engine: Engine) -> str | None:
     """The migration the database is at (None: empty database)."""
     with engine.connect() as conn:
+        if not inspect(conn).has_table(VERSION_TABLE):
+            return None
+        rows = [row[0] for row in conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))]
+        if len(rows) <= 1:
+            return rows[0] if rows else None
+        # Several heads stored: Alembic's own refusal (CommandError), as ever.
+        from alembic.runtime.migration import MigrationContext
+
         return MigrationContext.configure(conn).get_current_revision()
 
 
@@ -152,11 +222,16 @@ def check_schema(engine: Engine) -> None:
     Raises:
         SchemaOutOfDate: with the command that fixes it.
     """
-    current, head = current_revision(engine), head_revision()
+    current = current_revision(engine)
+    if current is not None and current == _shipped_head():
+        return   # the newest: no need to import Alembic (every start of a deployed service)
+    head = head_revision()
     if current == head:
         return
     if current is None:
         raise SchemaOutOfDate("数据库尚未初始化：请先运行 dutybot db upgrade（或 dutybot init）")
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config(engine))
     known = {rev.revision for rev in script.walk_revisions()}
     if current not in known:

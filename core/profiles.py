@@ -35,13 +35,14 @@ which unit, and whether a smaller or larger number is stricter. The values live 
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -463,9 +464,17 @@ def _profile_text(name: str, directory: Path | None) -> str:
         ) from None
 
 
+@functools.lru_cache(maxsize=64)
+def _toml(text: str) -> dict[str, Any]:
+    """``text`` parsed, remembered by its content: a start reads the same few files a dozen
+    times (each :func:`load_profile` of a chain, and the settings are loaded more than once).
+    Only model validation reads the result, and a file that changes is read anew."""
+    return tomllib.loads(text)
+
+
 def _read_file(name: str, directory: Path | None) -> _ProfileFile:
     try:
-        raw = tomllib.loads(_profile_text(name, directory))
+        raw = _toml(_profile_text(name, directory))
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"规则配置档 {name}.toml 不是有效的 TOML：{exc}") from None
     try:

@@ -28,7 +28,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from cryptography import x509
 from sqlalchemy import ColumnElement, delete, func
 from sqlmodel import Session, col, select
 
@@ -252,6 +251,8 @@ async def certificate_not_after(url: str, policy: WatchPolicy, *,
         return None
     if der is None:
         return None
+    from cryptography import x509  # here: certificates are read by the watch, not at start
+
     try:
         return x509.load_der_x509_certificate(der).not_valid_after_utc
     except ValueError:

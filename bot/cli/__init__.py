@@ -16,6 +16,15 @@
 
 from __future__ import annotations
 
-from bot.cli.main import build_parser, main
+import sys
+
+# httpx imports its own command-line program (``httpx._main``: click, rich, pygments)
+# whenever those happen to be installed: tens of milliseconds of every ``dutybot`` start
+# (issue 21) for a program dutybot never runs. Marked absent here, before anything imports
+# httpx, ``import httpx`` takes its own fallback (``httpx.main`` only says to install
+# ``httpx[cli]``); everything else of httpx is the same.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
+from bot.cli.main import build_parser, main  # noqa: E402  (after the line above)
 
 __all__ = ["build_parser", "main"]

@@ -19,7 +19,6 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.requests import Request
@@ -37,6 +36,8 @@ from incidents.service import IncidentPolicy
 from people.models import Person
 
 if TYPE_CHECKING:
+    from jinja2 import Environment
+
     from bot.config import Settings
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,9 @@ class Gone(Exception):
 
 def templates() -> Environment:
     """The board's Jinja environment: autoescape on for every template."""
+    # Jinja is imported here, when a board is made ([web] enabled): not at every start.
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
     folder = resources.files("bot.web").joinpath("templates")
     env = Environment(loader=FileSystemLoader(str(folder)), autoescape=select_autoescape(default=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
