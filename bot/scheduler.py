@@ -6,46 +6,44 @@ cron job (briefings, shift changes) keeps its last fire time in a
 loses nothing and downtime is caught up once at start-up. APScheduler only drives the
 tick and holds no timer of ours. Several workers may tick one database: a due item is
 locked in the transaction that processes it (``FOR UPDATE SKIP LOCKED`` on PostgreSQL)
-and a cron fire is taken with an optimistic ``UPDATE … WHERE last_fire_at = <old>``.
-Due items run in chunks: one transaction per chunk (at most ``chunk_size`` items or
-``chunk_seconds``), each item in a savepoint of its own, so that a processor's error
-undoes only its item's work and a crash undoes only the chunk, whose items run again.
+and a cron fire is taken with an optimistic ``UPDATE … WHERE last_fire_at = <old>``
+(the cron table is :mod:`bot.crons`). Due items run in chunks: one transaction per chunk
+(at most ``chunk_size`` items or ``chunk_seconds``), each item in a savepoint of its own,
+so that a processor's error undoes only its item's work and a crash undoes only the
+chunk, whose items run again. A chunk's items are claimed with one statement and marked
+done with one more.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import and_, or_, update
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, event, inspect, or_, update
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
+from bot.crons import Cron, CronJob, Crons, backoff
 from core.clock import SHANGHAI, Clock, FakeClock, ensure_utc, local
 from core.db import session_scope
-from core.schedule import DueItem, DueStatus, JobState
+from core.schedule import DueItem, DueStatus
 
 log = logging.getLogger(__name__)
 
 Processor = Callable[[Session, DueItem, datetime], None]   # (session, item, now); no commit
-CronJob = Callable[[Session, datetime, datetime], None]    # (session, fire time, now)
 
+_DUE_TABLE = DueItem.__table__   # type: ignore[attr-defined]
 TICK_JOB_ID = "dutybot-tick"
 MAX_BATCHES_PER_TICK = 50        # bounds one tick; what is left runs on the next one
 CHUNK_SIZE = 50                  # due items per transaction (each in a savepoint)
 CHUNK_SECONDS = 0.2              # ... or fewer: how long a transaction may hold its locks
-MAX_BACKOFF = timedelta(hours=1)
-JOIN_WITHIN = timedelta(days=1)  # a worker joins a shared job's fire at most this old
 
 
 @dataclass
@@ -74,31 +72,75 @@ class TickReport:
             self.failed += 1
 
 
-@dataclass
-class _Cron:
-    fn: CronJob
-    trigger: CronTrigger
-    run_at_start: bool = False
-    shared: bool = False               # every worker runs each fire (the job divides its work)
-    joined: datetime | None = None     # shared: the last fire this worker ran
-    failures: int = 0
-    retry_at: datetime | None = None   # in memory only: losing it just retries sooner
+class _DoneMarks:
+    """The chunk's items that ran and that their processors left alone, marked done (and
+    processed now) with one ``UPDATE … WHERE id IN (…)`` instead of one UPDATE each.
 
-
-def backoff(attempts: int) -> timedelta:
-    """The wait after the ``attempts``-th failure: 1, 2, 4, 8 … minutes, at most an hour."""
-    return min(timedelta(minutes=2 ** max(attempts - 1, 0)), MAX_BACKOFF)
-
-
-@functools.lru_cache(maxsize=4096)
-def _after(trigger: CronTrigger, instant: datetime) -> datetime | None:
-    """The trigger's first fire time strictly after ``instant``, in UTC.
-
-    Cached: a trigger is never changed once registered, and the drill mode asks the same
-    question for every event it steps through (a pure function of its arguments).
+    The marks are written at the chunk's end, or as soon as anything in the chunk's
+    transaction is about to run another statement naming ``due_item``: a processor that
+    reads or writes due items (``schedule``, ``cancel_for``) sees the items before it
+    done, as if each had been marked in its own savepoint. Marks written inside a
+    savepoint that is then rolled back (say, by the failing item whose processor's query
+    wrote them) are written again. Watches the connection's statements (the SQL text,
+    which costs next to nothing) rather than the session's, so nothing on this connection
+    can read around it.
     """
-    fire = trigger.get_next_fire_time(instant, instant)
-    return None if fire is None else ensure_utc(fire)
+
+    def __init__(self, conn: Connection, now: datetime) -> None:
+        self.conn, self.now = conn, now
+        self.ids: list[int] = []                       # to write
+        self.written: list[int] = []                   # written, in order
+        self.savepoints: list[tuple[str, int]] = []    # open: name, len(written) when begun
+        self._writing = False
+        event.listen(conn, "before_cursor_execute", self._before)
+
+    def add(self, item_id: int) -> None:
+        self.ids.append(item_id)
+
+    def write(self) -> None:
+        if not self.ids:
+            return
+        ids, self.ids, self._writing = self.ids, [], True
+        try:
+            self.conn.execute(update(_DUE_TABLE).where(_DUE_TABLE.c.id.in_(ids))
+                              .values(status=DueStatus.done, processed_at=self.now))
+        finally:
+            self._writing = False
+        self.written += ids
+
+    def close(self) -> None:
+        event.remove(self.conn, "before_cursor_execute", self._before)
+
+    def _before(self, conn: Connection, cursor: object, statement: str, *_args: object) -> None:
+        if self._writing:
+            return
+        if statement.startswith("SAVEPOINT "):
+            self.savepoints.append((statement.split()[-1], len(self.written)))
+        elif statement.startswith(("RELEASE SAVEPOINT ", "ROLLBACK TO SAVEPOINT ")):
+            name = statement.split()[-1]
+            at = next((i for i in range(len(self.savepoints) - 1, -1, -1) if self.savepoints[i][0] == name), None)
+            if at is None:
+                return
+            if statement.startswith("ROLLBACK"):   # what was written since is undone: again
+                since = self.savepoints[at][1]
+                self.ids[:0] = self.written[since:]
+                del self.written[since:]
+            del self.savepoints[at:]
+        elif self.ids and "due_item" in statement:
+            self.write()
+
+
+def _expunge_except(session: Session, keep: dict[int, DueItem]) -> None:
+    """Empty the session but for the due items in ``keep`` (a chunk's items yet to run)."""
+    if not keep:
+        session.expunge_all()
+        return
+    kept = {id(item) for item in keep.values()}
+    for obj in list(session.identity_map.values()):
+        if id(obj) not in kept:
+            session.expunge(obj)
+    for obj in list(session.new):
+        session.expunge(obj)
 
 
 class Scheduler:
@@ -128,7 +170,7 @@ class Scheduler:
         self.chunk_size, self.chunk_seconds = max(1, chunk_size), chunk_seconds
         self.batch_size, self.max_attempts, self.tick_seconds = batch_size, max_attempts, tick_seconds
         self._processors: dict[str, Processor] = {}
-        self._crons: dict[str, _Cron] = {}
+        self.crons = Crons(engine, on_fired=self._notify)   # the cron table (bot/crons.py)
         self._lock = threading.Lock()   # ticks never overlap within one process
         self._aps: AsyncIOScheduler | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -149,20 +191,18 @@ class Scheduler:
 
     def register_cron(self, name: str, fn: CronJob, *, run_at_start: bool = False,
                       shared: bool = False, **cron_fields: object) -> None:
-        """Run ``fn`` on APScheduler CronTrigger fields in Asia/Shanghai (``hour=8``…).
-
-        ``run_at_start``: a job never run before (a fresh database) runs at the first tick
-        instead of waiting for its first fire time — for planners that look ahead.
-        ``shared``: with several workers, each one runs every fire of the job — once the
-        fire is taken by one of them, the others join it at their next tick — and the job
-        itself shares the work out (the site watch claims site by site). Not leader-only.
+        """Run ``fn`` on APScheduler CronTrigger fields in Asia/Shanghai; see
+        :meth:`bot.crons.Crons.register`.
 
         Raises:
             ValueError: ``name`` is taken, or the fields are not a valid CronTrigger.
         """
-        if name in self._crons:
-            raise ValueError(f"a cron job named {name!r} is already registered")
-        self._crons[name] = _Cron(fn, CronTrigger(timezone=SHANGHAI, **cron_fields), run_at_start, shared)
+        self.crons.register(name, fn, run_at_start=run_at_start, shared=shared, **cron_fields)
+
+    @property
+    def _crons(self) -> dict[str, Cron]:
+        """The cron jobs by name (what tests and benchmarks look at)."""
+        return self.crons.jobs
 
     @property
     def apscheduler(self) -> AsyncIOScheduler | None:
@@ -181,7 +221,7 @@ class Scheduler:
         with self._lock:
             report = TickReport(now=self.clock.now())
             self._run_due(report)
-            self._run_crons(report)
+            self.crons.run(report.now, report.note, self.is_leader)
             if report.crons:          # a cron job may have scheduled items due now
                 self._run_due(report)
             self.last_tick_at = report.now
@@ -240,40 +280,66 @@ class Scheduler:
         rolls the whole chunk back, so its items stay pending and run again — nothing is
         lost, and nothing is doubled, since the messages they queued are rolled back with
         them. A processor error rolls back only its own item's savepoint.
+
+        The chunk's items are claimed (read and, on PostgreSQL, locked) with one
+        statement, and stay in the session while the chunk runs, so that what an earlier
+        item's processor did to a later one through the session (cancelled, moved) is seen
+        when its turn comes; every other object is expunged after each item, so the next
+        item reads afresh, as in a session of its own.
         """
         now, notes, taken = report.now, list[tuple[str, str, str]](), 0
         began = time.monotonic()   # bounds how long the chunk holds its locks; not domain time
         with session_scope(self.engine) as session:
-            for item_id in ids[:self.chunk_size]:
-                taken += 1
-                note = self._run_item(session, item_id, now)
-                session.flush()
-                session.expunge_all()   # the next item reads afresh, as in a session of its own
-                if note is not None:
-                    notes.append(note)
-                if time.monotonic() - began >= self.chunk_seconds:
-                    break
+            claimed = self._claim(session, ids[:self.chunk_size], now)
+            marks = _DoneMarks(session.connection(), now)
+            try:
+                for item_id in ids[:self.chunk_size]:
+                    taken += 1
+                    note = self._run_item(session, item_id, claimed.pop(item_id, None), now, marks)
+                    session.flush()
+                    _expunge_except(session, claimed)
+                    if note is not None:
+                        notes.append(note)
+                    if time.monotonic() - began >= self.chunk_seconds:
+                        break
+                marks.write()
+            finally:
+                marks.close()
         for what, kind, key in notes:
             report.note(now, what, kind, key)
         if any(what == "due" for what, _, _ in notes):
             self._notify()
         return taken
 
-    def _run_item(self, session: Session, item_id: int, now: datetime) -> tuple[str, str, str] | None:
-        """Claim and run one item in the chunk's transaction; the note for the report
-        (``due`` or ``due-failed``, kind, key), or None when it was not ours to run.
+    @staticmethod
+    def _claim(session: Session, ids: list[int], now: datetime) -> dict[int, DueItem]:
+        """The items of ``ids`` still pending and due, by id, locked for this transaction.
+
+        PostgreSQL skips a row another worker holds; SQLite has no FOR UPDATE but core.db
+        begins every transaction IMMEDIATE, i.e. write-locked. An item the chunk stops
+        before (``chunk_seconds``) stays pending, and is claimed again by the next chunk.
 
         Raises:
             sqlalchemy.exc.SQLAlchemyError: the claim itself failed (the database is in
                 trouble): the chunk is rolled back.
         """
-        # PostgreSQL skips a row another worker holds; SQLite has no FOR UPDATE but
-        # core.db begins every transaction IMMEDIATE, i.e. write-locked.
-        item = session.exec(select(DueItem).where(
-            DueItem.id == item_id, DueItem.status == DueStatus.pending,
-            DueItem.due_at <= now).with_for_update(skip_locked=True)).first()
-        if item is None:
-            return None              # done, moved or taken meanwhile
+        rows = session.exec(select(DueItem).where(
+            col(DueItem.id).in_(ids), DueItem.status == DueStatus.pending,
+            DueItem.due_at <= now).with_for_update(skip_locked=True))
+        return {item.id: item for item in rows if item.id is not None}
+
+    def _run_item(self, session: Session, item_id: int, item: DueItem | None, now: datetime,
+                  marks: _DoneMarks) -> tuple[str, str, str] | None:
+        """Run one claimed item in the chunk's transaction; the note for the report
+        (``due`` or ``due-failed``, kind, key), or None when it was not ours to run: not
+        claimed (done, moved or taken meanwhile), or cancelled, moved to later or deleted
+        by an earlier item of this chunk.
+        """
+        state = inspect(item) if item is not None else None
+        if state is not None and item not in session and not state.was_deleted:
+            item = self._claim(session, [item_id], now).get(item_id)   # a processor expunged it: read again
+        if item is None or item not in session or item.status != DueStatus.pending or item.due_at > now:
+            return None
         key, kind, due_at = item.key, item.kind, item.due_at
         fn = self._processors.get(kind)
         if fn is None:
@@ -289,13 +355,15 @@ class Scheduler:
                 fn(session, item, now)
                 # A processor may re-arm its own key (schedule() moves this very row)
                 # or cancel it; only an item it left alone is done.
-                if item.status == DueStatus.pending and item.due_at == due_at:
-                    item.status = DueStatus.done
-                item.processed_at = now
-                session.add(item)
+                left_alone = item.status == DueStatus.pending and item.due_at == due_at
+                if not left_alone:
+                    item.processed_at = now
+                    session.add(item)
         except Exception as exc:
             self._record_failure(session, item_id, key, kind, exc, now)
             return "due-failed", kind, key
+        if left_alone:
+            marks.add(item_id)
         return "due", kind, key
 
     def _record_failure(self, session: Session, item_id: int, key: str, kind: str,
@@ -316,91 +384,6 @@ class Scheduler:
                         item.attempts, local(item.due_at), exc_info=exc)
         session.add(item)
 
-    def _run_crons(self, report: TickReport) -> None:
-        if not self._crons:
-            return
-        now = report.now
-        with Session(self.engine) as session:   # one read for all jobs
-            last_fires = {s.name: s.last_fire_at for s in session.exec(select(JobState))}
-        leads = self.is_leader is None or self.is_leader()
-        for name, cron in self._crons.items():
-            if not (leads or cron.shared):
-                continue             # a follower: the leader runs it
-            last = last_fires.get(name)
-            if last is None:
-                # A new job starts counting now: it does not fire for the past (a planner
-                # with run_at_start runs once now). If another worker created the row
-                # first (IntegrityError), theirs is as good.
-                with contextlib.suppress(IntegrityError), session_scope(self.engine) as s:
-                    s.add(JobState(name=name, last_fire_at=now, last_run_at=now))
-                    s.flush()
-                    if cron.run_at_start:
-                        cron.fn(s, now, now)
-                        report.note(now, "cron", name)
-                continue
-            fire = self._due_fire(cron.trigger, last, now)
-            if fire is None and self._join(name, cron, last, now):
-                report.note(last, "cron", name)
-                continue
-            if fire is None or (cron.retry_at is not None and now < cron.retry_at):
-                continue
-            try:
-                ran = self._fire_cron(name, cron, last, fire, now)
-            except Exception as exc:
-                # Retried with backoff until it works; a newer fire time replaces this one.
-                cron.failures += 1
-                cron.retry_at = now + backoff(cron.failures)
-                log.error("cron %s failed for its %s fire (attempt %d), retry at %s", name,
-                          local(fire), cron.failures, local(cron.retry_at), exc_info=exc)
-                continue
-            cron.failures, cron.retry_at = 0, None
-            if ran:
-                cron.joined = fire
-                report.note(fire, "cron", name)
-                self._notify()
-
-    def _fire_cron(self, name: str, cron: _Cron, old: datetime, fire: datetime,
-                   now: datetime) -> bool:
-        """Move the job's last fire from ``old`` to ``fire`` and run it, in one transaction.
-
-        False: another worker moved it first, and runs it.
-        """
-        with session_scope(self.engine) as session:
-            take = (update(JobState).where(JobState.name == name, JobState.last_fire_at == old)
-                    .values(last_fire_at=fire, last_run_at=now))
-            if session.exec(take.execution_options(synchronize_session=False)).rowcount != 1:
-                return False
-            cron.fn(session, fire, now)
-            return True
-
-    def _join(self, name: str, cron: _Cron, last: datetime, now: datetime) -> bool:
-        """A shared job whose latest fire another worker took: run that fire here too
-        (once). Several workers only; a failure is logged and not retried (the taker runs
-        the fire, and the next fire comes). A worker joins only fires taken after it
-        first looked (what it saw then may be a start marker, not a fire)."""
-        if not cron.shared or self.is_leader is None or cron.joined == last:
-            return False
-        first_look, cron.joined = cron.joined is None, last
-        if first_look or now - last > JOIN_WITHIN:
-            return False
-        try:
-            with session_scope(self.engine) as session:
-                cron.fn(session, last, now)
-        except Exception:
-            log.exception("cron %s: joining its %s fire failed", name, local(last))
-            return False
-        return True
-
-    def _due_fire(self, trigger: CronTrigger, last: datetime, now: datetime) -> datetime | None:
-        """The latest fire time in (last, now]: all missed fires coalesce into it."""
-        fire = _after(trigger, last)
-        if fire is None or fire > now:
-            return None
-        # One step per missed fire (~25 µs): a year of a daily or hourly job is cheap.
-        while (following := _after(trigger, fire)) is not None and following <= now:
-            fire = following
-        return fire
-
     def next_event_at(self) -> datetime | None:
         """The earliest pending due time or cron fire time (in the past if overdue)."""
         now, times = self.clock.now(), list[datetime]()
@@ -408,11 +391,7 @@ class Scheduler:
             due = session.exec(select(DueItem.due_at).where(DueItem.status == DueStatus.pending)
                                .order_by(DueItem.due_at).limit(1)).first()  # type: ignore[arg-type]
             times += [due] if due is not None else []
-            last_fires = {s.name: s.last_fire_at for s in session.exec(select(JobState))}
-            for name, cron in self._crons.items():
-                fire = _after(cron.trigger, last_fires.get(name, now))
-                if fire is not None:
-                    times.append(max(fire, cron.retry_at or fire))
+        times += self.crons.next_fires(now)
         return min(times, default=None)
 
     def advance_to(self, target: datetime) -> list[str]:

@@ -10,12 +10,13 @@ downtime.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Column, Index, Text
-from sqlmodel import Field, Session, SQLModel, select
+from sqlalchemy import Column, Index, Text, inspect
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from core.db import UTCDateTime
 
@@ -69,6 +70,74 @@ class JobState(SQLModel, table=True):
     last_run_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
+class Due(NamedTuple):
+    """One due item to create or move with :func:`schedule_many`."""
+
+    key: str
+    kind: str
+    ref: str
+    due_at: datetime
+    payload: dict[str, Any] | None = None
+
+
+_NEW_KEYS = "core.schedule.new"   # session.info: key -> DueItem added and not flushed yet
+_KEYS_PER_QUERY = 500             # keys per ``WHERE key IN (…)`` (SQLite's parameter limit)
+
+
+def _unflushed(session: Session, key: str) -> DueItem | None:
+    """The due item ``key`` that this session added and has not flushed yet, if any."""
+    pending: dict[str, DueItem] = session.info.get(_NEW_KEYS, {})
+    item = pending.get(key)
+    if item is None:
+        return None
+    state = inspect(item, raiseerr=False)
+    if state is not None and state.pending and state.session is session:
+        return item
+    del pending[key]   # flushed (a query finds it now), expunged or rolled back
+    return None
+
+
+def _existing(session: Session, keys: list[str]) -> dict[str, DueItem]:
+    """The due items of ``keys`` this transaction sees, by key, without flushing.
+
+    Equivalent to an autoflushed ``SELECT … WHERE key IN (…)``: an item added and not
+    flushed yet is found in the session instead, and a flush only happens if a due item
+    is to be deleted (rare; a query must not find it then). Pending changes of items in
+    the database need no flush: the query returns the session's own (changed) objects.
+    """
+    found: dict[str, DueItem] = {}
+    rest = []
+    for key in keys:
+        item = _unflushed(session, key)
+        if item is not None:
+            found[key] = item
+        else:
+            rest.append(key)
+    if not rest:
+        return found
+    if any(isinstance(obj, DueItem) for obj in session.deleted):
+        session.flush()
+    with session.no_autoflush:
+        for start in range(0, len(rest), _KEYS_PER_QUERY):
+            part = rest[start:start + _KEYS_PER_QUERY]
+            where = DueItem.key == part[0] if len(part) == 1 else col(DueItem.key).in_(part)
+            found.update((item.key, item) for item in session.exec(select(DueItem).where(where)))
+    return found
+
+
+def _put(session: Session, existing: DueItem | None, due: Due, now: datetime) -> DueItem:
+    body = json.dumps(due.payload or {}, ensure_ascii=False, default=str)
+    if existing is not None:
+        existing.due_at, existing.payload, existing.kind, existing.ref = due.due_at, body, due.kind, due.ref
+        existing.status, existing.attempts, existing.last_error = DueStatus.pending, 0, None
+        session.add(existing)
+        return existing
+    item = DueItem(key=due.key, kind=due.kind, ref=due.ref, due_at=due.due_at, payload=body, created_at=now)
+    session.add(item)
+    session.info.setdefault(_NEW_KEYS, {})[due.key] = item
+    return item
+
+
 def schedule(
     *,
     session: Session,
@@ -79,17 +148,28 @@ def schedule(
     now: datetime,
     payload: dict[str, Any] | None = None,
 ) -> DueItem:
-    """Create (or move) the pending due item ``key`` in the caller's transaction."""
-    existing = session.exec(select(DueItem).where(DueItem.key == key)).first()
-    body = json.dumps(payload or {}, ensure_ascii=False, default=str)
-    if existing is not None:
-        existing.due_at, existing.payload, existing.kind, existing.ref = due_at, body, kind, ref
-        existing.status, existing.attempts, existing.last_error = DueStatus.pending, 0, None
-        session.add(existing)
-        return existing
-    item = DueItem(key=key, kind=kind, ref=ref, due_at=due_at, payload=body, created_at=now)
-    session.add(item)
-    return item
+    """Create (or move) the pending due item ``key`` in the caller's transaction.
+
+    The lookup does not flush the session (issue 21: registering a dozen items cost a
+    dozen flushes); an item this session added earlier is found all the same.
+    """
+    return _put(session, _existing(session, [key]).get(key), Due(key, kind, ref, due_at, payload), now)
+
+
+def schedule_many(*, session: Session, items: Iterable[Due], now: datetime) -> list[DueItem]:
+    """:func:`schedule` for each of ``items``, in order, with one query for all their keys.
+
+    The same as calling :func:`schedule` for each in turn: a key already there is moved,
+    and a key given twice ends with its last values. Returns the items, one per entry.
+    """
+    dues = list(items)
+    existing = _existing(session, list(dict.fromkeys(due.key for due in dues)))
+    out = []
+    for due in dues:
+        item = _put(session, existing.get(due.key), due, now)
+        existing[due.key] = item
+        out.append(item)
+    return out
 
 
 def cancel(*, session: Session, key: str) -> bool:

@@ -41,7 +41,7 @@ from core.messages import Button, Outbound, duration_zh
 from core.numbering import short_form
 from core.outbox import enqueue_all
 from core.profiles import Profile
-from core.schedule import DueItem, DueStatus
+from core.schedule import Due, DueItem, DueStatus
 from incidents import cards
 from incidents import escalation_batch as batch
 from incidents.grades import grade_names
@@ -297,17 +297,21 @@ def office_time(incident: Incident, policy: IncidentPolicy | None, at: datetime)
 
 
 def _schedule(session: Session, incident: Incident, *, run: str, step: str, level: int,
-              repeat: int, at: datetime, now: datetime, policy: IncidentPolicy | None = None) -> None:
+              repeat: int, at: datetime, now: datetime, policy: IncidentPolicy | None = None,
+              into: list[Due] | None = None) -> None:
     """One ladder ping; a step run's (reminders, breach ladder, repeats) waits for office
     hours when the incident is routine. The acknowledgement run never waits: nobody has
-    read the report yet."""
+    read the report yet. With ``into``, the ping is appended there, for the caller to
+    register with :func:`core.schedule.schedule_many`."""
     due_at = max(at, now)
     if run == "step":
         due_at = office_time(incident, policy, due_at)
-    schedule.schedule(session=session, key=_key(incident, run, step, level, repeat), kind=KIND,
-                      ref=ref_of(incident), due_at=due_at, now=now,
-                      payload={"run": run, "step": step, "level": level, "repeat": repeat,
-                               "grade": incident.grade})
+    due = Due(_key(incident, run, step, level, repeat), KIND, ref_of(incident), due_at,
+              {"run": run, "step": step, "level": level, "repeat": repeat, "grade": incident.grade})
+    if into is not None:
+        into.append(due)
+    else:
+        schedule.schedule_many(session=session, items=[due], now=now)
 
 
 def cancel_runs(session: Session, incident: Incident, prefix: str = "") -> int:
@@ -327,22 +331,26 @@ def cancel_runs(session: Session, incident: Incident, prefix: str = "") -> int:
 # -- scheduling ----------------------------------------------------------------------
 
 
-def start_ack_run(session: Session, incident: Incident, *, since: datetime, now: datetime) -> None:
-    """Schedule the rungs of the unacknowledged-incident ladder counted from ``since``."""
+def start_ack_run(session: Session, incident: Incident, *, since: datetime, now: datetime,
+                  into: list[Due] | None = None) -> None:
+    """Schedule the rungs of the unacknowledged-incident ladder counted from ``since``
+    (with ``into``: append them there, see :func:`_schedule`)."""
     spec = load_ladders().for_grade(Grade(incident.grade))
     offsets = spec.offsets()
     top = len(offsets) - 1
     for level, offset in enumerate(offsets):
         if offset > timedelta(0):   # rungs at offset 0 were told when it opened
-            _schedule(session, incident, run="ack", step="-", level=level, repeat=0, at=since + offset, now=now)
+            _schedule(session, incident, run="ack", step="-", level=level, repeat=0, at=since + offset, now=now,
+                      into=into)
     if offsets[top] == timedelta(0):
         _schedule(session, incident, run="ack", step="-", level=top, repeat=1,
-                  at=since + repeat_interval(spec, 1), now=now)
+                  at=since + repeat_interval(spec, 1), now=now, into=into)
 
 
 def schedule_step(session: Session, incident: Incident, step: IncidentStep, policy: IncidentPolicy,
-                  now: datetime) -> None:
-    """A step's reminder before its deadline, and its breach ladder from the deadline."""
+                  now: datetime, into: list[Due] | None = None) -> None:
+    """A step's reminder before its deadline, and its breach ladder from the deadline
+    (with ``into``: append them there, see :func:`_schedule`)."""
     if step.due_at is None or not step.is_pending:
         return
     remind_at = step.due_at - policy.remind_before
@@ -354,7 +362,7 @@ def schedule_step(session: Session, incident: Incident, step: IncidentStep, poli
     if (policy.remind_before > timedelta(0) and remind_at > now
             and office_time(incident, policy, remind_at) < start):   # never "due soon" after the breach
         _schedule(session, incident, run="step", step=step.key, level=-1, repeat=0, at=remind_at, now=now,
-                  policy=policy)
+                  policy=policy, into=into)
     if step.optional:
         return   # optional steps are reminded, never escalated
     spec = load_ladders().for_grade(Grade(incident.grade))
@@ -365,7 +373,7 @@ def schedule_step(session: Session, incident: Incident, step: IncidentStep, poli
             continue
         at = start + (offsets[level] - offsets[base_level])
         _schedule(session, incident, run="step", step=step.key, level=level, repeat=0, at=at, now=now,
-                  policy=policy)
+                  policy=policy, into=into)
 
 
 def announce_new(session: Session, incident: Incident, *, profile: Profile, policy: IncidentPolicy,
@@ -408,9 +416,11 @@ def announce_new(session: Session, incident: Incident, *, profile: Profile, poli
         told += leaders
         page_ping(session, incident, leaders, policy=policy, run="ack", level=1, event=event, now=now)
     session.add(incident)
-    start_ack_run(session, incident, since=incident.reported_at, now=now)
+    dues: list[Due] = []   # one query for all their keys (issue 21)
+    start_ack_run(session, incident, since=incident.reported_at, now=now, into=dues)
     for step in steps:
-        schedule_step(session, incident, step, policy, now)
+        schedule_step(session, incident, step, policy, now, into=dues)
+    schedule.schedule_many(session=session, items=dues, now=now)
     return told
 
 

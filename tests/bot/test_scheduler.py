@@ -297,23 +297,26 @@ def test_two_workers_run_a_cron_fire_once(engine: Engine, clock: FakeClock) -> N
     assert fires == ["a"]
 
     # Racing: B runs the whole fire after A has read the old state, before A writes.
-    real = a._due_fire
+    real = a.crons.due_fire
 
     def b_sneaks_in(*args: object) -> datetime | None:
         b.tick()
         return real(*args)  # type: ignore[arg-type]
 
-    a._due_fire = b_sneaks_in  # type: ignore[method-assign]
+    a.crons.due_fire = b_sneaks_in  # type: ignore[method-assign]
     clock.set(at(25, 8, 30))
     assert a.tick().crons == []
     assert fires == ["a", "b"]
 
 
-def test_two_workers_share_due_items(engine: Engine, clock: FakeClock) -> None:
+@pytest.mark.parametrize("chunk_size", [1, 50])
+def test_two_workers_share_due_items(engine: Engine, clock: FakeClock, chunk_size: int) -> None:
+    """A chunk's items are claimed (locked) together: B skips all of A's chunk without
+    waiting, and runs what A has not claimed."""
     if engine.dialect.name != "postgresql":
         pytest.skip("row locks (SKIP LOCKED) need PostgreSQL; SQLite runs one worker")
     runs: list[tuple[str, str]] = []
-    a = Scheduler(engine=engine, clock=clock)
+    a = Scheduler(engine=engine, clock=clock, chunk_size=chunk_size)
     b = Scheduler(engine=engine, clock=clock)
 
     def on_a(session: Session, due: DueItem, now: datetime) -> None:
@@ -327,7 +330,10 @@ def test_two_workers_share_due_items(engine: Engine, clock: FakeClock) -> None:
         add_item(engine, key, T0)
     a.tick()
     assert sorted(key for _, key in runs) == ["1", "2", "3"]
-    assert runs[0] == ("a", "1") and ("b", "2") in runs
+    if chunk_size == 1:   # A's chunk holds item 1 only
+        assert runs[0] == ("a", "1") and ("b", "2") in runs
+    else:                 # A's chunk holds all three
+        assert runs == [("a", "1"), ("a", "2"), ("a", "3")]
 
 
 def test_catch_up_after_a_long_outage_runs_each_job_once(engine: Engine, clock: FakeClock) -> None:

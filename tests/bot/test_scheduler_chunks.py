@@ -4,10 +4,12 @@ nothing is lost, and no message is queued twice."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -16,7 +18,7 @@ from core.clock import SHANGHAI, FakeClock
 from core.db import session_scope
 from core.messages import Outbound
 from core.outbox import OutboxMessage, enqueue
-from core.schedule import DueItem, DueStatus, schedule
+from core.schedule import DueItem, DueStatus, cancel, cancel_for, schedule
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=SHANGHAI)   # the clock fixture's start
 KEYS = [f"item-{n}" for n in range(1, 6)]
@@ -139,3 +141,116 @@ def test_later_batches_start_after_the_previous_one_and_miss_nothing(engine: Eng
     assert sched.tick().processed == len(KEYS) + 2
     assert pinger.runs == Counter({key: 1 for key in KEYS} | {"follow-up": 1, "item-2": 2})
     assert set(states(engine).values()) == {(DueStatus.done, 0)}
+
+
+# -- one chunk: items claimed together, marked done together (issue 21) -----------------
+
+
+def processed(engine: Engine) -> dict[str, datetime | None]:
+    with Session(engine) as session:
+        return {i.key: i.processed_at for i in session.exec(select(DueItem))}
+
+
+def test_what_an_item_does_to_later_items_of_its_chunk_is_seen(engine: Engine, clock: FakeClock) -> None:
+    """The chunk's items are claimed at once; an earlier item's processor that cancels or
+    moves a later one, or reads and re-arms an earlier one, sees and leaves what it would
+    if every item were claimed and marked done on its own."""
+    sched = Scheduler(engine=engine, clock=clock, chunk_size=50)
+    pinger = Pinger()
+    seen: dict[str, object] = {}
+
+    def meddler(session: Session, due: DueItem, now: datetime) -> None:
+        pinger(session, due, now)
+        if due.key == "item-2":
+            seen["item-1 cancelled"] = cancel(session=session, key="item-1")   # done already
+            seen["item-4 cancelled"] = cancel(session=session, key="item-4")
+            schedule(session=session, key="item-5", kind="ping", ref=due.ref, due_at=now + timedelta(hours=1),
+                     now=now)
+        if due.key == "item-3":
+            seen["statuses"] = {i.key: i.status for i in session.exec(select(DueItem))}
+            schedule(session=session, key="item-1", kind="ping", ref=due.ref, due_at=now + timedelta(hours=2),
+                     now=now)
+
+    sched.register("ping", meddler)
+    add_items(engine)
+    report = sched.tick()
+    assert report.processed == 3 and not report.failed
+    assert pinger.runs == Counter({"item-1": 1, "item-2": 1, "item-3": 1})
+    assert seen["item-1 cancelled"] is False and seen["item-4 cancelled"] is True
+    assert seen["statuses"] == {"item-1": DueStatus.done, "item-2": DueStatus.done, "item-3": DueStatus.pending,
+                                "item-4": DueStatus.cancelled, "item-5": DueStatus.pending}
+    assert states(engine) == {"item-1": (DueStatus.pending, 0), "item-2": (DueStatus.done, 0),
+                              "item-3": (DueStatus.done, 0), "item-4": (DueStatus.cancelled, 0),
+                              "item-5": (DueStatus.pending, 0)}
+    assert processed(engine) == {"item-1": T0, "item-2": T0, "item-3": T0, "item-4": None, "item-5": None}
+
+
+@pytest.mark.parametrize("inner", [False, True])
+def test_done_marks_undone_by_a_rolled_back_savepoint_are_written_again(engine: Engine, clock: FakeClock,
+                                                                        inner: bool) -> None:
+    """Item 3's processor reads due items (which writes the marks of items 1-2 first), then
+    fails — or rolls back a savepoint of its own and goes on: items 1-2 stay done."""
+    sched = Scheduler(engine=engine, clock=clock, chunk_size=50)
+    pinger = Pinger()
+
+    def reader(session: Session, due: DueItem, now: datetime) -> None:
+        pinger(session, due, now)
+        if due.key != "item-3":
+            return
+        if inner:
+            with contextlib.suppress(RuntimeError), session.begin_nested():
+                assert cancel_for(session=session, ref="nothing") == 0
+                raise RuntimeError("undone here")
+            return
+        assert cancel_for(session=session, ref="nothing") == 0
+        raise RuntimeError("template missing")
+
+    sched.register("ping", reader)
+    add_items(engine)
+    report = sched.tick()
+    assert (report.processed, report.failed) == ((5, 0) if inner else (4, 1))
+    expected = {key: (DueStatus.done, 0) for key in KEYS}
+    if not inner:
+        expected["item-3"] = (DueStatus.pending, 1)
+    assert states(engine) == expected
+    assert processed(engine) == {key: None if expected[key][0] == DueStatus.pending else T0 for key in KEYS}
+
+
+def test_a_chunk_marks_its_items_done_with_one_statement(engine: Engine, clock: FakeClock) -> None:
+    """The scheduler's own statements for a chunk: one claim, a savepoint per item, one
+    UPDATE for the done marks."""
+    sched = Scheduler(engine=engine, clock=clock, chunk_size=50)
+    sched.register("ping", Pinger())
+    add_items(engine)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert sched.tick().processed == len(KEYS)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    due_item = [s for s in statements if "due_item" in s]
+    updates = [s for s in due_item if s.lstrip().upper().startswith("UPDATE")]
+    assert len(updates) == 1 and " IN " in updates[0]
+    assert len([s for s in due_item if "FOR UPDATE" in s or "due_item.id IN" in s]) == 2   # claim + marks
+    assert states(engine) == {key: (DueStatus.done, 0) for key in KEYS}
+    assert processed(engine) == {key: T0 for key in KEYS}
+
+
+def test_a_processor_that_empties_the_session_does_not_lose_later_items(engine: Engine, clock: FakeClock) -> None:
+    sched = Scheduler(engine=engine, clock=clock, chunk_size=50)
+    pinger = Pinger()
+
+    def tidy(session: Session, due: DueItem, now: datetime) -> None:
+        pinger(session, due, now)
+        session.flush()
+        session.expunge_all()
+
+    sched.register("ping", tidy)
+    add_items(engine)
+    assert sched.tick().processed == len(KEYS)
+    assert pinger.runs == Counter({key: 1 for key in KEYS})
+    assert states(engine) == {key: (DueStatus.done, 0) for key in KEYS}
