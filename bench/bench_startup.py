@@ -44,7 +44,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +71,11 @@ def make_database(path: Path, incidents: int) -> None:
 
         from core.clock import SHANGHAI
 
-        # Reported over the days before now, their due items from a minute to a year after
-        # now: a start has nothing to catch up on (the service runs on the real clock).
-        seeding.START = datetime.now(SHANGHAI).replace(second=0, microsecond=0)
+        # Reported over the days before, their due items from a minute to a year after ten
+        # minutes from now: nothing falls due while the starts are timed (the service runs
+        # on the real clock), so a start has nothing to catch up on — what is timed is
+        # starting with 10,000 open incidents, not working through the first due ones.
+        seeding.START = (datetime.now(SHANGHAI) + timedelta(minutes=10)).replace(second=0, microsecond=0)
         seeding.add_people(engine)
         seconds, steps, dues = seeding.fill(engine, seeding.templates(engine), 0, incidents)
         print(f"   seeded {incidents:,} open incidents ({steps:,} steps, {dues:,} pending due items) "
