@@ -54,9 +54,8 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from bot import dead_letters, outbox_claim, waiting
 from bot.adapters.base import Adapter
@@ -87,17 +86,6 @@ from people.models import ChatIdentity
 log = logging.getLogger("dutybot.outbox")
 
 _M = OutboxMessage
-# The message a card's latest send made (built once; bound per call). Status and id are
-# compared as expressions (`status || ''`, `id + 0`) so that no planner walks
-# ix_outbox_pending_id (status, id) back through every sent row — SQLite did, and a pass
-# grew with the outbox's history — instead of seeking the card's few rows in ix_outbox_card.
-_CARD_REF = (select(_M.platform_message_id)
-             .where(_M.card_key == bindparam("card"), _M.chat_id == bindparam("chat"),
-                    _M.platform == bindparam("on"),
-                    col(_M.status) + "" == OutboxStatus.sent.value,
-                    col(_M.platform_message_id).is_not(None),
-                    col(_M.id) + 0 < bindparam("before"))
-             .order_by(col(_M.id).desc()).limit(1))
 # Waiting rows (bot.waiting) are looked at every this long, not on every pass: a binding
 # releases its person's rows itself; this finds the rest, and the waits that ran out.
 SWEEP_EVERY = timedelta(seconds=10)
@@ -361,7 +349,8 @@ class OutboxSender:
             assert row.id is not None
             ref = self.marks.ref_for(row.card_key, target.chat_id, row.id)
             if ref is None:
-                ref = self._card_ref(row.card_key, target.chat_id, row.id)
+                ref = outbox_claim.card_ref(self.engine, self.platform, row.card_key,
+                                            target.chat_id, row.id)
             if ref is not None:
                 try:
                     await self.adapter.edit(target.chat_id, ref, outbound)
@@ -378,13 +367,6 @@ class OutboxSender:
                 finally:
                     self.pacer.settle(target, again)
         return await self.adapter.send(target.chat_id, outbound, is_group=target.is_group), False
-
-    def _card_ref(self, card_key: str, chat_id: str, before_id: int) -> str | None:
-        """The message id of ``card_key``'s latest written send to ``chat_id`` below row
-        ``before_id``."""
-        with Session(self.engine) as session:
-            return session.exec(_CARD_REF, params={"card": card_key, "chat": chat_id,
-                                                   "on": self.platform, "before": before_id}).first()
 
     def _failed(self, row: OutboxMessage, target: Target, exc: AdapterError,
                 report: DeliveryReport) -> bool:

@@ -1,4 +1,5 @@
-"""The outbox sender's queries: which rows a pass claims, and letting claims go.
+"""The outbox sender's queries: which rows a pass claims, letting claims go, and the
+message a card's earlier send made (:func:`card_ref`, for editing it in place).
 
 Part of :class:`bot.outbox.OutboxSender` (whose docstring states the guarantees these keep):
 :func:`claim` takes due rows in id order, at most the per-chat cap per recipient, skipping
@@ -137,7 +138,28 @@ def no_flush_wait(conn: Connection) -> None:
         conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
 
-def release(engine: Engine, ids: list[int]) -> None:
+# The message a card's latest send made (built once; bound per call). Status and id are
+# compared as expressions (`status || ''`, `id + 0`) so that no planner walks
+# ix_outbox_pending_id (status, id) back through every sent row — SQLite did, and a pass
+# grew with the outbox's history — instead of seeking the card's few rows in ix_outbox_card.
+CARD_REF = (select(_M.platform_message_id)
+             .where(_M.card_key == bindparam("card"), _M.chat_id == bindparam("chat"),
+                    _M.platform == bindparam("on"),
+                    col(_M.status) + "" == OutboxStatus.sent.value,
+                    col(_M.platform_message_id).is_not(None),
+                    col(_M.id) + 0 < bindparam("before"))
+             .order_by(col(_M.id).desc()).limit(1))
+
+def card_ref(engine: Engine, platform: str, card_key: str, chat_id: str, before_id: int) -> str | None:
+    """The message id of ``card_key``'s latest written send to ``chat_id`` below row
+    ``before_id`` (None: no earlier send, so the card is sent anew)."""
+    with Session(engine) as session:
+        return session.exec(CARD_REF, params={"card": card_key, "chat": chat_id,
+                                              "on": platform, "before": before_id}).first()
+
+
+def release(engine: Engine
+, ids: list[int]) -> None:
     """Let the claims on ``ids`` go (rows still pending become claimable at once)."""
     if not ids:
         return

@@ -138,8 +138,8 @@ def test_a_cards_earlier_message_is_sought_by_the_card_not_through_the_sent_hist
     each pass took longer as the outbox's history grew; the query keeps it to the card."""
     if engine.dialect.name != "sqlite":
         pytest.skip("the plan checked is SQLite's")
-    from bot.outbox import _CARD_REF
-    compiled = _CARD_REF.compile(dialect=engine.dialect)
+    from bot.outbox_claim import CARD_REF
+    compiled = CARD_REF.compile(dialect=engine.dialect)
     params = compiled.construct_params({"card": "incident:INC-1", "chat": "u-1", "on": "memory",
                                         "before": 10})
     with engine.connect() as conn:

@@ -16,6 +16,7 @@ import bot.cli
 from bot.adapters.memory import MemoryAdapter, MemoryChat
 from bot.app import App
 from bot.config import load_settings
+from bot.outbox import OutboxSender
 from bot.waiting import EXPIRED_REASON
 from core.clock import FakeClock
 from core.db import make_engine, session_scope, upgrade
@@ -140,15 +141,22 @@ async def test_binding_through_the_chat_delivers_the_waiting_messages_in_order(
     assert statuses == {OutboxStatus.sent}
 
 
-async def test_an_account_bound_without_a_code_releases_the_waiting_messages(
-        engine: Engine, clock: FakeClock, people: dict[str, int]) -> None:
-    """The console binds its people with ``ensure_identity``, which puts their waiting
-    messages back in the queue."""
-    rid = put(engine, clock, "提醒", "r:1", person=people["赵敏"])
+async def waiting_for_zhao(engine: Engine, clock: FakeClock, people: dict[str, int],
+                           event: str) -> tuple[int | None, FakeAdapter, OutboxSender]:
+    """A 提醒 to 赵敏 (bound nowhere), after a pass: waiting."""
+    rid = put(engine, clock, "提醒", event, person=people["赵敏"])
     adapter = FakeAdapter()
     sender = sender_for(engine, adapter, clock)
     await sender.deliver_due()
     assert row(engine, rid).status == OutboxStatus.waiting
+    return rid, adapter, sender
+
+
+async def test_an_account_bound_without_a_code_releases_the_waiting_messages(
+        engine: Engine, clock: FakeClock, people: dict[str, int]) -> None:
+    """The console binds its people with ``ensure_identity``, which puts their waiting
+    messages back in the queue."""
+    rid, adapter, sender = await waiting_for_zhao(engine, clock, people, "r:1")
     with session_scope(engine) as s:
         zhao = s.get(Person, people["赵敏"])
         assert zhao is not None
@@ -162,11 +170,7 @@ async def test_an_account_added_behind_the_bots_back_is_noticed_within_ten_secon
         engine: Engine, clock: FakeClock, people: dict[str, int]) -> None:
     """An identity written straight into the database (a restore, a script) releases
     nothing itself: the sender looks at waiting rows every 10 s, not on every pass."""
-    rid = put(engine, clock, "提醒", "r:2", person=people["赵敏"])
-    adapter = FakeAdapter()
-    sender = sender_for(engine, adapter, clock)
-    await sender.deliver_due()
-    assert row(engine, rid).status == OutboxStatus.waiting
+    _, adapter, sender = await waiting_for_zhao(engine, clock, people, "r:2")
     with session_scope(engine) as s:
         s.add(ChatIdentity(person_id=people["赵敏"], platform="memory", external_id="u-赵敏",
                            chat_id="u-赵敏", bound_at=clock.now()))
