@@ -105,6 +105,7 @@ async def measure(engine: Engine, keys: list[str], sizes: list[int], repeats: in
     app = App(SETTINGS, clock=FakeClock(START), adapter=adapter, engine=engine)
     statements = StatementCounter(engine)
     await one_round(app, adapter, keys[:WARM_UP], statements)
+    app.settle()   # as App.run does once started
     keys = keys[WARM_UP:]
     measured = []
     for size in sizes:

@@ -11,13 +11,17 @@ and a cron fire is taken with an optimistic ``UPDATE … WHERE last_fire_at = <o
 (at most ``chunk_size`` items or ``chunk_seconds``), each item in a savepoint of its own,
 so that a processor's error undoes only its item's work and a crash undoes only the
 chunk, whose items run again. A chunk's items are claimed with one statement and marked
-done with one more.
+done with one more (:mod:`bot.due_chunk`). Kinds registered ``at_once`` (the
+escalations) run a chunk without the savepoints, with one flush and one INSERT of their
+messages at its end; if an item fails, the chunk is undone and run again the careful way
+(:meth:`Scheduler._run_at_once`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import threading
 import time
@@ -26,24 +30,29 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import and_, event, inspect, or_, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import and_, inspect, or_
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bot.crons import Cron, CronJob, Crons, backoff
+from bot.due_chunk import DoneMarks, expunge_except
 from core.clock import SHANGHAI, Clock, FakeClock, ensure_utc, local
 from core.db import session_scope
+from core.outbox import Deferred
 from core.schedule import DueItem, DueStatus
 
 log = logging.getLogger(__name__)
 
 Processor = Callable[[Session, DueItem, datetime], None]   # (session, item, now); no commit
 
-_DUE_TABLE = DueItem.__table__   # type: ignore[attr-defined]
 TICK_JOB_ID = "dutybot-tick"
 MAX_BATCHES_PER_TICK = 50        # bounds one tick; what is left runs on the next one
 CHUNK_SIZE = 50                  # due items per transaction (each in a savepoint)
 CHUNK_SECONDS = 0.2              # ... or fewer: how long a transaction may hold its locks
+
+
+class _NotAtOnce(Exception):
+    """A chunk meant to run at once holds an item of another kind (its kind changed)."""
 
 
 @dataclass
@@ -70,77 +79,6 @@ class TickReport:
             self.processed += 1
         else:
             self.failed += 1
-
-
-class _DoneMarks:
-    """The chunk's items that ran and that their processors left alone, marked done (and
-    processed now) with one ``UPDATE … WHERE id IN (…)`` instead of one UPDATE each.
-
-    The marks are written at the chunk's end, or as soon as anything in the chunk's
-    transaction is about to run another statement naming ``due_item``: a processor that
-    reads or writes due items (``schedule``, ``cancel_for``) sees the items before it
-    done, as if each had been marked in its own savepoint. Marks written inside a
-    savepoint that is then rolled back (say, by the failing item whose processor's query
-    wrote them) are written again. Watches the connection's statements (the SQL text,
-    which costs next to nothing) rather than the session's, so nothing on this connection
-    can read around it.
-    """
-
-    def __init__(self, conn: Connection, now: datetime) -> None:
-        self.conn, self.now = conn, now
-        self.ids: list[int] = []                       # to write
-        self.written: list[int] = []                   # written, in order
-        self.savepoints: list[tuple[str, int]] = []    # open: name, len(written) when begun
-        self._writing = False
-        event.listen(conn, "before_cursor_execute", self._before)
-
-    def add(self, item_id: int) -> None:
-        self.ids.append(item_id)
-
-    def write(self) -> None:
-        if not self.ids:
-            return
-        ids, self.ids, self._writing = self.ids, [], True
-        try:
-            self.conn.execute(update(_DUE_TABLE).where(_DUE_TABLE.c.id.in_(ids))
-                              .values(status=DueStatus.done, processed_at=self.now))
-        finally:
-            self._writing = False
-        self.written += ids
-
-    def close(self) -> None:
-        event.remove(self.conn, "before_cursor_execute", self._before)
-
-    def _before(self, conn: Connection, cursor: object, statement: str, *_args: object) -> None:
-        if self._writing:
-            return
-        if statement.startswith("SAVEPOINT "):
-            self.savepoints.append((statement.split()[-1], len(self.written)))
-        elif statement.startswith(("RELEASE SAVEPOINT ", "ROLLBACK TO SAVEPOINT ")):
-            name = statement.split()[-1]
-            at = next((i for i in range(len(self.savepoints) - 1, -1, -1) if self.savepoints[i][0] == name), None)
-            if at is None:
-                return
-            if statement.startswith("ROLLBACK"):   # what was written since is undone: again
-                since = self.savepoints[at][1]
-                self.ids[:0] = self.written[since:]
-                del self.written[since:]
-            del self.savepoints[at:]
-        elif self.ids and "due_item" in statement:
-            self.write()
-
-
-def _expunge_except(session: Session, keep: dict[int, DueItem]) -> None:
-    """Empty the session but for the due items in ``keep`` (a chunk's items yet to run)."""
-    if not keep:
-        session.expunge_all()
-        return
-    kept = {id(item) for item in keep.values()}
-    for obj in list(session.identity_map.values()):
-        if id(obj) not in kept:
-            session.expunge(obj)
-    for obj in list(session.new):
-        session.expunge(obj)
 
 
 class Scheduler:
@@ -170,6 +108,7 @@ class Scheduler:
         self.chunk_size, self.chunk_seconds = max(1, chunk_size), chunk_seconds
         self.batch_size, self.max_attempts, self.tick_seconds = batch_size, max_attempts, tick_seconds
         self._processors: dict[str, Processor] = {}
+        self._at_once: set[str] = set()   # kinds whose items may run a chunk at once
         self.crons = Crons(engine, on_fired=self._notify)   # the cron table (bot/crons.py)
         self._lock = threading.Lock()   # ticks never overlap within one process
         self._aps: AsyncIOScheduler | None = None
@@ -179,8 +118,14 @@ class Scheduler:
         #: When the last tick finished (its "now"); None before the first. /readyz reads it.
         self.last_tick_at: datetime | None = None
 
-    def register(self, kind: str, fn: Processor) -> None:
+    def register(self, kind: str, fn: Processor, *, at_once: bool = False) -> None:
         """Run due items of ``kind`` with ``fn``, which works in the given session.
+
+        ``at_once``: ``fn`` reads and writes only through the session (its queries
+        autoflush; no SQL of its own), so a chunk of such items may run without a
+        savepoint and a flush each (see :meth:`_run_at_once`). ``fn`` may then have a
+        ``prepare(session, items, now)`` attribute, called once per chunk with its
+        claimed items before any runs (to read what they need with one query).
 
         Raises:
             ValueError: ``kind`` already has a processor.
@@ -188,6 +133,8 @@ class Scheduler:
         if kind in self._processors:
             raise ValueError(f"a processor for {kind!r} is already registered")
         self._processors[kind] = fn
+        if at_once:
+            self._at_once.add(kind)
 
     def register_cron(self, name: str, fn: CronJob, *, run_at_start: bool = False,
                       shared: bool = False, **cron_fields: object) -> None:
@@ -240,18 +187,36 @@ class Scheduler:
         after: tuple[datetime, int] | None = None
         for _ in range(MAX_BATCHES_PER_TICK):
             rows = self._due_batch(report.now, after)
-            batch = [row for row in rows if row not in seen]
+            batch = [row for row in rows if row[:2] not in seen]
             if not batch:
                 return
-            seen.update(batch)
+            seen.update(row[:2] for row in batch)
             after = (rows[-1][1], rows[-1][0])
             ids = [row[0] for row in batch]
+            at_once = {row[0] for row in batch if row[2] in self._at_once}
             while ids:
-                ids = ids[self._run_chunk(ids, report):]
-        if any(row not in seen for row in self._due_batch(report.now, after)):
+                ids = ids[self._run_next(ids, at_once, report):]
+        if any(row[:2] not in seen for row in self._due_batch(report.now, after)):
             log.warning("tick stopped after %d batches; the rest runs next tick", MAX_BATCHES_PER_TICK)
 
-    def _due_batch(self, now: datetime, after: tuple[datetime, int] | None = None) -> list[tuple[int, datetime]]:
+    def _run_next(self, ids: list[int], at_once: set[int], report: TickReport) -> int:
+        """Run the next chunk of ``ids``: the leading ones of ``at_once`` kinds together
+        (falling back to one savepoint each if that fails), else the leading others one
+        by one; returns how many it took."""
+        lead = ids[:self.chunk_size]
+        together = list(itertools.takewhile(at_once.__contains__, lead))
+        if together:
+            try:
+                return self._run_at_once(together, report)
+            except _NotAtOnce:
+                pass
+            except Exception:   # undone; the items run again, each on its own
+                log.warning("a chunk of %d due items failed together; running them one by one",
+                            len(together), exc_info=True)
+            return self._run_chunk(together, report)
+        return self._run_chunk(list(itertools.takewhile(lambda i: i not in at_once, lead)), report)
+
+    def _due_batch(self, now: datetime, after: tuple[datetime, int] | None = None) -> list[tuple[int, datetime, str]]:
         """The one indexed query (ix_due_item_pending): pending items due by ``now``,
         after ``(due_at, id)`` ``after`` (the last of the tick's previous batch).
 
@@ -263,14 +228,14 @@ class Scheduler:
         An item that a processor schedules (or re-arms) for ``now`` is due at or after
         every item run before it, so it still runs in this tick.
         """
-        stmt = (select(DueItem.id, DueItem.due_at)
+        stmt = (select(DueItem.id, DueItem.due_at, DueItem.kind)
                 .where(DueItem.status == DueStatus.pending, DueItem.due_at <= now)
                 .order_by(DueItem.due_at, DueItem.id).limit(self.batch_size))  # type: ignore[arg-type]
         if after is not None:
             stmt = stmt.where(or_(col(DueItem.due_at) > after[0],
                                   and_(col(DueItem.due_at) == after[0], col(DueItem.id) > after[1])))
         with self.engine.connect() as conn:
-            return [(row[0], row[1]) for row in conn.execute(stmt)]
+            return [(row[0], row[1], row[2]) for row in conn.execute(stmt)]
 
     def _run_chunk(self, ids: list[int], report: TickReport) -> int:
         """Run the first of ``ids`` in one transaction, each item in a savepoint, until
@@ -291,13 +256,13 @@ class Scheduler:
         began = time.monotonic()   # bounds how long the chunk holds its locks; not domain time
         with session_scope(self.engine) as session:
             claimed = self._claim(session, ids[:self.chunk_size], now)
-            marks = _DoneMarks(session.connection(), now)
+            marks = DoneMarks(session.connection(), now)
             try:
                 for item_id in ids[:self.chunk_size]:
                     taken += 1
                     note = self._run_item(session, item_id, claimed.pop(item_id, None), now, marks)
                     session.flush()
-                    _expunge_except(session, claimed)
+                    expunge_except(session, claimed)
                     if note is not None:
                         notes.append(note)
                     if time.monotonic() - began >= self.chunk_seconds:
@@ -310,6 +275,71 @@ class Scheduler:
         if any(what == "due" for what, _, _ in notes):
             self._notify()
         return taken
+
+    def _run_at_once(self, ids: list[int], report: TickReport) -> int:
+        """Run the first of ``ids`` (all of kinds registered ``at_once``) in one
+        transaction with no savepoint per item; returns how many it took.
+
+        The fast shape of :meth:`_run_chunk` (issue 21: a thousand escalations due at
+        once). The items are claimed as there; each kind's ``prepare`` reads what its
+        items need; each item runs in turn in the one session, nothing flushed or emptied
+        between them (the processors' queries autoflush, and the session is the only
+        writer in this transaction, so each sees what the items before it did); the
+        messages they queue are held (:class:`core.outbox.Deferred`) and inserted with
+        one statement; the done marks and every other change are written by one flush at
+        the end. If any item fails — or the final flush does — the whole transaction is
+        rolled back and the exception raised: the caller runs the same items again, one
+        savepoint each, where a failure is recorded against its own item. Nothing is
+        lost or doubled: what the failed attempt did is undone with it.
+
+        Raises:
+            _NotAtOnce: a claimed item's kind is no longer one that runs at once.
+            Exception: any item's processor, or the writing, failed (all undone).
+        """
+        now, notes, taken = report.now, list[tuple[str, str, str]](), 0
+        began = time.monotonic()   # bounds how long the chunk holds its locks; not domain time
+        with session_scope(self.engine) as session:
+            claimed = self._claim(session, ids, now)
+            by_kind: dict[str, list[DueItem]] = {}
+            for item in claimed.values():
+                by_kind.setdefault(item.kind, []).append(item)
+            if not by_kind.keys() <= self._at_once:
+                raise _NotAtOnce
+            for kind, items in by_kind.items():
+                prepare = getattr(self._processors[kind], "prepare", None)
+                if prepare is not None:
+                    prepare(session, items, now)
+            with Deferred(session) as held:
+                for item_id in ids:
+                    taken += 1
+                    item = self._still_ours(session, item_id, claimed.get(item_id), now)
+                    if item is not None:
+                        key, kind, due_at = item.key, item.kind, item.due_at
+                        self._processors[kind](session, item, now)
+                        if item.status == DueStatus.pending and item.due_at == due_at:   # see _run_item
+                            item.status = DueStatus.done
+                        item.processed_at = now
+                        session.add(item)
+                        notes.append(("due", kind, key))
+                    if time.monotonic() - began >= self.chunk_seconds:
+                        break
+                held.write()
+        for what, kind, key in notes:
+            report.note(now, what, kind, key)
+        if notes:
+            self._notify()
+        return taken
+
+    def _still_ours(self, session: Session, item_id: int, item: DueItem | None, now: datetime) -> DueItem | None:
+        """The claimed item if it is still this chunk's to run: None when it was not claimed
+        (done, moved or taken meanwhile), or when an earlier item of the chunk cancelled,
+        moved to later or deleted it. One a processor expunged is read again."""
+        state = inspect(item) if item is not None else None
+        if state is not None and item not in session and not state.was_deleted:
+            item = self._claim(session, [item_id], now).get(item_id)   # a processor expunged it: read again
+        if item is None or item not in session or item.status != DueStatus.pending or item.due_at > now:
+            return None
+        return item
 
     @staticmethod
     def _claim(session: Session, ids: list[int], now: datetime) -> dict[int, DueItem]:
@@ -329,16 +359,14 @@ class Scheduler:
         return {item.id: item for item in rows if item.id is not None}
 
     def _run_item(self, session: Session, item_id: int, item: DueItem | None, now: datetime,
-                  marks: _DoneMarks) -> tuple[str, str, str] | None:
+                  marks: DoneMarks) -> tuple[str, str, str] | None:
         """Run one claimed item in the chunk's transaction; the note for the report
         (``due`` or ``due-failed``, kind, key), or None when it was not ours to run: not
         claimed (done, moved or taken meanwhile), or cancelled, moved to later or deleted
         by an earlier item of this chunk.
         """
-        state = inspect(item) if item is not None else None
-        if state is not None and item not in session and not state.was_deleted:
-            item = self._claim(session, [item_id], now).get(item_id)   # a processor expunged it: read again
-        if item is None or item not in session or item.status != DueStatus.pending or item.due_at > now:
+        item = self._still_ours(session, item_id, item, now)
+        if item is None:
             return None
         key, kind, due_at = item.key, item.kind, item.due_at
         fn = self._processors.get(kind)

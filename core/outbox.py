@@ -19,7 +19,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, Table, Text, TextClause, bindparam, func, or_, text
+from sqlalchemy import Column, Index, Table, Text, TextClause, bindparam, event, func, or_, text
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from core.db import UTCDateTime
@@ -161,8 +162,88 @@ def enqueue_each(*, session: Session, items: Iterable[tuple[Outbound, str, str |
         for message, event_key, platform in items:
             enqueue(session=session, message=message, now=now, event_key=event_key, platform=platform)
         return
+    held: Deferred | None = session.info.get(_DEFERRED)
+    if held is not None and held.active:
+        if any(isinstance(obj, OutboxMessage) for obj in session.new):
+            session.flush()   # an earlier enqueue()'s row keeps its place before these
+        held.hold(rows.values())
+        return
     session.flush()   # rows added before these (and what they refer to) go first
     session.connection().execute(_insert_once(), list(rows.values()))
+
+
+_DEFERRED = "core.outbox.deferred"   # session.info: the Deferred holding enqueue_each's rows
+
+
+class Deferred:
+    """Holds what :func:`enqueue_each` queues in ``session`` and writes it all with one
+    statement at :meth:`write` — a chunk of due items (issue 21) queues its pings with one
+    INSERT instead of one per item. Used as ``with Deferred(session) as held: …;
+    held.write()`` (leaving the block without ``write`` drops what is held: the caller's
+    transaction is being rolled back).
+
+    Held rows are never missed or misplaced. Before any statement on the session's
+    connection that names ``outbox_message`` (a read of the queue, an ORM insert), they
+    are written, so they are seen where they would be had they been inserted at once.
+    When the session begins a nested transaction (a savepoint), they are written first,
+    so that what is held inside it is its own: rolling it back drops those (its
+    statements are undone by the database as usual). Duplicates (the same event to the
+    same recipient) are skipped in the database as before; among held rows the first wins.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session, self.active = session, False
+        self.rows: dict[str, dict[str, object]] = {}
+        self._writing = False
+
+    def __enter__(self) -> Deferred:
+        if _DEFERRED in self.session.info:
+            raise RuntimeError("outbox rows are already held for this session")
+        self.conn = self.session.connection()
+        event.listen(self.conn, "before_cursor_execute", self._before)
+        event.listen(self.session, "after_transaction_create", self._nested_begins)
+        event.listen(self.session, "after_soft_rollback", self._rolled_back)
+        self.session.info[_DEFERRED], self.active = self, True
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.active = False
+        self.session.info.pop(_DEFERRED, None)
+        event.remove(self.conn, "before_cursor_execute", self._before)
+        event.remove(self.session, "after_transaction_create", self._nested_begins)
+        event.remove(self.session, "after_soft_rollback", self._rolled_back)
+        self.rows.clear()
+
+    def hold(self, rows: Iterable[dict[str, object]]) -> None:
+        for row in rows:
+            self.rows.setdefault(str(row["dedupe_key"]), row)
+
+    def write(self) -> None:
+        """Flush the session, then insert what is held (in the order it was queued)."""
+        self.session.flush()
+        self._insert()
+
+    def _insert(self) -> None:
+        if self._writing or not self.rows:
+            return
+        rows, self.rows, self._writing = list(self.rows.values()), {}, True
+        try:
+            self.conn.execute(_insert_once(), rows)
+        finally:
+            self._writing = False
+
+    def _before(self, _conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "outbox_message" in statement:
+            self._insert()
+
+    def _nested_begins(self, _session: Session, transaction: SessionTransaction) -> None:
+        if transaction.nested:   # its SAVEPOINT is not emitted yet: this goes before it
+            self._insert()
+
+    def _rolled_back(self, _session: Session, transaction: SessionTransaction) -> None:
+        # Everything held now was queued inside the transaction just rolled back: a
+        # nested one (held rows were written when it began) or the chunk's own.
+        self.rows.clear()
 
 
 _ONCE_COLUMNS = ("dedupe_key", "event_key", "person_id", "platform", "chat_id", "text", "buttons", "card_key",

@@ -554,6 +554,11 @@ class Escalator:
         if self.on_fired is not None:
             self.on_fired(session, run, level)
 
+    def prepare(self, session: Session, items: list[DueItem], now: datetime) -> None:
+        """Read a chunk's incidents and their steps with one query (the scheduler runs
+        escalations ``at_once``: see :meth:`bot.scheduler.Scheduler.register`)."""
+        batch.prefetch(session, [item.ref.removeprefix("incident:") for item in items])
+
     def __call__(self, session: Session, due: DueItem, now: datetime) -> None:
         data = due.data()
         batch.begin(session)   # people read once per transaction (the scheduler's chunk)

@@ -49,10 +49,24 @@ class Lookups:
     transaction: SessionTransaction
     people: dict[int, Person | None] = field(default_factory=dict)
     with_role: dict[Role, list[Person]] = field(default_factory=dict)
+    #: Incidents and their steps by number, read ahead by :func:`prefetch` (only when the
+    #: session keeps its objects for the whole transaction: the scheduler's at-once chunk).
+    incidents: dict[str, tuple[Incident, list[IncidentStep]]] = field(default_factory=dict)
+
+
+_WATCHED_TYPES: dict[type, bool] = {}   # by class: whether its module is watched
 
 
 def _watched(objects: Iterable[Any]) -> bool:
-    return any(type(obj).__module__.startswith(_WATCHED) for obj in objects)
+    # Called for every lookup, on every pending object of a chunk: a dict hit per object.
+    for obj in objects:
+        cls = type(obj)
+        hit = _WATCHED_TYPES.get(cls)
+        if hit is None:
+            hit = _WATCHED_TYPES[cls] = cls.__module__.startswith(_WATCHED)
+        if hit:
+            return True
+    return False
 
 
 def current(session: Session) -> Lookups | None:
@@ -61,10 +75,13 @@ def current(session: Session) -> Lookups | None:
     found: Lookups | None = session.info.get(_INFO_KEY)
     if found is None:
         return None
+    added_or_deleted = (*session.new, *session.deleted)
     if (found.transaction is not session.get_transaction()
-            or _watched(session.new) or _watched(session.dirty) or _watched(session.deleted)):
+            or _watched(added_or_deleted) or _watched(session.dirty)):
         session.info.pop(_INFO_KEY, None)
         return None
+    if found.incidents and any(isinstance(obj, (Incident, IncidentStep)) for obj in added_or_deleted):
+        found.incidents.clear()   # a step added or removed: the lists read ahead are stale
     return found
 
 
@@ -102,11 +119,12 @@ def people_by_id(session: Session, ids: Iterable[int]) -> dict[int, Person]:
         found = session.exec(select(Person).where(col(Person.id).in_(wanted))).all() if wanted else []
         return {p.id: p for p in found if p.id is not None}
     missing = [i for i in wanted if i not in lookups.people]
-    if missing:
-        for person in session.exec(select(Person).where(col(Person.id).in_(missing))).all():
+    for start in range(0, len(missing), 500):   # SQLite's parameter limit, with room
+        part = missing[start:start + 500]
+        for person in session.exec(select(Person).where(col(Person.id).in_(part))).all():
             if person.id is not None:
                 lookups.people[person.id] = person
-        for i in missing:
+        for i in part:
             lookups.people.setdefault(i, None)
     return {i: p for i in wanted if (p := lookups.people[i]) is not None}
 
@@ -138,15 +156,54 @@ def _incident_with_steps() -> Select[Incident, IncidentStep]:
 
 
 def incident_with_steps(session: Session, number: str) -> tuple[Incident, list[IncidentStep]]:
-    """The incident numbered ``number`` and its steps in order, in one statement.
+    """The incident numbered ``number`` and its steps in order, in one statement (or
+    none, when :func:`prefetch` read it ahead in this transaction).
 
     Raises:
         IncidentNotFound: no such incident.
     """
     number = number.strip().upper()
+    lookups = current(session)
+    if lookups is not None and (ahead := lookups.incidents.get(number)) is not None and ahead[0] in session:
+        return ahead[0], list(ahead[1])
     rows = session.exec(_incident_with_steps(), params={"number": number}).all()
     if not rows:
         raise IncidentNotFound(number)
     # An incident without steps comes back once, with no step (an outer join).
     steps: list[IncidentStep | None] = [step for _, step in rows]
     return rows[0][0], [step for step in steps if step is not None]
+
+
+@functools.cache
+def _incidents_with_steps() -> Select[Incident, IncidentStep]:
+    return (select(Incident, IncidentStep)
+            .outerjoin(IncidentStep, col(IncidentStep.incident_id) == col(Incident.id))
+            .where(col(Incident.number).in_(bindparam("numbers", expanding=True)))
+            .order_by(col(Incident.id), col(IncidentStep.seq)))
+
+
+def prefetch(session: Session, numbers: Iterable[str]) -> None:
+    """Read the incidents numbered ``numbers`` and their steps with one statement, for
+    :func:`incident_with_steps` to answer from during the rest of the transaction.
+
+    Only for a session that keeps what it read until the transaction ends (the
+    scheduler's at-once chunk): the answers are the session's own objects, so what an
+    earlier item changed on them is seen; a step added or deleted in the session drops
+    them all (they are read again, one by one).
+    """
+    lookups = begin(session)
+    wanted = sorted({n.strip().upper() for n in numbers} - lookups.incidents.keys())
+    found: dict[str, tuple[Incident, list[IncidentStep]]] = {}
+    for start in range(0, len(wanted), 500):   # SQLite's parameter limit, with room
+        for incident, step in session.exec(_incidents_with_steps(), params={"numbers": wanted[start:start + 500]}):
+            steps = found.setdefault(incident.number, (incident, []))[1]
+            if step is not None:
+                steps.append(step)
+    lookups.incidents.update(found)
+    # ... and the people their cards and rungs name, with one more.
+    people: set[int] = set()
+    for incident, _ in found.values():
+        people.update(i for i in (incident.reporter_id, incident.owner_id) if i is not None)
+        for rung in incident.ladder_rungs():
+            people.update(rung["person_ids"])
+    people_by_id(session, people)

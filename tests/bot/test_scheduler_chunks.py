@@ -1,11 +1,14 @@
 """Due items run in chunks (one transaction each, a savepoint per item): an error undoes
 only its item; a crash undoes only the chunk it hit, whose items then run once more —
-nothing is lost, and no message is queued twice."""
+nothing is lost, and no message is queued twice. Kinds registered ``at_once`` run a
+chunk without the savepoints; when one of its items fails, the chunk is undone and run
+again one savepoint per item, with the same outcome."""
 
 from __future__ import annotations
 
 import contextlib
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
@@ -17,7 +20,7 @@ from bot.scheduler import Scheduler, backoff
 from core.clock import SHANGHAI, FakeClock
 from core.db import session_scope
 from core.messages import Outbound
-from core.outbox import OutboxMessage, enqueue
+from core.outbox import OutboxMessage, enqueue, enqueue_each
 from core.schedule import DueItem, DueStatus, cancel, cancel_for, schedule
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=SHANGHAI)   # the clock fixture's start
@@ -29,16 +32,20 @@ class Crash(BaseException):
 
 
 class Pinger:
-    """Queues one message per item, as the escalation processor does; fails on demand."""
+    """Queues one message per item, as the escalation processor does (``bulk``: with
+    ``enqueue_all``, as it does now); fails on demand."""
 
-    def __init__(self, *, fail: str | None = None, crash: str | None = None) -> None:
-        self.fail, self.crash = fail, crash
+    def __init__(self, *, fail: str | None = None, crash: str | None = None, bulk: bool = False) -> None:
+        self.fail, self.crash, self.bulk = fail, crash, bulk
         self.runs: Counter[str] = Counter()
 
     def __call__(self, session: Session, due: DueItem, now: datetime) -> None:
         self.runs[due.key] += 1
-        enqueue(session=session, message=Outbound(f"提醒 {due.key}", chat_id="duty-group"),
-                now=now, event_key=f"{due.key}@{due.due_at.isoformat()}", platform="memory")
+        message, key = Outbound(f"提醒 {due.key}", chat_id="duty-group"), f"{due.key}@{due.due_at.isoformat()}"
+        if self.bulk:
+            enqueue_each(session=session, items=[(message, key, "memory")], now=now)
+        else:
+            enqueue(session=session, message=message, now=now, event_key=key, platform="memory")
         if due.key == self.fail:
             raise RuntimeError("template missing")
         if due.key == self.crash:
@@ -64,10 +71,14 @@ def queued(engine: Engine) -> Counter[str]:
     return Counter(key.partition("@")[0] for key in keys)
 
 
-def test_an_error_in_item_k_undoes_only_that_item(engine: Engine, clock: FakeClock) -> None:
+MODES = pytest.mark.parametrize("at_once", [False, True], ids=["savepoints", "at-once"])
+
+
+@MODES
+def test_an_error_in_item_k_undoes_only_that_item(engine: Engine, clock: FakeClock, at_once: bool) -> None:
     sched = Scheduler(engine=engine, clock=clock, chunk_size=10)
-    pinger = Pinger(fail="item-3")
-    sched.register("ping", pinger)
+    pinger = Pinger(fail="item-3", bulk=at_once)
+    sched.register("ping", pinger, at_once=at_once)
     add_items(engine)
 
     report = sched.tick()
@@ -81,15 +92,18 @@ def test_an_error_in_item_k_undoes_only_that_item(engine: Engine, clock: FakeClo
     assert sched.tick().processed == 1
     assert states(engine) == {key: (DueStatus.done, 0) for key in KEYS} | {"item-3": (DueStatus.done, 1)}
     assert queued(engine) == Counter({key: 1 for key in KEYS})
-    assert pinger.runs == Counter({key: 1 for key in KEYS} | {"item-3": 2})
+    # At once, items 1-3 ran first in the attempt that item 3 undid.
+    again = {"item-1": 1, "item-2": 1, "item-3": 1} if at_once else {}
+    assert pinger.runs == Counter({key: 1 for key in KEYS} | {"item-3": 2}) + Counter(again)
 
 
+@MODES
 @pytest.mark.parametrize("chunk_size", [1, 2, 50])
 def test_a_crash_in_item_k_loses_nothing_and_doubles_nothing(engine: Engine, clock: FakeClock,
-                                                             chunk_size: int) -> None:
+                                                             chunk_size: int, at_once: bool) -> None:
     sched = Scheduler(engine=engine, clock=clock, chunk_size=chunk_size)
-    pinger = Pinger(crash="item-4")
-    sched.register("ping", pinger)
+    pinger = Pinger(crash="item-4", bulk=at_once)
+    sched.register("ping", pinger, at_once=at_once)
     add_items(engine)
 
     with pytest.raises(Crash):
@@ -101,8 +115,8 @@ def test_a_crash_in_item_k_loses_nothing_and_doubles_nothing(engine: Engine, clo
     assert queued(engine) == Counter({key: 1 for key in committed})
 
     restarted = Scheduler(engine=engine, clock=clock, chunk_size=chunk_size)
-    again = Pinger()
-    restarted.register("ping", again)
+    again = Pinger(bulk=at_once)
+    restarted.register("ping", again, at_once=at_once)
     assert restarted.tick().processed == len(KEYS) - len(committed)
     assert states(engine) == {key: (DueStatus.done, 0) for key in KEYS}
     assert queued(engine) == Counter({key: 1 for key in KEYS})      # one message each
@@ -111,10 +125,11 @@ def test_a_crash_in_item_k_loses_nothing_and_doubles_nothing(engine: Engine, clo
     assert pinger.runs == Counter({key: 1 for key in KEYS[:4]})
 
 
-def test_a_chunk_commits_after_chunk_seconds(engine: Engine, clock: FakeClock) -> None:
+@MODES
+def test_a_chunk_commits_after_chunk_seconds(engine: Engine, clock: FakeClock, at_once: bool) -> None:
     sched = Scheduler(engine=engine, clock=clock, chunk_size=50, chunk_seconds=0)
-    pinger = Pinger(crash="item-2")
-    sched.register("ping", pinger)
+    pinger = Pinger(crash="item-2", bulk=at_once)
+    sched.register("ping", pinger, at_once=at_once)
     add_items(engine)
     with pytest.raises(Crash):
         sched.tick()
@@ -123,11 +138,14 @@ def test_a_chunk_commits_after_chunk_seconds(engine: Engine, clock: FakeClock) -
     assert states(engine)["item-2"] == (DueStatus.pending, 0)
 
 
-def test_later_batches_start_after_the_previous_one_and_miss_nothing(engine: Engine, clock: FakeClock) -> None:
+@MODES
+@pytest.mark.parametrize("chunk_size", [1, 50])
+def test_later_batches_start_after_the_previous_one_and_miss_nothing(engine: Engine, clock: FakeClock,
+                                                                     at_once: bool, chunk_size: int) -> None:
     """Each batch reads on from the last item of the one before; what a processor schedules
     for now, or re-arms for now, still runs in the same tick."""
-    sched = Scheduler(engine=engine, clock=clock, batch_size=2, chunk_size=1)
-    pinger = Pinger()
+    sched = Scheduler(engine=engine, clock=clock, batch_size=2, chunk_size=chunk_size)
+    pinger = Pinger(bulk=at_once)
 
     def first(session: Session, due: DueItem, now: datetime) -> None:
         pinger(session, due, now)
@@ -136,7 +154,7 @@ def test_later_batches_start_after_the_previous_one_and_miss_nothing(engine: Eng
         if due.key == "item-2" and pinger.runs[due.key] == 1:   # runs once more, now
             schedule(session=session, key=due.key, kind="ping", ref=due.ref, due_at=now, now=now)
 
-    sched.register("ping", first)
+    sched.register("ping", first, at_once=at_once)
     add_items(engine)
     assert sched.tick().processed == len(KEYS) + 2
     assert pinger.runs == Counter({key: 1 for key in KEYS} | {"follow-up": 1, "item-2": 2})
@@ -151,12 +169,14 @@ def processed(engine: Engine) -> dict[str, datetime | None]:
         return {i.key: i.processed_at for i in session.exec(select(DueItem))}
 
 
-def test_what_an_item_does_to_later_items_of_its_chunk_is_seen(engine: Engine, clock: FakeClock) -> None:
+@MODES
+def test_what_an_item_does_to_later_items_of_its_chunk_is_seen(engine: Engine, clock: FakeClock,
+                                                                at_once: bool) -> None:
     """The chunk's items are claimed at once; an earlier item's processor that cancels or
     moves a later one, or reads and re-arms an earlier one, sees and leaves what it would
     if every item were claimed and marked done on its own."""
     sched = Scheduler(engine=engine, clock=clock, chunk_size=50)
-    pinger = Pinger()
+    pinger = Pinger(bulk=at_once)
     seen: dict[str, object] = {}
 
     def meddler(session: Session, due: DueItem, now: datetime) -> None:
@@ -171,7 +191,7 @@ def test_what_an_item_does_to_later_items_of_its_chunk_is_seen(engine: Engine, c
             schedule(session=session, key="item-1", kind="ping", ref=due.ref, due_at=now + timedelta(hours=2),
                      now=now)
 
-    sched.register("ping", meddler)
+    sched.register("ping", meddler, at_once=at_once)
     add_items(engine)
     report = sched.tick()
     assert report.processed == 3 and not report.failed
@@ -185,13 +205,15 @@ def test_what_an_item_does_to_later_items_of_its_chunk_is_seen(engine: Engine, c
     assert processed(engine) == {"item-1": T0, "item-2": T0, "item-3": T0, "item-4": None, "item-5": None}
 
 
+@MODES
 @pytest.mark.parametrize("inner", [False, True])
 def test_done_marks_undone_by_a_rolled_back_savepoint_are_written_again(engine: Engine, clock: FakeClock,
-                                                                        inner: bool) -> None:
+                                                                        inner: bool, at_once: bool) -> None:
     """Item 3's processor reads due items (which writes the marks of items 1-2 first), then
-    fails — or rolls back a savepoint of its own and goes on: items 1-2 stay done."""
+    fails — or rolls back a savepoint of its own and goes on: items 1-2 stay done, and
+    the messages queued before the savepoint stay queued."""
     sched = Scheduler(engine=engine, clock=clock, chunk_size=50)
-    pinger = Pinger()
+    pinger = Pinger(bulk=at_once)
 
     def reader(session: Session, due: DueItem, now: datetime) -> None:
         pinger(session, due, now)
@@ -205,7 +227,7 @@ def test_done_marks_undone_by_a_rolled_back_savepoint_are_written_again(engine: 
         assert cancel_for(session=session, ref="nothing") == 0
         raise RuntimeError("template missing")
 
-    sched.register("ping", reader)
+    sched.register("ping", reader, at_once=at_once)
     add_items(engine)
     report = sched.tick()
     assert (report.processed, report.failed) == ((5, 0) if inner else (4, 1))
@@ -214,6 +236,7 @@ def test_done_marks_undone_by_a_rolled_back_savepoint_are_written_again(engine: 
         expected["item-3"] = (DueStatus.pending, 1)
     assert states(engine) == expected
     assert processed(engine) == {key: None if expected[key][0] == DueStatus.pending else T0 for key in KEYS}
+    assert queued(engine) == Counter({key: 1 for key in KEYS if expected[key][0] == DueStatus.done})
 
 
 def test_a_chunk_marks_its_items_done_with_one_statement(engine: Engine, clock: FakeClock) -> None:
@@ -240,17 +263,67 @@ def test_a_chunk_marks_its_items_done_with_one_statement(engine: Engine, clock: 
     assert processed(engine) == {key: T0 for key in KEYS}
 
 
-def test_a_processor_that_empties_the_session_does_not_lose_later_items(engine: Engine, clock: FakeClock) -> None:
+@MODES
+def test_a_processor_that_empties_the_session_does_not_lose_later_items(engine: Engine, clock: FakeClock,
+                                                                        at_once: bool) -> None:
     sched = Scheduler(engine=engine, clock=clock, chunk_size=50)
-    pinger = Pinger()
+    pinger = Pinger(bulk=at_once)
 
     def tidy(session: Session, due: DueItem, now: datetime) -> None:
         pinger(session, due, now)
         session.flush()
         session.expunge_all()
 
-    sched.register("ping", tidy)
+    sched.register("ping", tidy, at_once=at_once)
     add_items(engine)
     assert sched.tick().processed == len(KEYS)
     assert pinger.runs == Counter({key: 1 for key in KEYS})
     assert states(engine) == {key: (DueStatus.done, 0) for key in KEYS}
+    assert queued(engine) == Counter({key: 1 for key in KEYS})
+
+
+def test_a_chunk_at_once_runs_no_savepoint_and_queues_its_messages_with_one_insert(engine: Engine,
+                                                                                   clock: FakeClock) -> None:
+    sched = Scheduler(engine=engine, clock=clock, chunk_size=50)
+    sched.register("ping", Pinger(bulk=True), at_once=True)
+    add_items(engine)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert sched.tick().processed == len(KEYS)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert not [s for s in statements if "SAVEPOINT" in s]
+    assert len([s for s in statements if s.startswith("INSERT INTO outbox_message")]) == 1
+    assert states(engine) == {key: (DueStatus.done, 0) for key in KEYS}
+    assert processed(engine) == {key: T0 for key in KEYS}
+    assert queued(engine) == Counter({key: 1 for key in KEYS})
+
+
+def test_a_chunk_at_once_stops_before_an_item_of_another_kind(engine: Engine, clock: FakeClock) -> None:
+    """Items of kinds that run at once and of kinds that do not, due in turn: each runs
+    once, in due order, each kind the way it was registered."""
+    sched = Scheduler(engine=engine, clock=clock, chunk_size=50)
+    order: list[str] = []
+    savepoint_of: dict[str, bool] = {}
+
+    def make(at_once: bool) -> Callable[[Session, DueItem, datetime], None]:
+        def run(session: Session, due: DueItem, now: datetime) -> None:
+            order.append(due.key)
+            savepoint_of[due.key] = session.in_nested_transaction()
+        return run
+
+    sched.register("fast", make(True), at_once=True)
+    sched.register("slow", make(False))
+    with session_scope(engine) as session:
+        for n, kind in enumerate(["fast", "fast", "slow", "fast", "slow", "slow", "fast"]):
+            schedule(session=session, key=f"{kind}-{n}", kind=kind, ref="x", due_at=T0 - timedelta(seconds=10 - n),
+                     now=T0)
+    assert sched.tick().processed == 7
+    assert order == ["fast-0", "fast-1", "slow-2", "fast-3", "slow-4", "slow-5", "fast-6"]
+    assert savepoint_of == {key: key.startswith("slow") for key in order}
+    assert set(states(engine).values()) == {(DueStatus.done, 0)}

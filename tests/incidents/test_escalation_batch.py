@@ -5,6 +5,10 @@ and goes when its savepoint is rolled back."""
 
 from __future__ import annotations
 
+import contextlib
+
+import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -14,7 +18,7 @@ from bot.config import load_settings
 from core.clock import FakeClock, parse_local
 from core.db import session_scope
 from core.messages import Outbound
-from core.outbox import OutboxMessage, enqueue, enqueue_all
+from core.outbox import Deferred, OutboxMessage, enqueue, enqueue_all
 from core.schedule import DueItem, DueStatus
 from incidents.escalation import Escalator
 from people.models import Person, Role
@@ -104,12 +108,15 @@ async def test_a_leader_who_leaves_within_the_transaction_is_not_pinged_after(en
     assert "李强" not in queued_to(app.engine, f"incident:{numbers[2]}:ack:")
 
 
-def test_one_statement_enqueue_keeps_one_row_per_event_and_recipient(engine: Engine) -> None:
+@pytest.mark.parametrize("held", [False, True], ids=["at-once", "held"])
+def test_one_statement_enqueue_keeps_one_row_per_event_and_recipient(engine: Engine, held: bool) -> None:
+    """The same with the rows held back (core.outbox.Deferred, as a chunk of escalations
+    run at once queues them): what is read, kept and rolled back is the same."""
     with Session(engine) as session:
         ids = [make_person(session, name, now=parse_local(START)).id for name in ("王芳", "李强")]
         session.commit()
     now = parse_local(START)
-    with session_scope(engine) as session:
+    with session_scope(engine) as session, Deferred(session) if held else contextlib.nullcontext() as holder:
         enqueue_all(session=session, now=now, event_key="e:1",
                     messages=[Outbound("一", person_id=i) for i in (*ids, ids[0])])
         enqueue_all(session=session, now=now, event_key="e:1", messages=[Outbound("二", person_id=ids[1])])
@@ -119,7 +126,44 @@ def test_one_statement_enqueue_keeps_one_row_per_event_and_recipient(engine: Eng
             savepoint.rollback()
         enqueue(session=session, now=now, event_key="e:3", message=Outbound("五", person_id=ids[0]))
         enqueue_all(session=session, now=now, event_key="e:3", messages=[Outbound("六", person_id=ids[0])])
+        if holder is not None:
+            holder.write()
     with Session(engine) as session:
         rows = session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))).all()
     assert [(r.event_key, r.person_id, r.text, r.status) for r in rows] == [
         ("e:1", ids[0], "一", "pending"), ("e:1", ids[1], "一", "pending"), ("e:3", ids[0], "五", "pending")]
+
+
+def outbox_rows(engine: Engine) -> list[tuple[str, int | None, str]]:
+    with Session(engine) as session:
+        return [(r.event_key, r.person_id, r.text)
+                for r in session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))]
+
+
+def test_held_rows_go_in_one_insert_and_not_at_all_when_the_block_fails(engine: Engine) -> None:
+    with Session(engine) as session:
+        ids = [make_person(session, name, now=parse_local(START)).id for name in ("王芳", "李强")]
+        session.commit()
+    now = parse_local(START)
+    inserts: list[int] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, params: object, *_args: object) -> None:
+        if statement.startswith("INSERT INTO outbox_message"):
+            inserts.append(len(params) if isinstance(params, list) else 1)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with session_scope(engine) as session, Deferred(session) as holder:
+            for n in range(3):
+                enqueue_all(session=session, now=now, event_key=f"e:{n}",
+                            messages=[Outbound(f"第{n}条", person_id=i) for i in ids])
+            assert inserts == []            # held
+            holder.write()
+        assert inserts == [6]               # all six with one statement
+        assert len(outbox_rows(engine)) == 6
+        with pytest.raises(RuntimeError), session_scope(engine) as session, Deferred(session):
+            enqueue_all(session=session, now=now, event_key="e:9", messages=[Outbound("不发", person_id=ids[0])])
+            raise RuntimeError("the chunk failed")
+        assert inserts == [6] and len(outbox_rows(engine)) == 6
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
