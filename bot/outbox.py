@@ -55,11 +55,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from bot import dead_letters, outbox_claim, waiting
 from bot.adapters.base import Adapter
-from bot.chat_alias import current_ids, record_move
+from bot.chat_alias import record_move
 from bot.config import OutboxSettings
 from bot.delivery import (
     NEAR_READY_SECONDS,
@@ -214,9 +213,10 @@ class OutboxSender:
                 report.expired += 1
                 self._dead_hook(gone)
             self._swept_at = now
-        rows, report.full = self._claim(now, mono)
+        claimed = self._claim(now, mono)
+        rows, report.full = claimed.rows, claimed.full
         report.claimed = len(rows)
-        targets = self._resolve(rows, report)
+        targets = self._resolve(claimed, report)
         chains: dict[str, list[OutboxMessage]] = {}
         for row in rows:
             if row.id in targets:
@@ -241,7 +241,7 @@ class OutboxSender:
             report.retry_in = max(0.0, min(self._deferred.values()) - self.time_source())
         return report
 
-    def _claim(self, now: datetime, mono: float) -> tuple[list[OutboxMessage], bool]:
+    def _claim(self, now: datetime, mono: float) -> outbox_claim.Claimed:
         # Skip chats that cannot send for a while; nearly-ready ones come along, so that
         # they keep their turn (see NEAR_READY_SECONDS).
         later = [key for key, until in self._deferred.items() if until > mono + NEAR_READY_SECONDS]
@@ -254,15 +254,10 @@ class OutboxSender:
     def _release(self, ids: list[int]) -> None:
         outbox_claim.release(self.engine, ids)
 
-    def _resolve(self, rows: list[OutboxMessage], report: DeliveryReport) -> dict[int, Target]:
-        """Where each row goes. A row to a person bound nowhere waits, one for another
-        platform's sender is let go; others without a usable recipient die here."""
-        reach = waiting.reach(self.engine, rows, self.platform)
-        chats = {r.chat_id for r in rows if r.person_id is None and r.chat_id}
-        moved: dict[str, str] = {}
-        if chats:
-            with Session(self.engine) as session:
-                moved = current_ids(session, self.platform, chats)
+    def _resolve(self, claimed: outbox_claim.Claimed, report: DeliveryReport) -> dict[int, Target]:
+        """Where each claimed row goes. A row to a person bound nowhere waits, one for
+        another platform's sender is let go; others without a usable recipient die here."""
+        rows, reach, moved = claimed.rows, claimed.reach, claimed.moved
         targets: dict[int, Target] = {}
         parked: list[OutboxMessage] = []
         left: list[int] = []

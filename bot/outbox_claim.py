@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Select, and_, bindparam, case, func, or_, update
@@ -21,6 +22,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from bot import waiting
+from bot.chat_alias import current_ids
 from bot.delivery import recipient_key
 from bot.liveness import WorkerLiveness
 from core.db import session_scope
@@ -30,11 +32,22 @@ _M = OutboxMessage
 _T = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 
+@dataclass
+class Claimed:
+    """What a claim took, and where it goes, read in the claim's transaction."""
+
+    rows: list[OutboxMessage]
+    full: bool                                   # a whole batch: more may be due behind it
+    reach: waiting.Reach                         # where the rows' people can be reached
+    moved: dict[str, str] = field(default_factory=dict)   # group chats that moved: old -> new id
+
+
 def claim(engine: Engine, *, platform: str, now: datetime, lease: timedelta, batch_size: int,
           liveness: WorkerLiveness, gone: Collection[str], skip: Collection[tuple[str, str]],
-          per_chat_cap: int | None) -> tuple[list[OutboxMessage], bool]:
+          per_chat_cap: int | None) -> Claimed:
     """Claim due rows for ``platform`` (``claimed_until`` = now + lease) and return them,
-    and whether the query found a whole batch (more may be due behind it).
+    whether the query found a whole batch (more may be due behind it), and where they go
+    (:func:`bot.waiting.reach_in`, and the group chats that moved), all in one transaction.
 
     Args:
         gone: worker ids whose claims may be taken at once (their process is gone).
@@ -53,9 +66,12 @@ def claim(engine: Engine, *, platform: str, now: datetime, lease: timedelta, bat
         if rows:
             session.connection().execute(
                 _MARK_CLAIMED, {"ids": [r.id for r in rows], "until": until, "by": claimer})
+        reach = waiting.reach_in(session, rows, platform)
+        chats = {r.chat_id for r in rows if r.person_id is None and r.chat_id}
+        moved = current_ids(session, platform, chats) if chats else {}
     for row in rows:   # the objects say what the rows now say (they are not tracked)
         row.claimed_until, row.claimed_by = until, claimer
-    return rows, len(found) >= batch_size
+    return Claimed(rows, len(found) >= batch_size, reach, moved)
 
 
 @functools.cache

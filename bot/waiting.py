@@ -104,18 +104,24 @@ _IDENTITIES_OF = (select(ChatIdentity)
 
 def reach(engine: Engine, rows: Iterable[OutboxMessage], platform: str) -> Reach:
     """Where the people ``rows`` go to can be reached from ``platform``."""
+    with Session(engine) as session:
+        return reach_in(session, rows, platform)
+
+
+def reach_in(session: Session, rows: Iterable[OutboxMessage], platform: str) -> Reach:
+    """:func:`reach`, read in the caller's session (the sender's claim: one transaction
+    fewer per pass)."""
     found = Reach(platform)
     persons = {r.person_id for r in rows if r.person_id is not None}
     if not persons:
         return found
-    with Session(engine) as session:
-        for ident in session.exec(_IDENTITIES_OF, params={"persons": sorted(persons)}):
-            if ident.platform != platform:
-                found.elsewhere.setdefault(ident.person_id, {})[ident.platform] = ident.blocked_at is not None
-            elif ident.blocked_at is None:
-                found.here[ident.person_id] = ident
-            else:
-                found.blocked_here.add(ident.person_id)
+    for ident in session.exec(_IDENTITIES_OF, params={"persons": sorted(persons)}):
+        if ident.platform != platform:
+            found.elsewhere.setdefault(ident.person_id, {})[ident.platform] = ident.blocked_at is not None
+        elif ident.blocked_at is None:
+            found.here[ident.person_id] = ident
+        else:
+            found.blocked_here.add(ident.person_id)
     for pid in found.here:
         found.blocked_here.discard(pid)
     return found

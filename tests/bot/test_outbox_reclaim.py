@@ -34,7 +34,7 @@ async def test_a_row_claimed_by_a_dead_worker_is_taken_at_once(
     rid = put(engine, clock, "请确认 INC-20261123-001", "inc:1", person=wang)
     dying = sender_for(engine, FakeAdapter(), clock)
     assert dying.hold_liveness()
-    claimed, _ = dying._claim(clock.now(), clock.now().timestamp())   # claimed, then killed
+    claimed = dying._claim(clock.now(), clock.now().timestamp()).rows   # claimed, then killed
     assert [r.id for r in claimed] == [rid]
     assert row(engine, rid).claimed_by == dying.worker_id
     dying.close()                       # the process is gone: its lock with it
