@@ -189,6 +189,10 @@ class HolidayPackage:
     def __init__(self, *, through: int | None = None) -> None:
         self.through = through
         self._known: dict[int, bool] = {}
+        # The package's answers by date: it validates each date against the whole of its
+        # table (a min() and a max() over every holiday), ~0.1 ms a question, and a
+        # /due of 15 working days asks about twenty days twice (issue 21).
+        self._days: dict[date, tuple[bool, str | None]] = {}
 
     def covers(self, year: int) -> bool:
         """Whether the package has the State Council's arrangement for ``year``."""
@@ -204,12 +208,19 @@ class HolidayPackage:
 
     def is_workday(self, d: date) -> bool:
         """Working day per the package (only for a covered year)."""
-        return bool(chinese_calendar.is_workday(d))
+        return self._day(d)[0]
 
     def holiday_name(self, d: date) -> str | None:
         """The Chinese name of the holiday ``d`` belongs to, if any."""
-        _, name = chinese_calendar.get_holiday_detail(d)
-        return _NAMES_ZH.get(name, name) if name else None
+        return self._day(d)[1]
+
+    def _day(self, d: date) -> tuple[bool, str | None]:
+        found = self._days.get(d)
+        if found is None:
+            _, name = chinese_calendar.get_holiday_detail(d)
+            found = self._days[d] = (bool(chinese_calendar.is_workday(d)),
+                                     _NAMES_ZH.get(name, name) if name else None)
+        return found
 
 
 #: The package as every calendar consults it unless given another one.
