@@ -42,6 +42,7 @@ from bot.adapters.memory import MemoryAdapter
 from bot.app import App
 from core.clock import FakeClock
 from core.db import make_engine, upgrade
+from core.messages import Outbound
 
 WARM_UP = 100
 GENERAL_SHARE = 0.9   # bench_incidents seeds 90 % 一般 incidents, whose ack rung 1 we fire
@@ -118,22 +119,93 @@ async def measure(engine: Engine, keys: list[str], sizes: list[int], repeats: in
     return measured
 
 
+class TimedAdapter(MemoryAdapter):
+    """The memory adapter, noting when each message arrived."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived: list[float] = []
+
+    async def send(self, chat_id: str, message: Outbound, *, is_group: bool) -> str:
+        ref = await super().send(chat_id, message, is_group=is_group)
+        self.arrived.append(time.perf_counter())
+        return ref
+
+
+def last_outbox_id(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT coalesce(max(id), 0) FROM outbox_message")).scalar_one())
+
+
+def queued_since(engine: Engine, last_id: int) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM outbox_message WHERE id > :id"), {"id": last_id})
+                   .scalar_one())
+
+
+async def running_round(app: App, adapter: TimedAdapter, keys: list[str]) -> dict[str, float]:
+    """Make ``keys`` due and tick on a worker thread while the sender loop runs, as the
+    running bot does; milliseconds from the tick's start to the last message's arrival."""
+    make_due(app.engine, keys)
+    last_id, before = last_outbox_id(app.engine), len(adapter.arrived)
+    began = time.perf_counter()
+    report = await app.scheduler.tick_in_thread()
+    ticked = time.perf_counter()
+    assert report.processed == len(keys) and not report.failed, (report.processed, report.failed)
+    queued = queued_since(app.engine, last_id)
+    for _ in range(60_000):   # at most a minute: the sender has everything by now
+        if len(adapter.arrived) - before >= queued:
+            break
+        await asyncio.sleep(0.001)
+    arrived = adapter.arrived[before:]
+    assert len(arrived) == queued, (len(arrived), queued)
+    return {"tick_ms": (ticked - began) * 1000, "total_ms": (arrived[-1] - began) * 1000, "messages": queued}
+
+
+async def measure_running(engine: Engine, keys: list[str], sizes: list[int],
+                          repeats: int) -> list[list[dict[str, float]]]:
+    """The running shape: one app whose sender loop runs throughout (App.run's), ticks
+    on a worker thread (Scheduler.tick_in_thread, as the running scheduler's)."""
+    adapter = TimedAdapter()
+    app = App(SETTINGS, clock=FakeClock(START), adapter=adapter, engine=engine)
+    stop = asyncio.Event()
+    sender = asyncio.create_task(app.sender.run(stop))
+    try:
+        await running_round(app, adapter, keys[:WARM_UP])
+        app.settle()
+        keys = keys[WARM_UP:]
+        measured = []
+        for size in sizes:
+            rounds = []
+            for _ in range(repeats):
+                batch, keys = keys[:size], keys[size:]
+                rounds.append(await running_round(app, adapter, batch))
+            measured.append(rounds)
+        return measured
+    finally:
+        stop.set()
+        app.sender.wake()
+        await sender
+
+
 def run(name: str, engine: Engine, sizes: list[int], repeats: int,
         profile: Path | None) -> dict[str, Any]:
     print(f"\n-- {name}: load average {loadavg()} before", flush=True)
     upgrade(engine)
     add_people(engine)
     tpl = templates(engine)
-    need = WARM_UP + sum(sizes) * repeats
+    need = 2 * (WARM_UP + sum(sizes) * repeats)   # the drill shape's rounds, then the running shape's
     seeded = int(need / GENERAL_SHARE) + 100
     seconds, steps, dues = fill(engine, tpl, 0, seeded)
     keys = candidates(0, seeded)
     assert len(keys) >= need, (len(keys), need)
     print(f"   seeded {seeded:,} open incidents ({steps:,} steps, {dues:,} pending due items) "
           f"in {seconds:.1f} s", flush=True)
-    measured = asyncio.run(measure(engine, keys, sizes, repeats, profile))
+    half = len(keys) // 2
+    measured = asyncio.run(measure(engine, keys[:half], sizes, repeats, profile))
+    running = asyncio.run(measure_running(engine, keys[half:], sizes, repeats))
     results: dict[str, Any] = {}
-    for size, rounds in zip(sizes, measured, strict=True):
+    for size, rounds, live in zip(sizes, measured, running, strict=True):
         per_item = statistics.median(x["tick_ms"] for x in rounds) / size
         per_item_cpu = statistics.median(x["tick_cpu_ms"] for x in rounds) / size
         totals = [x["total_ms"] for x in rounds]
@@ -144,7 +216,9 @@ def run(name: str, engine: Engine, sizes: list[int], repeats: int,
                               "delivered_p99_ms": percentile(totals, 0.99),
                               "messages": rounds[0]["messages"],
                               "statements_per_item": rounds[0]["tick_statements"] / size,
-                              "drain_statements_per_message": rounds[0]["drain_statements"] / rounds[0]["messages"]}
+                              "drain_statements_per_message": rounds[0]["drain_statements"] / rounds[0]["messages"],
+                              "running_p50_ms": statistics.median(x["total_ms"] for x in live),
+                              "running_p99_ms": percentile([x["total_ms"] for x in live], 0.99)}
         print(f"   {size:>6,} due: tick {per_item:6.2f} ms/item ({per_item_cpu:.2f} ms CPU in this "
               f"process; median of {repeats}); "
               f"{rounds[0]['messages']:,} messages; tick+drain p50 "
@@ -152,6 +226,9 @@ def run(name: str, engine: Engine, sizes: list[int], repeats: int,
               f"(drain median {statistics.median(x['drain_ms'] for x in rounds):.1f} ms); SQL statements: "
               f"{results[str(size)]['statements_per_item']:.1f} per item in the tick, "
               f"{results[str(size)]['drain_statements_per_message']:.1f} per message in the drain", flush=True)
+        print(f"   {size:>6,} due, as the running bot: tick on a thread, sender loop delivering meanwhile: "
+              f"last message p50 {results[str(size)]['running_p50_ms']:8.1f} ms, "
+              f"p99 {results[str(size)]['running_p99_ms']:8.1f} ms", flush=True)
     smallest, largest = results[str(min(sizes))], results[str(max(sizes))]
     growth = largest["per_item_ms"] / smallest["per_item_ms"]
     growth_cpu = largest["per_item_cpu_ms"] / smallest["per_item_cpu_ms"]

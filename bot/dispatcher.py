@@ -38,6 +38,7 @@ from sqlmodel import Session, select
 
 from bot import refs
 from bot.adapters.base import CommandInfo
+from bot.commit_wait import WriteWatch
 from bot.config import Settings
 from bot.held_media import FOLDER as HELD_FOLDER
 from bot.held_media import HeldItem, HeldMedia, held_text, kind_of, sender_key, still_held_text
@@ -292,10 +293,12 @@ class Dispatcher:
 
     async def _dispatch(self, inbound: Inbound, now: datetime, prepared: object) -> DispatchResult:
         with Session(self.engine, expire_on_commit=False) as session:
+            watch = WriteWatch(session)   # a question's answer need not wait for the disk
             try:
                 session.execute(_MARK_PROCESSED, {"platform": inbound.platform,
                                                   "update_id": inbound.update_id, "received_at": now})
             except IntegrityError:
+                watch.close()
                 session.rollback()
                 log.info("ignoring redelivered update %s/%s", inbound.platform, inbound.update_id)
                 return DispatchResult(duplicate=True)
@@ -305,6 +308,7 @@ class Dispatcher:
             try:
                 result, replies = await self._run(session, inbound, now, prepared, taken, found)
             except Exception:
+                watch.close()
                 session.rollback()
                 error_id = uuid.uuid4().hex[:8]
                 log.exception("error %s handling update %s/%s from %s: %r", error_id,
@@ -312,7 +316,7 @@ class Dispatcher:
                               inbound.text[:200])
                 return self._apologize(inbound, now, error_id)
             self._write(session, inbound, now, replies, found)
-            session.commit()
+            watch.commit()
         if taken:
             self._release(inbound, taken)
         if replies and self.on_commit:

@@ -476,6 +476,13 @@ class Scheduler:
                 await self._inflight
         self._loop = None
 
+    async def tick_in_thread(self) -> TickReport:
+        """One :meth:`tick` on a worker thread, as the running bot ticks: the event loop
+        stays free, and each chunk's ``on_work`` reaches it (the sender delivers what a
+        chunk queued while the next one runs)."""
+        self._loop = asyncio.get_running_loop()
+        return await asyncio.to_thread(self.tick)
+
     async def _tick_job(self) -> None:
         run, self._caught_up = (self.tick if self._caught_up else self.catch_up), True
         # In a thread, so the event loop stays responsive; shielded, because shutdown
