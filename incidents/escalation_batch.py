@@ -38,7 +38,7 @@ from people.models import Person, Role
 from people.service import people_with_role
 
 _INFO_KEY = "incidents.escalation_batch"
-_WATCHED = ("people.", "roster.")   # modules whose rows the lookups depend on
+_WATCHED_MODULES = ("people.", "roster.")   # modules whose rows the lookups depend on
 
 
 @dataclass
@@ -54,19 +54,24 @@ class Lookups:
     incidents: dict[str, tuple[Incident, list[IncidentStep]]] = field(default_factory=dict)
 
 
-_WATCHED_TYPES: dict[type, bool] = {}   # by class: whether its module is watched
+_WATCHED, _STEPS = 1, 2                  # what an object's class is, as flags
+_KINDS: dict[type, int] = {}             # by class
 
 
-def _watched(objects: Iterable[Any]) -> bool:
-    # Called for every lookup, on every pending object of a chunk: a dict hit per object.
+def _kinds(objects: Iterable[Any], enough: int) -> int:
+    """The flags of ``objects``' classes, or'ed; stops once it has ``enough``. Called for
+    every lookup, on every pending object of a chunk: a dict hit per object."""
+    flags = 0
     for obj in objects:
         cls = type(obj)
-        hit = _WATCHED_TYPES.get(cls)
-        if hit is None:
-            hit = _WATCHED_TYPES[cls] = cls.__module__.startswith(_WATCHED)
-        if hit:
-            return True
-    return False
+        kind = _KINDS.get(cls)
+        if kind is None:
+            kind = _KINDS[cls] = ((_WATCHED if cls.__module__.startswith(_WATCHED_MODULES) else 0)
+                                  | (_STEPS if issubclass(cls, (Incident, IncidentStep)) else 0))
+        flags |= kind
+        if flags & enough == enough:
+            break
+    return flags
 
 
 def current(session: Session) -> Lookups | None:
@@ -75,12 +80,12 @@ def current(session: Session) -> Lookups | None:
     found: Lookups | None = session.info.get(_INFO_KEY)
     if found is None:
         return None
-    added_or_deleted = (*session.new, *session.deleted)
+    changed = _kinds(session.new, _WATCHED | _STEPS) | _kinds(session.deleted, _WATCHED | _STEPS)
     if (found.transaction is not session.get_transaction()
-            or _watched(added_or_deleted) or _watched(session.dirty)):
+            or changed & _WATCHED or _kinds(session.dirty, _WATCHED) & _WATCHED):
         session.info.pop(_INFO_KEY, None)
         return None
-    if found.incidents and any(isinstance(obj, (Incident, IncidentStep)) for obj in added_or_deleted):
+    if found.incidents and changed & _STEPS:
         found.incidents.clear()   # a step added or removed: the lists read ahead are stale
     return found
 
@@ -100,8 +105,8 @@ def begin(session: Session) -> Lookups:
 
 @event.listens_for(OrmSession, "after_flush")
 def _after_flush(session: OrmSession, _context: object) -> None:
-    if _INFO_KEY in session.info and (_watched(session.new) or _watched(session.dirty)
-                                      or _watched(session.deleted)):
+    if _INFO_KEY in session.info and any(_kinds(objects, _WATCHED) & _WATCHED for objects in
+                                         (session.new, session.dirty, session.deleted)):
         session.info.pop(_INFO_KEY, None)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -54,11 +55,17 @@ class Person(SQLModel, table=True):
 
     def role_set(self) -> frozenset[Role]:
         """The person's roles."""
-        return frozenset(Role(r) for r in self.roles.split(",") if r)
+        return _role_set(self.roles)
 
     def roles_zh(self) -> str:
         """``值班员、管理员``."""
         return "、".join(ROLE_ZH[r] for r in Role if r in self.role_set()) or "无"
+
+
+@functools.lru_cache(maxsize=256)
+def _role_set(roles: str) -> frozenset[Role]:
+    # Asked for every person on every rung of every ladder: a few distinct strings.
+    return frozenset(Role(r) for r in roles.split(",") if r)
 
 
 class ChatIdentity(SQLModel, table=True):

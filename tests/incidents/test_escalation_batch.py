@@ -21,6 +21,7 @@ from core.messages import Outbound
 from core.outbox import Deferred, OutboxMessage, enqueue, enqueue_all
 from core.schedule import DueItem, DueStatus
 from incidents.escalation import Escalator
+from incidents.escalation_batch import begin, incident_with_steps, prefetch
 from people.models import Person, Role
 from tests.factories import make_person
 
@@ -167,3 +168,28 @@ def test_held_rows_go_in_one_insert_and_not_at_all_when_the_block_fails(engine: 
         assert inserts == [6] and len(outbox_rows(engine)) == 6
     finally:
         event.remove(engine, "before_cursor_execute", seen)
+
+
+async def test_steps_read_ahead_for_a_chunk_are_read_again_once_one_is_removed(engine: Engine) -> None:
+    """What ``prefetch`` read stands for the transaction, but not past a step added or
+    removed in it: the incident's steps are read again."""
+    chat = build(engine)
+    number = await report(chat, "www")
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    with session_scope(chat.app.engine) as session:
+        prefetch(session, [number])
+        begin(session)
+        event.listen(chat.app.engine, "before_cursor_execute", seen)
+        try:
+            steps = incident_with_steps(session, number)[1]
+            assert len(steps) > 1 and statements == []                 # from what was read ahead
+            session.delete(steps[-1])
+            assert incident_with_steps(session, number)[1] == steps[:-1]
+            assert any("incident_step" in s for s in statements)     # read again
+        finally:
+            event.remove(chat.app.engine, "before_cursor_execute", seen)
+        session.rollback()
