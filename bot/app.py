@@ -195,7 +195,9 @@ class App:
         self.scheduler.register(incident_escalation.KIND,
                                 incident_escalation.Escalator(self.profile, self.incident_policy,
                                                               on_fired=self.metrics.escalation_fired),
-                                at_once=True)   # reads and writes only through the session
+                                # Reads and writes only through the session; what it
+                                # writes (pings, the rung reached) is re-derived if lost.
+                                at_once=True, rerun_if_lost=True)
         # A held second report of an address (合并 / 分开 unanswered) is merged after 30 minutes.
         self.scheduler.register(incident_duplicates.KIND, incident_duplicates.process_expiry)
         register_briefing(self.scheduler, calendar=self.calendar, settings=self.settings.briefing, platform=self.adapter.platform,

@@ -14,9 +14,11 @@ from datetime import datetime
 
 from sqlalchemy import event, inspect, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from bot.crons import backoff
+from bot.outbox_claim import no_flush_wait
 from core.clock import local
 from core.db import session_scope
 from core.outbox import Deferred
@@ -142,6 +144,7 @@ class ChunkRuns:
     max_attempts: int
     _processors: dict[str, Processor]
     _at_once: set[str]
+    _no_disk_wait: set[str]
 
     def _notify(self) -> None:
         raise NotImplementedError
@@ -231,30 +234,52 @@ class ChunkRuns:
                 by_kind.setdefault(item.kind, []).append(item)
             if not by_kind.keys() <= self._at_once:
                 raise _NotAtOnce
+            if by_kind and by_kind.keys() <= self._no_disk_wait:
+                no_flush_wait(session.connection())   # see Scheduler.register
             for kind, items in by_kind.items():
                 prepare = getattr(self._processors[kind], "prepare", None)
                 if prepare is not None:
                     prepare(session, items, now)
-            with Deferred(session) as held:
-                for item_id in ids:
-                    taken += 1
-                    item = self._still_ours(session, item_id, claimed.get(item_id), now)
-                    if item is not None:
-                        key, kind, due_at = item.key, item.kind, item.due_at
-                        self._processors[kind](session, item, now)
-                        if item.status == DueStatus.pending and item.due_at == due_at:   # see _run_item
-                            item.status = DueStatus.done
-                        item.processed_at = now
-                        session.add(item)
-                        notes.append(("due", kind, key))
-                    if time.monotonic() - began >= self.chunk_seconds:
-                        break
-                held.write()
+            marks = DoneMarks(session.connection(), now)
+            try:
+                with Deferred(session) as held:
+                    for item_id in ids:
+                        taken += 1
+                        item = self._still_ours(session, item_id, claimed.get(item_id), now)
+                        if item is not None:
+                            key, kind, due_at = item.key, item.kind, item.due_at
+                            self._processors[kind](session, item, now)
+                            self._done(session, item, due_at, now, marks)
+                            notes.append(("due", kind, key))
+                        if time.monotonic() - began >= self.chunk_seconds:
+                            break
+                    held.write()
+                marks.write()
+            finally:
+                marks.close()
         for what, kind, key in notes:
             report.note(now, what, kind, key)
         if notes:
             self._notify()
         return taken
+
+    @staticmethod
+    def _done(session: Session, item: DueItem, due_at: datetime, now: datetime, marks: DoneMarks) -> None:
+        """After an at-once item ran: one its processor left alone (see :meth:`_run_item`)
+        is done. Its mark goes with the chunk's others in one UPDATE (:class:`DoneMarks`,
+        written before anything else in the transaction touches ``due_item``); the object
+        is told so as already written, which keeps it out of the session's pending
+        changes (each look-up of the escalations scans those)."""
+        if item.status != DueStatus.pending or item.due_at != due_at:
+            item.processed_at = now   # re-armed or cancelled by its processor: it stays so
+            session.add(item)
+        elif inspect(item).modified:
+            item.status, item.processed_at = DueStatus.done, now
+            session.add(item)
+        else:
+            set_committed_value(item, "status", DueStatus.done)
+            set_committed_value(item, "processed_at", now)
+            marks.add(item.id)   # type: ignore[arg-type]
 
     def _still_ours(self, session: Session, item_id: int, item: DueItem | None, now: datetime) -> DueItem | None:
         """The claimed item if it is still this chunk's to run: None when it was not claimed

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
 from bot.scheduler import Scheduler, backoff
@@ -327,3 +327,27 @@ def test_a_chunk_at_once_stops_before_an_item_of_another_kind(engine: Engine, cl
     assert order == ["fast-0", "fast-1", "slow-2", "fast-3", "slow-4", "slow-5", "fast-6"]
     assert savepoint_of == {key: key.startswith("slow") for key in order}
     assert set(states(engine).values()) == {(DueStatus.done, 0)}
+
+
+@pytest.mark.parametrize("rerun_if_lost", [False, True])
+def test_only_chunks_that_can_run_again_commit_without_the_wal_wait(engine: Engine, clock: FakeClock,
+                                                                     rerun_if_lost: bool) -> None:
+    """On PostgreSQL a chunk of a kind whose writes are re-derived if lost (escalations)
+    commits without waiting for the disk; every other chunk waits, as before."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("synchronous_commit is PostgreSQL's")
+    sched = Scheduler(engine=engine, clock=clock, chunk_size=50)
+    sched.register("ping", Pinger(bulk=True), at_once=True, rerun_if_lost=rerun_if_lost)
+    add_items(engine)
+    seen: list[str] = []
+
+    def on_commit(conn: Connection) -> None:
+        seen.append(str(conn.exec_driver_sql("SHOW synchronous_commit").scalar()))
+
+    event.listen(engine, "commit", on_commit)
+    try:
+        assert sched.tick().processed == len(KEYS)
+    finally:
+        event.remove(engine, "commit", on_commit)
+    assert seen == ["off" if rerun_if_lost else "on"]
+    assert queued(engine) == Counter({key: 1 for key in KEYS})
