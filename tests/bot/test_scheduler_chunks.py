@@ -239,12 +239,8 @@ def test_done_marks_undone_by_a_rolled_back_savepoint_are_written_again(engine: 
     assert queued(engine) == Counter({key: 1 for key in KEYS if expected[key][0] == DueStatus.done})
 
 
-def test_a_chunk_marks_its_items_done_with_one_statement(engine: Engine, clock: FakeClock) -> None:
-    """The scheduler's own statements for a chunk: one claim, a savepoint per item, one
-    UPDATE for the done marks."""
-    sched = Scheduler(engine=engine, clock=clock, chunk_size=50)
-    sched.register("ping", Pinger())
-    add_items(engine)
+def tick_statements(sched: Scheduler, engine: Engine) -> list[str]:
+    """The SQL of one tick that runs every item."""
     statements: list[str] = []
 
     def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
@@ -255,6 +251,16 @@ def test_a_chunk_marks_its_items_done_with_one_statement(engine: Engine, clock: 
         assert sched.tick().processed == len(KEYS)
     finally:
         event.remove(engine, "before_cursor_execute", seen)
+    return statements
+
+
+def test_a_chunk_marks_its_items_done_with_one_statement(engine: Engine, clock: FakeClock) -> None:
+    """The scheduler's own statements for a chunk: one claim, a savepoint per item, one
+    UPDATE for the done marks."""
+    sched = Scheduler(engine=engine, clock=clock, chunk_size=50)
+    sched.register("ping", Pinger())
+    add_items(engine)
+    statements = tick_statements(sched, engine)
     due_item = [s for s in statements if "due_item" in s]
     updates = [s for s in due_item if s.lstrip().upper().startswith("UPDATE")]
     assert len(updates) == 1 and " IN " in updates[0]
@@ -287,16 +293,7 @@ def test_a_chunk_at_once_runs_no_savepoint_and_queues_its_messages_with_one_inse
     sched = Scheduler(engine=engine, clock=clock, chunk_size=50)
     sched.register("ping", Pinger(bulk=True), at_once=True)
     add_items(engine)
-    statements: list[str] = []
-
-    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        assert sched.tick().processed == len(KEYS)
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
+    statements = tick_statements(sched, engine)
     assert not [s for s in statements if "SAVEPOINT" in s]
     assert len([s for s in statements if s.startswith("INSERT INTO outbox_message")]) == 1
     assert states(engine) == {key: (DueStatus.done, 0) for key in KEYS}
