@@ -145,9 +145,7 @@ class ChunkRuns:
     _processors: dict[str, Processor]
     _at_once: set[str]
     _no_disk_wait: set[str]
-
-    def _notify(self) -> None:
-        raise NotImplementedError
+    _notify: Callable[[], None]   # wakes the sender after a chunk ran something (the scheduler's)
 
     def _run_next(self, ids: list[int], at_once: set[int], report: TickReport) -> int:
         """Run the next chunk of ``ids``: the leading ones of ``at_once`` kinds together
