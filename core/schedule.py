@@ -9,13 +9,14 @@ downtime.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Column, Index, Text, inspect
+from sqlalchemy import Column, Index, Insert, Table, Text, insert, inspect
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from core.db import UTCDateTime
@@ -156,20 +157,37 @@ def schedule(
     return _put(session, _existing(session, [key]).get(key), Due(key, kind, ref, due_at, payload), now)
 
 
-def schedule_many(*, session: Session, items: Iterable[Due], now: datetime) -> list[DueItem]:
-    """:func:`schedule` for each of ``items``, in order, with one query for all their keys.
+def schedule_many(*, session: Session, items: Iterable[Due], now: datetime) -> None:
+    """:func:`schedule` for each of ``items``, in order, with one query for all their keys
+    and one INSERT for the new ones (issue 21: a new incident registers a dozen).
 
-    The same as calling :func:`schedule` for each in turn: a key already there is moved,
-    and a key given twice ends with its last values. Returns the items, one per entry.
+    The same outcome as calling :func:`schedule` for each in turn: a key already there
+    (in the database or added to this session) is moved, and a key given twice ends
+    with its last values. The new rows are written at once, on the session's connection
+    (nothing else is flushed); a query in this transaction finds them.
     """
     dues = list(items)
     existing = _existing(session, list(dict.fromkeys(due.key for due in dues)))
-    out = []
+    new: dict[str, Due] = {}
     for due in dues:
-        item = _put(session, existing.get(due.key), due, now)
-        existing[due.key] = item
-        out.append(item)
-    return out
+        item = existing.get(due.key)
+        if item is not None:
+            _put(session, item, due, now)
+        else:
+            new[due.key] = due   # a key given twice: the last wins, in its first place
+    if new:
+        session.connection().execute(_insert_new(), [
+            {"key": due.key, "kind": due.kind, "ref": due.ref, "due_at": due.due_at,
+             "status": DueStatus.pending.value, "payload": json.dumps(due.payload or {}, ensure_ascii=False,
+                                                                      default=str),
+             "attempts": 0, "created_at": now} for due in new.values()])
+
+
+@functools.cache
+def _insert_new() -> Insert:
+    table = DueItem.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return insert(table)
 
 
 def cancel(*, session: Session, key: str) -> bool:

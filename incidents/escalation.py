@@ -311,7 +311,10 @@ def _schedule(session: Session, incident: Incident, *, run: str, step: str, leve
     if into is not None:
         into.append(due)
     else:
-        schedule.schedule_many(session=session, items=[due], now=now)
+        # One at a time through the session: a chunk of escalations flushes its repeats
+        # together (PostgreSQL inserts them with one statement).
+        schedule.schedule(session=session, key=due.key, kind=due.kind, ref=due.ref, due_at=due.due_at,
+                          now=now, payload=due.payload)
 
 
 def cancel_runs(session: Session, incident: Incident, prefix: str = "") -> int:
@@ -377,10 +380,11 @@ def schedule_step(session: Session, incident: Incident, step: IncidentStep, poli
 
 
 def announce_new(session: Session, incident: Incident, *, profile: Profile, policy: IncidentPolicy,
-                 now: datetime) -> list[Person]:
+                 now: datetime, steps: list[IncidentStep] | None = None) -> list[Person]:
     """Tell the first rung(s) and, for opinion and security events, the leader on duty
-    (DUTY-3); schedule the ladder and the steps. Returns who was told."""
-    steps = steps_of(session=session, incident=incident)
+    (DUTY-3); schedule the ladder and the steps. Returns who was told. ``steps``: the
+    incident's steps, when the caller has read them."""
+    steps = steps_of(session=session, incident=incident) if steps is None else steps
     spec = load_ladders().for_grade(Grade(incident.grade))
     offsets = spec.offsets()
     told: list[Person] = []

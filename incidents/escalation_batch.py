@@ -26,9 +26,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, event
+from sqlalchemy import bindparam, event, inspect
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import SessionTransaction
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
@@ -119,10 +120,14 @@ def people_by_id(session: Session, ids: Iterable[int]) -> dict[int, Person]:
     """The people with these ids (active or not), from the transaction's lookups where
     there are some; those not found are left out."""
     wanted = list(dict.fromkeys(ids))
+    loaded = _loaded(session, wanted)
     lookups = current(session)
     if lookups is None:
-        found = session.exec(select(Person).where(col(Person.id).in_(wanted))).all() if wanted else []
-        return {p.id: p for p in found if p.id is not None}
+        rest = [i for i in wanted if i not in loaded]
+        found = session.exec(select(Person).where(col(Person.id).in_(rest))).all() if rest else []
+        loaded.update((p.id, p) for p in found if p.id is not None)
+        return {i: loaded[i] for i in wanted if i in loaded}
+    lookups.people.update(loaded)
     missing = [i for i in wanted if i not in lookups.people]
     for start in range(0, len(missing), 500):   # SQLite's parameter limit, with room
         part = missing[start:start + 500]
@@ -132,6 +137,25 @@ def people_by_id(session: Session, ids: Iterable[int]) -> dict[int, Person]:
         for i in part:
             lookups.people.setdefault(i, None)
     return {i: p for i in wanted if (p := lookups.people[i]) is not None}
+
+
+def _loaded(session: Session, ids: list[int]) -> dict[int, Person]:
+    """Those of ``ids`` the session holds already, loaded in this transaction: what a query
+    would return for them (it returns the session's own objects, unchanged). An object
+    expired (by a commit or a rolled-back savepoint) or to be deleted is left out, for
+    the query to decide."""
+    found: dict[int, Person] = {}
+    if not ids:
+        return found
+    deleted = session.deleted
+    for i in ids:
+        person = session.identity_map.get(identity_key(Person, i))
+        if person is None or person in deleted:
+            continue
+        state = inspect(person)
+        if not state.expired_attributes and not state.deleted and not state.detached:
+            found[i] = person
+    return found
 
 
 def name_of(session: Session, person_id: int | None) -> str:

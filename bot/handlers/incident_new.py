@@ -56,8 +56,9 @@ def step_line(ctx: Context, step: IncidentStep) -> str:
 
 def registered(ctx: Context, incident: Incident) -> list[Outbound]:
     """Announce a newly opened incident and tell the reporter what happens next."""
-    told = esc.announce_new(ctx.session, incident, profile=ctx.profile, policy=ctx.incident_policy, now=ctx.now)
     steps = svc.steps_of(session=ctx.session, incident=incident)
+    told = esc.announce_new(ctx.session, incident, profile=ctx.profile, policy=ctx.incident_policy, now=ctx.now,
+                            steps=steps)
     lines = [f"已登记 {incident.number}（{TYPE_ZH[IncidentType(incident.type)]}，{incident.grade_label}）",
              esc.card(ctx.session, incident, steps, now=ctx.now), "处置步骤："] + [step_line(ctx, s) for s in steps]
     names = "、".join(dict.fromkeys(p.name for p in told))

@@ -43,18 +43,23 @@ def test_schedule_many_moves_existing_keys_and_adds_new_ones(engine: Engine) -> 
         old_id = old.id
     later = T0 + timedelta(minutes=5)
     with session_scope(engine) as session:
-        items = schedule_many(session=session, now=T0, items=[
+        schedule(session=session, key="unflushed", kind="ping", ref="r", due_at=T0, now=T0)
+        schedule_many(session=session, now=T0, items=[
             Due("old", "ping", "r", later, {"n": 1}),
             Due("new", "ping", "r", later),
+            Due("unflushed", "ping", "r", later),                 # added to the session, not flushed: moved
             Due("new", "ping", "r", later + timedelta(minutes=1), {"n": 2}),   # given twice: the last wins
         ])
-        assert [i.key for i in items] == ["old", "new", "new"] and items[1] is items[2]
-        assert items[0].id == old_id
+        # The new row is there for a query in the same transaction.
+        assert session.exec(select(DueItem.due_at).where(DueItem.key == "new")).one() == later + timedelta(minutes=1)
     assert rows(engine) == {"old": (DueStatus.pending, later, '{"n": 1}', 0),
+                            "unflushed": (DueStatus.pending, later, "{}", 0),
                             "new": (DueStatus.pending, later + timedelta(minutes=1), '{"n": 2}', 0)}
+    with Session(engine) as session:
+        assert session.exec(select(DueItem.id).where(DueItem.key == "old")).one() == old_id
 
 
-def test_schedule_many_reads_its_keys_once_and_flushes_nothing(engine: Engine) -> None:
+def test_schedule_many_reads_its_keys_once_and_inserts_the_new_ones_at_once(engine: Engine) -> None:
     statements: list[str] = []
 
     def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
@@ -66,12 +71,22 @@ def test_schedule_many_reads_its_keys_once_and_flushes_nothing(engine: Engine) -
         try:
             schedule_many(session=session, now=T0,
                           items=[Due(f"k{n}", "ping", "r", T0 + timedelta(minutes=n)) for n in range(12)])
-            assert statements.count("SELECT") == 1 and "INSERT" not in statements
+            assert statements == ["SELECT", "INSERT"]   # k1..k11 in one statement; k0 is the session's
             session.flush()
         finally:
             event.remove(engine, "before_cursor_execute", seen)
     assert len(rows(engine)) == 12
     assert rows(engine)["k0"][1] == T0
+    assert rows(engine)["k11"] == (DueStatus.pending, T0 + timedelta(minutes=11), "{}", 0)
+
+
+def test_a_rolled_back_savepoint_takes_the_new_items_with_it(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        schedule(session=session, key="kept", kind="ping", ref="r", due_at=T0, now=T0)
+        with session.begin_nested() as nested:
+            schedule_many(session=session, now=T0, items=[Due("a", "ping", "r", T0), Due("b", "ping", "r", T0)])
+            nested.rollback()
+    assert set(rows(engine)) == {"kept"}
 
 
 def test_a_key_deleted_in_the_session_is_scheduled_afresh(engine: Engine) -> None:

@@ -21,7 +21,7 @@ from core.messages import Outbound
 from core.outbox import Deferred, OutboxMessage, enqueue, enqueue_all
 from core.schedule import DueItem, DueStatus
 from incidents.escalation import Escalator
-from incidents.escalation_batch import begin, incident_with_steps, prefetch
+from incidents.escalation_batch import begin, incident_with_steps, people_by_id, prefetch
 from people.models import Person, Role
 from tests.factories import make_person
 
@@ -192,4 +192,47 @@ async def test_steps_read_ahead_for_a_chunk_are_read_again_once_one_is_removed(e
             assert any("incident_step" in s for s in statements)     # read again
         finally:
             event.remove(chat.app.engine, "before_cursor_execute", seen)
+        session.rollback()
+
+
+def test_people_the_session_holds_are_not_read_again_unless_stale(engine: Engine) -> None:
+    """``people_by_id`` answers from the session's own loaded objects (a new incident's
+    ping names the people its ladder snapshot just read) — exactly what a query would
+    return — and asks the database for the rest, and for objects a rolled-back savepoint
+    expired or the session is deleting."""
+
+    with Session(engine) as session:
+        ids = [make_person(session, name, roles=(Role.officer,), now=parse_local(START)).id
+               for name in ("王芳", "李强")]
+        unbound = Person(name="孙丽", roles="officer", created_at=parse_local(START))   # no chat account
+        session.add(unbound)
+        session.commit()
+        ids.append(unbound.id)
+    wang, li, sun = ids
+    assert wang is not None and li is not None and sun is not None
+    selects: list[list[object]] = []   # each SELECT's parameters
+
+    def seen(_conn: object, _cursor: object, statement: str, parameters: object, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(list(parameters.values()) if isinstance(parameters, dict)
+                           else list(parameters))   # type: ignore[call-overload]
+
+    with Session(engine) as session:
+        held = session.exec(select(Person).where(Person.name == "王芳")).one()
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            assert set(people_by_id(session, [wang, li])) == {wang, li}
+            assert selects == [[li]]                # only 李强 is read
+            selects.clear()
+            held.active = False                     # a pending change is the session's view
+            assert people_by_id(session, [wang])[wang].active is False and selects == []
+            with session.begin_nested() as nested:
+                held.name = "王芳芳"
+                session.flush()
+                nested.rollback()                   # expires what the savepoint touched
+            assert people_by_id(session, [wang])[wang].name == "王芳" and len(selects) == 1
+            session.delete(session.get(Person, sun))
+            assert people_by_id(session, [sun]) == {}   # the query flushes the delete first
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
         session.rollback()
