@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import bindparam, event, inspect
-from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import SessionTransaction
+from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
@@ -143,13 +143,13 @@ def _loaded(session: Session, ids: list[int]) -> dict[int, Person]:
     """Those of ``ids`` the session holds already, loaded in this transaction: what a query
     would return for them (it returns the session's own objects, unchanged). An object
     expired (by a commit or a rolled-back savepoint) or to be deleted is left out, for
-    the query to decide."""
+    the query to decide (its row may be gone: a refresh would raise, a query skips it)."""
     found: dict[int, Person] = {}
     if not ids:
         return found
     deleted = session.deleted
     for i in ids:
-        person = session.identity_map.get(identity_key(Person, i))
+        person: Person | None = session.identity_map.get(identity_key(Person, i))
         if person is None or person in deleted:
             continue
         state = inspect(person)
