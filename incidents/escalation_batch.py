@@ -26,9 +26,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, event, inspect
-from sqlalchemy.orm import SessionTransaction
+from sqlalchemy import bindparam, event
 from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import SessionTransaction
+from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
@@ -152,7 +153,7 @@ def _loaded(session: Session, ids: list[int]) -> dict[int, Person]:
         person: Person | None = session.identity_map.get(identity_key(Person, i))
         if person is None or person in deleted:
             continue
-        state = inspect(person)
+        state = instance_state(person)
         if not state.expired_attributes and not state.deleted and not state.detached:
             found[i] = person
     return found
