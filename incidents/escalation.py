@@ -380,15 +380,17 @@ def schedule_step(session: Session, incident: Incident, step: IncidentStep, poli
 
 
 def announce_new(session: Session, incident: Incident, *, profile: Profile, policy: IncidentPolicy,
-                 now: datetime, steps: list[IncidentStep] | None = None) -> list[Person]:
+                 now: datetime, steps: list[IncidentStep] | None = None,
+                 notices: list[str] | None = None) -> list[Person]:
     """Tell the first rung(s) and, for opinion and security events, the leader on duty
     (DUTY-3); schedule the ladder and the steps. Returns who was told. ``steps``: the
-    incident's steps, when the caller has read them."""
+    incident's steps, when the caller has read them; ``notices`` gets the 技术保障 lines
+    for the reporter (what :func:`support_notice` reads back later)."""
     steps = steps_of(session=session, incident=incident) if steps is None else steps
     spec = load_ladders().for_grade(Grade(incident.grade))
     offsets = spec.offsets()
     told: list[Person] = []
-    notices: list[str] = []
+    notices = [] if notices is None else notices
     for step in steps:   # DUTY-2: the 技术保障 is asked at once, before anyone else reads the card
         if step.owner_role == "support" and step.is_pending and step.anchor == "report":
             notice, pinged = ping_support(session, incident, step, policy=policy, now=now)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -74,6 +74,10 @@ class DutyRoster(Protocol):
 
     def officers_at(self, *, session: Session, at: datetime) -> list[Person]: ...
 
+    def people_at(self, *, session: Session, at: datetime) -> tuple[list[Person], list[Person]]:
+        """``(officers_at, leaders_at)`` with one reading of the roster."""
+        ...
+
 
 class NoRoster:
     """No roster: nobody is on duty, so the ladder falls back to configured names and units."""
@@ -83,6 +87,33 @@ class NoRoster:
 
     def officers_at(self, *, session: Session, at: datetime) -> list[Person]:
         return []
+
+    def people_at(self, *, session: Session, at: datetime) -> tuple[list[Person], list[Person]]:
+        return [], []
+
+
+@dataclass
+class _AskedOnce:
+    """A roster read once per instant: a ladder snapshot asks for the officers and the
+    leaders at the same instant, in the same transaction, with nothing changed between."""
+
+    roster: DutyRoster
+    answers: dict[datetime, tuple[list[Person], list[Person]]] = field(default_factory=dict)
+
+    def _at(self, session: Session, at: datetime) -> tuple[list[Person], list[Person]]:
+        if at not in self.answers:
+            self.answers[at] = self.roster.people_at(session=session, at=at)
+        return self.answers[at]
+
+    def leaders_at(self, *, session: Session, at: datetime) -> list[Person]:
+        return list(self._at(session, at)[1])
+
+    def officers_at(self, *, session: Session, at: datetime) -> list[Person]:
+        return list(self._at(session, at)[0])
+
+    def people_at(self, *, session: Session, at: datetime) -> tuple[list[Person], list[Person]]:
+        officers, leaders = self._at(session, at)
+        return list(officers), list(leaders)
 
 
 NO_ROSTER: DutyRoster = NoRoster()
@@ -282,6 +313,7 @@ def snapshot_ladder(session: Session, incident: Incident, policy: IncidentPolicy
     """Freeze who is on each rung for this incident's grade (Grafana OnCall-style), as
     the roster stands at ``at`` (default: when it was reported)."""
     spec = load_ladders().for_grade(Grade(incident.grade))
+    policy = replace(policy, on_duty=_AskedOnce(policy.on_duty))   # officers and leaders: one reading
     rungs = []
     for level, (rung, offset) in enumerate(zip(spec.rungs, spec.offsets(), strict=True)):
         people = rung_people(session, incident, rung.role, policy, at)

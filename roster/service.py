@@ -113,6 +113,12 @@ def officers_at(*, session: Session, at: datetime) -> list[Person]:
     return [p for v in on_duty(session=session, at=at) for p in v.officers if p.active]
 
 
+def people_at(*, session: Session, at: datetime) -> tuple[list[Person], list[Person]]:
+    """``(officers_at(at), leaders_at(at))`` with one reading of the roster."""
+    views_ = on_duty(session=session, at=at)
+    return ([p for v in views_ for p in v.officers if p.active], [p for v in views_ for p in v.leaders if p.active])
+
+
 def shifts_between(*, session: Session, start: date, end: date, published_only: bool = True) -> list[Shift]:
     stmt = select(Shift).where(col(Shift.day) >= start, col(Shift.day) <= end)
     if published_only:

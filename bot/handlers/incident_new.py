@@ -57,15 +57,15 @@ def step_line(ctx: Context, step: IncidentStep) -> str:
 def registered(ctx: Context, incident: Incident) -> list[Outbound]:
     """Announce a newly opened incident and tell the reporter what happens next."""
     steps = svc.steps_of(session=ctx.session, incident=incident)
+    notices: list[str] = []   # 技术保障 pinged, or how to set one
     told = esc.announce_new(ctx.session, incident, profile=ctx.profile, policy=ctx.incident_policy, now=ctx.now,
-                            steps=steps)
+                            steps=steps, notices=notices)
     lines = [f"已登记 {incident.number}（{TYPE_ZH[IncidentType(incident.type)]}，{incident.grade_label}）",
              esc.card(ctx.session, incident, steps, now=ctx.now), "处置步骤："] + [step_line(ctx, s) for s in steps]
     names = "、".join(dict.fromkeys(p.name for p in told))
     lines.append(f"已通知：{names}" if names else "已通知：暂无其他人员")
-    support = esc.support_notice(ctx.session, incident)   # 技术保障 pinged, or how to set one
-    if support:
-        lines.append(support)
+    if notices:
+        lines.append(notices[-1])
     lines.append(esc.ack_hint(incident))
     lines.append(f"完成步骤：/incident done {incident.number} 序号；保全证据：/incident evidence {incident.number} 网址")
     return [Outbound("\n".join(lines), buttons=esc.ack_buttons(incident), card_key=esc.card_key(incident))]
