@@ -85,8 +85,10 @@ def open_incident(
     grade: Grade = Grade.general,
     now: datetime,
     actor: str,
+    steps_into: list[IncidentStep] | None = None,
 ) -> Incident:
-    """Register an incident, its playbook steps with deadlines, and its ladder."""
+    """Register an incident, its playbook steps with deadlines, and its ladder.
+    ``steps_into`` gets the steps, in order (the caller need not read them back)."""
     description = description.strip()
     if not description:
         raise InputError("请写明事件描述。")
@@ -102,10 +104,10 @@ def open_incident(
         site=site, url=url,
         description=description, unit=unit, reporter_id=reporter.id, playbook=spec.name,
         reported_at=now)
+    snapshot_ladder(session, incident, policy)   # before the INSERT: written with it
     session.add(incident)
     session.flush()
     assert incident.id is not None
-    snapshot_ladder(session, incident, policy)
     # The steps as the office's own rules have them (who is reported to, what is
     # mandatory, what waits for evidence): see incidents.playbooks.resolve_steps.
     chosen = resolve_steps(spec, source, profile, policy.at_once_minutes)
@@ -123,6 +125,8 @@ def open_incident(
         if timing.quantity is not None and resolved.after == "report":
             _set_step_due(step, now, calendar=calendar, policy=policy, quantity=timing.quantity)
         session.add(step)
+        if steps_into is not None:
+            steps_into.append(step)
     session.flush()
     where = f"{site}" + (f"（{url}）" if url and url != site else "")
     record(session, incident, now, "reported",

@@ -54,9 +54,10 @@ def step_line(ctx: Context, step: IncidentStep) -> str:
             + (f"\n     审校：{format_signoffs(signed)}" if signed else ""))
 
 
-def registered(ctx: Context, incident: Incident) -> list[Outbound]:
-    """Announce a newly opened incident and tell the reporter what happens next."""
-    steps = svc.steps_of(session=ctx.session, incident=incident)
+def registered(ctx: Context, incident: Incident, steps: list[IncidentStep] | None = None) -> list[Outbound]:
+    """Announce a newly opened incident and tell the reporter what happens next
+    (``steps``: its steps, when the caller has them)."""
+    steps = svc.steps_of(session=ctx.session, incident=incident) if steps is None else steps
     notices: list[str] = []   # 技术保障 pinged, or how to set one
     told = esc.announce_new(ctx.session, incident, profile=ctx.profile, policy=ctx.incident_policy, now=ctx.now,
                             steps=steps, notices=notices)
@@ -71,12 +72,12 @@ def registered(ctx: Context, incident: Incident) -> list[Outbound]:
     return [Outbound("\n".join(lines), buttons=esc.ack_buttons(incident), card_key=esc.card_key(incident))]
 
 
-def _open(ctx: Context, report: dict[str, Any]) -> Incident:
+def _open(ctx: Context, report: dict[str, Any], steps: list[IncidentStep] | None = None) -> Incident:
     return actions.open_incident(
         session=ctx.session, calendar=ctx.calendar, profile=ctx.profile, policy=ctx.incident_policy,
         type_=IncidentType(report["type"]), target=str(report["target"]), description=str(report["description"]),
         reporter=_me(ctx), unit=str(report["unit"]), source=Source(report["source"]), grade=Grade(report["grade"]),
-        now=ctx.now, actor=ctx.actor)
+        now=ctx.now, actor=ctx.actor, steps_into=steps)
 
 
 def report_or_offer(ctx: Context, report: dict[str, Any]) -> list[Outbound]:
@@ -91,7 +92,8 @@ def report_or_offer(ctx: Context, report: dict[str, Any]) -> list[Outbound]:
     window = timedelta(hours=ctx.settings.incidents.duplicate_window_hours)
     existing = dup.find_duplicate(session=ctx.session, target=str(report["target"]), now=ctx.now, window=window)
     if existing is None:
-        return registered(ctx, _open(ctx, report))
+        steps: list[IncidentStep] = []
+        return registered(ctx, _open(ctx, report, steps), steps)
     dup.hold(session=ctx.session, existing=existing, reporter=_me(ctx), report=report, now=ctx.now, actor=ctx.actor)
     ctx.ask("/incident")     # a plain 合并 / 分开 理由 answers
     minutes = int(dup.HOLD.total_seconds() // 60)

@@ -1,5 +1,6 @@
-"""The ladder a new incident freezes names the roster's officer and leader on duty, and
-reads the roster once for both (issue 21: a report is answered within milliseconds)."""
+"""The ladder a new incident freezes names the roster's officer and leader on duty, reads
+the roster once for both, and is written with the incident's own INSERT (issue 21: a
+report is answered within milliseconds)."""
 
 from __future__ import annotations
 
@@ -29,10 +30,13 @@ def test_the_snapshot_names_the_roster_people_and_reads_the_roster_once(engine: 
                     leaders=["李强", "周明"], now=NOW)
         session.commit()
     shift_reads: list[str] = []
+    incident_writes: list[str] = []
 
     def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
         if statement.lstrip().startswith("SELECT") and "shift" in statement:
             shift_reads.append(statement.split("FROM")[1].split()[0])   # the table read
+        if statement.lstrip().startswith(("INSERT INTO incident ", "UPDATE incident ")):
+            incident_writes.append(statement.split()[0])
 
     with Session(engine) as session:
         reporter = session.exec(select(Person).where(Person.name == "张伟")).one()
@@ -50,3 +54,4 @@ def test_the_snapshot_names_the_roster_people_and_reads_the_roster_once(engine: 
     assert rungs["officer"] == ["王芳"]          # the roster's, not 陈晨 of the night shift
     assert rungs["leader"] == ["李强"]           # nor 周明
     assert shift_reads == ["shift", "shift_assignment"]   # the shift on duty and its people, once
+    assert incident_writes == ["INSERT"]        # the ladder is written with the incident
