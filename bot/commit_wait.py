@@ -23,7 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from bot.outbox_claim import no_flush_wait
+from core.db import no_flush_wait
 
 # Statements that leave the office's records as they were: reads, savepoints, and the two
 # writes every command makes (its update's processed mark, its replies).

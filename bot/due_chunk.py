@@ -18,9 +18,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from bot.crons import backoff
-from bot.outbox_claim import no_flush_wait
 from core.clock import local
-from core.db import session_scope
+from core.db import no_flush_wait, session_scope
 from core.outbox import Deferred
 from core.schedule import DueItem, DueStatus
 

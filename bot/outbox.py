@@ -25,8 +25,10 @@ Guarantees:
   accepting a message and the commit that marks it sent (at most
   ``SentMarks.max_age``, 0.2 s, later; :mod:`bot.outbox_marks`): the row is delivered
   again after its lease. On PostgreSQL the sender's own bookkeeping (claim, release, sent
-  mark) commits without waiting for the WAL flush (:func:`bot.outbox_claim.no_flush_wait`):
-  a database crash may undo its last ~0.2 s, which again means a resend, not a loss. And an attempt whose answer was lost (a read timeout after the request went
+  mark) commits without waiting for the WAL flush (:func:`core.db.no_flush_wait`,
+  :func:`core.db.flush_wait_off`): a database crash may undo its last ~0.2 s, which
+  again means a resend, not a loss. And an attempt whose answer was lost (a read timeout
+  after the request went
   out, :class:`~bot.delivery.UncertainDelivery`): the row is retried. Where the platform
   drops repeats (the adapter's ``resend_is_safe``: WeCom's duplicate check) that retry is
   safe; elsewhere (Telegram, DingTalk) it is at-least-once on purpose — never-lose wins

@@ -1,4 +1,5 @@
-"""Sent marks: the rows a pass delivered, written ``sent`` together in one transaction.
+"""Sent marks: the rows a pass delivered, written ``sent`` together in one transaction
+(on PostgreSQL a single mark is one statement in autocommit: one round trip).
 
 Part of :class:`bot.outbox.OutboxSender`. Marking each delivered row in a transaction of
 its own cost a commit per message (on PostgreSQL a disk flush each) and was most of the
@@ -21,29 +22,34 @@ send's mark is written: :meth:`SentMarks.ref_for` answers from the marks not yet
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import Update, bindparam, update
 from sqlalchemy.engine import Engine
 
-from bot import outbox_claim
+from core.db import flush_wait_off
 from core.outbox import OutboxMessage, OutboxStatus
 
 log = logging.getLogger("dutybot.outbox")
 
 _T = OutboxMessage.__table__  # type: ignore[attr-defined]
 
-_MARK_SENT = (
-    update(_T)
-    .where(_T.c.id == bindparam("row_id", type_=_T.c.id.type))
-    .values(status=OutboxStatus.sent.value, sent_at=bindparam("at", type_=_T.c.sent_at.type),
-            platform_message_id=bindparam("ref", type_=_T.c.platform_message_id.type),
-            chat_id=bindparam("chat", type_=_T.c.chat_id.type),
-            platform=bindparam("on", type_=_T.c.platform.type), claimed_until=None)
-)
+@functools.cache
+def _mark_sent(pg: bool) -> Update:
+    """The sent mark. On PostgreSQL it commits without waiting for the WAL flush
+    (:func:`core.db.flush_wait_off`, in the statement itself: a single mark runs on its own,
+    in autocommit, one round trip in all)."""
+    stmt = (update(_T)
+            .where(_T.c.id == bindparam("row_id", type_=_T.c.id.type))
+            .values(status=OutboxStatus.sent.value, sent_at=bindparam("at", type_=_T.c.sent_at.type),
+                    platform_message_id=bindparam("ref", type_=_T.c.platform_message_id.type),
+                    chat_id=bindparam("chat", type_=_T.c.chat_id.type),
+                    platform=bindparam("on", type_=_T.c.platform.type), claimed_until=None))
+    return stmt.where(flush_wait_off()) if pg else stmt
 
 
 @dataclass(frozen=True)
@@ -120,10 +126,14 @@ class SentMarks:
         marks = self._marks
         params = [{"row_id": m.row_id, "at": m.sent_at, "ref": m.ref, "chat": m.chat_id,
                    "on": self.platform} for m in marks]
+        pg = self.engine.dialect.name == "postgresql"
         try:
-            with self.engine.begin() as conn:
-                outbox_claim.no_flush_wait(conn)
-                conn.execute(_MARK_SENT, params)
+            if pg and len(params) == 1:   # one statement on its own: no BEGIN, no COMMIT round trip
+                with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                    conn.execute(_mark_sent(pg), params)
+            else:
+                with self.engine.begin() as conn:
+                    conn.execute(_mark_sent(pg), params)
         except Exception:
             log.exception("could not mark %d delivered outbox row(s) sent; trying again at "
                           "the next write (until then they stay claimed)", len(marks))

@@ -16,14 +16,18 @@ files' ``revision``/``down_revision`` lines (:func:`_shipped_head`).
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from sqlalchemy import DateTime, create_engine, event, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import DateTime, create_engine, event, func, inspect, select, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import InvalidatePoolError
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 from sqlmodel.sql.expression import Select
@@ -103,12 +107,48 @@ def make_engine(url: str, *, search_path: str | None = None, echo: bool = False)
     if search_path:
         connect_args["options"] = f"-csearch_path={search_path}"
     try:
-        return create_engine(url, echo=echo, pool_pre_ping=True, connect_args=connect_args)
+        engine = create_engine(url, echo=echo, connect_args=connect_args)
     except ModuleNotFoundError as exc:
         # The driver is the ``postgres`` extra (pyproject.toml), not a core dependency.
         if (exc.name or "").partition(".")[0] == "psycopg":
             raise MissingExtra("postgres", "PostgreSQL") from None
         raise
+    _ping_when_idle(engine)
+    return engine
+
+
+#: A pooled PostgreSQL connection that has been idle this long is pinged before use.
+PING_AFTER_IDLE_S = 1.0
+_IDLE_SINCE = "core.db.idle_since"
+_monotonic = time.monotonic   # the clock the idle time is read from (tests move it)
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection before use when it has been idle for
+    :data:`PING_AFTER_IDLE_S` seconds; a failed ping drops the pool's connections
+    and the checkout gets a new one (as ``pool_pre_ping`` does, whose ping on every
+    checkout was a round trip per transaction: three per command round trip, issue 21).
+
+    A connection checked in within the last second is used as it is. A database restart
+    or failover takes longer than that, so the connections it broke have been idle longer
+    and are pinged; one that breaks all the same fails its statement, which SQLAlchemy
+    reports as a disconnect (the pool is emptied) and the bot as a failed command: the
+    update is not marked processed and is apologised for (docs/architecture.md).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE] = _monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        since = record.info.pop(_IDLE_SINCE, None)
+        if since is None or _monotonic() - since < PING_AFTER_IDLE_S:
+            return   # new, or used a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise InvalidatePoolError(f"ping after {(_monotonic() - since):.0f} s idle failed: {exc}") from exc
 
 
 @contextmanager
@@ -255,3 +295,23 @@ def select_row(*columns: Any) -> Select[*tuple[Any, ...]]:
     or a whole model), typed as the row of their types: SQLModel's own overloads stop at four.
     """
     return Select(*columns)
+
+
+def no_flush_wait(conn: Connection) -> None:
+    """On PostgreSQL, let this transaction's commit return before its WAL reaches the disk
+    (``SET LOCAL synchronous_commit TO OFF``; a disk flush is 4 ms on the test machine).
+    Only for writes whose loss in a database crash (the last ~0.2 s of such commits) costs
+    a repeat, never a loss: the outbox sender's bookkeeping (a claim, its release, a sent
+    mark), a chunk of escalations that runs again, a question's answer. Never for what
+    people report."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+
+
+def flush_wait_off() -> ColumnElement[bool]:
+    """:func:`no_flush_wait` inside a statement, for PostgreSQL: a condition that is
+    always true and, evaluated once before the statement's rows (an InitPlan, the plan's
+    one-time filter), sets ``synchronous_commit`` off for the transaction it runs in.
+    A write that carries it needs no ``SET LOCAL`` round trip first, and may run on its
+    own (autocommit): the setting still holds when its implicit transaction commits."""
+    return select(func.set_config("synchronous_commit", "off", True)).scalar_subquery() == "off"

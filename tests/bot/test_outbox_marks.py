@@ -7,12 +7,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, func, literal, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from core.clock import FakeClock
+from core.db import flush_wait_off
 from core.messages import Outbound
 from core.outbox import OutboxMessage, OutboxStatus
 from tests.bot.test_outbox import EditingAdapter, FakeAdapter, people, put, row, sender_for
@@ -86,8 +87,15 @@ async def test_sends_are_written_soon_during_a_long_pass(
 
 
 class _Broken:
+    """The database, as a locked (or unreachable) one answers a write."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.dialect = engine.dialect
+
     def begin(self) -> Any:
         raise OperationalError("UPDATE outbox_message", {}, Exception("database is locked"))
+
+    connect = begin
 
 
 async def test_sends_whose_mark_cannot_be_written_stay_claimed_and_are_written_later(
@@ -95,7 +103,7 @@ async def test_sends_whose_mark_cannot_be_written_stay_claimed_and_are_written_l
     rid = put(engine, clock, "今晚 20:00 轮到您值班", "shift:9", person=people["王芳"])
     adapter = FakeAdapter()
     sender = sender_for(engine, adapter, clock)
-    sender.marks.engine = _Broken()  # type: ignore[assignment]
+    sender.marks.engine = _Broken(engine)  # type: ignore[assignment]
     report = await sender.deliver_due()
     assert report.sent == 1 and len(adapter.sent) == 1
     held = row(engine, rid)
@@ -110,26 +118,52 @@ async def test_sends_whose_mark_cannot_be_written_stay_claimed_and_are_written_l
 
 async def test_only_the_senders_bookkeeping_skips_the_wal_wait_on_postgresql(
         engine: Engine, clock: FakeClock, people: dict[str, int]) -> None:
-    """The claim and the sent marks commit without waiting for the disk; the connection
-    goes back to the pool as it was, so a report written next still waits for it."""
+    """The claim and the sent mark commit without waiting for the disk — each write turns
+    the wait off within its own statement (no ``SET LOCAL`` round trip), the lone sent mark
+    in autocommit — and the connection goes back to the pool as it was, so a report
+    written next still waits for it."""
     if engine.dialect.name != "postgresql":
         pytest.skip("synchronous_commit is PostgreSQL's")
-    seen: list[str] = []
+    writes: list[tuple[str, bool, str | None]] = []   # (statement, in a transaction, setting after it)
 
     def on_execute(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         if statement.startswith("UPDATE outbox_message"):
-            seen.append(conn.exec_driver_sql("SHOW synchronous_commit").scalar())
+            autocommit = conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+            after = None if autocommit else conn.exec_driver_sql("SHOW synchronous_commit").scalar()
+            writes.append((statement, not autocommit, after))
 
     put(engine, clock, "今晚 20:00 轮到您值班", "shift:10", person=people["王芳"])
-    event.listen(engine, "before_cursor_execute", on_execute)
+    event.listen(engine, "after_cursor_execute", on_execute)
     try:
         assert (await sender_for(engine, FakeAdapter(), clock).deliver_due()).sent == 1
     finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
-    assert seen and set(seen) == {"off"}
+        event.remove(engine, "after_cursor_execute", on_execute)
+    assert [(in_tx, after) for _, in_tx, after in writes] == [(True, "off"), (False, None)]   # claim, mark
+    assert all("set_config(" in statement for statement, _, _ in writes)
     with ExitStack() as stack:   # every pooled connection, the ones the pass used among them
         conns = [stack.enter_context(engine.connect()) for _ in range(engine.pool.size())]
         assert {c.exec_driver_sql("SHOW synchronous_commit").scalar() for c in conns} == {"on"}
+
+
+def test_a_statement_that_turns_the_wal_wait_off_does_so_for_its_own_commit(engine: Engine) -> None:
+    """``flush_wait_off()`` sets ``synchronous_commit`` off before the statement's rows
+    are written — also when the statement runs alone (autocommit) and also when it
+    matches no row — and only for that transaction."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("synchronous_commit is PostgreSQL's")
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for row_id in (-1, -2):   # no such rows: the condition is the plan's one-time filter
+            seen = conn.execute(select(func.current_setting("synchronous_commit"))
+                                .where(flush_wait_off(), literal(row_id) < 0)).scalar()
+            assert seen == "off"
+        setting_in = conn.execute(update(table).where(table.c.id == -1, flush_wait_off())
+                                  .values(attempts=1).returning(table.c.id)).all()
+        assert setting_in == []
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"   # its transaction ended
+    with engine.begin() as conn:
+        conn.execute(update(table).where(table.c.id == -1, flush_wait_off()).values(attempts=1))
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"   # until this commit
 
 
 def test_a_cards_earlier_message_is_sought_by_the_card_not_through_the_sent_history(

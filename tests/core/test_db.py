@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
 import bot.models_index  # noqa: F401
 from core import audit
+from core import db as core_db
 from core.clock import SHANGHAI
 from core.db import check_schema, head_revision, make_engine, upgrade
 from core.errors import SchemaOutOfDate
@@ -79,3 +80,38 @@ def test_naive_datetimes_are_refused(engine: Engine) -> None:
                      entity_id="1", action="y")
         with pytest.raises(Exception, match="naive"):
             session.commit()
+
+
+def test_a_connection_idle_a_while_is_pinged_and_replaced_when_the_server_ended_it(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pooled PostgreSQL connection used a moment ago is used without a ping (a round
+    trip saved per transaction); one idle for a second or more is pinged first, and when
+    the server has ended it (a restart, a failover) the next one is taken: the statement
+    never sees the dead connection."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the pool's ping is PostgreSQL's")
+    now = [1_000.0]
+    monkeypatch.setattr(core_db, "_monotonic", lambda: now[0])
+    pings: list[bool] = []
+    real_ping = engine.dialect.do_ping
+
+    def counted(dbapi_conn: object) -> bool:
+        pings.append(True)
+        return real_ping(dbapi_conn)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counted)
+    engine.dispose()   # a pool of fresh connections: only this test's clock
+    with engine.connect() as conn:
+        first = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    now[0] += 0.5
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() == first
+    assert pings == []                              # used half a second ago: no ping
+    admin = create_engine(engine.url)
+    with admin.connect() as other:                  # the server ends the idle connection
+        other.exec_driver_sql(f"SELECT pg_terminate_backend({first})")
+    admin.dispose()
+    now[0] += 5
+    with engine.connect() as conn:
+        second = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    assert second != first and pings
