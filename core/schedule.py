@@ -16,7 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Column, Index, Insert, Table, Text, insert, inspect
+from sqlalchemy import Column, Index, Insert, Table, Text, bindparam, insert, inspect
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from core.db import UTCDateTime
@@ -121,9 +121,11 @@ def _existing(session: Session, keys: list[str]) -> dict[str, DueItem]:
     with session.no_autoflush:
         for start in range(0, len(rest), _KEYS_PER_QUERY):
             part = rest[start:start + _KEYS_PER_QUERY]
-            where = DueItem.key == part[0] if len(part) == 1 else col(DueItem.key).in_(part)
-            found.update((item.key, item) for item in session.exec(select(DueItem).where(where)))
+            found.update((item.key, item) for item in session.exec(_BY_KEYS, params={"keys": part}))
     return found
+
+
+_BY_KEYS = select(DueItem).where(col(DueItem.key).in_(bindparam("keys", expanding=True)))   # built once
 
 
 def _put(session: Session, existing: DueItem | None, due: Due, now: datetime) -> DueItem:

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, col, select
 
 from core import audit
@@ -249,11 +249,14 @@ def in_district(person: Person | None, policy: IncidentPolicy) -> bool:
 # -- the ladder ----------------------------------------------------------------------
 
 
+_ACTIVE_BY_NAMES = select(Person).where(col(Person.name).in_(bindparam("names", expanding=True)),
+                                         Person.active == True)  # noqa: E712
+
+
 def _by_names(session: Session, names: Sequence[str]) -> list[Person]:
     if not names:
         return []
-    found = session.exec(select(Person).where(col(Person.name).in_(list(names)),
-                                              Person.active == True)).all()  # noqa: E712
+    found = session.exec(_ACTIVE_BY_NAMES, params={"names": list(names)}).all()
     return sorted(found, key=lambda p: list(names).index(p.name))
 
 

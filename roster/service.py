@@ -10,10 +10,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from core import audit
 from core.clock import SHANGHAI, fmt_date_zh, fmt_short_zh, local
+from core.db import UTCDateTime
 from core.errors import DutybotError, InputError
 from core.workdays import WorkdayCalendar
 from people.models import Person
@@ -96,11 +98,15 @@ def views(session: Session, shifts: Sequence[Shift]) -> list[ShiftView]:
     return [by_id[s.id] for s in shifts]
 
 
+_AT = bindparam("at", type_=UTCDateTime())
+_RUNNING = (select(Shift).where(col(Shift.starts_at) <= _AT, col(Shift.ends_at) > _AT,
+                                Shift.published == True)  # noqa: E712
+            .order_by(col(Shift.starts_at)))   # built once: asked on every report and escalation
+
+
 def on_duty(*, session: Session, at: datetime) -> list[ShiftView]:
     """The published shift(s) running at ``at`` (normally one)."""
-    stmt = (select(Shift).where(col(Shift.starts_at) <= at, col(Shift.ends_at) > at, Shift.published == True)  # noqa: E712
-            .order_by(col(Shift.starts_at)))
-    return views(session, list(session.exec(stmt)))
+    return views(session, list(session.exec(_RUNNING, params={"at": at})))
 
 
 def leaders_at(*, session: Session, at: datetime) -> list[Person]:

@@ -8,6 +8,7 @@ log (entity ``site``).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -15,7 +16,9 @@ from datetime import datetime
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+from sqlalchemy import bindparam, or_
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from core import audit
 from core.errors import DutybotError, InputError, NotFound
@@ -268,12 +271,18 @@ def support_for(*, session: Session, site: str, url: str | None, unit: str) -> l
 
 def list_sites(*, session: Session, unit: str | None = None, include_inactive: bool = False) -> list[Site]:
     """Sites ordered by unit and name; with ``unit``: that unit's and the shared ones."""
+    return list(session.exec(_sites_query(include_inactive, unit is not None), params={"unit": unit or ""}))
+
+
+@functools.cache
+def _sites_query(include_inactive: bool, by_unit: bool) -> SelectOfScalar[Site]:
+    # Built once per shape (bound per call): every report looks up its site's 技术保障.
     stmt = select(Site)
     if not include_inactive:
         stmt = stmt.where(Site.active == True)  # noqa: E712
-    if unit is not None:
-        stmt = stmt.where(col(Site.unit).in_([unit, ""]))
-    return list(session.exec(stmt.order_by(col(Site.unit), col(Site.name), col(Site.id))))
+    if by_unit:
+        stmt = stmt.where(or_(col(Site.unit) == bindparam("unit"), col(Site.unit) == ""))
+    return stmt.order_by(col(Site.unit), col(Site.name), col(Site.id))
 
 
 def sites_for(*, session: Session, unit: str) -> list[Site]:
