@@ -133,6 +133,7 @@ class OutboxSender:
         self._deferred: dict[tuple[str, str], float] = {}  # recipient -> monotonic until
         self._swept_at: datetime | None = None  # waiting rows last looked at (bot.waiting)
         self.marks = SentMarks(engine, self.platform, self.time_source)
+        self._claimed: outbox_claim.Claimed | None = None   # the pass's claim (its cards' sends)
         self._sleep = sleep or asyncio.sleep
         self.pacer = Pacer(self.limiter, self.time_source, self._pace_sleep)
         self.liveness = WorkerLiveness(engine)   # signs claims; finds claims of gone workers
@@ -215,7 +216,7 @@ class OutboxSender:
                 report.expired += 1
                 self._dead_hook(gone)
             self._swept_at = now
-        claimed = self._claim(now, mono)
+        claimed = self._claimed = self._claim(now, mono)
         rows, report.full = claimed.rows, claimed.full
         report.claimed = len(rows)
         targets = self._resolve(claimed, report)
@@ -251,7 +252,7 @@ class OutboxSender:
             self.engine, platform=self.platform, now=now, lease=self.lease,
             batch_size=self.settings.batch_size, liveness=self.liveness,
             gone=self.liveness.gone(now, mono), skip=later,
-            per_chat_cap=self.limiter.per_chat_cap())
+            per_chat_cap=self.limiter.per_chat_cap(), cards=self.adapter.capabilities.edit)
 
     def _release(self, ids: list[int]) -> None:
         outbox_claim.release(self.engine, ids)
@@ -324,9 +325,11 @@ class OutboxSender:
             log.warning("outbox row %s to chat %s sent after an attempt with an unknown "
                         "outcome: possibly delivered twice", row.id, target.chat_id)
         assert row.id is not None
-        self.marks.add(Mark(row_id=row.id, chat_id=target.chat_id,
-                            ref=None if ref is None else str(ref)[:100],
-                            sent_at=self.clock.now(), card_key=row.card_key))
+        mark = Mark(row_id=row.id, chat_id=target.chat_id, ref=None if ref is None else str(ref)[:100],
+                    sent_at=self.clock.now(), card_key=row.card_key)
+        if mark.card_key and mark.ref is not None and self._claimed is not None:
+            self._claimed.sent(mark.card_key, mark.chat_id, mark.row_id, mark.ref)
+        self.marks.add(mark)
         report.sent += 1
         report.edited += edited
         self.counters.sent.labels(platform=self.platform).inc()
@@ -345,9 +348,10 @@ class OutboxSender:
         if row.card_key and self.adapter.capabilities.edit:
             assert row.id is not None
             ref = self.marks.ref_for(row.card_key, target.chat_id, row.id)
-            if ref is None:
-                ref = outbox_claim.card_ref(self.engine, self.platform, row.card_key,
-                                            target.chat_id, row.id)
+            if ref is None and self._claimed is not None:
+                ref = self._claimed.card_ref(self.engine, self.platform, row.card_key, target.chat_id, row.id)
+            elif ref is None:
+                ref = outbox_claim.card_ref(self.engine, self.platform, row.card_key, target.chat_id, row.id)
             if ref is not None:
                 try:
                     await self.adapter.edit(target.chat_id, ref, outbound)

@@ -40,11 +40,31 @@ class Claimed:
     full: bool                                   # a whole batch: more may be due behind it
     reach: waiting.Reach                         # where the rows' people can be reached
     moved: dict[str, str] = field(default_factory=dict)   # group chats that moved: old -> new id
+    #: The latest written send of each of the rows' cards, per chat: (card, chat) -> (row id,
+    #: message id), below the claim's highest card row (None: not read; the sender asks).
+    card_sends: dict[tuple[str, str], tuple[int, str]] | None = None
+
+    def card_ref(self, engine: Engine, platform: str, card_key: str, chat_id: str, before_id: int) -> str | None:
+        """:func:`card_ref` for a claimed row, from :attr:`card_sends` where they answer it:
+        no earlier send of the card to the chat, or the latest one below ``before_id``.
+        A later send than the row (a row sent again after newer ones, rare) asks the database."""
+        if self.card_sends is None:
+            return card_ref(engine, platform, card_key, chat_id, before_id)
+        found = self.card_sends.get((card_key, chat_id))
+        if found is None:
+            return None
+        return found[1] if found[0] < before_id else card_ref(engine, platform, card_key, chat_id, before_id)
+
+    def sent(self, card_key: str, chat_id: str, row_id: int, ref: str) -> None:
+        """A row of this claim was sent: its card's latest send to the chat is now it (its
+        mark may be written before the card's next row goes)."""
+        if self.card_sends is not None:
+            self.card_sends[(card_key, chat_id)] = (row_id, ref)
 
 
 def claim(engine: Engine, *, platform: str, now: datetime, lease: timedelta, batch_size: int,
           liveness: WorkerLiveness, gone: Collection[str], skip: Collection[tuple[str, str]],
-          per_chat_cap: int | None) -> Claimed:
+          per_chat_cap: int | None, cards: bool = False) -> Claimed:
     """Claim due rows for ``platform`` (``claimed_until`` = now + lease) and return them,
     whether the query found a whole batch (more may be due behind it), and where they go
     (:func:`bot.waiting.reach_in`, and the group chats that moved), all in one transaction.
@@ -53,6 +73,9 @@ def claim(engine: Engine, *, platform: str, now: datetime, lease: timedelta, bat
         gone: worker ids whose claims may be taken at once (their process is gone).
         skip: recipients (:func:`~bot.delivery.recipient_key`) not to claim now.
         per_chat_cap: at most this many rows per recipient (None: no cap).
+        cards: also read the latest send of the rows' cards (:attr:`Claimed.card_sends`;
+            for a platform that edits cards): one query for the batch instead of one
+            transaction per card row when it is sent.
     """
     query = _claim_query(platform, batch_size, per_chat_cap, engine.dialect.name == "postgresql")
     params = {"now": now, "gone": sorted(gone),
@@ -71,9 +94,36 @@ def claim(engine: Engine, *, platform: str, now: datetime, lease: timedelta, bat
         reach = waiting.reach_in(session, rows, platform)
         chats = {r.chat_id for r in rows if r.person_id is None and r.chat_id}
         moved = current_ids(session, platform, chats) if chats else {}
+        sends = card_sends(session, rows, platform) if cards else None
     for row in rows:   # the objects say what the rows now say (they are not tracked)
         row.claimed_until, row.claimed_by = until, claimer
-    return Claimed(rows, len(found) >= batch_size, reach, moved)
+    return Claimed(rows, len(found) >= batch_size, reach, moved, sends)
+
+
+def card_sends(session: Session, rows: list[OutboxMessage], platform: str) -> dict[tuple[str, str], tuple[int, str]]:
+    """The latest written send of each card of ``rows``, per chat, below the highest of
+    those rows: (card, chat) -> (row id, message id). Rows to one recipient go out in id
+    order, so no send of a claimed row's card to its chat is written between the claim and
+    the row's own send but by this pass (:meth:`bot.outbox_marks.SentMarks.ref_for`)."""
+    carded = [r for r in rows if r.card_key and r.id is not None]
+    if not carded:
+        return {}
+    params = {"cards": sorted({str(r.card_key) for r in carded}), "on": platform,
+              "top": max(int(r.id) for r in carded if r.id is not None)}
+    return {(str(card), str(chat)): (int(row_id), str(ref))
+            for card, chat, row_id, ref in session.exec(_CARD_SENDS, params=params)}
+
+
+# The rows behind card_sends (built once). As in CARD_REF below, status and id are compared
+# as expressions so that the planner seeks the cards' rows in ix_outbox_card.
+_LATEST_SENDS = (select(func.max(_M.id))
+                 .where(col(_M.card_key).in_(bindparam("cards", expanding=True)),
+                        _M.platform == bindparam("on"),
+                        col(_M.status) + "" == OutboxStatus.sent.value,
+                        col(_M.platform_message_id).is_not(None),
+                        col(_M.id) + 0 < bindparam("top"))
+                 .group_by(col(_M.card_key), col(_M.chat_id)))
+_CARD_SENDS = select(_M.card_key, _M.chat_id, _M.id, _M.platform_message_id).where(col(_M.id).in_(_LATEST_SENDS))
 
 
 @functools.cache

@@ -12,6 +12,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
+from bot import outbox_claim
+from bot.waiting import Reach
 from core.clock import FakeClock
 from core.db import flush_wait_off
 from core.messages import Outbound
@@ -37,6 +39,51 @@ async def test_a_card_sent_and_updated_in_one_pass_is_edited_not_sent_twice(
     assert adapter.sent == [("u-王芳", "状态：待确认", False)]
     assert adapter.edits == [("u-王芳", "m1", "状态：已确认")]
     assert row(engine, first).platform_message_id == row(engine, second).platform_message_id == "m1"
+
+
+async def test_a_card_updated_after_its_mark_was_written_in_the_same_pass_is_still_edited(
+        engine: Engine, clock: FakeClock, people: dict[str, int]) -> None:
+    """Marks written after every send (``max_rows`` 1): the card's second row finds the
+    first one's message among the claim's known sends, not only among unwritten marks."""
+    card = "incident:INC-20261207-005"
+    put(engine, clock, "状态：待确认", "c:1", person=people["王芳"], card=card)
+    put(engine, clock, "状态：已确认", "c:2", person=people["王芳"], card=card)
+    put(engine, clock, "状态：处置中", "c:3", person=people["王芳"], card=card)
+    adapter = EditingAdapter()
+    sender = sender_for(engine, adapter, clock)
+    sender.marks.max_rows = 1
+    report = await sender.deliver_due()
+    assert report.sent == 3 and report.edited == 2
+    assert adapter.sent == [("u-王芳", "状态：待确认", False)]
+    assert adapter.edits == [("u-王芳", "m1", "状态：已确认"), ("u-王芳", "m1", "状态：处置中")]
+
+
+async def test_a_later_pass_edits_the_card_with_its_sends_read_in_the_claim(
+        engine: Engine, clock: FakeClock, people: dict[str, int]) -> None:
+    """The earlier send of each card in a batch is read with the claim, in its transaction:
+    one query for the batch, no transaction of its own per card row."""
+    cards = [f"incident:INC-20261207-1{n:02d}" for n in range(5)]
+    for n, card in enumerate(cards):
+        put(engine, clock, f"卡片{n}：待确认", f"c:{n}:1", person=people["王芳"], card=card)
+    adapter = EditingAdapter()
+    assert (await sender_for(engine, adapter, clock).deliver_due()).sent == 5
+    for n, card in enumerate(cards):
+        put(engine, clock, f"卡片{n}：已确认", f"c:{n}:2", person=people["王芳"], card=card)
+    lookups: list[str] = []   # a card's earlier send looked up on its own
+
+    def on_execute(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "outbox_message.card_key =" in statement:
+            lookups.append(statement)
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        report = await sender_for(engine, adapter, clock).deliver_due()
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+    assert report.sent == 5 and report.edited == 5
+    assert [text for _, _, text in adapter.edits] == [f"卡片{n}：已确认" for n in range(5)]
+    assert len({ref for _, ref, _ in adapter.edits}) == 5   # each its own card's message
+    assert lookups == []
 
 
 async def test_a_pass_commits_its_sends_together_however_many_there_are(
@@ -180,3 +227,25 @@ def test_a_cards_earlier_message_is_sought_by_the_card_not_through_the_sent_hist
         plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled),
                                     tuple(params[name] for name in compiled.positiontup or ())).all()
     assert "ix_outbox_card" in " ".join(str(row[-1]) for row in plan)
+
+
+def test_a_claims_card_sends_answer_what_they_know_and_ask_for_the_rest(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No earlier send of the card to that chat: a new message, without asking. The latest
+    send below the row: edited. A latest send *above* the row (a row sent again after
+    newer ones): the database is asked for the latest below the row, as before."""
+    asked: list[tuple[str, str, int]] = []
+
+    def card_ref(_engine: Engine, _platform: str, card: str, chat: str, before: int) -> str | None:
+        asked.append((card, chat, before))
+        return "m-older"
+
+    monkeypatch.setattr(outbox_claim, "card_ref", card_ref)
+    claimed = outbox_claim.Claimed([], False, Reach("memory"), card_sends={("k", "c"): (50, "m9")})
+    assert claimed.card_ref(engine, "memory", "k", "other-chat", 60) is None and asked == []
+    assert claimed.card_ref(engine, "memory", "k", "c", 60) == "m9" and asked == []
+    assert claimed.card_ref(engine, "memory", "k", "c", 40) == "m-older" and asked == [("k", "c", 40)]
+    claimed.sent("k", "c", 70, "m10")
+    assert claimed.card_ref(engine, "memory", "k", "c", 80) == "m10"
+    unread = outbox_claim.Claimed([], False, Reach("memory"))   # card sends not read: always ask
+    assert unread.card_ref(engine, "memory", "k", "c", 60) == "m-older"
