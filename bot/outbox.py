@@ -28,8 +28,7 @@ Guarantees:
   mark) commits without waiting for the WAL flush (:func:`core.db.no_flush_wait`,
   :func:`core.db.flush_wait_off`): a database crash may undo its last ~0.2 s, which
   again means a resend, not a loss. And an attempt whose answer was lost (a read timeout
-  after the request went
-  out, :class:`~bot.delivery.UncertainDelivery`): the row is retried. Where the platform
+  after the request went out, :class:`~bot.delivery.UncertainDelivery`): the row is retried. Where the platform
   drops repeats (the adapter's ``resend_is_safe``: WeCom's duplicate check) that retry is
   safe; elsewhere (Telegram, DingTalk) it is at-least-once on purpose — never-lose wins
   over never-twice — and each such row, once sent, is counted as a possible duplicate
@@ -348,10 +347,9 @@ class OutboxSender:
         if row.card_key and self.adapter.capabilities.edit:
             assert row.id is not None
             ref = self.marks.ref_for(row.card_key, target.chat_id, row.id)
-            if ref is None and self._claimed is not None:
-                ref = self._claimed.card_ref(self.engine, self.platform, row.card_key, target.chat_id, row.id)
-            elif ref is None:
-                ref = outbox_claim.card_ref(self.engine, self.platform, row.card_key, target.chat_id, row.id)
+            if ref is None:   # the claim read the cards' sends; without a claim, ask
+                lookup = outbox_claim.card_ref if self._claimed is None else self._claimed.card_ref
+                ref = lookup(self.engine, self.platform, row.card_key, target.chat_id, row.id)
             if ref is not None:
                 try:
                     await self.adapter.edit(target.chat_id, ref, outbound)

@@ -77,12 +77,12 @@ def claim(engine: Engine, *, platform: str, now: datetime, lease: timedelta, bat
             for a platform that edits cards): one query for the batch instead of one
             transaction per card row when it is sent.
     """
-    query = _claim_query(platform, batch_size, per_chat_cap, engine.dialect.name == "postgresql")
+    pg = engine.dialect.name == "postgresql"
+    query = _claim_query(platform, batch_size, per_chat_cap, pg)
     params = {"now": now, "gone": sorted(gone),
               "skip_persons": [int(k) for kind, k in skip if kind == "p"],
               "skip_chats": [k for kind, k in skip if kind == "c"]}
     until, claimer = now + lease, liveness.claimer
-    pg = engine.dialect.name == "postgresql"
     with session_scope(engine) as session:
         found = list(session.exec(query, params=params).all())
         rows = in_order(session, found, platform)

@@ -9,14 +9,13 @@ downtime.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Column, Index, Insert, Table, Text, bindparam, insert, inspect
+from sqlalchemy import Column, Index, Text, bindparam, insert, inspect
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from core.db import UTCDateTime
@@ -128,8 +127,12 @@ def _existing(session: Session, keys: list[str]) -> dict[str, DueItem]:
 _BY_KEYS = select(DueItem).where(col(DueItem.key).in_(bindparam("keys", expanding=True)))   # built once
 
 
+def _body(due: Due) -> str:
+    return json.dumps(due.payload or {}, ensure_ascii=False, default=str)
+
+
 def _put(session: Session, existing: DueItem | None, due: Due, now: datetime) -> DueItem:
-    body = json.dumps(due.payload or {}, ensure_ascii=False, default=str)
+    body = _body(due)
     if existing is not None:
         existing.due_at, existing.payload, existing.kind, existing.ref = due.due_at, body, due.kind, due.ref
         existing.status, existing.attempts, existing.last_error = DueStatus.pending, 0, None
@@ -178,18 +181,12 @@ def schedule_many(*, session: Session, items: Iterable[Due], now: datetime) -> N
         else:
             new[due.key] = due   # a key given twice: the last wins, in its first place
     if new:
-        session.connection().execute(_insert_new(), [
-            {"key": due.key, "kind": due.kind, "ref": due.ref, "due_at": due.due_at,
-             "status": DueStatus.pending.value, "payload": json.dumps(due.payload or {}, ensure_ascii=False,
-                                                                      default=str),
-             "attempts": 0, "created_at": now} for due in new.values()])
+        session.connection().execute(_INSERT, [
+            {"key": due.key, "kind": due.kind, "ref": due.ref, "due_at": due.due_at, "status": DueStatus.pending.value,
+             "payload": _body(due), "attempts": 0, "created_at": now} for due in new.values()])
 
 
-@functools.cache
-def _insert_new() -> Insert:
-    table = DueItem.__table__  # type: ignore[attr-defined]
-    assert isinstance(table, Table)
-    return insert(table)
+_INSERT = insert(DueItem.__table__)  # type: ignore[attr-defined]   # built once
 
 
 def cancel(*, session: Session, key: str) -> bool:

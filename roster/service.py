@@ -111,18 +111,18 @@ def on_duty(*, session: Session, at: datetime) -> list[ShiftView]:
 
 def leaders_at(*, session: Session, at: datetime) -> list[Person]:
     """The leader(s) on duty at ``at`` per the published roster ([] when none)."""
-    return [p for v in on_duty(session=session, at=at) for p in v.leaders if p.active]
+    return people_at(session=session, at=at)[1]
 
 
 def officers_at(*, session: Session, at: datetime) -> list[Person]:
     """The duty officer(s) at ``at`` per the published roster ([] when none)."""
-    return [p for v in on_duty(session=session, at=at) for p in v.officers if p.active]
+    return people_at(session=session, at=at)[0]
 
 
 def people_at(*, session: Session, at: datetime) -> tuple[list[Person], list[Person]]:
     """``(officers_at(at), leaders_at(at))`` with one reading of the roster."""
-    views_ = on_duty(session=session, at=at)
-    return ([p for v in views_ for p in v.officers if p.active], [p for v in views_ for p in v.leaders if p.active])
+    running = on_duty(session=session, at=at)
+    return ([p for v in running for p in v.officers if p.active], [p for v in running for p in v.leaders if p.active])
 
 
 def shifts_between(*, session: Session, start: date, end: date, published_only: bool = True) -> list[Shift]:
